@@ -1,0 +1,73 @@
+"""Condition types, reasons and phases as named constants (kueue style)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Phase(StrEnum):
+    """The short summary of a QuantumJob's progress, for printer columns."""
+
+    PENDING = "Pending"
+    DECIDING = "Deciding"
+    SCHEDULED = "Scheduled"
+    RUNNING = "Running"
+    RECONSTRUCTING = "Reconstructing"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+
+
+class ConditionType(StrEnum):
+    """The condition types a QuantumJob, QPUNode or InvocationPolicy carries."""
+
+    DECIDED = "Decided"
+    SCHEDULED = "Scheduled"
+    EXECUTED = "Executed"
+    VERIFIED = "Verified"
+    DEADLINE_MET = "DeadlineMet"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    READY = "Ready"
+    VALID = "Valid"
+
+
+class Reason(StrEnum):
+    """CamelCase reasons; a failed job's Failed condition carries one of these."""
+
+    # success-side reasons
+    QUANTUM_SELECTED = "QuantumSelected"
+    CLASSICAL_SELECTED = "ClassicalSelected"
+    PLANNED = "Planned"
+    FRAGMENTS_COMPLETED = "FragmentsCompleted"
+    CLASSICAL_COMPLETED = "ClassicalCompleted"
+    MATCHES_EXACT = "MatchesExact"
+    WITHIN_NOISE_BUDGET = "WithinNoiseBudget"
+    WITHIN_PHYSICAL_BOUNDS = "WithinPhysicalBounds"
+    DEVIATES = "DeviatesFromExact"
+    OUT_OF_BOUNDS = "OutOfPhysicalBounds"
+    COMPLETED = "Completed"
+    FINISHED_IN_TIME = "FinishedInTime"
+    DEADLINE_MISSED = "DeadlineMissed"
+    CALIBRATED = "Calibrated"
+    POLICY_VALID = "PolicyValid"
+    # failure reasons
+    INVALID_MANIFEST = "InvalidManifest"
+    INVALID_CIRCUIT = "InvalidCircuit"
+    UNKNOWN_GATE = "UnknownGate"
+    UNSUPPORTED_OPERATION = "UnsupportedOperation"
+    INVALID_OBSERVABLE = "InvalidObservable"
+    INVALID_SHOTS = "InvalidShots"
+    INVALID_DEADLINE = "InvalidDeadline"
+    DEADLINE_EXCEEDED = "DeadlineExceeded"
+    DEADLINE_INFEASIBLE = "DeadlineInfeasible"
+    POLICY_NOT_FOUND = "PolicyNotFound"
+    INVALID_POLICY = "InvalidPolicy"
+    NO_ELIGIBLE_QPU = "NoEligibleQPU"
+    CUTTING_UNAVAILABLE = "CuttingUnavailable"
+    BACKEND_UNAVAILABLE = "BackendUnavailable"
+    EXECUTION_FAILED = "ExecutionFailed"
+    VERIFICATION_FAILED = "VerificationFailed"
+    CLASSICAL_INFEASIBLE = "ClassicalInfeasible"
+
+
+MAX_MESSAGE_LENGTH = 1024

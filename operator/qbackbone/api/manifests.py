@@ -1,0 +1,94 @@
+"""Load QuantumJob, QPUNode and InvocationPolicy manifests from YAML files or directories."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from qbackbone.api.common import API_VERSION
+from qbackbone.api.policy import InvocationPolicy
+from qbackbone.api.qpunode import QPUNode
+from qbackbone.api.quantumjob import QuantumJob
+
+KINDS: dict[str, type[QuantumJob] | type[QPUNode] | type[InvocationPolicy]] = {
+    "QuantumJob": QuantumJob,
+    "QPUNode": QPUNode,
+    "InvocationPolicy": InvocationPolicy,
+}
+
+
+class ManifestError(ValueError):
+    """A manifest that cannot be used; the message says where and why."""
+
+
+@dataclass
+class ManifestSet:
+    """Everything found in the given files, by kind."""
+
+    jobs: list[QuantumJob] = field(default_factory=list)
+    qpus: list[QPUNode] = field(default_factory=list)
+    policies: list[InvocationPolicy] = field(default_factory=list)
+
+
+def _format_validation_error(err: ValidationError) -> str:
+    lines = []
+    for item in err.errors():
+        where = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        msg = item["msg"]
+        if item["type"] == "extra_forbidden":
+            msg = "unknown field"
+        lines.append(f"{where}: {msg}")
+    return "; ".join(lines)
+
+
+def parse_document(doc: Any, source: str) -> QuantumJob | QPUNode | InvocationPolicy:
+    """One YAML document to its typed kind, or a ManifestError naming the source."""
+    if not isinstance(doc, dict):
+        raise ManifestError(f"{source}: expected a Kubernetes object (a mapping), got "
+                            f"{type(doc).__name__}")
+    kind = doc.get("kind")
+    if kind not in KINDS:
+        raise ManifestError(
+            f"{source}: kind {kind!r} is not one of {', '.join(KINDS)} "
+            f"(apiVersion {API_VERSION})"
+        )
+    if doc.get("apiVersion") != API_VERSION:
+        raise ManifestError(f"{source}: {kind} needs apiVersion {API_VERSION}, got "
+                            f"{doc.get('apiVersion')!r}")
+    name = (doc.get("metadata") or {}).get("name", "?")
+    try:
+        return KINDS[kind].model_validate(doc)
+    except ValidationError as err:
+        raise ManifestError(f"{source}: {kind} {name!r}: {_format_validation_error(err)}") from None
+
+
+def _yaml_files(path: Path) -> list[Path]:
+    if path.is_dir():
+        return sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+    if not path.exists():
+        raise ManifestError(f"{path}: no such file or directory")
+    return [path]
+
+
+def load_manifests(paths: list[Path]) -> ManifestSet:
+    """Read every document of every file (directories recursively), typed and validated."""
+    found = ManifestSet()
+    for root in paths:
+        for file in _yaml_files(root):
+            try:
+                documents = list(yaml.safe_load_all(file.read_text()))
+            except yaml.YAMLError as err:
+                raise ManifestError(f"{file}: not valid YAML: {err}") from None
+            for index, doc in enumerate(d for d in documents if d is not None):
+                obj = parse_document(doc, f"{file} (document {index + 1})")
+                if isinstance(obj, QuantumJob):
+                    found.jobs.append(obj)
+                elif isinstance(obj, QPUNode):
+                    found.qpus.append(obj)
+                else:
+                    found.policies.append(obj)
+    return found

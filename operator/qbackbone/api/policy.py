@@ -1,0 +1,163 @@
+"""InvocationPolicy: the rules of the Quantum Invocation Policy, written by people, kept in Git."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from qbackbone.api.common import API_VERSION, ApiModel, Condition, Duration, ObjectMeta
+
+CutKind = Literal["gate", "loccWire", "loWire"]
+
+
+class FeatureBounds(ApiModel):
+    """The problem region where a QPU is worth invoking; outside it the fallback runs."""
+
+    min_qubits: int = Field(
+        default=1, ge=1, description="Below this width classical simulation is trivially cheaper."
+    )
+    max_qubits: int = Field(default=1000, ge=1, description="Widest circuit sent to QPUs.")
+    max_two_qubit_gates: int = Field(
+        default=100_000, ge=0, description="Most two-qubit gates (before transpilation)."
+    )
+    max_depth: int = Field(default=100_000, ge=1, description="Deepest circuit (logical depth).")
+    max_constraint_density: float = Field(
+        default=1.0, ge=0, le=1, description="Densest QUBO (problem jobs), edges / possible edges."
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> FeatureBounds:
+        if self.min_qubits > self.max_qubits:
+            raise ValueError(
+                f"features.minQubits ({self.min_qubits}) exceeds maxQubits ({self.max_qubits})"
+            )
+        return self
+
+
+class OperationalRules(ApiModel):
+    """Deadline, reliability and energy rules."""
+
+    min_deadline_slack: Duration = Field(
+        default=0.0,
+        description="Quantum is chosen only when its estimated completion leaves this much slack.",
+    )
+    min_estimated_fidelity: float = Field(
+        default=0.3,
+        ge=0,
+        le=1,
+        description="Reliability target: a QPU is eligible only when the circuit's estimated "
+        "success probability on it reaches this.",
+    )
+    energy_budget_joules: float | None = Field(
+        default=None, ge=0, description="Energy a job may spend on QPUs (unset: unlimited)."
+    )
+
+
+class HardwareRules(ApiModel):
+    """Live QPU state rules."""
+
+    max_queue_depth: int = Field(default=50, ge=0, description="Skip QPUs with longer queues.")
+    max_calibration_age: Duration | None = Field(
+        default=None,
+        description="Skip QPUs whose calibration is older (unset: any age). Fake devices carry "
+        "their recorded calibration date, so leave unset for them.",
+    )
+    shot_budget: int = Field(
+        default=1_000_000, ge=1, description="Most shots one job may use on QPUs."
+    )
+
+
+class CuttingOptions(ApiModel):
+    """What cutting may do when no single QPU fits."""
+
+    enabled: bool = Field(default=True, description="Allow the Distributed path.")
+    allowed_cut_kinds: list[CutKind] = Field(
+        default_factory=lambda: ["gate", "loccWire"],
+        description="gate, loccWire (gamma 3, needs precedence), loWire (gamma 4, the ablation).",
+    )
+    max_sampling_overhead: float = Field(default=1000.0, ge=1, description="Largest gamma^2.")
+    max_subcircuits: int = Field(default=8, ge=2, description="Most subcircuits per job.")
+
+
+class SchedulerOptions(ApiModel):
+    """The L3 scheduler and its parameters."""
+
+    algorithm: Literal["annealing", "greedyEDF", "list", "random"] = "annealing"
+    iterations: int = Field(default=2000, ge=1, description="Simulated annealing iterations.")
+    initial_temperature: float = Field(default=1.0, gt=0, description="SA start temperature.")
+    cooling_rate: float = Field(default=0.995, gt=0, lt=1, description="Exponential cooling.")
+    shot_splitting: bool = Field(default=True, description="Split shots across eligible QPUs.")
+    locc_aware: bool = Field(default=True, description="Use LOCC wire cuts with precedence.")
+    seed: int | None = Field(default=None, description="Seed for reproducible plans.")
+
+
+class FallbackOptions(ApiModel):
+    """The classical fallback."""
+
+    enabled: bool = Field(default=True, description="Allow the Classical path.")
+    method: Literal["auto", "statevector", "mps"] = Field(
+        default="auto", description="auto: statevector up to maxStatevectorQubits, then MPS."
+    )
+    max_statevector_qubits: int = Field(default=24, ge=1, le=32)
+    max_mps_qubits: int = Field(default=64, ge=1)
+
+
+class VerificationOptions(ApiModel):
+    """How results are checked."""
+
+    exact_max_qubits: int = Field(
+        default=20, ge=0, le=30, description="Verify against exact statevector up to this width."
+    )
+    max_deviation_sigma: float = Field(
+        default=4.0, gt=0, description="Allowed deviation from exact in reported standard errors."
+    )
+
+
+class LearningOptions(ApiModel):
+    """Learning from history (reserved: recorded, not yet acted on)."""
+
+    enabled: bool = False
+    window: int = Field(default=100, ge=1, description="Jobs remembered.")
+
+
+class InvocationPolicySpec(ApiModel):
+    """The rules the QIP evaluates for every job naming this policy."""
+
+    features: FeatureBounds = Field(default_factory=FeatureBounds)
+    operational: OperationalRules = Field(default_factory=OperationalRules)
+    hardware: HardwareRules = Field(default_factory=HardwareRules)
+    cutting: CuttingOptions = Field(default_factory=CuttingOptions)
+    scheduler: SchedulerOptions = Field(default_factory=SchedulerOptions)
+    fallback: FallbackOptions = Field(default_factory=FallbackOptions)
+    verification: VerificationOptions = Field(default_factory=VerificationOptions)
+    learning: LearningOptions = Field(default_factory=LearningOptions)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> InvocationPolicySpec:
+        if self.cutting.enabled and not self.cutting.allowed_cut_kinds:
+            raise ValueError("cutting.enabled is true but cutting.allowedCutKinds is empty")
+        return self
+
+
+class InvocationPolicyStatus(ApiModel):
+    """How the policy is used."""
+
+    observed_generation: int | None = None
+    conditions: list[Condition] = Field(default_factory=list)
+    jobs_decided: int = Field(default=0, ge=0)
+    quantum_share: float = Field(default=0.0, ge=0, le=1)
+    learned_adjustments: dict[str, float] = Field(default_factory=dict)
+
+
+class InvocationPolicy(ApiModel):
+    """A Quantum Invocation Policy."""
+
+    api_version: Literal["qbackbone.io/v1alpha1"] = API_VERSION
+    kind: Literal["InvocationPolicy"] = "InvocationPolicy"
+    metadata: ObjectMeta
+    spec: InvocationPolicySpec = Field(default_factory=InvocationPolicySpec)
+    status: InvocationPolicyStatus | None = None
+
+
+DEFAULT_POLICY_NAME = "default"

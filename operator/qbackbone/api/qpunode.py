@@ -1,0 +1,146 @@
+"""QPUNode: one quantum processor, cluster-scoped."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from qbackbone.api.common import API_VERSION, ApiModel, Condition, Duration, ObjectMeta
+
+Provider = Literal["aer", "fake", "ibm-runtime"]
+
+
+class BackendOptions(ApiModel):
+    """How the backend is driven."""
+
+    noise: bool = Field(
+        default=True,
+        description="fake: simulate with the device's noise (true) or ideally (false). "
+        "aer: add the noise of `noiseFrom` when set.",
+    )
+    noise_from: str | None = Field(
+        default=None,
+        description="aer only: a fake device (e.g. fake_sherbrooke) whose calibrated noise to use.",
+    )
+    method: str = Field(
+        default="automatic",
+        description="Aer simulation method: automatic, statevector, density_matrix, "
+        "matrix_product_state, stabilizer.",
+        pattern="^(automatic|statevector|density_matrix|matrix_product_state|stabilizer)$",
+    )
+    seed: int | None = Field(default=None, description="Simulator seed, for reproducible runs.")
+    instance: str | None = Field(default=None, description="ibm-runtime: the IBM Cloud instance CRN.")
+
+
+class BackendRef(ApiModel):
+    """Which backend drives this QPU."""
+
+    provider: Provider = Field(
+        description="aer: Qiskit Aer directly; fake: an offline fake IBM device with its real "
+        "calibration, run through qiskit-ibm-runtime's SamplerV2 in local mode; ibm-runtime: "
+        "a real IBM backend (needs credentialsSecretRef)."
+    )
+    name: str = Field(
+        min_length=1,
+        description="Backend name, e.g. aer_simulator, fake_sherbrooke, ibm_torino.",
+    )
+    options: BackendOptions = Field(default_factory=BackendOptions)
+
+
+class SecretKeyRef(ApiModel):
+    """A reference to a key of a Secret."""
+
+    name: str = Field(min_length=1, description="Secret name.")
+    key: str = Field(default="token", description="Key holding the API token.")
+
+
+class QPUNodeSpec(ApiModel):
+    """What the QPU is, how fast it runs, and where it is hosted."""
+
+    backend: BackendRef
+    qubits: int | None = Field(
+        default=None,
+        ge=1,
+        description="Qubits this QPU offers; at most the device's. Defaults to the device's count "
+        "(fake/ibm-runtime) or 24 (aer).",
+    )
+    max_depth: int | None = Field(
+        default=None,
+        ge=1,
+        description="Largest two-qubit-gate depth of a transpiled circuit this QPU accepts. When "
+        "absent it is derived from coherence and gate errors (status.derivedMaxDepth).",
+    )
+    shot_time: Duration | None = Field(
+        default=None,
+        description="Time per shot (e.g. '300us'). Default: from the device's repetition delay "
+        "and readout time.",
+    )
+    setup_time: Duration | None = Field(
+        default=None,
+        description="Fixed time per fragment (load, compile, queue hand-off), e.g. '1s'.",
+    )
+    site: str | None = Field(default=None, description="PoP or region label, e.g. pop-fra1.")
+    node_name: str | None = Field(default=None, description="Kubernetes node hosting the QPU.")
+    node_selector: dict[str, str] | None = Field(
+        default=None, description="Labels of the nodes allowed to reach this QPU (cloud QPUs)."
+    )
+    credentials_secret_ref: SecretKeyRef | None = Field(
+        default=None, description="Secret with the API token, for ibm-runtime."
+    )
+    cordoned: bool = Field(default=False, description="When true, no new fragments are placed.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> QPUNodeSpec:
+        if self.backend.provider == "ibm-runtime" and self.credentials_secret_ref is None:
+            raise ValueError("backend.provider ibm-runtime needs credentialsSecretRef")
+        if self.backend.options.noise_from and self.backend.provider != "aer":
+            raise ValueError("backend.options.noiseFrom applies to provider aer only")
+        if self.shot_time is not None and self.shot_time <= 0:
+            raise ValueError("shotTime must be positive")
+        if self.setup_time is not None and self.setup_time < 0:
+            raise ValueError("setupTime must not be negative")
+        return self
+
+
+class CalibrationSnapshot(ApiModel):
+    """Medians of the device calibration the eligibility decisions used."""
+
+    median_t1_us: float | None = Field(default=None, description="Median T1, microseconds.")
+    median_t2_us: float | None = Field(default=None, description="Median T2, microseconds.")
+    median_1q_error: float | None = Field(default=None, description="Median 1-qubit gate error.")
+    median_2q_error: float | None = Field(default=None, description="Median 2-qubit gate error.")
+    median_readout_error: float | None = Field(default=None, description="Median readout error.")
+    median_2q_duration_ns: float | None = Field(
+        default=None, description="Median 2-qubit gate duration, nanoseconds."
+    )
+    two_qubit_gate: str | None = Field(default=None, description="Native 2-qubit gate.")
+    taken_at: datetime | None = Field(default=None, description="When the snapshot was taken.")
+
+
+class QPUNodeStatus(ApiModel):
+    """Observed state of the QPU."""
+
+    observed_generation: int | None = None
+    conditions: list[Condition] = Field(default_factory=list)
+    calibration: CalibrationSnapshot | None = None
+    derived_max_depth: int | None = Field(
+        default=None, description="Max two-qubit depth derived from calibration."
+    )
+    device_qubits: int | None = Field(default=None, description="Qubits of the whole device.")
+    queue_depth: int = Field(default=0, ge=0, description="Fragments waiting for this QPU.")
+    utilisation: float = Field(default=0.0, ge=0, le=1, description="Busy share, last window.")
+    resource_name: str | None = Field(
+        default=None, description="Extended resource the QPU is advertised under."
+    )
+
+
+class QPUNode(ApiModel):
+    """A quantum processor as a schedulable cluster resource."""
+
+    api_version: Literal["qbackbone.io/v1alpha1"] = API_VERSION
+    kind: Literal["QPUNode"] = "QPUNode"
+    metadata: ObjectMeta
+    spec: QPUNodeSpec
+    status: QPUNodeStatus | None = None

@@ -1,0 +1,223 @@
+"""QuantumJob: one unit of work from a network controller."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from qbackbone.api.common import API_VERSION, ApiModel, Condition, Duration, ObjectMeta
+
+ExecutionMode = Literal["Auto", "SingleQPU", "Distributed", "Classical"]
+Path = Literal["SingleQPU", "Distributed", "Classical"]
+
+
+class CircuitSpec(ApiModel):
+    """The circuit and what to measure."""
+
+    qasm: str = Field(min_length=1, description="OpenQASM 2 or 3 source.")
+    observables: list[str] | None = Field(
+        default=None,
+        description="Pauli strings (IXYZ), one character per qubit, Qiskit order: qubit 0 is the "
+        "rightmost character. Gives expectation values.",
+        json_schema_extra={"items": {"type": "string", "pattern": "^[IXYZ]+$"}},
+    )
+    sampling: bool = Field(default=False, description="Return counts instead of expectations.")
+
+
+class PolicyRef(ApiModel):
+    """Reference to an InvocationPolicy in the job's namespace."""
+
+    name: str = Field(min_length=1)
+
+
+class QPUSelector(ApiModel):
+    """Restricts which QPUs may run the job."""
+
+    match_labels: dict[str, str] | None = Field(default=None, description="QPUNode labels.")
+    names: list[str] | None = Field(default=None, description="QPUNode names.")
+
+
+class ExecutionHints(ApiModel):
+    """How the job would like to run; the QIP still decides."""
+
+    mode: ExecutionMode = Field(default="Auto", description="Auto lets the QIP choose.")
+    qpu_selector: QPUSelector | None = None
+
+
+class QuantumJobSpec(ApiModel):
+    """What to compute, how precisely, and by when."""
+
+    circuit: CircuitSpec
+    observables: list[str] | None = Field(
+        default=None, description="Same as circuit.observables (either place; not both)."
+    )
+    sampling: bool | None = Field(default=None, description="Same as circuit.sampling.")
+    # Bounds below are schema-only: the API server rejects them early, while the pipeline checks
+    # them itself so `qbackbone run` reports InvalidShots rather than a generic manifest error.
+    shots: int | None = Field(
+        default=None,
+        description="Shots per measured basis. Default 4000 unless precision is set.",
+        json_schema_extra={"minimum": 1},
+    )
+    precision: float | None = Field(
+        default=None,
+        description="Target standard error of each expectation value (sets the shots).",
+        json_schema_extra={"exclusiveMinimum": 0},
+    )
+    deadline: Duration | None = Field(
+        default=None, description="Time from creation by which the result is needed ('30s')."
+    )
+    policy_ref: PolicyRef | None = Field(
+        default=None, description="InvocationPolicy to use; 'default' when absent."
+    )
+    execution: ExecutionHints = Field(default_factory=ExecutionHints)
+
+    @field_validator("policy_ref", mode="before")
+    @classmethod
+    def _policy_name_as_string(cls, value: Any) -> Any:
+        return {"name": value} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _one_place_for_observables(self) -> QuantumJobSpec:
+        if self.observables is not None:
+            if self.circuit.observables is not None:
+                raise ValueError("give observables in spec.circuit.observables or spec.observables, "
+                                 "not both")
+            self.circuit.observables = self.observables
+            self.observables = None
+        if self.sampling is not None:
+            self.circuit.sampling = self.circuit.sampling or self.sampling
+            self.sampling = None
+        return self
+
+
+class RuleOutcome(ApiModel):
+    """One QIP rule as evaluated."""
+
+    name: str
+    value: float | str | bool | None = Field(default=None, description="Measured value.")
+    threshold: float | str | bool | None = Field(default=None, description="The rule's bound.")
+    passed: bool
+    qpu: str | None = Field(default=None, description="The QPU the rule was evaluated for.")
+
+
+class Decision(ApiModel):
+    """Which path the QIP chose, and why."""
+
+    path: Path | None = Field(default=None, description="Absent when the job was refused.")
+    policy: str
+    policy_generation: int
+    reason: str
+    message: str = ""
+    eligible_qpus: list[str] = Field(default_factory=list)
+    features: dict[str, float] = Field(default_factory=dict, description="Job features read.")
+    rules: list[RuleOutcome] = Field(default_factory=list)
+
+
+class PlannedSubcircuit(ApiModel):
+    """A circuit the plan runs (the whole circuit, for uncut jobs)."""
+
+    name: str
+    qubits: int
+    depth: int
+    two_qubit_depth: int
+    shots: int
+    depends_on: list[str] = Field(default_factory=list)
+
+
+class PlannedFragment(ApiModel):
+    """Shots of one subcircuit on one QPU."""
+
+    name: str
+    subcircuit: str
+    qpu: str
+    backend: str
+    shots: int
+    estimated_fidelity: float | None = None
+    planned_start_seconds: float
+    planned_end_seconds: float
+
+
+class Plan(ApiModel):
+    """What runs where."""
+
+    subcircuits: list[PlannedSubcircuit] = Field(default_factory=list)
+    fragments: list[PlannedFragment] = Field(default_factory=list)
+    estimated_makespan_seconds: float | None = None
+
+
+class ExpectationValue(ApiModel):
+    """One observable's estimate."""
+
+    observable: str
+    value: float
+    std_error: float
+
+
+class Result(ApiModel):
+    """The answer, and which path and backends produced it."""
+
+    path: Path
+    backends: list[str] = Field(default_factory=list)
+    qpus: list[str] = Field(default_factory=list)
+    shots: int = 0
+    method: str | None = Field(default=None, description="Classical path: how it was computed.")
+    expectation_values: list[ExpectationValue] | None = None
+    counts: dict[str, int] | None = None
+
+
+class Verification(ApiModel):
+    """How the result was checked and how far it is from the truth."""
+
+    method: Literal["ExactStatevector", "PhysicalBounds", "ExactDistribution", "SelfConsistent"]
+    passed: bool
+    noisy: bool = Field(description="Whether noisy QPUs contributed (then deviations are expected).")
+    exact_values: list[float] | None = None
+    max_deviation_sigma: float | None = Field(
+        default=None, description="Largest |value - exact| in units of the reported stdError."
+    )
+    max_abs_deviation: float | None = None
+    noise_allowance: float | None = Field(
+        default=None, description="Deviation the estimated success probability allows."
+    )
+    total_variation_distance: float | None = None
+    details: str = ""
+
+
+class Timings(ApiModel):
+    """Wall time per phase, seconds."""
+
+    reduce_seconds: float | None = None
+    decide_seconds: float | None = None
+    cut_seconds: float | None = None
+    schedule_seconds: float | None = None
+    execute_seconds: float | None = None
+    reconstruct_seconds: float | None = None
+    verify_seconds: float | None = None
+    total_seconds: float | None = None
+
+
+class QuantumJobStatus(ApiModel):
+    """Observed state of the job; the operator writes only this."""
+
+    observed_generation: int | None = None
+    phase: Literal[
+        "Pending", "Deciding", "Scheduled", "Running", "Reconstructing", "Succeeded", "Failed"
+    ] = "Pending"
+    conditions: list[Condition] = Field(default_factory=list)
+    decision: Decision | None = None
+    plan: Plan | None = None
+    result: Result | None = None
+    verification: Verification | None = None
+    timings: Timings | None = None
+
+
+class QuantumJob(ApiModel):
+    """A circuit (later: a problem) to run through reduce, solve, verify."""
+
+    api_version: Literal["qbackbone.io/v1alpha1"] = API_VERSION
+    kind: Literal["QuantumJob"] = "QuantumJob"
+    metadata: ObjectMeta
+    spec: QuantumJobSpec
+    status: QuantumJobStatus | None = None

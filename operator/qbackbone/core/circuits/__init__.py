@@ -1,0 +1,1 @@
+"""Circuits: parsing, preparation for a measurement kind, features, observables."""

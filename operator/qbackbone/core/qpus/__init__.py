@@ -1,0 +1,1 @@
+"""QPUs: physics-informed descriptors, fidelity estimates, the fleet and its backends."""

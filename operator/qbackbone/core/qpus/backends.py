@@ -1,0 +1,187 @@
+"""Executors: run a fragment's circuits as one backend call and return counts per circuit."""
+
+from __future__ import annotations
+
+import copy
+import functools
+import os
+import warnings
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from qiskit import ClassicalRegister, QuantumCircuit, QuantumRegister
+from qiskit.primitives import BackendSamplerV2
+from qiskit.providers import BackendV2
+from qiskit_aer import AerSimulator
+from qiskit_aer.noise import NoiseModel
+
+from qbackbone.api.conditions import Reason
+from qbackbone.core.errors import JobFailure
+
+
+class Executor(Protocol):
+    """Runs circuits (already transpiled for the QPU) in one backend call."""
+
+    def run(self, circuits: Sequence[QuantumCircuit], shots: int, seed: int | None) -> list[
+        dict[str, int]
+    ]:
+        """Counts of each circuit, keys over all its clbits, clbit 0 rightmost."""
+        ...
+
+
+def _counts_from_sampler(result: Any) -> list[dict[str, int]]:
+    return [dict(pub.join_data().get_counts()) for pub in result]
+
+
+def fake_device_names() -> dict[str, type]:
+    """Offline fake IBM devices by backend name (e.g. fake_sherbrooke -> FakeSherbrooke)."""
+    from qiskit_ibm_runtime import fake_provider
+    from qiskit_ibm_runtime.fake_provider.fake_backend import FakeBackendV2
+
+    return {
+        cls.backend_name: cls
+        for cls in vars(fake_provider).values()
+        if isinstance(cls, type) and issubclass(cls, FakeBackendV2)
+        and isinstance(getattr(cls, "backend_name", None), str)
+    }
+
+
+@functools.cache
+def fake_backend(name: str) -> BackendV2:
+    """The offline fake IBM device of that name, built once per process."""
+    known = fake_device_names()
+    if name not in known:
+        stem = name.removeprefix("fake_")[:4]
+        close = sorted(n for n in known if stem and stem in n)
+        hint = f" (did you mean {', '.join(close[:5])}?)" if close else ""
+        raise JobFailure(
+            Reason.BACKEND_UNAVAILABLE,
+            f"no fake device named {name!r}{hint}; `qbackbone fleet --devices` lists them",
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        backend: BackendV2 = known[name]()
+    return backend
+
+
+@functools.cache
+def _device_noise_model(name: str) -> NoiseModel:
+    return NoiseModel.from_backend(fake_backend(name))
+
+
+def restricted_noise_model(name: str, region: tuple[int, ...]) -> NoiseModel:
+    """The device's noise model keeping only errors on ``region``.
+
+    Aer spends most of a noisy run on a full device's noise model (3.4 s per call on a
+    127-qubit device against 1 s restricted); circuits never leave the region, so the
+    errors dropped could never apply. NoiseModel has no public filter, hence the copy.
+    """
+    full = _device_noise_model(name)
+    keep = set(region)
+    small = copy.copy(full)
+    small._local_quantum_errors = {
+        gate: {q: e for q, e in by_qubits.items() if set(q) <= keep}
+        for gate, by_qubits in full._local_quantum_errors.items()
+    }
+    small._local_readout_errors = {
+        q: e for q, e in full._local_readout_errors.items() if set(q) <= keep
+    }
+    return small
+
+
+def embed(circuit: QuantumCircuit, device_qubits: int, region: Sequence[int]) -> QuantumCircuit:
+    """Place a circuit over ``region`` of a device (an ISA circuit for the full device)."""
+    wide = QuantumCircuit(QuantumRegister(device_qubits, "q"), *circuit.cregs,
+                          name=circuit.name)
+    loose = [c for c in circuit.clbits if not circuit.find_bit(c).registers]
+    if loose:
+        wide.add_register(ClassicalRegister(len(loose), "loose"))
+    wide.compose(circuit, qubits=list(region), clbits=wide.clbits[: circuit.num_clbits],
+                 inplace=True)
+    return wide
+
+
+class AerExecutor:
+    """Qiskit Aer directly, ideal or with a device's noise restricted to the used region."""
+
+    def __init__(self, method: str = "automatic", noise: NoiseModel | None = None,
+                 device_qubits: int | None = None, region: Sequence[int] = ()) -> None:
+        self.simulator = AerSimulator(method=method, noise_model=noise)
+        self.device_qubits = device_qubits
+        self.region = tuple(region)
+
+    def run(self, circuits: Sequence[QuantumCircuit], shots: int, seed: int | None) -> list[
+        dict[str, int]
+    ]:
+        """Run all circuits in one call."""
+        if self.device_qubits is not None:
+            circuits = [embed(c, self.device_qubits, self.region) for c in circuits]
+        sampler = BackendSamplerV2(backend=self.simulator,
+                                   options={"seed_simulator": seed} if seed is not None else None)
+        return _counts_from_sampler(sampler.run(list(circuits), shots=shots).result())
+
+
+class FakeDeviceExecutor:
+    """A fake IBM device through qiskit-ibm-runtime's SamplerV2 in local mode."""
+
+    def __init__(self, device: str, region: Sequence[int]) -> None:
+        self.device = device
+        self.region = tuple(region)
+
+    def run(self, circuits: Sequence[QuantumCircuit], shots: int, seed: int | None) -> list[
+        dict[str, int]
+    ]:
+        """Run all circuits in one SamplerV2 call on the device's calibrated noise."""
+        from qiskit_ibm_runtime import SamplerV2
+
+        backend = fake_backend(self.device)
+        wide = [embed(c, backend.num_qubits, self.region) for c in circuits]
+        simulator: dict[str, Any] = {
+            "noise_model": restricted_noise_model(self.device, self.region)
+        }
+        if seed is not None:
+            simulator["seed_simulator"] = seed
+        sampler = SamplerV2(mode=backend, options={"simulator": simulator})
+        return _counts_from_sampler(sampler.run(wide, shots=shots).result())
+
+
+class IBMRuntimeExecutor:
+    """A real IBM backend through Qiskit Runtime (token from the credentials secret)."""
+
+    TOKEN_ENV = "QB_IBM_TOKEN"
+    TOKEN_FILE_ENV = "QB_IBM_TOKEN_FILE"
+
+    def __init__(self, backend_name: str, instance: str | None, region: Sequence[int],
+                 device_qubits: int) -> None:
+        self.backend_name = backend_name
+        self.instance = instance
+        self.region = tuple(region)
+        self.device_qubits = device_qubits
+
+    @staticmethod
+    def token() -> str:
+        """The API token from $QB_IBM_TOKEN_FILE (a mounted secret) or $QB_IBM_TOKEN."""
+        path = os.environ.get(IBMRuntimeExecutor.TOKEN_FILE_ENV)
+        if path and os.path.exists(path):
+            with open(path) as handle:
+                return handle.read().strip()
+        token = os.environ.get(IBMRuntimeExecutor.TOKEN_ENV)
+        if not token:
+            raise JobFailure(
+                Reason.BACKEND_UNAVAILABLE,
+                f"ibm-runtime needs a token: set {IBMRuntimeExecutor.TOKEN_FILE_ENV} to the "
+                f"mounted credentials secret or {IBMRuntimeExecutor.TOKEN_ENV}",
+            )
+        return token
+
+    def run(self, circuits: Sequence[QuantumCircuit], shots: int, seed: int | None) -> list[
+        dict[str, int]
+    ]:
+        """Submit all circuits as one Sampler job and wait for it."""
+        from qiskit_ibm_runtime import QiskitRuntimeService, SamplerV2
+
+        service = QiskitRuntimeService(channel="ibm_quantum_platform", token=self.token(),
+                                       instance=self.instance)
+        backend = service.backend(self.backend_name)
+        wide = [embed(c, self.device_qubits, self.region) for c in circuits]
+        return _counts_from_sampler(SamplerV2(mode=backend).run(wide, shots=shots).result())

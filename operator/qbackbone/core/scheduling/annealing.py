@@ -1,0 +1,282 @@
+"""The QB scheduler: simulated annealing over job admission, shot splits and job order.
+
+State: a job order, a set of excluded jobs and, per subcircuit, the QPUs its shots may use.
+The shared serial decoder turns a state into start times (water-filling each subcircuit's
+shots over its QPUs, filling gaps) and drops any job that would miss its deadline, so every
+state is a feasible schedule. Neighbours: admit a dropped job (move it earlier), swap an
+admitted job for a dropped one, drop a job, change a subcircuit's QPU set (moves shots between
+QPUs), move a job in the order (changes start times). Metropolis acceptance, exponential
+cooling, one ``random.Random(seed)``: the result is a function of the problem and the params.
+
+The search starts from greedy EDF, and the answer is the best of the annealed state and a
+portfolio of baselines (EDF, list scheduling and, with shot splitting, the random baseline
+with the same seed), so it never serves fewer jobs than any of them.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .baselines import edf, list_scheduling, random_schedule
+from .model import Problem, Schedule
+from .placement import Choice, Compiled, JobData, Placed, Timeline, place_job, to_schedule
+
+_INF = float("inf")
+
+
+@dataclass(frozen=True, slots=True)
+class AnnealingParams:
+    """Parameters of the QB scheduler (mapped from the InvocationPolicy's scheduler fields).
+
+    ``cooling_rate`` is the per-iteration factor of the exponential schedule; ``None`` picks
+    the rate that cools from ``initial_temperature`` to 1% of it over ``iterations``.
+    ``time_limit`` (seconds) stops early; leave it ``None`` for results that depend only on
+    the seed. ``shot_splitting=False`` and ``locc_aware=False`` are the paper's ablations.
+    """
+
+    iterations: int = 3000
+    initial_temperature: float = 0.5
+    cooling_rate: float | None = None
+    seed: int = 0
+    shot_splitting: bool = True
+    locc_aware: bool = True
+    time_limit: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.iterations < 0 or self.initial_temperature <= 0:
+            raise ValueError("iterations must be >= 0 and initial_temperature > 0")
+        if self.cooling_rate is not None and not 0 < self.cooling_rate <= 1:
+            raise ValueError("cooling_rate must be in (0, 1]")
+
+    def rate(self) -> float:
+        if self.cooling_rate is not None:
+            return self.cooling_rate
+        return 0.01 ** (1.0 / max(1, self.iterations))
+
+
+def problem_for(problem: Problem, params: AnnealingParams) -> Problem:
+    """The problem a run with ``params`` actually schedules (LO-cut jobs without LOCC)."""
+    return problem if params.locc_aware else problem.with_cut_kind("lo")
+
+
+def method_name(params: AnnealingParams) -> str:
+    if params.shot_splitting and params.locc_aware:
+        return "qb"
+    if params.locc_aware:
+        return "qb-nosplit"
+    return "qb-nolocc" if params.shot_splitting else "qb-neither"
+
+
+class _Search:
+    """Incremental decoding: timelines are cached before every position of the order."""
+
+    def __init__(self, c: Compiled, split: bool, order: list[int]) -> None:
+        self.c = c
+        self.split = split
+        self.order = order
+        self.pos = [0] * len(c.jobs)
+        for i, j in enumerate(order):
+            self.pos[j] = i
+        self.excluded = [False] * len(c.jobs)
+        self.choices: list[list[Choice]] = [[None] * len(jd.topo) for jd in c.jobs]
+        self.snaps: list[list[Timeline]] = [c.fresh()]
+        self.res: list[tuple[list[Placed], float] | None] = []
+        snaps, res = self.decode_from(0, order, self.excluded)
+        self.snaps, self.res = snaps, res
+
+    def decode_from(
+        self, p: int, order: Sequence[int], excluded: Sequence[bool]
+    ) -> tuple[list[list[Timeline]], list[tuple[list[Placed], float] | None]]:
+        """Timelines and results for positions >= p (prefix reused from the cache)."""
+        c = self.c
+        snaps = self.snaps[: p + 1]
+        res = self.res[:p]
+        busy = snaps[p]
+        for j in order[p:]:
+            jd = c.jobs[j]
+            if excluded[j]:
+                res.append(None)
+                snaps.append(busy)
+                continue
+            trial = list(busy)
+            frags, finish = place_job(c, trial, jd, self.choices[j], self.split)
+            if finish <= jd.deadline or (jd.committed and finish < _INF):
+                busy = trial
+            res.append((frags, finish))
+            snaps.append(busy)
+        return snaps, res
+
+    def served(self, res: Sequence[tuple[list[Placed], float] | None]) -> list[bool]:
+        out = [False] * len(self.c.jobs)
+        for i, r in enumerate(res):
+            jd = self.c.jobs[self.order[i]]
+            out[jd.index] = r is not None and _on_time(jd, r[1])
+        return out
+
+    def energy(
+        self, order: Sequence[int], res: Sequence[tuple[list[Placed], float] | None]
+    ) -> tuple[float, int]:
+        """-(jobs served) plus a guide below one job: unserved jobs closer to their deadline
+        and served jobs with more slack score better."""
+        n = len(order)
+        served = 0
+        guide = 0.0
+        for j, r in zip(order, res, strict=True):
+            jd = self.c.jobs[j]
+            window = max(jd.deadline - jd.release, 1e-9)
+            if r is None:
+                guide += 1.0
+            elif _on_time(jd, r[1]):
+                served += 1
+                guide -= 0.2 * max(0.0, min(1.0, (jd.deadline - r[1]) / window))
+            else:
+                guide += min(1.0, (r[1] - jd.deadline) / window)
+        return -served + 0.5 * guide / max(1, n), served
+
+
+def anneal(problem: Problem, params: AnnealingParams | None = None) -> Schedule:
+    """Run the QB scheduler on ``problem`` (see the module docstring)."""
+    params = params or AnnealingParams()
+    started = time.perf_counter()
+    prob = problem_for(problem, params)
+    c = Compiled(prob)
+    split = params.shot_splitting
+    name = method_name(params)
+    portfolio = [edf(prob, split=split, compiled=c), list_scheduling(prob, compiled=c)]
+    if split:
+        portfolio.append(random_schedule(prob, params.seed, compiled=c))
+
+    rng = random.Random(params.seed)
+    ncommitted = sum(jd.committed for jd in c.jobs)
+    order = sorted(
+        (jd.index for jd in c.jobs if jd.feasible),
+        key=lambda j: (not c.jobs[j].committed, c.jobs[j].deadline, c.jobs[j].release, j),
+    )
+    st = _Search(c, split, order)
+    energy, served = st.energy(st.order, st.res)
+    best = (served, -energy, list(st.order), list(st.res))
+    temp = params.initial_temperature
+    rate = params.rate()
+    n = len(order)
+    accepted = 0
+    iterations = 0
+    for it in range(params.iterations if n else 0):
+        limit = params.time_limit
+        if limit is not None and it % 16 == 0 and time.perf_counter() - started > limit:
+            break
+        iterations = it + 1
+        move = _propose(st, rng, ncommitted, split)
+        if move is None:
+            temp *= rate
+            continue
+        p, new_order, new_excl, change = move
+        old_choice = None
+        if change is not None:
+            j, s, ch = change
+            old_choice = st.choices[j][s]
+            st.choices[j][s] = ch
+        snaps, res = st.decode_from(p, new_order, new_excl)
+        new_energy, new_served = st.energy(new_order, res)
+        delta = new_energy - energy
+        if delta <= 0 or rng.random() < math.exp(-delta / temp):
+            accepted += 1
+            st.order, st.excluded, st.snaps, st.res = list(new_order), list(new_excl), snaps, res
+            for i, j in enumerate(st.order):
+                st.pos[j] = i
+            energy = new_energy
+            if (new_served, -new_energy) > best[:2]:
+                best = (new_served, -new_energy, list(st.order), list(st.res))
+        elif change is not None:
+            j, s, _ = change
+            st.choices[j][s] = old_choice
+        temp *= rate
+
+    placed: dict[int, list[Placed]] = {}
+    late: set[int] = set()
+    for j, r in zip(best[2], best[3], strict=True):
+        jd = c.jobs[j]
+        if r is not None and _on_time(jd, r[1]):
+            placed[j] = r[0]
+            if r[1] > jd.deadline:
+                late.add(j)
+    result = to_schedule(c, placed, late, name)
+    for other in portfolio:
+        if other.served > result.served:
+            result = other
+    stats = {
+        "iterations": float(iterations),
+        "accepted": float(accepted),
+        "annealed_served": float(best[0]),
+        "initial_served": float(portfolio[0].served),
+        "seconds": time.perf_counter() - started,
+    }
+    return Schedule(result.admitted, result.fragments, name, result.late, stats)
+
+
+def _on_time(jd: JobData, finish: float) -> bool:
+    """Kept in the plan: on time, or already running (cannot be dropped)."""
+    return finish <= jd.deadline or (jd.committed and finish < _INF)
+
+
+_Move = tuple[int, list[int], list[bool], tuple[int, int, Choice] | None]
+
+
+def _propose(st: _Search, rng: random.Random, lo: int, split: bool) -> _Move | None:
+    """One random neighbour: (first position to re-decode, order, excluded, choice change)."""
+    order, excl, pos = st.order, st.excluded, st.pos
+    served = st.served(st.res)
+    movable = order[lo:]
+    if not movable:
+        return None
+    up = [j for j in movable if served[j]]
+    down = [j for j in movable if not served[j]]
+    r = rng.random()
+    new_order = list(order)
+    new_excl = list(excl)
+    if r < 0.15 and down:  # admit a dropped job: try it earlier in the order
+        j = rng.choice(down)
+        new_excl[j] = False
+        a = pos[j]
+        b = rng.randint(lo, a)
+        new_order.insert(b, new_order.pop(a))
+        return b, new_order, new_excl, None
+    if r < 0.30 and up and down:  # swap an admitted job for a dropped one
+        a_job, d_job = rng.choice(up), rng.choice(down)
+        new_excl[a_job], new_excl[d_job] = True, False
+        a, b = pos[a_job], pos[d_job]
+        new_order[a], new_order[b] = d_job, a_job
+        return min(a, b), new_order, new_excl, None
+    if r < 0.35 and up:  # drop an admitted job
+        j = rng.choice(up)
+        new_excl[j] = True
+        return pos[j], new_order, new_excl, None
+    if r < 0.65:  # move shots: change the QPUs of one subcircuit
+        j = rng.choice(up or movable)
+        jd = st.c.jobs[j]
+        subs = [s for s in jd.topo if len(jd.eligible[s]) > 1 and jd.remaining[s]]
+        if subs:
+            s = rng.choice(subs)
+            elig = jd.eligible[s]
+            cur = st.choices[j][s] or (elig if split else ())
+            if not split:
+                ch: Choice = (rng.choice([q for q in elig if (q,) != cur]),)
+            elif len(cur) > 1 and (len(cur) == len(elig) or rng.random() < 0.5):
+                drop = rng.choice(cur)
+                ch = tuple(q for q in cur if q != drop)
+            else:
+                ch = tuple(sorted((*cur, rng.choice([q for q in elig if q not in cur]))))
+            return pos[j], new_order, new_excl, (j, s, ch)
+    # move a job in the order (changes start times)
+    a = rng.randrange(lo, len(order))
+    if rng.random() < 0.5:
+        b = min(len(order) - 1, max(lo, a + rng.choice((-3, -2, -1, 1, 2, 3))))
+    else:
+        b = rng.randrange(lo, len(order))
+    if a == b:
+        return None
+    new_order.insert(b, new_order.pop(a))
+    return min(a, b), new_order, new_excl, None

@@ -1,0 +1,255 @@
+"""The placement engine shared by the heuristics: QPU timelines, water-filled shot splits and a
+serial decoder that places jobs one after another (gaps may be filled, nothing moves back).
+
+A *choice* for a subcircuit is ``None`` (automatic: all eligible QPUs with shot splitting, the
+earliest-finishing QPU without) or a tuple of QPU indices to use.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from bisect import bisect_right
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .model import Fragment, Problem, Schedule
+
+Interval = tuple[float, float]
+Timeline = tuple[Interval, ...]
+Choice = tuple[int, ...] | None
+Placed = tuple[int, int, int, float, float]  # subcircuit, qpu index, shots, start, end
+
+_INF = float("inf")
+
+
+@dataclass(frozen=True, slots=True)
+class JobData:
+    """Per-job facts the decoder needs, computed once per problem."""
+
+    index: int
+    name: str
+    release: float
+    deadline: float
+    topo: tuple[int, ...]
+    preds: tuple[tuple[int, ...], ...]
+    eligible: tuple[tuple[int, ...], ...]
+    remaining: tuple[int, ...]
+    fixed_end: tuple[float, ...]
+    committed: bool
+
+    @property
+    def feasible(self) -> bool:
+        """Every subcircuit with shots left has at least one eligible QPU."""
+        return all(e or r == 0 for e, r in zip(self.eligible, self.remaining, strict=True))
+
+
+class Compiled:
+    """A problem in index form: QPU rates, release times, base timelines, job data."""
+
+    def __init__(self, problem: Problem) -> None:
+        self.problem = problem
+        self.qpus = problem.qpus
+        qindex = {q.name: i for i, q in enumerate(problem.qpus)}
+        self.rate = [q.shot_time for q in problem.qpus]
+        self.setup = [q.setup_time for q in problem.qpus]
+        self.release = [max(problem.now, q.available_at) for q in problem.qpus]
+        base: list[list[Interval]] = [[] for _ in problem.qpus]
+        for f in problem.fixed:
+            base[qindex[f.qpu]].append((f.start, f.end))
+        self.base: list[Timeline] = [tuple(sorted(iv)) for iv in base]
+        self.jobs: list[JobData] = []
+        for ji, job in enumerate(problem.jobs):
+            fixed = [f for f in problem.fixed if f.job == job.name]
+            remaining = [s.shots for s in job.subcircuits]
+            fixed_end = [-_INF] * len(job.subcircuits)
+            for f in fixed:
+                remaining[f.subcircuit] -= f.shots
+                fixed_end[f.subcircuit] = max(fixed_end[f.subcircuit], f.end)
+            eligible = tuple(
+                tuple(qi for qi, q in enumerate(problem.qpus) if q.can_run(s))
+                for s in job.subcircuits
+            )
+            self.jobs.append(
+                JobData(
+                    index=ji,
+                    name=job.name,
+                    release=max(job.arrival, problem.now),
+                    deadline=job.deadline,
+                    topo=tuple(job.topological_order()),
+                    preds=tuple(tuple(p) for p in job.predecessors()),
+                    eligible=eligible,
+                    remaining=tuple(max(0, r) for r in remaining),
+                    fixed_end=tuple(fixed_end),
+                    committed=bool(fixed),
+                )
+            )
+
+    def fresh(self) -> list[Timeline]:
+        return list(self.base)
+
+
+def earliest_fit(timeline: Timeline, release: float, ready: float, duration: float) -> float:
+    """Earliest start >= max(release, ready) where ``duration`` fits between busy intervals."""
+    t = max(release, ready)
+    i = bisect_right(timeline, t, key=lambda iv: iv[1])
+    while i < len(timeline):
+        start, end = timeline[i]
+        if start >= t + duration:
+            return t
+        t = max(t, end)
+        i += 1
+    return t
+
+
+def insert(timeline: Timeline, start: float, end: float) -> Timeline:
+    i = bisect_right(timeline, start, key=lambda iv: iv[0])
+    return (*timeline[:i], (start, end), *timeline[i:])
+
+
+def waterfill(shots: int, avail: Sequence[float], rate: Sequence[float]) -> list[int]:
+    """Integer split of ``shots`` minimising the latest finish, QPU k free for shots from
+    ``avail[k]`` (its start plus setup) at ``rate[k]`` seconds per shot."""
+    k = len(avail)
+    order = sorted(range(k), key=lambda i: avail[i])
+    inv = 0.0
+    weighted = 0.0
+    finish = _INF
+    used = 0
+    for pos, q in enumerate(order):
+        if pos and finish <= avail[q]:
+            break
+        inv += 1.0 / rate[q]
+        weighted += avail[q] / rate[q]
+        finish = (shots + weighted) / inv
+        used = pos + 1
+    n = [0] * k
+    for q in order[:used]:
+        n[q] = max(0, math.floor((finish - avail[q]) / rate[q] + 1e-9))
+    excess = sum(n) - shots
+    while excess > 0:  # rounding noise: take back from the latest finisher
+        q = max((i for i in range(k) if n[i]), key=lambda i: avail[i] + n[i] * rate[i])
+        n[q] -= 1
+        excess -= 1
+    heap = [(avail[q] + (n[q] + 1) * rate[q], q) for q in order[:used]]
+    heapq.heapify(heap)
+    for _ in range(shots - sum(n)):
+        _, q = heapq.heappop(heap)
+        n[q] += 1
+        heapq.heappush(heap, (avail[q] + (n[q] + 1) * rate[q], q))
+    return n
+
+
+def _place_single(
+    c: Compiled, busy: list[Timeline], cands: Sequence[int], ready: float, shots: int
+) -> tuple[int, float, float]:
+    best = (-1, _INF, _INF)
+    for q in cands:
+        dur = c.setup[q] + shots * c.rate[q]
+        s = earliest_fit(busy[q], c.release[q], ready, dur)
+        if s + dur < best[2]:
+            best = (q, s, s + dur)
+    return best
+
+
+def _place_split(
+    c: Compiled, busy: list[Timeline], cands: Sequence[int], ready: float, shots: int
+) -> list[tuple[int, int, float, float]]:
+    starts = [earliest_fit(busy[q], c.release[q], ready, 0.0) for q in cands]
+    rates = [c.rate[q] for q in cands]
+    n: list[int] = []
+    for _ in range(4):
+        n = waterfill(shots, [s + c.setup[q] for s, q in zip(starts, cands, strict=True)], rates)
+        moved = False
+        for k, q in enumerate(cands):
+            if n[k]:
+                s = earliest_fit(busy[q], c.release[q], ready, c.setup[q] + n[k] * rates[k])
+                if s > starts[k] + 1e-12:
+                    starts[k] = s
+                    moved = True
+        if not moved:
+            break
+    out = []
+    for k, q in enumerate(cands):
+        if n[k]:
+            dur = c.setup[q] + n[k] * rates[k]
+            s = earliest_fit(busy[q], c.release[q], ready, dur)
+            out.append((q, n[k], s, s + dur))
+    return out
+
+
+def place_job(
+    c: Compiled,
+    busy: list[Timeline],
+    jd: JobData,
+    choices: Sequence[Choice],
+    split: bool,
+) -> tuple[list[Placed], float]:
+    """Place every remaining shot of ``jd`` into ``busy`` (modified); return fragments, finish.
+
+    Returns ``([], inf)`` without touching ``busy`` when a subcircuit has no eligible QPU.
+    """
+    if not jd.feasible:
+        return [], _INF
+    end = list(jd.fixed_end)
+    placed: list[Placed] = []
+    for s in jd.topo:
+        shots = jd.remaining[s]
+        if shots == 0:
+            continue
+        ready = max([jd.release, *(end[p] for p in jd.preds[s])])
+        cands = choices[s] or jd.eligible[s]
+        if split and len(cands) > 1:
+            for q, n, st, en in _place_split(c, busy, cands, ready, shots):
+                busy[q] = insert(busy[q], st, en)
+                placed.append((s, q, n, st, en))
+                end[s] = max(end[s], en)
+        else:
+            q, st, en = _place_single(c, busy, cands, ready, shots)
+            busy[q] = insert(busy[q], st, en)
+            placed.append((s, q, shots, st, en))
+            end[s] = max(end[s], en)
+    return placed, max(end, default=-_INF)
+
+
+def decode(
+    c: Compiled,
+    order: Sequence[int],
+    choices: Sequence[Sequence[Choice]] | None = None,
+    split: bool = True,
+) -> tuple[dict[int, list[Placed]], set[int]]:
+    """Serial decoder: jobs in ``order``; a job that would miss its deadline is dropped (its
+    tentative fragments removed) unless it already runs. Returns placements and late jobs."""
+    busy = c.fresh()
+    placed: dict[int, list[Placed]] = {}
+    late: set[int] = set()
+    for j in order:
+        jd = c.jobs[j]
+        trial = list(busy)
+        ch = choices[j] if choices is not None else [None] * len(jd.topo)
+        frags, finish = place_job(c, trial, jd, ch, split)
+        if finish <= jd.deadline or (jd.committed and finish < _INF):
+            busy = trial
+            placed[j] = frags
+            if finish > jd.deadline:
+                late.add(j)
+    return placed, late
+
+
+def to_schedule(
+    c: Compiled, placed: dict[int, list[Placed]], late: set[int], method: str
+) -> Schedule:
+    """Turn decoder output (plus the problem's fixed fragments) into a :class:`Schedule`."""
+    frags = list(c.problem.fixed)
+    for j, items in placed.items():
+        name = c.jobs[j].name
+        for s, q, n, st, en in items:
+            frags.append(Fragment(name, s, c.qpus[q].name, n, st, en))
+    admitted = {c.jobs[j].name for j in placed} | {f.job for f in c.problem.fixed}
+    frags.sort(key=lambda f: (f.start, f.qpu))
+    return Schedule(
+        admitted=frozenset(admitted),
+        fragments=tuple(frags),
+        method=method,
+        late=frozenset(c.jobs[j].name for j in late),
+    )

@@ -1,0 +1,124 @@
+"""An independent check of a schedule against every constraint of the problem.
+
+Deliberately written without the schedulers' placement code: it recomputes everything from the
+fragments (eligibility, durations, exclusivity, precedence, shot totals, deadlines).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from typing import NamedTuple
+
+from .model import Fragment, Problem, Schedule
+
+#: Absolute tolerance on times, in seconds (a nanosecond per unit of magnitude is plenty).
+TIME_EPS = 1e-6
+
+
+class ScheduleError(ValueError):
+    """A schedule breaks a constraint of its problem."""
+
+
+class ValidationReport(NamedTuple):
+    valid: bool
+    violations: list[str]
+    served: frozenset[str]
+
+
+def _tol(*values: float) -> float:
+    return TIME_EPS * max(1.0, *(abs(v) for v in values))
+
+
+def validate(problem: Problem, schedule: Schedule) -> ValidationReport:
+    """Check ``schedule`` against ``problem``; ``served`` is the set of on-time admitted jobs."""
+    bad: list[str] = []
+    jobs = {j.name: j for j in problem.jobs}
+    qpus = {q.name: q for q in problem.qpus}
+    for name in schedule.admitted:
+        if name not in jobs:
+            bad.append(f"admitted job {name} is not in the problem")
+
+    fixed = set(problem.fixed)
+    present = set(schedule.fragments)
+    for f in problem.fixed:
+        if f not in present:
+            bad.append(f"fixed fragment {f} was moved or removed")
+        if f.job not in schedule.admitted:
+            bad.append(f"job {f.job} has running fragments but is not admitted")
+
+    by_job: dict[str, list[Fragment]] = defaultdict(list)
+    by_qpu: dict[str, list[Fragment]] = defaultdict(list)
+    for f in schedule.fragments:
+        job = jobs.get(f.job)
+        qpu = qpus.get(f.qpu)
+        if job is None or qpu is None:
+            bad.append(f"fragment {f} names an unknown job or QPU")
+            continue
+        by_job[f.job].append(f)
+        by_qpu[f.qpu].append(f)
+        if f.job not in schedule.admitted:
+            bad.append(f"fragment of dropped job {f.job}")
+        if not 0 <= f.subcircuit < len(job.subcircuits):
+            bad.append(f"fragment {f} names subcircuit {f.subcircuit} of {len(job.subcircuits)}")
+            continue
+        sub = job.subcircuits[f.subcircuit]
+        if f.shots <= 0:
+            bad.append(f"fragment {f} has no shots")
+        if sub.qubits > qpu.qubits or sub.depth > qpu.max_depth:
+            bad.append(
+                f"{f.job}[{f.subcircuit}] ({sub.qubits} q, depth {sub.depth}) is not eligible "
+                f"on {qpu.name} ({qpu.qubits} q, max depth {qpu.max_depth})"
+            )
+        expected_end = f.start + qpu.setup_time + f.shots * qpu.shot_time
+        if abs(f.end - expected_end) > _tol(f.end, expected_end):
+            bad.append(f"fragment {f}: end should be {expected_end:.6f}")
+        if f in fixed:
+            continue
+        earliest = max(problem.now, qpu.available_at, job.arrival)
+        if f.start < earliest - _tol(earliest):
+            bad.append(f"fragment {f} starts before {earliest:.6f} (now/QPU busy/arrival)")
+
+    for name, frags in by_qpu.items():
+        frags.sort(key=lambda fr: (fr.start, fr.end))
+        for a, b in itertools.pairwise(frags):
+            if b.start < a.end - _tol(a.end):
+                bad.append(f"QPU {name} runs two fragments at once: {a} and {b}")
+
+    served: set[str] = set()
+    running = {f.job for f in problem.fixed}
+    for name in schedule.admitted:
+        job = jobs.get(name)
+        if job is None:
+            continue
+        frags = by_job.get(name, [])
+        shots = [0] * len(job.subcircuits)
+        starts = [float("inf")] * len(job.subcircuits)
+        ends = [float("-inf")] * len(job.subcircuits)
+        for f in frags:
+            if 0 <= f.subcircuit < len(job.subcircuits):
+                shots[f.subcircuit] += f.shots
+                starts[f.subcircuit] = min(starts[f.subcircuit], f.start)
+                ends[f.subcircuit] = max(ends[f.subcircuit], f.end)
+        for i, sub in enumerate(job.subcircuits):
+            if shots[i] != sub.shots:
+                bad.append(f"{name}[{i}] gets {shots[i]} shots, needs {sub.shots}")
+        for before, after in job.precedence:
+            if starts[after] < ends[before] - _tol(ends[before]):
+                bad.append(f"{name}: subcircuit {after} starts before {before} has finished")
+        finish = max((f.end for f in frags), default=float("inf"))
+        if finish <= job.deadline + _tol(job.deadline):
+            served.add(name)
+        elif name not in running:  # a job that already runs may end late; it is not served
+            bad.append(f"{name} ends at {finish:.6f}, after its deadline {job.deadline:.6f}")
+    return ValidationReport(not bad, bad, frozenset(served))
+
+
+def check_schedule(problem: Problem, schedule: Schedule) -> frozenset[str]:
+    """Raise :class:`ScheduleError` listing every violation; return the served jobs."""
+    report = validate(problem, schedule)
+    if not report.valid:
+        shown = "; ".join(report.violations[:10])
+        more = len(report.violations) - 10
+        raise ScheduleError(shown + (f"; and {more} more" if more > 0 else ""))
+    return report.served
