@@ -116,7 +116,8 @@ import (
 
 func main() { etcdmain.Main(os.Args) }
 EOF
-        go build -trimpath -ldflags "-s -w" -o "$bin/etcd" .
+        go build -trimpath -o "$bin/etcd" \
+            -ldflags "-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=${ETCD_VERSION}" .
     )
     touch "$bin/.etcd.ok"
 }
@@ -162,7 +163,8 @@ have helm || { fetch_helm; built=1; }
     || { log "etcd reports: $("$bin/etcd" --version)"; exit 1; }
 
 if [ "$built" = 1 ]; then
-    log "built in $(( $(date +%s) - t0 ))s; cache ${root} uses $(du -sh "$root" | cut -f1)"
+    log "built in $(( $(date +%s) - t0 ))s; ${root} uses $(du -sh "$root" | cut -f1)," \
+        "Go caches ${gocache_root} $(du -sh "$gocache_root" | cut -f1)"
 else
     log "cached (${root})"
 fi
