@@ -64,8 +64,8 @@ class NodeAgent:
         killers = [threading.Thread(target=r.terminate, args=(grace,)) for r in runners]
         for t in killers:
             t.start()
-        for t in [*killers, *self._threads]:
-            t.join(timeout=grace + self.watch_timeout + 2)
+        for t in killers:  # watch and heartbeat threads are daemons and notice ``stopping``
+            t.join(timeout=grace + 2)
 
     def _spawn(self, target: Any, *args: Any) -> None:
         thread = threading.Thread(target=target, args=args, daemon=True)
