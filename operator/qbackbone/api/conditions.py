@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
+
+from qbackbone.api.common import Condition
 
 
 class Phase(StrEnum):
@@ -71,3 +74,28 @@ class Reason(StrEnum):
 
 
 MAX_MESSAGE_LENGTH = 1024
+
+
+def set_condition(
+    conditions: list[Condition],
+    type_: str,
+    status: bool,
+    reason: str,
+    message: str,
+    generation: int | None,
+    now: datetime,
+) -> None:
+    """Add or update a condition; lastTransitionTime moves only when the status flips."""
+    value = "True" if status else "False"
+    message = message if len(message) <= MAX_MESSAGE_LENGTH else message[: MAX_MESSAGE_LENGTH - 3] + "..."
+    for index, existing in enumerate(conditions):
+        if existing.type == type_:
+            moved = existing.status != value
+            conditions[index] = Condition(
+                type=type_, status=value, reason=reason, message=message,
+                last_transition_time=now if moved else existing.last_transition_time,
+                observed_generation=generation,
+            )
+            return
+    conditions.append(Condition(type=type_, status=value, reason=reason, message=message,
+                                last_transition_time=now, observed_generation=generation))

@@ -34,6 +34,8 @@ def _resolve(node: Any, defs: dict[str, Any]) -> Any:
             merged = {**_resolve(options[0], defs), **{k: v for k, v in rest.items()
                                                        if k not in _DROP_KEYS}}
             return merged
+        if options and all(o.get("type") in ("integer", "number") for o in options):
+            return {"type": "number", **{k: v for k, v in rest.items() if k not in _DROP_KEYS}}
         # Mixed scalar types (e.g. a rule value that is a number or a word): any value.
         return {"x-kubernetes-preserve-unknown-fields": True,
                 **{k: v for k, v in rest.items() if k not in _DROP_KEYS}}

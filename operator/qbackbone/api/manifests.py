@@ -32,6 +32,7 @@ class ManifestSet:
     jobs: list[QuantumJob] = field(default_factory=list)
     qpus: list[QPUNode] = field(default_factory=list)
     policies: list[InvocationPolicy] = field(default_factory=list)
+    broken_jobs: list[tuple[str, str]] = field(default_factory=list)  # (name, why)
 
 
 def _format_validation_error(err: ValidationError) -> str:
@@ -84,7 +85,16 @@ def load_manifests(paths: list[Path]) -> ManifestSet:
             except yaml.YAMLError as err:
                 raise ManifestError(f"{file}: not valid YAML: {err}") from None
             for index, doc in enumerate(d for d in documents if d is not None):
-                obj = parse_document(doc, f"{file} (document {index + 1})")
+                try:
+                    obj = parse_document(doc, f"{file} (document {index + 1})")
+                except ManifestError as err:
+                    # A broken job becomes a failed job; a broken QPU or policy stops the run,
+                    # since every job would be decided on a fleet or policy nobody meant.
+                    if isinstance(doc, dict) and doc.get("kind") == "QuantumJob":
+                        name = str((doc.get("metadata") or {}).get("name", f"document-{index}"))
+                        found.broken_jobs.append((name, str(err)))
+                        continue
+                    raise
                 if isinstance(obj, QuantumJob):
                     found.jobs.append(obj)
                 elif isinstance(obj, QPUNode):

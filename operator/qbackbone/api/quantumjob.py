@@ -96,8 +96,8 @@ class RuleOutcome(ApiModel):
     """One QIP rule as evaluated."""
 
     name: str
-    value: float | str | bool | None = Field(default=None, description="Measured value.")
-    threshold: float | str | bool | None = Field(default=None, description="The rule's bound.")
+    value: bool | int | float | str | None = Field(default=None, description="Measured value.")
+    threshold: bool | int | float | str | None = Field(default=None, description="The bound.")
     passed: bool
     qpu: str | None = Field(default=None, description="The QPU the rule was evaluated for.")
 
@@ -111,7 +111,7 @@ class Decision(ApiModel):
     reason: str
     message: str = ""
     eligible_qpus: list[str] = Field(default_factory=list)
-    features: dict[str, float] = Field(default_factory=dict, description="Job features read.")
+    features: dict[str, int | float] = Field(default_factory=dict, description="Job features read.")
     rules: list[RuleOutcome] = Field(default_factory=list)
 
 

@@ -40,7 +40,7 @@ class CircuitFeatures:
         """Shots over all measured bases."""
         return self.measured_bases * self.shots_per_basis
 
-    def as_dict(self) -> dict[str, float]:
+    def as_dict(self) -> dict[str, int | float]:
         """Numeric features, camelCase, for status.decision.features."""
         out = {
             "qubits": self.qubits, "depth": self.depth, "twoQubitDepth": self.two_qubit_depth,
@@ -48,7 +48,7 @@ class CircuitFeatures:
             "measuredBases": self.measured_bases, "shotsPerBasis": self.shots_per_basis,
             "totalShots": self.total_shots,
         }
-        return {k: float(v) for k, v in out.items()}
+        return out
 
 
 

@@ -10,6 +10,7 @@ from importlib import resources
 
 from qiskit import QuantumCircuit, transpile
 from qiskit.transpiler import Target
+from qiskit_aer import AerSimulator
 
 from qbackbone.api.conditions import Reason
 from qbackbone.api.manifests import load_manifests
@@ -32,8 +33,7 @@ from qbackbone.core.qpus.descriptor import (
 from qbackbone.core.qpus.fidelity import derive_max_depth
 
 DEFAULT_AER_QUBITS = 24
-AER_BASIS = ["rz", "sx", "x", "cx", "h", "s", "sdg", "u", "ry", "rx", "cz", "swap", "measure",
-             "reset", "barrier", "if_else"]
+_IDEAL_SIMULATOR = AerSimulator()  # its target accepts every gate Aer simulates
 AER_SHOT_TIME = 20e-6
 AER_SETUP_TIME = 0.05
 DEVICE_SETUP_TIME = 1.0
@@ -56,7 +56,7 @@ class QPU:
     def transpile(self, circuits: Sequence[QuantumCircuit], seed: int = 7) -> list[QuantumCircuit]:
         """Compile for this QPU (layout and routing on its offered qubits)."""
         if self.target is None:
-            return list(transpile(list(circuits), basis_gates=AER_BASIS, optimization_level=1,
+            return list(transpile(list(circuits), backend=_IDEAL_SIMULATOR, optimization_level=1,
                                   seed_transpiler=seed))
         return list(transpile(list(circuits), target=self.target, optimization_level=1,
                               seed_transpiler=seed))

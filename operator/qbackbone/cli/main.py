@@ -1,0 +1,203 @@
+"""`qbackbone`: run jobs locally, list the fleet, generate CRDs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from qbackbone import __version__
+from qbackbone.api.conditions import Phase, Reason, set_condition
+from qbackbone.api.manifests import ManifestError, load_manifests
+from qbackbone.api.quantumjob import QuantumJobStatus
+
+EXIT_OK, EXIT_JOB_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _dump(obj: Any, fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(obj, indent=2) + "\n"
+    return yaml.safe_dump(obj, sort_keys=False, default_flow_style=False)
+
+
+def _job_object(name: str, namespace: str | None, status: QuantumJobStatus) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name}
+    if namespace:
+        meta["namespace"] = namespace
+    return {"apiVersion": "qbackbone.io/v1alpha1", "kind": "QuantumJob", "metadata": meta,
+            "status": status.to_wire()}
+
+
+def _invalid_manifest_status(message: str) -> QuantumJobStatus:
+    status = QuantumJobStatus(phase=Phase.FAILED)
+    now = datetime.now(UTC)
+    for type_, ok in (("Succeeded", False), ("Failed", True)):
+        set_condition(status.conditions, type_, ok, Reason.INVALID_MANIFEST, message, None, now)
+    return status
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run every QuantumJob found in the paths through the pipeline; print their status."""
+    from qbackbone.cli.summary import TerminalProgress, summarise
+    from qbackbone.core.errors import JobFailure
+    from qbackbone.core.pipeline import run_job
+    from qbackbone.core.qpus.fleet import build_fleet, default_fleet_nodes
+
+    found = load_manifests([Path(p) for p in args.paths])
+    if not found.jobs and not found.broken_jobs:
+        raise ManifestError(f"no QuantumJob found in {', '.join(args.paths)}")
+    nodes = found.qpus or list(default_fleet_nodes())
+    try:
+        fleet = build_fleet(nodes)
+    except JobFailure as err:
+        raise ManifestError(f"{err.reason}: {err.message}") from None
+    print(f"fleet: {', '.join(q.name for q in fleet)}"
+          f"{' (built-in default)' if not found.qpus else ''}", file=sys.stderr)
+    policies = {p.metadata.name: p for p in found.policies}
+    objects = []
+    failed = False
+    for name, why in found.broken_jobs:
+        status = _invalid_manifest_status(why)
+        summarise(name, status)
+        objects.append(_job_object(name, None, status))
+        failed = True
+    for job in found.jobs:
+        name = job.metadata.name
+        progress = TerminalProgress(name) if not args.quiet else None
+        status = run_job(job, fleet, policies, progress=progress, seed=args.seed)
+        summarise(name, status)
+        objects.append(_job_object(name, job.metadata.namespace, status))
+        failed |= status.phase == Phase.FAILED
+    if len(objects) == 1:
+        sys.stdout.write(_dump(objects[0], args.output))
+    elif args.output == "json":
+        sys.stdout.write(_dump({"apiVersion": "v1", "kind": "List", "items": objects}, "json"))
+    else:
+        sys.stdout.write(yaml.safe_dump_all(objects, sort_keys=False))
+    return EXIT_JOB_FAILED if failed else EXIT_OK
+
+
+def cmd_fleet(args: argparse.Namespace) -> int:
+    """List the QPUs (the given QPUNodes, or the default fleet) with their calibration."""
+    from qbackbone.core.qpus.backends import fake_device_names
+    from qbackbone.core.qpus.fleet import build_fleet, default_fleet_nodes
+
+    if args.devices:
+        for name in sorted(fake_device_names()):
+            print(name)
+        return EXIT_OK
+    found = load_manifests([Path(p) for p in args.paths]) if args.paths else None
+    nodes = (found.qpus if found else []) or list(default_fleet_nodes())
+    rows = []
+    for qpu in build_fleet(nodes):
+        d = qpu.descriptor
+        snap = qpu.calibration_snapshot()
+        rows.append({
+            "name": d.name, "provider": d.provider, "backend": d.backend_name,
+            "qubits": d.qubits, "deviceQubits": d.device_qubits,
+            "medianT1Us": snap.median_t1_us if snap else None,
+            "medianT2Us": snap.median_t2_us if snap else None,
+            "median2qError": snap.median_2q_error if snap else None,
+            "twoQubitGate": snap.two_qubit_gate if snap else None,
+            "maxDepth": d.max_depth, "maxDepthDerived": d.max_depth_derived,
+            "shotTimeUs": round(d.shot_time * 1e6, 1), "setupTimeS": d.setup_time,
+            "site": d.site,
+        })
+    if args.output != "table":
+        sys.stdout.write(_dump(rows, args.output))
+        return EXIT_OK
+
+    def cell(value: Any) -> str:
+        if value is None:
+            return "-"
+        return f"{value:.2e}" if isinstance(value, float) and value < 0.1 else str(value)
+
+    headers = ["NAME", "BACKEND", "QUBITS", "T1(us)", "T2(us)", "2Q-ERR", "2Q-GATE",
+               "MAX-DEPTH", "SHOT(us)", "SETUP(s)", "SITE"]
+    keys = ["name", "backend", "qubits", "medianT1Us", "medianT2Us", "median2qError",
+            "twoQubitGate", "maxDepth", "shotTimeUs", "setupTimeS", "site"]
+    table = [headers] + [[cell(r[k]) for k in keys] for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(headers))]
+    for row in table:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    print("max depth: two-qubit-gate layers at which estimated success falls to 0.5 "
+          "(derived from calibration; '-' = unbounded)", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_crds(args: argparse.Namespace) -> int:
+    """Write (or check) the CRD manifests generated from the API models."""
+    from qbackbone.api.crdgen import build_crds
+
+    out = Path(args.output)
+    drift = []
+    for filename, crd in build_crds().items():
+        text = "# Generated by `qbackbone crds` from the pydantic models; do not edit.\n"
+        text += yaml.safe_dump(crd, sort_keys=False, width=100)
+        path = out / filename
+        if args.check:
+            if not path.exists() or path.read_text() != text:
+                drift.append(str(path))
+        else:
+            out.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+            print(f"wrote {path}", file=sys.stderr)
+    if drift:
+        print(f"CRDs differ from the models: {', '.join(drift)}; run `qbackbone crds`",
+              file=sys.stderr)
+        return EXIT_JOB_FAILED
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(prog="qbackbone", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"qbackbone {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run QuantumJobs locally and print their status")
+    run.add_argument("paths", nargs="+", help="manifest files or directories (QuantumJob, "
+                     "QPUNode, InvocationPolicy; several documents per file)")
+    run.add_argument("-o", "--output", choices=["yaml", "json"], default="yaml")
+    run.add_argument("--seed", type=int, default=None, help="seed simulators and transpiler")
+    run.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
+    run.set_defaults(func=cmd_run)
+
+    fleet = sub.add_parser("fleet", help="list the QPU fleet with calibration and max depth")
+    fleet.add_argument("paths", nargs="*", help="QPUNode manifests (default: built-in fleet)")
+    fleet.add_argument("-o", "--output", choices=["table", "yaml", "json"], default="table")
+    fleet.add_argument("--devices", action="store_true", help="list the offline fake devices")
+    fleet.set_defaults(func=cmd_fleet)
+
+    crds = sub.add_parser("crds", help="generate the CRDs from the API models")
+    crds.add_argument("--output", default="crds", help="directory (default: crds)")
+    crds.add_argument("--check", action="store_true", help="fail when the files differ")
+    crds.set_defaults(func=cmd_crds)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `qbackbone` command."""
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=UserWarning, module="qiskit_ibm_runtime")
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except ManifestError as err:
+        print(f"error: {Reason.INVALID_MANIFEST}: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""The human side of `qbackbone run`: progress and a short summary on stderr."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+from qbackbone.api.quantumjob import QuantumJobStatus
+
+
+class TerminalProgress:
+    """Prints each pipeline step with the time since the job started."""
+
+    def __init__(self, job: str, stream: TextIO = sys.stderr) -> None:
+        self.job = job
+        self.stream = stream
+        self.start = time.perf_counter()
+
+    def step(self, phase: str, message: str) -> None:
+        """One line per step."""
+        elapsed = time.perf_counter() - self.start
+        print(f"[{self.job} {elapsed:6.2f}s] {phase}: {message}", file=self.stream, flush=True)
+
+
+def summarise(name: str, status: QuantumJobStatus, stream: TextIO = sys.stderr) -> None:
+    """Decision and why, plan, result, verification and timings, in a few lines."""
+    out: list[str] = [f"== {name}: {status.phase}"]
+    d = status.decision
+    if d is not None:
+        out.append(f"decision: {d.path or 'refused'} (policy {d.policy}, generation "
+                   f"{d.policy_generation}): {d.message}")
+        failed = [r for r in d.rules if not r.passed]
+        for rule in failed[:6]:
+            where = f" on {rule.qpu}" if rule.qpu else ""
+            out.append(f"  rule {rule.name}{where}: {rule.value} vs {rule.threshold}")
+        if len(failed) > 6:
+            out.append(f"  ... {len(failed) - 6} more failed rules in status.decision.rules")
+    if status.plan is not None:
+        for frag in status.plan.fragments:
+            fid = "" if frag.estimated_fidelity is None else f", est. fidelity {frag.estimated_fidelity}"
+            out.append(f"plan: {frag.qpu} ({frag.backend}) {frag.shots} shots, "
+                       f"~{frag.planned_end_seconds:.2f}s{fid}")
+    r = status.result
+    if r is not None:
+        out.append(f"result: {r.path} on {', '.join(r.backends)}, {r.shots} shots")
+        for ev in r.expectation_values or []:
+            out.append(f"  <{ev.observable}> = {ev.value:+.4f} +- {ev.std_error:.4f}")
+        if r.counts:
+            top = sorted(r.counts.items(), key=lambda kv: -kv[1])[:4]
+            out.append("  top counts: " + ", ".join(f"{k}: {v}" for k, v in top))
+    v = status.verification
+    if v is not None:
+        out.append(f"verification: {v.method} {'passed' if v.passed else 'FAILED'}"
+                   f"{' (noisy QPUs)' if v.noisy else ''}: {v.details}")
+    t = status.timings
+    if t is not None:
+        parts = [f"{k.removesuffix('_seconds')} {val:.2f}s"
+                 for k, val in t.model_dump().items() if val is not None]
+        out.append("timings: " + ", ".join(parts))
+    failed_cond = next((c for c in status.conditions if c.type == "Failed"), None)
+    if failed_cond is not None:
+        out.append(f"FAILED {failed_cond.reason}: {failed_cond.message}")
+    print("\n".join(out), file=stream, flush=True)

@@ -1,0 +1,1 @@
+"""The classical fallback: exact statevector or matrix-product-state simulation."""

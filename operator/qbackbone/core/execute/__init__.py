@@ -1,0 +1,1 @@
+"""Execution: shot distribution, running fragments, merging counts."""

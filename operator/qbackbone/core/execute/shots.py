@@ -1,0 +1,49 @@
+"""Split a job's shots over QPUs in proportion to their speed."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from qbackbone.core.qpus.descriptor import QPUDescriptor
+
+
+@dataclass(frozen=True)
+class ShotShare:
+    """Shots for one QPU and when they would finish if started now."""
+
+    qpu: str
+    shots: int
+    start: float
+    end: float
+
+
+def split_shots(
+    total: int, qpus: Sequence[QPUDescriptor], splitting: bool, circuits: int = 1
+) -> list[ShotShare]:
+    """Shares proportional to shot rate (1/shotTime, largest remainder); one QPU without splitting.
+
+    Without splitting the QPU that finishes first (setup plus shots) takes every shot. Each
+    QPU runs all ``circuits`` (measurement bases) with its share, in one backend call.
+    """
+    if not qpus:
+        return []
+    if total <= 0:
+        raise ValueError("total shots must be positive")
+
+    def finish(q: QPUDescriptor, shots: int) -> float:
+        return q.setup_time + shots * circuits * q.shot_time
+
+    if not splitting:
+        best = min(qpus, key=lambda q: (finish(q, total), q.name))
+        return [ShotShare(best.name, total, 0.0, finish(best, total))]
+    chosen = sorted(qpus, key=lambda q: (q.shot_time, q.name))
+    speeds = [1.0 / q.shot_time for q in chosen]
+    raw = [total * s / sum(speeds) for s in speeds]
+    shots = [int(r) for r in raw]
+    by_remainder = sorted(range(len(raw)), key=lambda i: raw[i] - shots[i], reverse=True)
+    for i in by_remainder[: total - sum(shots)]:
+        shots[i] += 1
+    ends = [finish(q, n) for q, n in zip(chosen, shots, strict=True)]
+    return [ShotShare(q.name, n, 0.0, e)
+            for q, n, e in zip(chosen, shots, ends, strict=True) if n > 0]

@@ -1,0 +1,283 @@
+"""Run one QuantumJob through reduce, decide, plan, execute, reconstruct and verify."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import TypeVar
+
+from qbackbone.api.conditions import ConditionType, Phase, Reason, set_condition
+from qbackbone.api.policy import InvocationPolicy
+from qbackbone.api.quantumjob import (
+    Decision,
+    ExpectationValue,
+    Plan,
+    PlannedFragment,
+    PlannedSubcircuit,
+    QuantumJob,
+    QuantumJobStatus,
+    Result,
+    Timings,
+    Verification,
+)
+from qbackbone.core.circuits.observables import Estimate, combine_strata, parity_estimate
+from qbackbone.core.classical.fallback import choose_method, estimate_seconds, run_classical
+from qbackbone.core.errors import JobFailure
+from qbackbone.core.pipeline.assess import CompiledJob, assess_fleet
+from qbackbone.core.pipeline.progress import Progress, SilentProgress
+from qbackbone.core.pipeline.reduce import ReducedJob, reduce_job
+from qbackbone.core.qip.engine import QIPDecision, decide
+from qbackbone.core.qip.inputs import JobInputs, OperationalContext, QPUAssessment
+from qbackbone.core.qpus.fleet import QPU
+from qbackbone.core.verify.checks import NoiseProfile, verify_counts, verify_expectations
+from qbackbone.core.verify.exact import exact_distribution, exact_expectations
+
+T = TypeVar("T")
+
+
+class _JobRun:
+    """State of one run: the status being built and the clock of each phase."""
+
+    def __init__(self, job: QuantumJob, progress: Progress, now: datetime) -> None:
+        self.job = job
+        self.progress = progress
+        self.now = now
+        self.status = QuantumJobStatus(observed_generation=job.metadata.generation,
+                                       timings=Timings())
+        self.started = time.perf_counter()
+
+    def condition(self, type_: ConditionType, ok: bool, reason: Reason, message: str) -> None:
+        set_condition(self.status.conditions, type_, ok, reason, message,
+                      self.job.metadata.generation, datetime.now(UTC))
+
+    @contextmanager
+    def phase(self, timing_field: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            assert self.status.timings is not None
+            setattr(self.status.timings, timing_field, round(time.perf_counter() - start, 4))
+
+    def fail(self, reason: Reason, message: str) -> QuantumJobStatus:
+        self.status.phase = Phase.FAILED
+        self.condition(ConditionType.SUCCEEDED, False, reason, message)
+        self.condition(ConditionType.FAILED, True, reason, message)
+        self.progress.step("failed", f"{reason}: {message}")
+        return self.finish()
+
+    def finish(self) -> QuantumJobStatus:
+        assert self.status.timings is not None
+        self.status.timings.total_seconds = round(time.perf_counter() - self.started, 4)
+        return self.status
+
+
+def _noise_profile(shares: Mapping[str, int], fidelity: Mapping[str, float]) -> NoiseProfile:
+    total = sum(shares.values())
+    return NoiseProfile(tuple((n / total, fidelity.get(q, 1.0)) for q, n in shares.items()))
+
+
+def _decision_model(qip: QIPDecision, reduced: ReducedJob) -> Decision:
+    return Decision(
+        path=qip.path,  # type: ignore[arg-type]
+        policy=reduced.policy.metadata.name,
+        policy_generation=reduced.policy.metadata.generation,
+        reason=qip.reason, message=qip.message, eligible_qpus=qip.eligible,
+        features=reduced.features.as_dict(), rules=qip.rules,
+    )
+
+
+def _plan(reduced: ReducedJob, qip: QIPDecision,
+          assessments: Sequence[QPUAssessment]) -> Plan:
+    fid = {a.descriptor.name: a.estimated_fidelity for a in assessments}
+    backend = {a.descriptor.name: a.descriptor.backend_name for a in assessments}
+    f = reduced.features
+    return Plan(
+        subcircuits=[PlannedSubcircuit(name="main", qubits=f.qubits, depth=f.depth,
+                                       two_qubit_depth=f.two_qubit_depth, shots=reduced.shots)],
+        fragments=[
+            PlannedFragment(name=f"main-{s.qpu}", subcircuit="main", qpu=s.qpu,
+                            backend=backend[s.qpu], shots=s.shots,
+                            estimated_fidelity=None if fid[s.qpu] is None
+                            else round(fid[s.qpu] or 0.0, 4),
+                            planned_start_seconds=round(s.start, 4),
+                            planned_end_seconds=round(s.end, 4))
+            for s in qip.shares
+        ],
+        estimated_makespan_seconds=round(max(s.end for s in qip.shares), 4),
+    )
+
+
+def _guard(run: _JobRun, reason: Reason, action: Callable[[], T]) -> T:
+    """Turn an unexpected exception of a backend or simulator into a JobFailure."""
+    try:
+        return action()
+    except JobFailure:
+        raise
+    except Exception as err:
+        raise JobFailure(reason, f"{type(err).__name__}: {err}") from err
+
+
+def run_job(job: QuantumJob, fleet: Sequence[QPU], policies: Mapping[str, InvocationPolicy],
+            progress: Progress | None = None, seed: int | None = None,
+            now: datetime | None = None) -> QuantumJobStatus:
+    """The status the operator would write for this job, computed in this process."""
+    now = now or datetime.now(UTC)
+    run = _JobRun(job, progress or SilentProgress(), now)
+    try:
+        return _run(run, fleet, policies, seed)
+    except JobFailure as failure:
+        return run.fail(failure.reason, failure.message)
+
+
+def _run(run: _JobRun, fleet: Sequence[QPU], policies: Mapping[str, InvocationPolicy],
+         seed: int | None) -> QuantumJobStatus:
+    job, status, progress = run.job, run.status, run.progress
+    status.phase = Phase.DECIDING
+    with run.phase("reduce_seconds"):
+        reduced = reduce_job(job, policies, run.now)
+    f = reduced.features
+    progress.step("reduce", f"{f.qubits} qubits, depth {f.depth}, {f.two_qubit_gates} two-qubit "
+                  f"gates, {f.measured_bases} basis circuit(s) x {reduced.shots} shots")
+    policy = reduced.policy.spec
+    seed = seed if seed is not None else policy.scheduler.seed
+    compiled = CompiledJob()
+    with run.phase("decide_seconds"):
+        assessments = assess_fleet(reduced.measured_circuits, f.qubits, fleet,
+                                   job.spec.execution.qpu_selector, run.now, compiled)
+        method = choose_method(f.qubits, policy.fallback)
+        context = OperationalContext(
+            mode=job.spec.execution.mode, deadline_remaining=reduced.deadline_remaining,
+            classical_seconds=estimate_seconds(method, f.qubits, f.size),
+            classical_method=method, needs_control_flow=reduced.dynamic)
+        qip = decide(JobInputs(f, context, tuple(assessments)), policy)
+    status.decision = _decision_model(qip, reduced)
+    progress.step("decide", f"{qip.path or 'refused'}: {qip.message}")
+    if qip.refused:
+        run.condition(ConditionType.DECIDED, False, qip.reason, qip.message)
+        raise JobFailure(qip.reason, qip.message)
+    run.condition(ConditionType.DECIDED, True, qip.reason, qip.message)
+    if qip.path == "Distributed":
+        raise JobFailure(Reason.CUTTING_UNAVAILABLE,
+                         "the QIP chose Distributed execution, but this build has no cutting "
+                         "engine yet; allow the classical fallback or use larger QPUs")
+    if qip.path == "Classical":
+        return _run_classical(run, reduced, method or "statevector", seed)
+    return _run_quantum(run, reduced, qip, assessments, compiled, fleet, seed)
+
+
+def _run_quantum(run: _JobRun, reduced: ReducedJob, qip: QIPDecision,
+                 assessments: Sequence[QPUAssessment], compiled: CompiledJob,
+                 fleet: Sequence[QPU], seed: int | None) -> QuantumJobStatus:
+    status, progress = run.status, run.progress
+    with run.phase("schedule_seconds"):
+        status.plan = _plan(reduced, qip, assessments)
+    run.condition(ConditionType.SCHEDULED, True, Reason.PLANNED,
+                  f"{len(qip.shares)} fragment(s) on {', '.join(s.qpu for s in qip.shares)}")
+    status.phase = Phase.RUNNING
+    by_name = {q.name: q for q in fleet}
+    counts: dict[str, list[dict[str, int]]] = {}
+    with run.phase("execute_seconds"):
+        for share in qip.shares:
+            qpu = by_name[share.qpu]
+            progress.step("execute", f"{share.qpu} ({qpu.descriptor.backend_name}): "
+                          f"{len(reduced.measured_circuits)} circuit(s) x {share.shots} shots")
+            counts[share.qpu] = _guard(run, Reason.EXECUTION_FAILED, lambda q=qpu, s=share: (
+                q.executor.run(compiled.circuits[q.name], s.shots, seed)))
+    run.condition(ConditionType.EXECUTED, True, Reason.FRAGMENTS_COMPLETED,
+                  f"{len(counts)} fragment(s) completed")
+    status.phase = Phase.RECONSTRUCTING
+    fidelity = {a.descriptor.name: a.estimated_fidelity or 1.0 for a in assessments}
+    noise = _noise_profile({s.qpu: s.shots for s in qip.shares}, fidelity)
+    backends = [by_name[s.qpu].descriptor.backend_name for s in qip.shares]
+    total_shots = sum(s.shots for s in qip.shares) * len(reduced.measured_circuits)
+    with run.phase("reconstruct_seconds"):
+        result = Result(path="SingleQPU", backends=backends, qpus=[s.qpu for s in qip.shares],
+                        shots=total_shots)
+        if reduced.observables is None:
+            merged: dict[str, int] = {}
+            for per_qpu in counts.values():
+                for key, n in per_qpu[0].items():
+                    merged[key] = merged.get(key, 0) + n
+            result.counts = dict(sorted(merged.items()))
+        else:
+            result.expectation_values = [
+                _estimate(obs, [c[reduced.basis_of[i]] for c in counts.values()])
+                for i, obs in enumerate(reduced.observables)
+            ]
+    status.result = result
+    return _verify_and_finish(run, reduced, noise)
+
+
+def _estimate(observable: str, per_qpu_counts: Sequence[Mapping[str, int]]) -> ExpectationValue:
+    strata: list[Estimate] = [parity_estimate(c, observable) for c in per_qpu_counts]
+    combined = combine_strata(strata)
+    return ExpectationValue(observable=observable, value=round(combined.value, 6),
+                            std_error=round(combined.std_error, 6))
+
+
+def _run_classical(run: _JobRun, reduced: ReducedJob, method: str,
+                   seed: int | None) -> QuantumJobStatus:
+    status, progress = run.status, run.progress
+    status.phase = Phase.RUNNING
+    progress.step("execute", f"classical fallback: {method} on {reduced.features.qubits} qubits")
+    with run.phase("execute_seconds"):
+        outcome = _guard(run, Reason.EXECUTION_FAILED, lambda: run_classical(
+            reduced.circuit, reduced.observables, reduced.shots, method, seed))
+    run.condition(ConditionType.EXECUTED, True, Reason.CLASSICAL_COMPLETED,
+                  f"classical fallback ({method}) completed")
+    result = Result(path="Classical", backends=[f"aer_{method}"], shots=0 if outcome.values
+                    else reduced.shots, method=method)
+    if outcome.values is not None and reduced.observables is not None:
+        result.expectation_values = [ExpectationValue(observable=o, value=round(v, 9),
+                                                      std_error=0.0)
+                                     for o, v in zip(reduced.observables, outcome.values,
+                                                     strict=True)]
+    else:
+        result.counts = dict(sorted((outcome.counts or {}).items()))
+    status.result = result
+    return _verify_and_finish(run, reduced, NoiseProfile(((1.0, 1.0),)))
+
+
+def _verify_and_finish(run: _JobRun, reduced: ReducedJob, noise: NoiseProfile) -> QuantumJobStatus:
+    status = run.status
+    result = status.result
+    assert result is not None
+    policy = reduced.policy.spec.verification
+    exact_ok = reduced.features.qubits <= policy.exact_max_qubits and not reduced.dynamic
+    with run.phase("verify_seconds"):
+        verification: Verification
+        if result.expectation_values is not None and reduced.observables is not None:
+            exact = exact_expectations(reduced.circuit, reduced.observables) if exact_ok else None
+            verification = verify_expectations(result.expectation_values, exact, noise,
+                                               policy.max_deviation_sigma)
+        else:
+            dist = exact_distribution(reduced.circuit) if exact_ok else None
+            verification = verify_counts(result.counts or {}, dist, noise,
+                                         policy.max_deviation_sigma)
+    status.verification = verification
+    run.progress.step("verify", f"{verification.method}: "
+                      f"{'passed' if verification.passed else 'FAILED'} ({verification.details})")
+    if not verification.passed:
+        run.condition(ConditionType.VERIFIED, False, Reason.DEVIATES, verification.details)
+        return run.fail(Reason.VERIFICATION_FAILED,
+                        f"the result did not pass {verification.method}: {verification.details}")
+    reason = {"ExactStatevector": Reason.MATCHES_EXACT,
+              "ExactDistribution": Reason.MATCHES_EXACT}.get(verification.method,
+                                                             Reason.WITHIN_PHYSICAL_BOUNDS)
+    if verification.noisy and verification.method != "PhysicalBounds":
+        reason = Reason.WITHIN_NOISE_BUDGET
+    run.condition(ConditionType.VERIFIED, True, reason, verification.details)
+    elapsed = time.perf_counter() - run.started
+    remaining = reduced.deadline_remaining
+    if remaining is not None:
+        met = elapsed <= remaining
+        run.condition(ConditionType.DEADLINE_MET, met,
+                      Reason.FINISHED_IN_TIME if met else Reason.DEADLINE_MISSED,
+                      f"finished {elapsed:.2f}s after start with {remaining:.2f}s available")
+    status.phase = Phase.SUCCEEDED
+    run.condition(ConditionType.SUCCEEDED, True, Reason.COMPLETED,
+                  f"{result.path} result verified by {verification.method}")
+    return run.finish()

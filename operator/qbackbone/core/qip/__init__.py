@@ -1,0 +1,1 @@
+"""The Quantum Invocation Policy engine."""

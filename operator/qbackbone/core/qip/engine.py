@@ -1,0 +1,152 @@
+"""The QIP as a pure function: (features, context, QPU states, policy) -> decision."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from qbackbone.api.conditions import Reason
+from qbackbone.api.policy import InvocationPolicySpec
+from qbackbone.api.quantumjob import RuleOutcome
+from qbackbone.core.execute.shots import ShotShare, split_shots
+from qbackbone.core.qip.inputs import JobInputs, QPUAssessment
+
+
+@dataclass
+class QIPDecision:
+    """The QIP's answer: a path (or a refusal reason), the QPUs, and every rule evaluated."""
+
+    path: str | None
+    reason: Reason
+    message: str
+    eligible: list[str] = field(default_factory=list)
+    shares: list[ShotShare] = field(default_factory=list)
+    rules: list[RuleOutcome] = field(default_factory=list)
+
+    @property
+    def refused(self) -> bool:
+        """True when no path was chosen."""
+        return self.path is None
+
+
+def _rule(rules: list[RuleOutcome], name: str, value: float | str | bool | None,
+          threshold: float | str | bool | None, passed: bool, qpu: str | None = None) -> bool:
+    rules.append(RuleOutcome(name=name, value=value, threshold=threshold, passed=passed, qpu=qpu))
+    return passed
+
+
+def _feature_rules(inputs: JobInputs, policy: InvocationPolicySpec,
+                   rules: list[RuleOutcome]) -> list[str]:
+    """Job-level rules; returns the names of those that failed."""
+    f, b = inputs.features, policy.features
+    checks = [
+        ("qubitsAtLeast", f.qubits, b.min_qubits, f.qubits >= b.min_qubits),
+        ("qubitsAtMost", f.qubits, b.max_qubits, f.qubits <= b.max_qubits),
+        ("twoQubitGatesAtMost", f.two_qubit_gates, b.max_two_qubit_gates,
+         f.two_qubit_gates <= b.max_two_qubit_gates),
+        ("depthAtMost", f.depth, b.max_depth, f.depth <= b.max_depth),
+        ("shotBudget", f.total_shots, policy.hardware.shot_budget,
+         f.total_shots <= policy.hardware.shot_budget),
+    ]
+    return [name for name, value, bound, ok in checks if not _rule(rules, name, value, bound, ok)]
+
+
+def _qpu_rules(q: QPUAssessment, inputs: JobInputs, policy: InvocationPolicySpec,
+               rules: list[RuleOutcome]) -> tuple[bool, bool]:
+    """Per-QPU rules; returns (eligible, too_small) where too_small means width or depth."""
+    d = q.descriptor
+    ok = _rule(rules, "selected", q.selected, True, q.selected, d.name)
+    ok &= _rule(rules, "ready", q.ready and not d.cordoned, True, q.ready and not d.cordoned,
+                d.name)
+    fits = _rule(rules, "qubitsFit", inputs.features.qubits, d.qubits,
+                 inputs.features.qubits <= d.qubits, d.name)
+    ok &= fits
+    if not fits:
+        return False, True
+    if q.compile_error is not None:
+        _rule(rules, "compiles", q.compile_error, True, False, d.name)
+        return False, False
+    depth_ok = d.max_depth is None or (q.two_qubit_depth or 0) <= d.max_depth
+    ok &= _rule(rules, "twoQubitDepthFits", q.two_qubit_depth, d.max_depth, depth_ok, d.name)
+    fid = q.estimated_fidelity if q.estimated_fidelity is not None else 1.0
+    target = policy.operational.min_estimated_fidelity
+    fid_ok = _rule(rules, "estimatedFidelity", round(fid, 4), target, fid >= target, d.name)
+    ok &= fid_ok
+    queue_ok = d.queue_depth <= policy.hardware.max_queue_depth
+    ok &= _rule(rules, "queueDepth", d.queue_depth, policy.hardware.max_queue_depth, queue_ok,
+                d.name)
+    max_age = policy.hardware.max_calibration_age
+    if max_age is not None and q.calibration_age_seconds is not None:
+        ok &= _rule(rules, "calibrationAge", round(q.calibration_age_seconds), max_age,
+                    q.calibration_age_seconds <= max_age, d.name)
+    if inputs.context.needs_control_flow:
+        ok &= _rule(rules, "supportsControlFlow", d.supports_control_flow, True,
+                    d.supports_control_flow, d.name)
+    return ok, not depth_ok or not fid_ok
+
+
+def decide(inputs: JobInputs, policy: InvocationPolicySpec) -> QIPDecision:
+    """Choose SingleQPU, Distributed or Classical, or refuse, recording every rule."""
+    rules: list[RuleOutcome] = []
+    ctx = inputs.context
+    failed_features = _feature_rules(inputs, policy, rules)
+    assessed = [(q, *_qpu_rules(q, inputs, policy, rules)) for q in inputs.qpus]
+    eligible = [q for q, ok, _ in assessed if ok]
+    slack = policy.operational.min_deadline_slack
+    classical_ok = policy.fallback.enabled and ctx.classical_seconds is not None
+    classical_in_time = classical_ok and (
+        ctx.deadline_remaining is None or (ctx.classical_seconds or 0.0) <= ctx.deadline_remaining
+    )
+    _rule(rules, "classicalFeasible", ctx.classical_method or "none", "fallback enabled",
+          classical_ok)
+
+    def classical(reason_text: str) -> QIPDecision:
+        if classical_in_time:
+            return QIPDecision("Classical", Reason.CLASSICAL_SELECTED,
+                               f"{reason_text}; running the classical fallback "
+                               f"({ctx.classical_method})", rules=rules)
+        if classical_ok:
+            return QIPDecision(None, Reason.DEADLINE_INFEASIBLE,
+                               f"{reason_text}, and the classical fallback needs about "
+                               f"{ctx.classical_seconds:.1f}s but only "
+                               f"{ctx.deadline_remaining:.1f}s remain", rules=rules)
+        why = ("the policy disables the fallback" if not policy.fallback.enabled
+               else f"the circuit ({inputs.features.qubits} qubits) is beyond the fallback's "
+               f"limits (statevector {policy.fallback.max_statevector_qubits}, "
+               f"MPS {policy.fallback.max_mps_qubits})")
+        return QIPDecision(None, Reason.NO_ELIGIBLE_QPU, f"{reason_text}, and {why}", rules=rules)
+
+    if ctx.mode == "Classical":
+        return classical("the job asks for execution.mode Classical")
+    if failed_features:
+        return classical(f"the job is outside the policy's quantum region "
+                         f"({', '.join(failed_features)})")
+    if eligible and ctx.mode in ("Auto", "SingleQPU"):
+        shares = split_shots(inputs.features.shots_per_basis, [q.descriptor for q in eligible],
+                             policy.scheduler.shot_splitting, inputs.features.measured_bases)
+        makespan = max(s.end for s in shares)
+        in_time = ctx.deadline_remaining is None or makespan + slack <= ctx.deadline_remaining
+        _rule(rules, "deadlineSlack",
+              None if ctx.deadline_remaining is None else round(ctx.deadline_remaining - makespan, 3),
+              slack, in_time)
+        if in_time:
+            return QIPDecision(
+                "SingleQPU", Reason.QUANTUM_SELECTED,
+                f"{len(eligible)} QPU(s) can run the whole circuit "
+                f"({', '.join(q.descriptor.name for q in eligible)}); estimated "
+                f"{makespan:.2f}s", eligible=[q.descriptor.name for q in eligible],
+                shares=shares, rules=rules)
+        return classical(f"the QPUs need about {makespan:.1f}s plus {slack:.1f}s slack, more "
+                         f"than the {ctx.deadline_remaining:.1f}s left before the deadline")
+    too_small_everywhere = all(small for _, ok, small in assessed if not ok) and bool(assessed)
+    if policy.cutting.enabled and too_small_everywhere and ctx.mode in ("Auto", "Distributed"):
+        return QIPDecision(
+            "Distributed", Reason.QUANTUM_SELECTED,
+            "no single QPU can take the circuit (width, depth or fidelity); cutting is allowed",
+            eligible=[q.descriptor.name for q, _, _ in assessed if q.selected and q.ready],
+            rules=rules)
+    if ctx.mode == "SingleQPU" and not eligible:
+        return classical("execution.mode SingleQPU was asked but no single QPU is eligible")
+    if not assessed:
+        return classical("the fleet has no QPUs")
+    why = "no QPU is eligible" + ("" if policy.cutting.enabled else " and the policy forbids cutting")
+    return classical(why)

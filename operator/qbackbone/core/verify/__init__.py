@@ -1,0 +1,1 @@
+"""Verification of results against exact simulation or physical bounds."""
