@@ -81,7 +81,7 @@ def k8s_bin_dir() -> Path:
 @pytest.fixture(scope="session")
 def cluster(k8s_bin_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterInfo]:
     """etcd, kube-apiserver, kube-controller-manager and kube-scheduler, once per session."""
-    local = LocalCluster(tmp_path_factory.mktemp("dev-cluster"), k8s_bin_dir)
+    local = LocalCluster(tmp_path_factory.mktemp("dev-cluster"), k8s_bin_dir, tied=True)
     info = local.start()
     _state["cluster"] = info
     print(f"\ndev cluster up in {info.started_seconds}s; logs in {info.log_dir}")
@@ -104,7 +104,7 @@ def core(api: client.ApiClient) -> client.CoreV1Api:
 @pytest.fixture(scope="session")
 def node_agent(cluster: ClusterInfo) -> Iterator[tuple[str, ...]]:
     """The QPU node agent serving ``AGENT_NODES``; yields the node names."""
-    proc, record = start_node_agent(cluster, AGENT_NODES)
+    proc, record = start_node_agent(cluster, AGENT_NODES, tied=True)
     yield tuple(spec.split(":")[0] for spec in AGENT_NODES)
     stop(record, proc)
 

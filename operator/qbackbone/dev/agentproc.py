@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -29,7 +30,7 @@ def nodes_ready(api: client.ApiClient, names: Sequence[str]) -> bool:
 
 def start_node_agent(
     info: ClusterInfo, nodes: Sequence[str], timeout: float = 30.0,
-    pod_env: Sequence[str] = (),
+    pod_env: Sequence[str] = (), tied: bool = False,
 ) -> tuple[subprocess.Popen[bytes], procs.ProcessRecord]:
     """Start ``python -m qbackbone.dev.nodeagent`` for ``nodes`` (``NODE[:QPU,...]``), record it
     in the cluster state so ``down`` stops it, and wait until its nodes are Ready."""
@@ -38,7 +39,9 @@ def start_node_agent(
             f"--kubeconfig={info.kubeconfig}",
             f"--state-dir={Path(info.state_dir) / 'node-agent'}"]
     argv += [f"--node={n}" for n in nodes] + [f"--pod-env={e}" for e in pod_env]
-    proc, record = procs.start("node-agent", argv, info.log_dir)
+    # Tied: SIGTERM, so that the agent still stops the pod processes it started.
+    proc, record = procs.start("node-agent", argv, info.log_dir,
+                               die_signal=signal.SIGTERM if tied else None)
     info.processes.append(record)
     info.save()
     api = config.new_client_from_config(config_file=info.kubeconfig)

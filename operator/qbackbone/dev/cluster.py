@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import ssl
 import subprocess
 import time
@@ -78,10 +79,16 @@ def _get(url: str, context: ssl.SSLContext | None = None) -> bool:
 class LocalCluster:
     """Start and stop a control plane whose files live in ``state_dir``."""
 
-    def __init__(self, state_dir: Path, bin_dir: Path | None = None) -> None:
+    def __init__(self, state_dir: Path, bin_dir: Path | None = None,
+                 tied: bool = False) -> None:
+        """``tied``: the components are killed when this process dies (tests: the state is
+        throw-away, and SIGKILL avoids etcd leaving before the API server); otherwise they
+        outlive it (``dev cluster up``)."""
         self.state_dir = Path(state_dir)
+        self.tied = tied
         self.bin_dir = find_bin_dir(bin_dir)
         self.info: ClusterInfo | None = None
+        self._admin_context: ssl.SSLContext | None = None
         self._popen: dict[str, subprocess.Popen[bytes]] = {}
 
     def __enter__(self) -> ClusterInfo:
@@ -94,7 +101,8 @@ class LocalCluster:
         return str(self.bin_dir / name)
 
     def _launch(self, info: ClusterInfo, name: str, args: list[str]) -> None:
-        proc, record = procs.start(name, [self._bin(name), *args], info.log_dir)
+        proc, record = procs.start(name, [self._bin(name), *args], info.log_dir,
+                                   die_signal=signal.SIGKILL if self.tied else None)
         self._popen[name] = proc
         info.processes.append(record)
         info.save()
@@ -181,6 +189,10 @@ class LocalCluster:
                        f"https://127.0.0.1:{kcm_port}/healthz", timeout, insecure)
             self._wait(info, "kube-scheduler",
                        f"https://127.0.0.1:{sched_port}/healthz", timeout, insecure)
+            # Pods need their namespace's ServiceAccount (admission): wait for the first one.
+            self._wait(info, "kube-controller-manager",
+                       f"{server}/api/v1/namespaces/default/serviceaccounts/default", timeout,
+                       self._admin_context)
         except BaseException:
             self.stop()
             raise
@@ -219,6 +231,7 @@ class LocalCluster:
         ])
         context = ssl.create_default_context(cafile=str(ca.cert))
         context.load_cert_chain(str(admin.cert), str(admin.key))
+        self._admin_context = context
         self._wait(info, "kube-apiserver", f"https://127.0.0.1:{port}/readyz", timeout, context)
 
     def stop(self, grace: float = 10.0) -> None:

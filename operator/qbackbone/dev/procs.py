@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import socket
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,13 +40,31 @@ class ProcessRecord:
         return state != "Z" and cmdline.split(b"\0", 1)[0] == self.executable.encode()
 
 
+_PR_SET_PDEATHSIG = 1
+_LIBC = ctypes.CDLL(None, use_errno=True)  # loaded before any fork: the child only calls it
+
+
+def _parent_death_signal(sig: int) -> Callable[[], None]:
+    """A preexec function: the child gets ``sig`` when the starting process dies."""
+
+    def preexec() -> None:
+        _LIBC.prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
+
+    return preexec
+
+
 def start(
     name: str,
     argv: Sequence[str],
     log_dir: Path,
     env: Mapping[str, str] | None = None,
+    die_signal: int | None = None,
 ) -> tuple[subprocess.Popen[bytes], ProcessRecord]:
-    """Start ``argv`` in its own session, stdout and stderr appended to ``<log_dir>/<name>.log``."""
+    """Start ``argv`` in its own session, stdout and stderr appended to ``<log_dir>/<name>.log``.
+
+    With ``die_signal`` the process gets that signal when the starting process dies (test
+    sessions killed before their teardown runs); without, it outlives it (``dev cluster up``).
+    """
     log_path = log_dir / f"{name}.log"
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
@@ -55,6 +74,7 @@ def start(
             stderr=subprocess.STDOUT,
             env=dict(env) if env is not None else None,
             start_new_session=True,
+            preexec_fn=_parent_death_signal(die_signal) if die_signal else None,
         )
     return proc, ProcessRecord(name, proc.pid, argv[0], str(log_path))
 
