@@ -42,17 +42,18 @@ def condition(pod: client.V1Pod, kind: str) -> client.V1PodCondition | None:
 
 
 def wait_phase(core: client.CoreV1Api, namespace: str, name: str, phases: set[str],
-               timeout: float = 30.0) -> client.V1Pod:
-    """Wait until the pod reaches one of ``phases``; return it."""
+               timeout: float = 30.0) -> Any:
+    """Wait until the pod reaches one of ``phases``; return it (a V1Pod, typed loosely so
+    tests can reach into its optional fields)."""
 
-    def reached() -> client.V1Pod | None:
+    def reached() -> Any:
         pod = core.read_namespaced_pod(name, namespace)
         return pod if pod.status and pod.status.phase in phases else None
 
     return wait_for(reached, timeout, what=f"pod {namespace}/{name} in {sorted(phases)}")
 
 
-def terminated(pod: client.V1Pod) -> client.V1ContainerStateTerminated:
+def terminated(pod: client.V1Pod) -> Any:
     assert pod.status and pod.status.container_statuses
     state = pod.status.container_statuses[0].state
     assert state is not None and state.terminated is not None, state

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -105,4 +106,4 @@ def test_repository_crd_is_accepted(cluster: ClusterInfo, api: client.ApiClient,
     kubectl(cluster, "apply", "--server-side", "--force-conflicts", "-f", str(path))
     ext = client.ApiextensionsV1Api(api)
     for name in names:
-        wait_for(lambda n=name: established(ext, n), 30, what=f"CRD {name} Established")
+        wait_for(partial(established, ext, name), 30, what=f"CRD {name} Established")

@@ -4,13 +4,14 @@ exclusive, scheduling gates hold, garbage collection follows ownerReferences."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
-from clusterkit import condition, make_pod, terminated, wait_phase
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from qbackbone.dev.waiting import wait_for
+from tests.cluster.clusterkit import condition, make_pod, terminated, wait_phase
 
 pytestmark = pytest.mark.cluster
 
@@ -52,7 +53,7 @@ def test_one_qpu_runs_one_pod_at_a_time(
         core.create_namespaced_pod(namespace, make_pod(name, HOLD_QPU, qpu="qpu-a"))
 
     def one_running_one_unschedulable() -> bool:
-        pods = [core.read_namespaced_pod(n, namespace) for n in names]
+        pods: list[Any] = [core.read_namespaced_pod(n, namespace) for n in names]
         waiting = [p for p in pods if not p.spec.node_name]
         if len(waiting) != 1:
             return False
@@ -80,7 +81,7 @@ def test_scheduling_gate_holds_pod_until_removed(
     core.create_namespaced_pod(namespace, make_pod("free", "true", qpu="qpu-c"))
     wait_phase(core, namespace, "free", {"Succeeded"})
 
-    pod = core.read_namespaced_pod("gated", namespace)
+    pod: Any = core.read_namespaced_pod("gated", namespace)
     cond = condition(pod, "PodScheduled")
     assert cond is not None and (cond.status, cond.reason) == ("False", "SchedulingGated")
     assert pod.spec.node_name is None and pod.status.phase == "Pending"
@@ -93,7 +94,7 @@ def test_scheduling_gate_holds_pod_until_removed(
 
 def test_deleting_owner_garbage_collects_children(
         core: client.CoreV1Api, node_agent: tuple[str, ...], namespace: str) -> None:
-    owner = core.create_namespaced_config_map(
+    owner: Any = core.create_namespaced_config_map(
         namespace, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="job")))
     owner.kind = "ConfigMap"
     child = client.V1ConfigMap(metadata=client.V1ObjectMeta(
