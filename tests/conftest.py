@@ -1,0 +1,43 @@
+"""Shared test helpers: builders for API objects and paths to the real inputs in ../shared."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from qbackbone.api.qpunode import QPUNode
+from qbackbone.api.quantumjob import QuantumJob
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+QASMBENCH = SHARED / "qasmbench"
+
+
+def make_job(qasm: str, observables: list[str] | None = None, name: str = "job",
+             **spec: Any) -> QuantumJob:
+    """A QuantumJob (MakeJob-style builder); sampling when no observables are given."""
+    circuit: dict[str, Any] = {"qasm": qasm}
+    if observables is None:
+        circuit["sampling"] = True
+    else:
+        circuit["observables"] = observables
+    return QuantumJob.model_validate({"apiVersion": "qbackbone.io/v1alpha1", "kind": "QuantumJob",
+                                      "metadata": {"name": name},
+                                      "spec": {"circuit": circuit, **spec}})
+
+
+def make_qpu(name: str, provider: str = "aer", backend: str = "aer_simulator",
+             **spec: Any) -> QPUNode:
+    """A QPUNode builder."""
+    return QPUNode.model_validate({"metadata": {"name": name},
+                                   "spec": {"backend": {"provider": provider, "name": backend},
+                                            **spec}})
+
+
+@pytest.fixture(scope="session")
+def qasmbench() -> Path:
+    """The QASMBench circuits shipped in ../shared (they are real inputs: never skipped)."""
+    assert QASMBENCH.is_dir(), f"{QASMBENCH} is missing: the shared inputs must sit beside the repo"
+    return QASMBENCH
