@@ -60,7 +60,8 @@ def test_yaml_is_the_default(tmp_path: Path) -> None:
 
 
 BAD_JOBS = {
-    "unparsable": (f"  circuit:\n    qasm: 'OPENQASM 2.0; qreg q[2]; h q[0'\n    observables: [ZZ]\n",
+    "unparsable": ("  circuit:\n    qasm: 'OPENQASM 2.0; qreg q[2]; h q[0'\n"
+                   "    observables: [ZZ]\n",
                    "InvalidCircuit"),
     "unknown-gate": ("  circuit:\n    qasm: 'OPENQASM 2.0; include \"qelib1.inc\"; qreg q[1]; "
                      "frob q[0];'\n    observables: [Z]\n", "UnknownGate"),
@@ -104,7 +105,8 @@ def test_bad_jobs_fail_with_reason_and_no_traceback(case: str, tmp_path: Path) -
 
 
 def test_circuit_too_wide_without_cutting_or_fallback(tmp_path: Path) -> None:
-    policy = ("apiVersion: qbackbone.io/v1alpha1\nkind: InvocationPolicy\nmetadata: {name: strict}\n"
+    policy = ("apiVersion: qbackbone.io/v1alpha1\nkind: InvocationPolicy\n"
+              "metadata: {name: strict}\n"
               "spec: {cutting: {enabled: false}, fallback: {enabled: false}}\n---\n")
     wide = "OPENQASM 2.0; include \"qelib1.inc\"; qreg q[10]; h q;"
     spec = (f"  circuit:\n    qasm: '{wide}'\n    observables: [ZZZZZZZZZZ]\n"

@@ -57,7 +57,7 @@ def test_unknown_fields_are_named_in_the_error() -> None:
 def test_wrong_kind_and_api_version_are_rejected() -> None:
     with pytest.raises(ManifestError, match="kind 'Deployment' is not one of"):
         parse_document({"apiVersion": "apps/v1", "kind": "Deployment"}, "test")
-    with pytest.raises(ManifestError, match="needs apiVersion qbackbone.io/v1alpha1"):
+    with pytest.raises(ManifestError, match=r"needs apiVersion qbackbone\.io/v1alpha1"):
         parse_document({"apiVersion": "v1", "kind": "QuantumJob"}, "test")
 
 

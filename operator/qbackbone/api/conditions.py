@@ -87,7 +87,8 @@ def set_condition(
 ) -> None:
     """Add or update a condition; lastTransitionTime moves only when the status flips."""
     value = "True" if status else "False"
-    message = message if len(message) <= MAX_MESSAGE_LENGTH else message[: MAX_MESSAGE_LENGTH - 3] + "..."
+    if len(message) > MAX_MESSAGE_LENGTH:
+        message = message[: MAX_MESSAGE_LENGTH - 3] + "..."
     for index, existing in enumerate(conditions):
         if existing.type == type_:
             moved = existing.status != value

@@ -60,7 +60,8 @@ def _resolve(node: Any, defs: dict[str, Any]) -> Any:
     extra_props = node.get("additionalProperties")
     if isinstance(extra_props, dict):
         out["additionalProperties"] = _resolve(extra_props, defs)
-    if out.get("type") == "object" and "properties" not in out and "additionalProperties" not in out:
+    open_object = "properties" not in out and "additionalProperties" not in out
+    if out.get("type") == "object" and open_object:
         out["x-kubernetes-preserve-unknown-fields"] = True
     return out
 

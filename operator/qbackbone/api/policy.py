@@ -6,9 +6,13 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from qbackbone.api.common import API_VERSION, ApiModel, Condition, Duration, ObjectMeta
+from qbackbone.api.common import ApiModel, Condition, Duration, ObjectMeta
 
 CutKind = Literal["gate", "loccWire", "loWire"]
+
+
+def _default_cut_kinds() -> list[CutKind]:
+    return ["gate", "loccWire"]
 
 
 class FeatureBounds(ApiModel):
@@ -73,7 +77,7 @@ class CuttingOptions(ApiModel):
 
     enabled: bool = Field(default=True, description="Allow the Distributed path.")
     allowed_cut_kinds: list[CutKind] = Field(
-        default_factory=lambda: ["gate", "loccWire"],
+        default_factory=_default_cut_kinds,
         description="gate, loccWire (gamma 3, needs precedence), loWire (gamma 4, the ablation).",
     )
     max_sampling_overhead: float = Field(default=1000.0, ge=1, description="Largest gamma^2.")
@@ -153,7 +157,7 @@ class InvocationPolicyStatus(ApiModel):
 class InvocationPolicy(ApiModel):
     """A Quantum Invocation Policy."""
 
-    api_version: Literal["qbackbone.io/v1alpha1"] = API_VERSION
+    api_version: Literal["qbackbone.io/v1alpha1"] = "qbackbone.io/v1alpha1"
     kind: Literal["InvocationPolicy"] = "InvocationPolicy"
     metadata: ObjectMeta
     spec: InvocationPolicySpec = Field(default_factory=InvocationPolicySpec)

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from qbackbone.api.common import API_VERSION, ApiModel, Condition, Duration, ObjectMeta
+from qbackbone.api.common import ApiModel, Condition, Duration, ObjectMeta
 
 Provider = Literal["aer", "fake", "ibm-runtime"]
 
@@ -31,7 +31,7 @@ class BackendOptions(ApiModel):
         pattern="^(automatic|statevector|density_matrix|matrix_product_state|stabilizer)$",
     )
     seed: int | None = Field(default=None, description="Simulator seed, for reproducible runs.")
-    instance: str | None = Field(default=None, description="ibm-runtime: the IBM Cloud instance CRN.")
+    instance: str | None = Field(default=None, description="ibm-runtime: IBM Cloud instance CRN.")
 
 
 class BackendRef(ApiModel):
@@ -139,7 +139,7 @@ class QPUNodeStatus(ApiModel):
 class QPUNode(ApiModel):
     """A quantum processor as a schedulable cluster resource."""
 
-    api_version: Literal["qbackbone.io/v1alpha1"] = API_VERSION
+    api_version: Literal["qbackbone.io/v1alpha1"] = "qbackbone.io/v1alpha1"
     kind: Literal["QPUNode"] = "QPUNode"
     metadata: ObjectMeta
     spec: QPUNodeSpec

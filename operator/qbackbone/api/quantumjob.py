@@ -6,7 +6,8 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from qbackbone.api.common import API_VERSION, ApiModel, Condition, Duration, ObjectMeta
+from qbackbone.api.common import ApiModel, Condition, Duration, ObjectMeta
+from qbackbone.api.conditions import Phase
 
 ExecutionMode = Literal["Auto", "SingleQPU", "Distributed", "Classical"]
 Path = Literal["SingleQPU", "Distributed", "Classical"]
@@ -82,8 +83,8 @@ class QuantumJobSpec(ApiModel):
     def _one_place_for_observables(self) -> QuantumJobSpec:
         if self.observables is not None:
             if self.circuit.observables is not None:
-                raise ValueError("give observables in spec.circuit.observables or spec.observables, "
-                                 "not both")
+                raise ValueError("give observables in spec.circuit.observables or "
+                                 "spec.observables, not both")
             self.circuit.observables = self.observables
             self.observables = None
         if self.sampling is not None:
@@ -172,7 +173,7 @@ class Verification(ApiModel):
 
     method: Literal["ExactStatevector", "PhysicalBounds", "ExactDistribution", "SelfConsistent"]
     passed: bool
-    noisy: bool = Field(description="Whether noisy QPUs contributed (then deviations are expected).")
+    noisy: bool = Field(description="Whether noisy QPUs contributed (deviations expected).")
     exact_values: list[float] | None = None
     max_deviation_sigma: float | None = Field(
         default=None, description="Largest |value - exact| in units of the reported stdError."
@@ -202,9 +203,7 @@ class QuantumJobStatus(ApiModel):
     """Observed state of the job; the operator writes only this."""
 
     observed_generation: int | None = None
-    phase: Literal[
-        "Pending", "Deciding", "Scheduled", "Running", "Reconstructing", "Succeeded", "Failed"
-    ] = "Pending"
+    phase: Phase = Field(default=Phase.PENDING, description="Short summary of progress.")
     conditions: list[Condition] = Field(default_factory=list)
     decision: Decision | None = None
     plan: Plan | None = None
@@ -216,7 +215,7 @@ class QuantumJobStatus(ApiModel):
 class QuantumJob(ApiModel):
     """A circuit (later: a problem) to run through reduce, solve, verify."""
 
-    api_version: Literal["qbackbone.io/v1alpha1"] = API_VERSION
+    api_version: Literal["qbackbone.io/v1alpha1"] = "qbackbone.io/v1alpha1"
     kind: Literal["QuantumJob"] = "QuantumJob"
     metadata: ObjectMeta
     spec: QuantumJobSpec

@@ -38,7 +38,8 @@ def summarise(name: str, status: QuantumJobStatus, stream: TextIO = sys.stderr) 
             out.append(f"  ... {len(failed) - 6} more failed rules in status.decision.rules")
     if status.plan is not None:
         for frag in status.plan.fragments:
-            fid = "" if frag.estimated_fidelity is None else f", est. fidelity {frag.estimated_fidelity}"
+            fid = (f", est. fidelity {frag.estimated_fidelity}"
+                   if frag.estimated_fidelity is not None else "")
             out.append(f"plan: {frag.qpu} ({frag.backend}) {frag.shots} shots, "
                        f"~{frag.planned_end_seconds:.2f}s{fid}")
     r = status.result

@@ -42,7 +42,7 @@ class CircuitFeatures:
 
     def as_dict(self) -> dict[str, int | float]:
         """Numeric features, camelCase, for status.decision.features."""
-        out = {
+        out: dict[str, int | float] = {
             "qubits": self.qubits, "depth": self.depth, "twoQubitDepth": self.two_qubit_depth,
             "twoQubitGates": self.two_qubit_gates, "size": self.size,
             "measuredBases": self.measured_bases, "shotsPerBasis": self.shots_per_basis,

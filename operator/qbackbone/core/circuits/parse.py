@@ -66,7 +66,8 @@ def parse_qasm(source: str) -> QuantumCircuit:
                 f"OpenQASM {version}: {name!r} is used but never declared ({text}); declare the "
                 "register or fix the name",
             ) from None
-        raise JobFailure(Reason.INVALID_CIRCUIT, f"cannot parse OpenQASM {version}: {text}") from None
+        raise JobFailure(Reason.INVALID_CIRCUIT,
+                         f"cannot parse OpenQASM {version}: {text}") from None
     if circuit.num_qubits == 0:
         raise JobFailure(Reason.INVALID_CIRCUIT, "the circuit declares no qubits")
     if circuit.num_qubits > MAX_QUBITS:
@@ -74,5 +75,6 @@ def parse_qasm(source: str) -> QuantumCircuit:
                          f"the circuit has {circuit.num_qubits} qubits; the limit is {MAX_QUBITS}")
     if circuit.size() > MAX_OPERATIONS:
         raise JobFailure(Reason.INVALID_CIRCUIT,
-                         f"the circuit has {circuit.size()} operations; the limit is {MAX_OPERATIONS}")
+                         f"the circuit has {circuit.size()} operations; the limit is "
+                         f"{MAX_OPERATIONS}")
     return circuit

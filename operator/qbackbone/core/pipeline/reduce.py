@@ -8,6 +8,7 @@ from datetime import datetime
 
 from qiskit import QuantumCircuit
 
+from qbackbone.api.common import ObjectMeta
 from qbackbone.api.conditions import Reason
 from qbackbone.api.policy import DEFAULT_POLICY_NAME, InvocationPolicy
 from qbackbone.api.quantumjob import QuantumJob
@@ -21,7 +22,6 @@ from qbackbone.core.circuits.observables import (
 from qbackbone.core.circuits.parse import parse_qasm
 from qbackbone.core.circuits.prepare import is_dynamic, sampling_circuit, unitary_part
 from qbackbone.core.errors import JobFailure
-from qbackbone.api.common import ObjectMeta
 
 DEFAULT_SHOTS = 4000
 MAX_SHOTS = 10_000_000

@@ -8,6 +8,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TypeVar
 
+from qiskit import QuantumCircuit
+
 from qbackbone.api.conditions import ConditionType, Phase, Reason, set_condition
 from qbackbone.api.policy import InvocationPolicy
 from qbackbone.api.quantumjob import (
@@ -81,7 +83,7 @@ def _noise_profile(shares: Mapping[str, int], fidelity: Mapping[str, float]) -> 
 
 def _decision_model(qip: QIPDecision, reduced: ReducedJob) -> Decision:
     return Decision(
-        path=qip.path,  # type: ignore[arg-type]
+        path=qip.path,
         policy=reduced.policy.metadata.name,
         policy_generation=reduced.policy.metadata.generation,
         reason=qip.reason, message=qip.message, eligible_qpus=qip.eligible,
@@ -184,8 +186,13 @@ def _run_quantum(run: _JobRun, reduced: ReducedJob, qip: QIPDecision,
             qpu = by_name[share.qpu]
             progress.step("execute", f"{share.qpu} ({qpu.descriptor.backend_name}): "
                           f"{len(reduced.measured_circuits)} circuit(s) x {share.shots} shots")
-            counts[share.qpu] = _guard(run, Reason.EXECUTION_FAILED, lambda q=qpu, s=share: (
-                q.executor.run(compiled.circuits[q.name], s.shots, seed)))
+            circuits = compiled.circuits[qpu.name]
+
+            def execute(q: QPU = qpu, shots: int = share.shots,
+                        todo: list[QuantumCircuit] = circuits) -> list[dict[str, int]]:
+                return q.executor.run(todo, shots, seed)
+
+            counts[share.qpu] = _guard(run, Reason.EXECUTION_FAILED, execute)
     run.condition(ConditionType.EXECUTED, True, Reason.FRAGMENTS_COMPLETED,
                   f"{len(counts)} fragment(s) completed")
     status.phase = Phase.RECONSTRUCTING

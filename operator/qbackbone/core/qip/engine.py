@@ -126,7 +126,8 @@ def decide(inputs: JobInputs, policy: InvocationPolicySpec) -> QIPDecision:
         makespan = max(s.end for s in shares)
         in_time = ctx.deadline_remaining is None or makespan + slack <= ctx.deadline_remaining
         _rule(rules, "deadlineSlack",
-              None if ctx.deadline_remaining is None else round(ctx.deadline_remaining - makespan, 3),
+              None if ctx.deadline_remaining is None
+              else round(ctx.deadline_remaining - makespan, 3),
               slack, in_time)
         if in_time:
             return QIPDecision(
@@ -148,5 +149,7 @@ def decide(inputs: JobInputs, policy: InvocationPolicySpec) -> QIPDecision:
         return classical("execution.mode SingleQPU was asked but no single QPU is eligible")
     if not assessed:
         return classical("the fleet has no QPUs")
-    why = "no QPU is eligible" + ("" if policy.cutting.enabled else " and the policy forbids cutting")
+    why = "no QPU is eligible"
+    if not policy.cutting.enabled:
+        why += " and the policy forbids cutting"
     return classical(why)

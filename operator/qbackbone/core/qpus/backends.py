@@ -39,7 +39,7 @@ def fake_device_names() -> dict[str, type]:
     from qiskit_ibm_runtime.fake_provider.fake_backend import FakeBackendV2
 
     return {
-        cls.backend_name: cls
+        getattr(cls, "backend_name"): cls  # noqa: B009 (class attribute mypy cannot see)
         for cls in vars(fake_provider).values()
         if isinstance(cls, type) and issubclass(cls, FakeBackendV2)
         and isinstance(getattr(cls, "backend_name", None), str)

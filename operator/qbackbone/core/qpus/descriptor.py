@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from qiskit.circuit import ControlFlowOp
-from qiskit.transpiler import Target
+from qiskit.transpiler import InstructionProperties, Target
 
 TWO_QUBIT_GATES = ("ecr", "cz", "cx")
 
@@ -91,10 +91,10 @@ def restrict_target(target: Target, region: list[int]) -> Target:
     )
     for name in target.operation_names:
         operation = target.operation_from_name(name)
-        if isinstance(operation, type) or isinstance(operation, ControlFlowOp):
+        if isinstance(operation, type | ControlFlowOp):
             restricted.add_instruction(operation, name=name)
             continue
-        mapped = {}
+        mapped: dict[tuple[int, ...] | None, InstructionProperties | None] = {}
         for qargs, inst_props in (target[name] or {}).items():
             if qargs is None:
                 mapped[None] = inst_props
@@ -111,7 +111,7 @@ def calibration_from_target(target: Target, taken_at: datetime | None = None) ->
     durations: dict[tuple[str, tuple[int, ...]], float] = {}
     two_qubit = next((g for g in TWO_QUBIT_GATES if g in target.operation_names), None)
     for name in target.operation_names:
-        inst_map = target[name] if name in target else None
+        inst_map = target.get(name, None)
         for qargs, inst_props in (inst_map or {}).items():
             if qargs is None or inst_props is None:
                 continue

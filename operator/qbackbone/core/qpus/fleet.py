@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from importlib import resources
+from typing import Any
 
 from qiskit import QuantumCircuit, transpile
 from qiskit.transpiler import Target
@@ -80,6 +81,11 @@ class QPU:
         )
 
 
+def _edges(target: Target) -> tuple[tuple[int, int], ...]:
+    coupling = target.build_coupling_map()
+    return () if coupling is None else tuple((a, b) for a, b in coupling.get_edges())
+
+
 def _taken_at(device_name: str) -> datetime | None:
     try:
         props = fake_backend(device_name).properties()
@@ -99,8 +105,9 @@ def build_qpu(node: QPUNode) -> QPU:
             f"QPU {node.metadata.name}: ibm-runtime backends need the cloud service, which the "
             "embedded runner only reaches with a token and network access",
         )
-    common = dict(name=node.metadata.name, provider=backend.provider, backend_name=backend.name,
-                  site=spec.site, labels=dict(node.metadata.labels), cordoned=spec.cordoned)
+    common: dict[str, Any] = dict(
+        name=node.metadata.name, provider=backend.provider, backend_name=backend.name,
+        site=spec.site, labels=dict(node.metadata.labels), cordoned=spec.cordoned)
     if device_name is None or (backend.provider == "fake" and not backend.options.noise):
         qubits = spec.qubits or DEFAULT_AER_QUBITS
         if device_name is not None:
@@ -139,7 +146,7 @@ def build_qpu(node: QPUNode) -> QPU:
         setup_time=DEVICE_SETUP_TIME if spec.setup_time is None else spec.setup_time,
         max_depth=spec.max_depth or derived, max_depth_derived=spec.max_depth is None,
         calibration=cal, region=tuple(region),
-        coupling=tuple(tuple(e) for e in (target.build_coupling_map() or []).get_edges()),
+        coupling=_edges(target),
         supports_control_flow="if_else" in target.operation_names,
     )
     return QPU(descriptor, target, executor)

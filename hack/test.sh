@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The project's test command (README, step 2); .ci/run runs exactly this.
+# Installs what it needs: the venv (hack/ensure-venv.sh) and, where Go is present, the
+# Kubernetes control plane for the cluster tier (hack/build-k8s.sh, cached under
+# ~/.cache/qbackbone). Then lint, type-check, and the three test tiers that can run here.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== python environment" >&2
+hack/ensure-venv.sh
+
+if command -v go >/dev/null 2>&1; then
+    echo "== kubernetes control plane (built once, then cached)" >&2
+    QB_K8S_BIN_DIR=$(hack/build-k8s.sh | tail -n 1)
+    export QB_K8S_BIN_DIR
+    # With the binaries at hand, a skipped cluster test is a failure, not a pass.
+    export QB_REQUIRE_CLUSTER=1
+elif [ -n "${CI:-}" ]; then
+    echo "error: CI needs Go to build the Kubernetes control plane for the cluster tests" >&2
+    exit 1
+else
+    echo "note: Go not found; cluster tests will be reported as skipped" >&2
+fi
+
+echo "== ruff" >&2
+.venv/bin/ruff check operator tests benchmarks
+echo "== mypy" >&2
+.venv/bin/mypy
+echo "== pytest" >&2
+set +e
+.venv/bin/python -m pytest --timeout=900 "$@"
+status=$?
+set -e
+if [ "$status" -eq 5 ]; then
+    echo "error: pytest collected no tests" >&2
+    exit 1
+fi
+exit "$status"
