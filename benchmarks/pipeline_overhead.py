@@ -100,7 +100,10 @@ def noise_rows() -> list[dict[str, Any]]:
             status = run_job(_job(name, qasm, _observables(width), 4000), fleet,
                              {"default": policy}, seed=1)
             if status.phase != "Succeeded" or status.plan is None:
-                rows.append({"device": device, "circuit": name, "phase": status.phase})
+                failed = next((c for c in status.conditions if c.type == "Failed"), None)
+                rows.append({"device": device, "circuit": name, "phase": status.phase,
+                             "reason": failed.reason if failed else None,
+                             "decision": status.decision.message if status.decision else None})
                 continue
             v = status.verification
             assert v is not None and status.result and status.result.expectation_values
@@ -143,7 +146,8 @@ def main() -> int:
               f"{'meas.dev':>9} {'sigma':>7} {'passed':>6}")
         for r in noise:
             if "estimatedSuccessProbability" not in r:
-                print(f"{r['device']:<15} {r['circuit']:<13} {r['phase']}")
+                print(f"{r['device']:<15} {r['circuit']:<13} {r['phase']} {r['reason']}: "
+                      f"{(r['decision'] or '')[:70]}")
                 continue
             print(f"{r['device']:<15} {r['circuit']:<13} {r['estimatedSuccessProbability']:>11.4f} "
                   f"{r['predictedMaxBias']:>9.4f} {r['measuredMaxAbsDeviation']:>9.4f} "

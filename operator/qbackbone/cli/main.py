@@ -1,4 +1,4 @@
-"""`qbackbone`: run jobs locally, list the fleet, generate CRDs."""
+"""`qbackbone`: run jobs locally, list the fleet, generate CRDs, start a dev cluster."""
 
 from __future__ import annotations
 
@@ -180,6 +180,10 @@ def build_parser() -> argparse.ArgumentParser:
     crds.add_argument("--output", default="crds", help="directory (default: crds)")
     crds.add_argument("--check", action="store_true", help="fail when the files differ")
     crds.set_defaults(func=cmd_crds)
+
+    from qbackbone.dev.cli import register as register_dev
+
+    register_dev(sub)
     return parser
 
 
