@@ -116,3 +116,11 @@ def test_crds_are_structural_and_documented(filename: str) -> None:
 
 def test_crd_files_are_in_the_repo() -> None:
     assert sorted(p.name for p in Path(REPO / "crds").glob("*.yaml")) == sorted(build_crds())
+
+
+def test_numeric_bounds_use_openapi_v3_0_flags() -> None:
+    """OpenAPI v3.0 (what the API server reads) has boolean exclusiveMinimum/Maximum."""
+    text = yaml.safe_dump(build_crds())
+    for line in text.splitlines():
+        if "exclusiveMinimum:" in line or "exclusiveMaximum:" in line:
+            assert line.strip().endswith("true"), line

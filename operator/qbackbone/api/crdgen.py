@@ -31,9 +31,7 @@ def _resolve(node: Any, defs: dict[str, Any]) -> Any:
         if node.get("x-kubernetes-int-or-string"):
             return {k: v for k, v in rest.items() if k not in _DROP_KEYS}
         if len(options) == 1:
-            merged = {**_resolve(options[0], defs), **{k: v for k, v in rest.items()
-                                                       if k not in _DROP_KEYS}}
-            return merged
+            return _resolve({**options[0], **rest}, defs)
         if options and all(o.get("type") in ("integer", "number") for o in options):
             return {"type": "number", **{k: v for k, v in rest.items() if k not in _DROP_KEYS}}
         # Mixed scalar types (e.g. a rule value that is a number or a word): any value.
