@@ -23,7 +23,17 @@ from dataclasses import dataclass
 
 from .baselines import edf, list_scheduling, random_schedule
 from .model import Problem, Schedule
-from .placement import Choice, Compiled, JobData, Placed, Timeline, place_job, to_schedule
+from .placement import (
+    Choice,
+    Compiled,
+    JobData,
+    Placed,
+    Timeline,
+    insert,
+    on_time,
+    place_job,
+    to_schedule,
+)
 
 _INF = float("inf")
 
@@ -85,29 +95,64 @@ class _Search:
         self.choices: list[list[Choice]] = [[None] * len(jd.topo) for jd in c.jobs]
         self.snaps: list[list[Timeline]] = [c.fresh()]
         self.res: list[tuple[list[Placed], float] | None] = []
-        snaps, res = self.decode_from(0, order, self.excluded)
-        self.snaps, self.res = snaps, res
+        busy = c.fresh()
+        for j in order:
+            trial = list(busy)
+            frags, finish = place_job(c, trial, c.jobs[j], self.choices[j], split)
+            if _on_time(c.jobs[j], finish):
+                busy = trial
+            self.res.append((frags, finish))
+            self.snaps.append(busy)
 
     def decode_from(
-        self, p: int, order: Sequence[int], excluded: Sequence[bool]
+        self, p: int, order: Sequence[int], excluded: Sequence[bool], last: int
     ) -> tuple[list[list[Timeline]], list[tuple[list[Placed], float] | None]]:
-        """Timelines and results for positions >= p (prefix reused from the cache)."""
+        """Timelines and results for positions >= p after a move that changed positions
+        p..last. The cached prefix is reused; after ``last``, a job released after every
+        time where the new timelines differ from the cached ones (``horizon``) sees the same
+        free time, so its cached placement is reused instead of recomputed."""
         c = self.c
         snaps = self.snaps[: p + 1]
         res = self.res[:p]
         busy = snaps[p]
-        for j in order[p:]:
+        old_res, old_pos, old_snaps = self.res, self.pos, self.snaps
+        horizon = -_INF
+        for k in range(p, last + 1):
+            r = old_res[k]
+            if r is not None and _on_time(c.jobs[self.order[k]], r[1]):
+                horizon = max(horizon, r[1])
+        for k in range(p, len(order)):
+            j = order[k]
             jd = c.jobs[j]
+            old = old_res[old_pos[j]]
+            new: tuple[list[Placed], float] | None
             if excluded[j]:
-                res.append(None)
-                snaps.append(busy)
-                continue
-            trial = list(busy)
-            frags, finish = place_job(c, trial, jd, self.choices[j], self.split)
-            if finish <= jd.deadline or (jd.committed and finish < _INF):
-                busy = trial
-            res.append((frags, finish))
+                new = None
+            elif k > last and jd.release >= horizon and old is not None:
+                new = old
+                if _on_time(jd, old[1]) and old[0]:
+                    busy = list(busy)
+                    for _, q, _, st, en in old[0]:
+                        busy[q] = insert(busy[q], st, en)
+            else:
+                trial = list(busy)
+                frags, finish = place_job(c, trial, jd, self.choices[j], self.split)
+                new = (frags, finish)
+                kept = _on_time(jd, finish)
+                if kept:
+                    busy = trial
+                was = old is not None and _on_time(jd, old[1])
+                if kept != was or (kept and old is not None and old[0] != frags):
+                    if kept:
+                        horizon = max(horizon, finish)
+                    if was and old is not None:
+                        horizon = max(horizon, old[1])
+            res.append(new)
             snaps.append(busy)
+            if k >= last and _same(busy, old_snaps[k + 1]):
+                snaps.extend(old_snaps[k + 2 :])
+                res.extend(old_res[k + 1 :])
+                break
         return snaps, res
 
     def served(self, res: Sequence[tuple[list[Placed], float] | None]) -> list[bool]:
@@ -173,13 +218,13 @@ def anneal(problem: Problem, params: AnnealingParams | None = None) -> Schedule:
         if move is None:
             temp *= rate
             continue
-        p, new_order, new_excl, change = move
+        p, last, new_order, new_excl, change = move
         old_choice = None
         if change is not None:
             j, s, ch = change
             old_choice = st.choices[j][s]
             st.choices[j][s] = ch
-        snaps, res = st.decode_from(p, new_order, new_excl)
+        snaps, res = st.decode_from(p, new_order, new_excl, last)
         new_energy, new_served = st.energy(new_order, res)
         delta = new_energy - energy
         if delta <= 0 or rng.random() < math.exp(-delta / temp):
@@ -201,7 +246,7 @@ def anneal(problem: Problem, params: AnnealingParams | None = None) -> Schedule:
         jd = c.jobs[j]
         if r is not None and _on_time(jd, r[1]):
             placed[j] = r[0]
-            if r[1] > jd.deadline:
+            if not on_time(r[1], jd.deadline):
                 late.add(j)
     result = to_schedule(c, placed, late, name)
     for other in portfolio:
@@ -217,12 +262,16 @@ def anneal(problem: Problem, params: AnnealingParams | None = None) -> Schedule:
     return Schedule(result.admitted, result.fragments, name, result.late, stats)
 
 
+def _same(a: list[Timeline], b: list[Timeline]) -> bool:
+    return a is b or all(x is y for x, y in zip(a, b, strict=True))
+
+
 def _on_time(jd: JobData, finish: float) -> bool:
     """Kept in the plan: on time, or already running (cannot be dropped)."""
-    return finish <= jd.deadline or (jd.committed and finish < _INF)
+    return on_time(finish, jd.deadline) or (jd.committed and finish < _INF)
 
 
-_Move = tuple[int, list[int], list[bool], tuple[int, int, Choice] | None]
+_Move = tuple[int, int, list[int], list[bool], tuple[int, int, Choice] | None]
 
 
 def _propose(st: _Search, rng: random.Random, lo: int, split: bool) -> _Move | None:
@@ -243,33 +292,38 @@ def _propose(st: _Search, rng: random.Random, lo: int, split: bool) -> _Move | N
         a = pos[j]
         b = rng.randint(lo, a)
         new_order.insert(b, new_order.pop(a))
-        return b, new_order, new_excl, None
+        return b, a, new_order, new_excl, None
     if r < 0.30 and up and down:  # swap an admitted job for a dropped one
         a_job, d_job = rng.choice(up), rng.choice(down)
         new_excl[a_job], new_excl[d_job] = True, False
         a, b = pos[a_job], pos[d_job]
         new_order[a], new_order[b] = d_job, a_job
-        return min(a, b), new_order, new_excl, None
+        return min(a, b), max(a, b), new_order, new_excl, None
     if r < 0.35 and up:  # drop an admitted job
         j = rng.choice(up)
         new_excl[j] = True
-        return pos[j], new_order, new_excl, None
+        return pos[j], pos[j], new_order, new_excl, None
     if r < 0.65:  # move shots: change the QPUs of one subcircuit
-        j = rng.choice(up or movable)
+        tried = [j for j in movable if not excl[j]]
+        j = rng.choice(tried or movable)
         jd = st.c.jobs[j]
         subs = [s for s in jd.topo if len(jd.eligible[s]) > 1 and jd.remaining[s]]
         if subs:
             s = rng.choice(subs)
             elig = jd.eligible[s]
+            auto = st.choices[j][s] is None
             cur = st.choices[j][s] or (elig if split else ())
+            u = rng.random()
             if not split:
                 ch: Choice = (rng.choice([q for q in elig if (q,) != cur]),)
-            elif len(cur) > 1 and (len(cur) == len(elig) or rng.random() < 0.5):
+            elif u < 0.1:  # back to the automatic split (or forced onto every eligible QPU)
+                ch = elig if auto else None
+            elif len(cur) > 1 and (len(cur) == len(elig) or u < 0.55):
                 drop = rng.choice(cur)
                 ch = tuple(q for q in cur if q != drop)
             else:
                 ch = tuple(sorted((*cur, rng.choice([q for q in elig if q not in cur]))))
-            return pos[j], new_order, new_excl, (j, s, ch)
+            return pos[j], pos[j], new_order, new_excl, (j, s, ch)
     # move a job in the order (changes start times)
     a = rng.randrange(lo, len(order))
     if rng.random() < 0.5:
@@ -279,4 +333,4 @@ def _propose(st: _Search, rng: random.Random, lo: int, split: bool) -> _Move | N
     if a == b:
         return None
     new_order.insert(b, new_order.pop(a))
-    return min(a, b), new_order, new_excl, None
+    return min(a, b), max(a, b), new_order, new_excl, None

@@ -17,7 +17,9 @@ runs ``base_shots * 9**wires`` shots with LOCC cuts (``16**wires`` with LO cuts)
 Poisson with rate ``load * n_qpus / mean_work`` (mean_work: a job's QPU-seconds on an average
 eligible QPU), so load 1 offers the fleet as much work as it can do. Deadline:
 ``arrival + deadline_coef * t_ref`` where ``t_ref`` is the job's critical path with each
-subcircuit alone on its fastest eligible QPU (no splitting, no contention).
+subcircuit alone on its fastest eligible QPU (no splitting, no contention). Arrivals and
+deadlines are rounded to whole microseconds, shot times up to 0.1 us: the data then sit on the
+exact model's time grid, so CP-SAT solves the same problem the heuristics see.
 """
 
 from __future__ import annotations
@@ -49,7 +51,9 @@ class DeviceProfile:
 
     @property
     def shot_time(self) -> float:
-        return self.rep_delay + self.time_readout + self.max_depth * self.time_2q
+        """Rounded up to 0.1 us, so that times are exact on the exact model's grid."""
+        t = self.rep_delay + self.time_readout + self.max_depth * self.time_2q
+        return math.ceil(t * 1e7 - 1e-6) / 1e7
 
 
 #: From qiskit-ibm-runtime 0.51 fake backends (FakeManilaV2, ..., FakeBrisbane).
@@ -153,8 +157,8 @@ def generate(
     t = 0.0
     jobs = []
     for shape in shapes:
-        t += rng.expovariate(rate)
-        deadline = t + p.deadline_coef * reference_time(shape, fleet)
+        t = round(t + rng.expovariate(rate), 6)  # whole microseconds
+        deadline = round(t + p.deadline_coef * reference_time(shape, fleet), 6)
         assert shape.plan is not None
         jobs.append(job_from_cut_plan(shape.name, t, deadline, shape.plan))
     return Problem(fleet, tuple(jobs))

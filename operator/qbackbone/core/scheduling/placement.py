@@ -22,6 +22,18 @@ Placed = tuple[int, int, int, float, float]  # subcircuit, qpu index, shots, sta
 
 _INF = float("inf")
 
+#: A split fragment's shots must take at least this many times its QPU's setup time
+#: (otherwise the QPU is left out of the split): splitting pays only for long subcircuits.
+MIN_FRAGMENT = 2.0
+
+#: Relative slack when comparing a finish time with a deadline (float noise only; the
+#: validator's tolerance is a thousand times wider).
+DEADLINE_EPS = 1e-9
+
+
+def on_time(finish: float, deadline: float) -> bool:
+    return finish <= deadline + DEADLINE_EPS * max(1.0, abs(deadline))
+
 
 @dataclass(frozen=True, slots=True)
 class JobData:
@@ -47,8 +59,9 @@ class JobData:
 class Compiled:
     """A problem in index form: QPU rates, release times, base timelines, job data."""
 
-    def __init__(self, problem: Problem) -> None:
+    def __init__(self, problem: Problem, min_fragment: float = MIN_FRAGMENT) -> None:
         self.problem = problem
+        self.min_fragment = min_fragment
         self.qpus = problem.qpus
         qindex = {q.name: i for i, q in enumerate(problem.qpus)}
         self.rate = [q.shot_time for q in problem.qpus]
@@ -92,6 +105,8 @@ class Compiled:
 def earliest_fit(timeline: Timeline, release: float, ready: float, duration: float) -> float:
     """Earliest start >= max(release, ready) where ``duration`` fits between busy intervals."""
     t = max(release, ready)
+    if not timeline or timeline[-1][1] <= t:
+        return t
     i = bisect_right(timeline, t, key=lambda iv: iv[1])
     while i < len(timeline):
         start, end = timeline[i]
@@ -107,9 +122,12 @@ def insert(timeline: Timeline, start: float, end: float) -> Timeline:
     return (*timeline[:i], (start, end), *timeline[i:])
 
 
-def waterfill(shots: int, avail: Sequence[float], rate: Sequence[float]) -> list[int]:
+def waterfill(
+    shots: int, avail: Sequence[float], rate: Sequence[float], min_time: Sequence[float]
+) -> list[int]:
     """Integer split of ``shots`` minimising the latest finish, QPU k free for shots from
-    ``avail[k]`` (its start plus setup) at ``rate[k]`` seconds per shot."""
+    ``avail[k]`` (its start plus setup) at ``rate[k]`` seconds per shot. QPUs join in order of
+    ``avail``; one joins only while its share of the time would be at least ``min_time[k]``."""
     k = len(avail)
     order = sorted(range(k), key=lambda i: avail[i])
     inv = 0.0
@@ -119,10 +137,12 @@ def waterfill(shots: int, avail: Sequence[float], rate: Sequence[float]) -> list
     for pos, q in enumerate(order):
         if pos and finish <= avail[q]:
             break
-        inv += 1.0 / rate[q]
-        weighted += avail[q] / rate[q]
-        finish = (shots + weighted) / inv
-        used = pos + 1
+        new_inv = inv + 1.0 / rate[q]
+        new_weighted = weighted + avail[q] / rate[q]
+        new_finish = (shots + new_weighted) / new_inv
+        if pos and new_finish - avail[q] < min_time[q]:
+            break
+        inv, weighted, finish, used = new_inv, new_weighted, new_finish, pos + 1
     n = [0] * k
     for q in order[:used]:
         n[q] = max(0, math.floor((finish - avail[q]) / rate[q] + 1e-9))
@@ -153,22 +173,32 @@ def _place_single(
 
 
 def _place_split(
-    c: Compiled, busy: list[Timeline], cands: Sequence[int], ready: float, shots: int
+    c: Compiled,
+    busy: list[Timeline],
+    cands: Sequence[int],
+    ready: float,
+    shots: int,
+    min_fragment: float,
 ) -> list[tuple[int, int, float, float]]:
     starts = [earliest_fit(busy[q], c.release[q], ready, 0.0) for q in cands]
     rates = [c.rate[q] for q in cands]
+    mins = [min_fragment * c.setup[q] for q in cands]
     n: list[int] = []
-    for _ in range(4):
-        n = waterfill(shots, [s + c.setup[q] for s, q in zip(starts, cands, strict=True)], rates)
+    for _ in range(3):
+        avail = [s + c.setup[q] for s, q in zip(starts, cands, strict=True)]
+        n = waterfill(shots, avail, rates, mins)
+        fits: list[tuple[int, int, float, float]] = []
         moved = False
         for k, q in enumerate(cands):
             if n[k]:
-                s = earliest_fit(busy[q], c.release[q], ready, c.setup[q] + n[k] * rates[k])
+                dur = c.setup[q] + n[k] * rates[k]
+                s = earliest_fit(busy[q], c.release[q], ready, dur)
+                fits.append((q, n[k], s, s + dur))
                 if s > starts[k] + 1e-12:
                     starts[k] = s
                     moved = True
-        if not moved:
-            break
+        if not moved:  # each fragment fits where it was assumed to start (or earlier)
+            return fits
     out = []
     for k, q in enumerate(cands):
         if n[k]:
@@ -198,9 +228,13 @@ def place_job(
         if shots == 0:
             continue
         ready = max([jd.release, *(end[p] for p in jd.preds[s])])
-        cands = choices[s] or jd.eligible[s]
+        cands = [q for q in (choices[s] or jd.eligible[s]) if c.release[q] < _INF]
+        if not cands:
+            return [], _INF
         if split and len(cands) > 1:
-            for q, n, st, en in _place_split(c, busy, cands, ready, shots):
+            # an explicit QPU set is used as given; the automatic one skips short fragments
+            min_fragment = c.min_fragment if choices[s] is None else 0.0
+            for q, n, st, en in _place_split(c, busy, cands, ready, shots, min_fragment):
                 busy[q] = insert(busy[q], st, en)
                 placed.append((s, q, n, st, en))
                 end[s] = max(end[s], en)
@@ -228,10 +262,10 @@ def decode(
         trial = list(busy)
         ch = choices[j] if choices is not None else [None] * len(jd.topo)
         frags, finish = place_job(c, trial, jd, ch, split)
-        if finish <= jd.deadline or (jd.committed and finish < _INF):
+        if on_time(finish, jd.deadline) or (jd.committed and finish < _INF):
             busy = trial
             placed[j] = frags
-            if finish > jd.deadline:
+            if not on_time(finish, jd.deadline):
                 late.add(j)
     return placed, late
 
