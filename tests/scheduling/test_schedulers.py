@@ -1,0 +1,102 @@
+"""Every scheduler returns valid schedules; QB dominates the baselines and its start point."""
+
+from __future__ import annotations
+
+import pytest
+
+from qbackbone.core.scheduling import (
+    AnnealingParams,
+    InstanceParams,
+    Problem,
+    anneal,
+    check_schedule,
+    edf,
+    generate,
+    list_scheduling,
+    problem_for,
+    random_schedule,
+    schedule,
+    solve_exact,
+)
+from qbackbone.core.scheduling.placement import waterfill
+
+from .bruteforce import brute_force_optimum
+from .conftest import tiny_problem
+
+FAST = AnnealingParams(iterations=300, seed=1)
+CASES = [
+    InstanceParams(n_jobs=12, n_qpus=4, load=load, deadline_coef=coef, seed=seed)
+    for load, coef, seed in [(0.7, 1.5, 1), (1.5, 1.0, 2), (2.5, 0.75, 3)]
+]
+
+
+@pytest.fixture(params=CASES, ids=lambda p: f"load{p.load}-coef{p.deadline_coef}")
+def instance(request: pytest.FixtureRequest) -> Problem:
+    return generate(request.param)
+
+
+def test_every_method_is_valid_and_qb_dominates(instance: Problem) -> None:
+    base = [edf(instance), edf(instance, split=False), list_scheduling(instance),
+            random_schedule(instance, seed=1)]
+    for s in base:
+        check_schedule(instance, s)
+    qb = anneal(instance, FAST)
+    assert check_schedule(instance, qb) == qb.admitted
+    assert qb.served >= max(s.served for s in base)
+    assert qb.stats["annealed_served"] >= qb.stats["initial_served"]
+
+
+@pytest.mark.parametrize("split,locc", [(False, True), (True, False), (False, False)])
+def test_ablations_are_valid_and_restricted(instance: Problem, split: bool, locc: bool) -> None:
+    params = AnnealingParams(iterations=200, seed=2, shot_splitting=split, locc_aware=locc)
+    solved = problem_for(instance, params)
+    s = anneal(instance, params)
+    check_schedule(solved, s)
+    if not split:
+        pieces = [(f.job, f.subcircuit) for f in s.fragments]
+        assert len(pieces) == len(set(pieces))
+    if not locc:
+        assert all(not j.precedence for j in solved.jobs)
+        assert sum(sub.shots for j in solved.jobs for sub in j.subcircuits) > sum(
+            sub.shots for j in instance.jobs for sub in j.subcircuits)
+
+
+def test_annealing_is_deterministic_under_a_seed(instance: Problem) -> None:
+    a, b = anneal(instance, FAST), anneal(instance, FAST)
+    assert (a.admitted, a.fragments) == (b.admitted, b.fragments)
+
+
+def test_schedule_dispatches_policy_algorithms(instance: Problem) -> None:
+    for name in ("annealing", "greedyEDF", "list", "random"):
+        check_schedule(instance, schedule(instance, name, FAST))
+    with pytest.raises(ValueError, match="unknown"):
+        schedule(instance, "magic")
+
+
+@pytest.mark.parametrize("shots,avail,rate", [
+    (1000, [0.0, 0.0], [1.0, 1.0]),
+    (7, [0.0, 3.0, 100.0], [1.0, 0.5, 1.0]),
+    (1, [5.0, 0.0], [2.0, 3.0]),
+])
+def test_waterfill_splits_exactly_and_balances(shots: int, avail: list[float],
+                                               rate: list[float]) -> None:
+    n = waterfill(shots, avail, rate, [0.0] * len(avail))
+    assert sum(n) == shots and min(n) >= 0
+    finish = [a + k * r for a, k, r in zip(avail, n, rate, strict=True) if k]
+    # moving one shot from the latest finisher to any other QPU cannot finish earlier
+    worst = max(finish)
+    for a, k, r in zip(avail, n, rate, strict=True):
+        assert a + (k + 1) * r >= worst - 1e-9
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_tiny_cases_match_brute_force(seed: int) -> None:
+    problem = tiny_problem(seed)
+    optimum = brute_force_optimum(problem)
+    qb = anneal(problem, AnnealingParams(iterations=400, seed=seed))
+    check_schedule(problem, qb)
+    exact = solve_exact(problem, time_limit=10.0, unit=1e-3)
+    assert exact.status == "OPTIMAL" and exact.schedule is not None
+    check_schedule(problem, exact.schedule)
+    assert exact.served == optimum
+    assert qb.served == optimum

@@ -1,0 +1,101 @@
+"""The validator catches every kind of violation (it must, since every other test uses it)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from qbackbone.core.scheduling import Fragment, Problem, Schedule, ScheduleError, check_schedule
+from qbackbone.core.scheduling import validate as validate_schedule
+
+from .conftest import make_job, make_qpu
+
+
+@pytest.fixture
+def problem() -> Problem:
+    qpus = (make_qpu("a", qubits=4), make_qpu("b", qubits=2))
+    jobs = (
+        make_job("j1", 0.0, 10.0, [2, 2], [2, 3], ((0, 1),)),
+        make_job("j2", 1.0, 5.0, [2]),
+    )
+    return Problem(qpus, jobs)
+
+
+@pytest.fixture
+def good() -> Schedule:
+    return Schedule(
+        frozenset({"j1", "j2"}),
+        (
+            Fragment("j1", 0, "a", 1, 0.0, 1.5),
+            Fragment("j1", 0, "b", 1, 0.0, 1.5),
+            Fragment("j2", 0, "b", 2, 1.5, 4.0),
+            Fragment("j1", 1, "a", 2, 1.5, 4.0),
+        ),
+    )
+
+
+def test_valid_schedule_passes(problem: Problem, good: Schedule) -> None:
+    assert check_schedule(problem, good) == {"j1", "j2"}
+
+
+def _bad(problem: Problem, schedule: Schedule, match: str) -> None:
+    report = validate_schedule(problem, schedule)
+    assert not report.valid
+    assert any(match in v for v in report.violations), report.violations
+    with pytest.raises(ScheduleError):
+        check_schedule(problem, schedule)
+
+
+def _swap(s: Schedule, i: int, f: Fragment) -> Schedule:
+    frags = list(s.fragments)
+    frags[i] = f
+    return Schedule(s.admitted, tuple(frags))
+
+
+def test_ineligible_qpu(problem: Problem, good: Schedule) -> None:
+    _bad(problem, _swap(good, 3, replace(good.fragments[3], qpu="b", start=4.0, end=6.5)),
+         "not eligible")
+
+
+def test_overlap(problem: Problem, good: Schedule) -> None:
+    _bad(problem, _swap(good, 2, replace(good.fragments[2], start=1.0, end=3.5)), "at once")
+
+
+def test_precedence(problem: Problem, good: Schedule) -> None:
+    late_measure = replace(good.fragments[1], start=4.0, end=5.5)
+    _bad(problem, _swap(good, 1, late_measure), "starts before")
+
+
+def test_shot_total(problem: Problem, good: Schedule) -> None:
+    _bad(problem, _swap(good, 1, replace(good.fragments[1], shots=2, end=2.5)), "shots")
+
+
+def test_duration(problem: Problem, good: Schedule) -> None:
+    _bad(problem, _swap(good, 2, replace(good.fragments[2], end=3.0)), "end should be")
+
+
+def test_deadline(problem: Problem, good: Schedule) -> None:
+    _bad(problem, _swap(good, 2, replace(good.fragments[2], start=4.0, end=6.5)), "deadline")
+
+
+def test_arrival(problem: Problem, good: Schedule) -> None:
+    _bad(problem, _swap(good, 2, replace(good.fragments[2], start=0.5, end=3.0)), "before")
+
+
+def test_dropped_job_has_no_fragments(problem: Problem, good: Schedule) -> None:
+    _bad(problem, Schedule(frozenset({"j1"}), good.fragments), "dropped job")
+
+
+def test_busy_qpu_and_fixed_fragments(problem: Problem, good: Schedule) -> None:
+    busy = Problem((make_qpu("a", qubits=4, available_at=1.0), problem.qpus[1]), problem.jobs)
+    _bad(busy, good, "QPU busy")
+    fixed = Problem(problem.qpus, problem.jobs, fixed=(Fragment("j2", 0, "b", 2, 1.0, 3.5),))
+    _bad(fixed, good, "fixed fragment")
+
+
+def test_a_running_job_may_end_late_but_is_not_served(problem: Problem) -> None:
+    late = Fragment("j2", 0, "b", 2, 3.0, 5.5)
+    p = Problem(problem.qpus, problem.jobs, fixed=(late,))
+    report = validate_schedule(p, Schedule(frozenset({"j2"}), (late,), late=frozenset({"j2"})))
+    assert report.valid and report.served == frozenset()
