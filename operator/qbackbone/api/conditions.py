@@ -67,6 +67,7 @@ class Reason(StrEnum):
     INVALID_POLICY = "InvalidPolicy"
     NO_ELIGIBLE_QPU = "NoEligibleQPU"
     CUTTING_UNAVAILABLE = "CuttingUnavailable"
+    CUT_INFEASIBLE = "CutInfeasible"
     BACKEND_UNAVAILABLE = "BackendUnavailable"
     EXECUTION_FAILED = "ExecutionFailed"
     VERIFICATION_FAILED = "VerificationFailed"

@@ -54,7 +54,9 @@ class OperationalRules(ApiModel):
         "success probability on it reaches this.",
     )
     energy_budget_joules: float | None = Field(
-        default=None, ge=0, description="Energy a job may spend on QPUs (unset: unlimited)."
+        default=None, ge=0,
+        description="Energy a job may spend on QPUs (unset: unlimited). Reserved: not yet "
+        "evaluated, since the fleet has no power model yet."
     )
 
 

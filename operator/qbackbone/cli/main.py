@@ -114,16 +114,16 @@ def cmd_fleet(args: argparse.Namespace) -> int:
         sys.stdout.write(_dump(rows, args.output))
         return EXIT_OK
 
-    def cell(value: Any) -> str:
+    def cell(key: str, value: Any) -> str:
         if value is None:
             return "-"
-        return f"{value:.2e}" if isinstance(value, float) and value < 0.1 else str(value)
+        return f"{value:.2e}" if key == "median2qError" else str(value)
 
     headers = ["NAME", "BACKEND", "QUBITS", "T1(us)", "T2(us)", "2Q-ERR", "2Q-GATE",
                "MAX-DEPTH", "SHOT(us)", "SETUP(s)", "SITE"]
     keys = ["name", "backend", "qubits", "medianT1Us", "medianT2Us", "median2qError",
             "twoQubitGate", "maxDepth", "shotTimeUs", "setupTimeS", "site"]
-    table = [headers] + [[cell(r[k]) for k in keys] for r in rows]
+    table = [headers] + [[cell(k, r[k]) for k in keys] for r in rows]
     widths = [max(len(row[i]) for row in table) for i in range(len(headers))]
     for row in table:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())

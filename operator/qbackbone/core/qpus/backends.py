@@ -18,15 +18,28 @@ from qiskit_aer.noise import NoiseModel
 from qbackbone.api.conditions import Reason
 from qbackbone.core.errors import JobFailure
 
+Shots = int | Sequence[int]
+"""One shot count for every circuit, or one per circuit."""
+
 
 class Executor(Protocol):
     """Runs circuits (already transpiled for the QPU) in one backend call."""
 
-    def run(self, circuits: Sequence[QuantumCircuit], shots: int, seed: int | None) -> list[
+    def run(self, circuits: Sequence[QuantumCircuit], shots: Shots, seed: int | None) -> list[
         dict[str, int]
     ]:
         """Counts of each circuit, keys over all its clbits, clbit 0 rightmost."""
         ...
+
+
+def sampler_pubs(circuits: Sequence[QuantumCircuit], shots: Shots) -> list[tuple[Any, ...]]:
+    """Sampler PUBs (circuit, parameters, shots) for one call, shots per circuit."""
+    per_circuit = [shots] * len(circuits) if isinstance(shots, int) else list(shots)
+    if len(per_circuit) != len(circuits):
+        raise ValueError(f"{len(per_circuit)} shot counts for {len(circuits)} circuits")
+    if any(n <= 0 for n in per_circuit):
+        raise ValueError("every circuit needs a positive shot count")
+    return [(c, None, n) for c, n in zip(circuits, per_circuit, strict=True)]
 
 
 def _counts_from_sampler(result: Any) -> list[dict[str, int]]:
@@ -110,7 +123,7 @@ class AerExecutor:
         self.device_qubits = device_qubits
         self.region = tuple(region)
 
-    def run(self, circuits: Sequence[QuantumCircuit], shots: int, seed: int | None) -> list[
+    def run(self, circuits: Sequence[QuantumCircuit], shots: Shots, seed: int | None) -> list[
         dict[str, int]
     ]:
         """Run all circuits in one call."""
@@ -118,7 +131,7 @@ class AerExecutor:
             circuits = [embed(c, self.device_qubits, self.region) for c in circuits]
         sampler = BackendSamplerV2(backend=self.simulator,
                                    options={"seed_simulator": seed} if seed is not None else None)
-        return _counts_from_sampler(sampler.run(list(circuits), shots=shots).result())
+        return _counts_from_sampler(sampler.run(sampler_pubs(circuits, shots)).result())
 
 
 class FakeDeviceExecutor:
@@ -141,7 +154,7 @@ class FakeDeviceExecutor:
                 noise_model=restricted_noise_model(self.device, self.region))
         return self._simulator
 
-    def run(self, circuits: Sequence[QuantumCircuit], shots: int, seed: int | None) -> list[
+    def run(self, circuits: Sequence[QuantumCircuit], shots: Shots, seed: int | None) -> list[
         dict[str, int]
     ]:
         """Run all circuits in one SamplerV2 call on the device's calibrated noise."""
@@ -153,7 +166,7 @@ class FakeDeviceExecutor:
         if seed is not None:
             options["simulator"] = {"seed_simulator": seed}
         sampler = SamplerV2(mode=self._noisy_simulator(), options=options)
-        return _counts_from_sampler(sampler.run(wide, shots=shots).result())
+        return _counts_from_sampler(sampler.run(sampler_pubs(wide, shots)).result())
 
 
 class IBMRuntimeExecutor:
@@ -185,7 +198,7 @@ class IBMRuntimeExecutor:
             )
         return token
 
-    def run(self, circuits: Sequence[QuantumCircuit], shots: int, seed: int | None) -> list[
+    def run(self, circuits: Sequence[QuantumCircuit], shots: Shots, seed: int | None) -> list[
         dict[str, int]
     ]:
         """Submit all circuits as one Sampler job and wait for it."""
@@ -195,4 +208,4 @@ class IBMRuntimeExecutor:
                                        instance=self.instance)
         backend = service.backend(self.backend_name)
         wide = [embed(c, self.device_qubits, self.region) for c in circuits]
-        return _counts_from_sampler(SamplerV2(mode=backend).run(wide, shots=shots).result())
+        return _counts_from_sampler(SamplerV2(mode=backend).run(sampler_pubs(wide, shots)).result())
