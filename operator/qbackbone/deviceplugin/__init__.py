@@ -1,0 +1,1 @@
+"""The QPU device plugin (placeholder; filled in by the next commits)."""
