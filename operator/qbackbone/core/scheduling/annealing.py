@@ -19,10 +19,10 @@ import math
 import random
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .baselines import edf, list_scheduling, random_schedule
-from .model import Problem, Schedule
+from .model import Problem, Schedule, flip_cut
 from .placement import (
     Choice,
     Compiled,
@@ -37,35 +37,38 @@ from .placement import (
 
 _INF = float("inf")
 
+#: Default effort cap: about 4 s of search for 100 jobs on 20 QPUs on the 2-core dev machine,
+#: not binding for 20 jobs on 8 QPUs with the default 2000 iterations.
+WORK_BUDGET = 1_200_000
+
 
 @dataclass(frozen=True, slots=True)
 class AnnealingParams:
     """Parameters of the QB scheduler (mapped from the InvocationPolicy's scheduler fields).
 
-    ``cooling_rate`` is the per-iteration factor of the exponential schedule; ``None`` picks
-    the rate that cools from ``initial_temperature`` to 1% of it over ``iterations``.
-    ``time_limit`` (seconds) stops early; leave it ``None`` for results that depend only on
-    the seed. ``shot_splitting=False`` and ``locc_aware=False`` are the paper's ablations.
+    ``cooling_rate`` is the per-iteration factor of the exponential schedule; ``None`` cools
+    from ``initial_temperature`` to 1% of it over the run (iterations or work budget, whichever
+    ends it first). ``work_budget`` caps the search effort in a deterministic unit (one QPU
+    considered for one subcircuit), which bounds latency on large instances while the result
+    still depends only on the problem and the seed; ``time_limit`` (seconds) also stops early
+    but makes the result depend on the machine. ``shot_splitting=False`` and
+    ``locc_aware=False`` are the paper's ablations.
     """
 
-    iterations: int = 3000
+    iterations: int = 2000
     initial_temperature: float = 0.5
     cooling_rate: float | None = None
     seed: int = 0
     shot_splitting: bool = True
     locc_aware: bool = True
     time_limit: float | None = None
+    work_budget: int | None = WORK_BUDGET
 
     def __post_init__(self) -> None:
         if self.iterations < 0 or self.initial_temperature <= 0:
             raise ValueError("iterations must be >= 0 and initial_temperature > 0")
         if self.cooling_rate is not None and not 0 < self.cooling_rate <= 1:
             raise ValueError("cooling_rate must be in (0, 1]")
-
-    def rate(self) -> float:
-        if self.cooling_rate is not None:
-            return self.cooling_rate
-        return 0.01 ** (1.0 / max(1, self.iterations))
 
 
 def problem_for(problem: Problem, params: AnnealingParams) -> Problem:
@@ -84,25 +87,44 @@ def method_name(params: AnnealingParams) -> str:
 class _Search:
     """Incremental decoding: timelines are cached before every position of the order."""
 
-    def __init__(self, c: Compiled, split: bool, order: list[int]) -> None:
+    def __init__(
+        self,
+        c: Compiled,
+        alt: Compiled | None,
+        split: bool,
+        order: list[int],
+        choices: list[list[Choice]] | None = None,
+    ) -> None:
         self.c = c
+        self.variants = (c, alt or c)
+        self.flip = [False] * len(c.jobs)
+        self.flippable = [
+            alt is not None and not jd.committed and job != alt.problem.jobs[jd.index]
+            for jd, job in zip(c.jobs, c.problem.jobs, strict=True)
+        ]
         self.split = split
         self.order = order
         self.pos = [0] * len(c.jobs)
         for i, j in enumerate(order):
             self.pos[j] = i
         self.excluded = [False] * len(c.jobs)
-        self.choices: list[list[Choice]] = [[None] * len(jd.topo) for jd in c.jobs]
+        self.work = 0
+        self.cost = [sum(len(e) for e in jd.eligible) for jd in c.jobs]
+        self.choices: list[list[Choice]] = choices or [[None] * len(jd.topo) for jd in c.jobs]
         self.snaps: list[list[Timeline]] = [c.fresh()]
         self.res: list[tuple[list[Placed], float] | None] = []
         busy = c.fresh()
         for j in order:
             trial = list(busy)
-            frags, finish = place_job(c, trial, c.jobs[j], self.choices[j], split)
+            frags, finish = place_job(c, trial, self.jd(j), self.choices[j], split)
             if _on_time(c.jobs[j], finish):
                 busy = trial
             self.res.append((frags, finish))
             self.snaps.append(busy)
+
+    def jd(self, j: int) -> JobData:
+        """Job data of ``j`` in the cut variant the state gives it."""
+        return self.variants[self.flip[j]].jobs[j]
 
     def decode_from(
         self, p: int, order: Sequence[int], excluded: Sequence[bool], last: int
@@ -136,7 +158,8 @@ class _Search:
                         busy[q] = insert(busy[q], st, en)
             else:
                 trial = list(busy)
-                frags, finish = place_job(c, trial, jd, self.choices[j], self.split)
+                frags, finish = place_job(c, trial, self.jd(j), self.choices[j], self.split)
+                self.work += self.cost[j]
                 new = (frags, finish)
                 kept = _on_time(jd, finish)
                 if kept:
@@ -194,6 +217,12 @@ def anneal(problem: Problem, params: AnnealingParams | None = None) -> Schedule:
     portfolio = [edf(prob, split=split, compiled=c), list_scheduling(prob, compiled=c)]
     if split:
         portfolio.append(random_schedule(prob, params.seed, compiled=c))
+    alt: Compiled | None = None
+    flippable = {j.name for j in prob.jobs if flip_cut(j) != j} - {f.job for f in prob.fixed}
+    if params.locc_aware and flippable:
+        alt = Compiled(prob.recut(flippable))
+        lo = edf(alt.problem, split=split, compiled=alt)
+        portfolio.append(replace(lo, recut=lo.admitted & flippable))
 
     rng = random.Random(params.seed)
     ncommitted = sum(jd.committed for jd in c.jobs)
@@ -201,11 +230,16 @@ def anneal(problem: Problem, params: AnnealingParams | None = None) -> Schedule:
         (jd.index for jd in c.jobs if jd.feasible),
         key=lambda j: (not c.jobs[j].committed, c.jobs[j].deadline, c.jobs[j].release, j),
     )
-    st = _Search(c, split, order)
+    st = _Search(c, alt, split, order)
+    if split:  # start from whichever is better: EDF with splits or EDF without
+        single = _Search(c, alt, False, order)
+        pinned = _Search(c, alt, True, order, _used_qpus(single))
+        if pinned.energy(pinned.order, pinned.res) < st.energy(st.order, st.res):
+            st = pinned
     energy, served = st.energy(st.order, st.res)
-    best = (served, -energy, list(st.order), list(st.res))
-    temp = params.initial_temperature
-    rate = params.rate()
+    best = (served, -energy, list(st.order), list(st.res), list(st.flip))
+    budget = params.work_budget
+    st.work = 0
     n = len(order)
     accepted = 0
     iterations = 0
@@ -213,20 +247,25 @@ def anneal(problem: Problem, params: AnnealingParams | None = None) -> Schedule:
         limit = params.time_limit
         if limit is not None and it % 16 == 0 and time.perf_counter() - started > limit:
             break
+        if budget is not None and st.work >= budget:
+            break
         iterations = it + 1
         move = _propose(st, rng, ncommitted, split)
         if move is None:
-            temp *= rate
             continue
         p, last, new_order, new_excl, change = move
         old_choice = None
         if change is not None:
             j, s, ch = change
-            old_choice = st.choices[j][s]
-            st.choices[j][s] = ch
+            if s < 0:
+                st.flip[j] = not st.flip[j]
+            else:
+                old_choice = st.choices[j][s]
+                st.choices[j][s] = ch
         snaps, res = st.decode_from(p, new_order, new_excl, last)
         new_energy, new_served = st.energy(new_order, res)
         delta = new_energy - energy
+        temp = _temperature(params, it, st.work)
         if delta <= 0 or rng.random() < math.exp(-delta / temp):
             accepted += 1
             st.order, st.excluded, st.snaps, st.res = list(new_order), list(new_excl), snaps, res
@@ -234,11 +273,13 @@ def anneal(problem: Problem, params: AnnealingParams | None = None) -> Schedule:
                 st.pos[j] = i
             energy = new_energy
             if (new_served, -new_energy) > best[:2]:
-                best = (new_served, -new_energy, list(st.order), list(st.res))
+                best = (new_served, -new_energy, list(st.order), list(st.res), list(st.flip))
         elif change is not None:
             j, s, _ = change
-            st.choices[j][s] = old_choice
-        temp *= rate
+            if s < 0:
+                st.flip[j] = not st.flip[j]
+            else:
+                st.choices[j][s] = old_choice
 
     placed: dict[int, list[Placed]] = {}
     late: set[int] = set()
@@ -248,18 +289,40 @@ def anneal(problem: Problem, params: AnnealingParams | None = None) -> Schedule:
             placed[j] = r[0]
             if not on_time(r[1], jd.deadline):
                 late.add(j)
-    result = to_schedule(c, placed, late, name)
+    recut = frozenset(c.jobs[j].name for j in placed if best[4][j])
+    result = to_schedule(c, placed, late, name, recut)
     for other in portfolio:
         if other.served > result.served:
             result = other
     stats = {
         "iterations": float(iterations),
+        "work": float(st.work),
         "accepted": float(accepted),
         "annealed_served": float(best[0]),
         "initial_served": float(portfolio[0].served),
         "seconds": time.perf_counter() - started,
     }
-    return Schedule(result.admitted, result.fragments, name, result.late, stats)
+    return replace(result, method=name, stats=stats)
+
+
+def _used_qpus(st: _Search) -> list[list[Choice]]:
+    """Pin every placed subcircuit to the QPUs it got in ``st`` (same decode, any mode)."""
+    out = [list(row) for row in st.choices]
+    for j, r in zip(st.order, st.res, strict=True):
+        if r is not None:
+            for s in {f[0] for f in r[0]}:
+                out[j][s] = tuple(sorted({f[1] for f in r[0] if f[0] == s}))
+    return out
+
+
+def _temperature(params: AnnealingParams, it: int, work: int) -> float:
+    """Exponential cooling by iteration (given rate) or by progress through the run."""
+    if params.cooling_rate is not None:
+        return params.initial_temperature * params.cooling_rate**it
+    progress = it / max(1, params.iterations)
+    if params.work_budget:
+        progress = max(progress, work / params.work_budget)
+    return params.initial_temperature * 0.01 ** min(1.0, progress)
 
 
 def _same(a: list[Timeline], b: list[Timeline]) -> bool:
@@ -303,7 +366,12 @@ def _propose(st: _Search, rng: random.Random, lo: int, split: bool) -> _Move | N
         j = rng.choice(up)
         new_excl[j] = True
         return pos[j], pos[j], new_order, new_excl, None
-    if r < 0.65:  # move shots: change the QPUs of one subcircuit
+    if r < 0.40:  # re-cut a job: LOCC with precedence <-> LO without (more shots)
+        cands = [j for j in movable if st.flippable[j] and not excl[j]]
+        if cands:
+            j = rng.choice(cands)
+            return pos[j], pos[j], new_order, new_excl, (j, -1, None)
+    if r < 0.68:  # move shots: change the QPUs of one subcircuit
         tried = [j for j in movable if not excl[j]]
         j = rng.choice(tried or movable)
         jd = st.c.jobs[j]

@@ -160,6 +160,13 @@ def with_cut_kind(job: Job, kind: CutKind) -> Job:
     return job_from_cut_plan(job.name, job.arrival, job.deadline, job.plan, kind)
 
 
+def flip_cut(job: Job) -> Job:
+    """The job with its other cut kind (LOCC <-> LO); unchanged without cut wires."""
+    if job.plan is None or job.plan.total_wires == 0:
+        return job
+    return with_cut_kind(job, "lo" if job.cut_kind == "locc" else "locc")
+
+
 @dataclass(frozen=True, slots=True)
 class Fragment:
     """Part of one subcircuit's shots on one QPU, with its planned start and end."""
@@ -199,6 +206,13 @@ class Problem:
                 return j
         raise KeyError(name)
 
+    def recut(self, names: frozenset[str] | set[str]) -> Problem:
+        """The problem with the jobs in ``names`` switched to their other cut kind."""
+        if not names:
+            return self
+        jobs = tuple(flip_cut(j) if j.name in names else j for j in self.jobs)
+        return Problem(self.qpus, jobs, self.now, self.fixed)
+
     def with_cut_kind(self, kind: CutKind) -> Problem:
         """Every job re-derived with ``kind`` (the "without LOCC awareness" ablation)."""
         if self.fixed:
@@ -211,13 +225,16 @@ class Schedule:
     """Admitted jobs and their fragments; a dropped job has no fragments.
 
     ``late`` lists admitted jobs that already run (they cannot be dropped) but can no longer
-    meet their deadline; every other admitted job ends by its deadline.
+    meet their deadline; every other admitted job ends by its deadline. ``recut`` lists jobs
+    the schedule runs with their other cut kind (see :func:`flip_cut`): a LOCC-aware scheduler
+    may run a job with LO cuts when dropping the precedence pays for the extra shots.
     """
 
     admitted: frozenset[str]
     fragments: tuple[Fragment, ...]
     method: str = ""
     late: frozenset[str] = frozenset()
+    recut: frozenset[str] = frozenset()
     stats: dict[str, float] = field(default_factory=dict, compare=False)
 
     @property

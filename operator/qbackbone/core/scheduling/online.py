@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from .annealing import AnnealingParams, anneal
-from .model import QPU, Job, Problem, Schedule
+from .model import QPU, Job, Problem, Schedule, flip_cut
 
 
 def replan(
@@ -24,9 +24,10 @@ def replan(
     """Re-plan at ``now`` with ``new_jobs`` added and (optionally) an updated QPU list.
 
     Returns the problem that was solved (its ``fixed`` fragments are the ones that had
-    started) and the new schedule. A QPU that disappears from ``qpus`` keeps its running
-    fragments (they finish where they are) but gets nothing new. Jobs whose deadline has
-    passed and that have not started are left out.
+    started; jobs the previous schedule re-cut appear with that cut) and the new schedule.
+    A QPU that disappears from ``qpus`` keeps its running fragments (they finish where they
+    are) but gets nothing new. Jobs whose deadline has passed and that have not started are
+    left out.
     """
     fleet = tuple(qpus) if qpus is not None else problem.qpus
     names = {q.name for q in fleet}
@@ -40,7 +41,9 @@ def replan(
     )
     running = {f.job for f in fixed}
     jobs = tuple(
-        j for j in (*problem.jobs, *new_jobs) if j.name in running or j.deadline > now
+        flip_cut(j) if j.name in previous.recut else j  # jobs keep the cut they were given
+        for j in (*problem.jobs, *new_jobs)
+        if j.name in running or j.deadline > now
     )
     residual = Problem(fleet + keep, jobs, now=now, fixed=fixed)
     return residual, anneal(residual, params)

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from .model import Fragment, Problem, Schedule
 
 Interval = tuple[float, float]
-Timeline = tuple[Interval, ...]
+#: A QPU's busy intervals as (starts, ends), sorted, non-overlapping (so ends are sorted too).
+Timeline = tuple[tuple[float, ...], tuple[float, ...]]
 Choice = tuple[int, ...] | None
 Placed = tuple[int, int, int, float, float]  # subcircuit, qpu index, shots, start, end
 
@@ -70,7 +71,10 @@ class Compiled:
         base: list[list[Interval]] = [[] for _ in problem.qpus]
         for f in problem.fixed:
             base[qindex[f.qpu]].append((f.start, f.end))
-        self.base: list[Timeline] = [tuple(sorted(iv)) for iv in base]
+        self.base: list[Timeline] = []
+        for iv in base:
+            iv.sort()
+            self.base.append((tuple(a for a, _ in iv), tuple(b for _, b in iv)))
         self.jobs: list[JobData] = []
         for ji, job in enumerate(problem.jobs):
             fixed = [f for f in problem.fixed if f.job == job.name]
@@ -104,22 +108,25 @@ class Compiled:
 
 def earliest_fit(timeline: Timeline, release: float, ready: float, duration: float) -> float:
     """Earliest start >= max(release, ready) where ``duration`` fits between busy intervals."""
-    t = max(release, ready)
-    if not timeline or timeline[-1][1] <= t:
+    t = release if release > ready else ready
+    starts, ends = timeline
+    if not ends or ends[-1] <= t:
         return t
-    i = bisect_right(timeline, t, key=lambda iv: iv[1])
-    while i < len(timeline):
-        start, end = timeline[i]
-        if start >= t + duration:
+    i = bisect_right(ends, t)
+    n = len(ends)
+    while i < n:
+        if starts[i] >= t + duration:
             return t
-        t = max(t, end)
+        if ends[i] > t:
+            t = ends[i]
         i += 1
     return t
 
 
 def insert(timeline: Timeline, start: float, end: float) -> Timeline:
-    i = bisect_right(timeline, start, key=lambda iv: iv[0])
-    return (*timeline[:i], (start, end), *timeline[i:])
+    starts, ends = timeline
+    i = bisect_right(starts, start)
+    return ((*starts[:i], start, *starts[i:]), (*ends[:i], end, *ends[i:]))
 
 
 def waterfill(
@@ -271,7 +278,11 @@ def decode(
 
 
 def to_schedule(
-    c: Compiled, placed: dict[int, list[Placed]], late: set[int], method: str
+    c: Compiled,
+    placed: dict[int, list[Placed]],
+    late: set[int],
+    method: str,
+    recut: frozenset[str] = frozenset(),
 ) -> Schedule:
     """Turn decoder output (plus the problem's fixed fragments) into a :class:`Schedule`."""
     frags = list(c.problem.fixed)
@@ -286,4 +297,5 @@ def to_schedule(
         fragments=tuple(frags),
         method=method,
         late=frozenset(c.jobs[j].name for j in late),
+        recut=recut & admitted,
     )

@@ -33,6 +33,13 @@ def _tol(*values: float) -> float:
 def validate(problem: Problem, schedule: Schedule) -> ValidationReport:
     """Check ``schedule`` against ``problem``; ``served`` is the set of on-time admitted jobs."""
     bad: list[str] = []
+    for name in schedule.recut:
+        job = next((j for j in problem.jobs if j.name == name), None)
+        if job is None or job.plan is None or job.plan.total_wires == 0:
+            bad.append(f"job {name} is re-cut but has no cut wires")
+        if any(f.job == name for f in problem.fixed):
+            bad.append(f"job {name} already runs and cannot be re-cut")
+    problem = problem.recut(schedule.recut)  # check re-cut jobs against their other variant
     jobs = {j.name: j for j in problem.jobs}
     qpus = {q.name: q for q in problem.qpus}
     for name in schedule.admitted:
