@@ -64,7 +64,7 @@ def test_yaml_list_and_json_mapping_give_the_same_qpus(tmp_path: Path) -> None:
     ("qpu-a", "expected a list of QPUs"),
 ])
 def test_bad_lists_are_rejected_precisely(data: Any, message: str) -> None:
-    with pytest.raises(ConfigError, match="^cfg") as err:
+    with pytest.raises(ConfigError, match=r"^cfg") as err:
         parse_config(data, "cfg")
     assert message in str(err.value)
 
