@@ -53,7 +53,9 @@ class FakeKubelet(api_pb2_grpc.RegistrationServicer):
     def __init__(self, plugin_dir: Path, socket_name: str = "kubelet.sock") -> None:
         self.plugin_dir = plugin_dir
         self.socket = plugin_dir / socket_name
-        self.registrations: list[api_pb2.RegisterRequest] = []
+        self.registrations: list[api_pb2.RegisterRequest] = []  # the accepted ones
+        self.rejections = 0  # how many of the next Register calls to refuse
+        self.rejected: list[api_pb2.RegisterRequest] = []
         self.endpoints: dict[str, Endpoint] = {}  # by resource name, latest registration
         self._lock = threading.Lock()
         self._server: grpc.Server | None = None
@@ -73,6 +75,13 @@ class FakeKubelet(api_pb2_grpc.RegistrationServicer):
         if request.version != "v1beta1":
             context.abort(grpc.StatusCode.INVALID_ARGUMENT,
                           f"unsupported version {request.version}")
+        with self._lock:
+            reject = self.rejections > 0
+            self.rejections -= int(reject)
+            if reject:
+                self.rejected.append(request)
+        if reject:
+            context.abort(grpc.StatusCode.UNAVAILABLE, "kubelet device manager not ready")
         endpoint = Endpoint(request, grpc.insecure_channel(
             f"unix://{self.plugin_dir / request.endpoint}"))
         with self._lock:

@@ -133,6 +133,19 @@ def test_registers_once_the_kubelet_appears(plugin_dir: Path,
         kubelet.stop()
 
 
+def test_refused_registration_is_retried(plugin_dir: Path, kubelet: FakeKubelet) -> None:
+    kubelet.rejections = 2
+    manager = PluginManager(FakeResourceManager([QPU("qpu-a", "aer", "aer_simulator")]),
+                            plugin_dir, poll_interval=POLL, register_timeout=2)
+    manager.start()
+    try:
+        streaming(kubelet, A)
+        assert [r.resource_name for r in kubelet.rejected] == [A, A]
+        assert kubelet.registered(A) == 1
+    finally:
+        manager.stop()
+
+
 def test_qpus_joining_and_leaving_the_list(manager: PluginManager, kubelet: FakeKubelet,
                                            resources: FakeResourceManager,
                                            plugin_dir: Path) -> None:

@@ -77,13 +77,11 @@ class ConfigResourceManager:
         self.credentials_host_dir = (None if credentials_host_dir is None
                                      else Path(credentials_host_dir))
         self._lock = threading.Lock()
-        self._signature: tuple[int, int, int] | None = None
-        self._qpus: tuple[QPU, ...] = ()
-        self._states: dict[str, QPUState] = {}
         self.last_error: str | None = None
-        self._qpus = load_config(self.path)  # the first read must succeed: raises ConfigError
-        self._signature = self._stat()
-        self._states = self._check()
+        # The first read must succeed (raises ConfigError); later bad reads keep the last good.
+        self._qpus: tuple[QPU, ...] = load_config(self.path)
+        self._signature: tuple[int, int, int] | None = self._stat()
+        self._states: dict[str, QPUState] = self._check()
 
     def _stat(self) -> tuple[int, int, int] | None:
         try:
