@@ -14,12 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 from qiskit import QuantumCircuit
 from qiskit.quantum_info import PauliList
-from qiskit_addon_cutting import (
-    cut_wires,
-    expand_observables,
-    generate_cutting_experiments,
-    partition_problem,
-)
+from qiskit_addon_cutting import generate_cutting_experiments, partition_problem
+from qiskit_addon_cutting.instructions import Move
 from qiskit_addon_cutting.qpd import TwoQubitQPDGate
 from qiskit_addon_cutting.utils.observable_grouping import ObservableCollection
 
@@ -27,7 +23,7 @@ from .errors import CutExecutionError, CutPlanningError
 from .models import CutPlan
 from .observables import parity_sign
 from .serialize import circuits_from_b64
-from .structure import components, merge_isolated, two_qubit_depth
+from .structure import components, merge_isolated, segment, two_qubit_depth
 
 MAX_TERMS = 5000
 
@@ -46,8 +42,7 @@ def partition(
     cut_circuit: QuantumCircuit, observables: Sequence[str], capacity: int
 ) -> LoPartition:
     """Turn wire cuts into Moves and split along cut gates (isolated pieces packed together)."""
-    moved = cut_wires(cut_circuit)
-    expanded = expand_observables(PauliList(list(observables)), cut_circuit, moved)
+    moved, expanded = _moves(cut_circuit, observables)
     links = [
         [moved.find_bit(q).index for q in inst.qubits]
         for inst in moved.data
@@ -74,6 +69,32 @@ def partition(
         terms,
         gamma,
     )
+
+
+def _moves(cut_circuit: QuantumCircuit, observables: Sequence[str]) -> tuple[
+    QuantumCircuit, PauliList
+]:
+    """One qubit per wire segment, each wire cut a Move marked for cutting; observables moved
+    onto each qubit's last segment (the library's ``cut_wires`` miscounts non-adjacent cuts).
+    """
+    seg = segment(cut_circuit)
+    moved = QuantumCircuit(seg.num_segments)
+    ops = iter(seg.ops)
+    moves = {m.position: m for m in seg.moves}
+    for pos, inst in enumerate(cut_circuit.data):
+        if pos in moves:
+            m = moves[pos]
+            moved.append(TwoQubitQPDGate.from_instruction(Move()), [m.src, m.dst])
+        elif inst.operation.name != "barrier":
+            op, segs = next(ops)
+            moved.append(op, list(segs))
+    labels = []
+    for obs in observables:
+        chars = ["I"] * seg.num_segments
+        for q, s in enumerate(seg.final_segment):
+            chars[s] = obs[len(obs) - 1 - q]
+        labels.append("".join(reversed(chars)))
+    return moved, PauliList(labels)
 
 
 def subexperiments(part: LoPartition) -> tuple[dict[str, list[QuantumCircuit]], list[float]]:
