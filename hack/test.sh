@@ -26,6 +26,9 @@ echo "== ruff" >&2
 .venv/bin/ruff check operator tests benchmarks
 echo "== mypy" >&2
 .venv/bin/mypy
+echo "== generated files are current" >&2
+.venv/bin/qbackbone crds --check
+hack/gen-deviceplugin.sh --check
 echo "== pytest" >&2
 set +e
 .venv/bin/python -m pytest --timeout=900 "$@"
