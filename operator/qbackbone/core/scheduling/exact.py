@@ -5,7 +5,8 @@ deadlines round down, setup and per-shot times round up. A CP-SAT solution there
 schedule that is feasible in continuous time (it is checked with the validator by the callers
 and the tests), and a proven optimum of the discretised model is a lower bound on the
 continuous optimum that is tight up to the rounding (with the default 0.1 us unit, a relative
-1e-4 on durations). As in the heuristics, a subcircuit has at most one fragment per QPU.
+1e-4 on durations; the generator puts its data on this grid, so there it is exact). As in the
+heuristics, a subcircuit has at most one fragment per QPU.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any, NamedTuple
 
 from ortools.sat.python import cp_model
 
-from .model import Fragment, Problem, Schedule
+from .model import Fragment, Problem, Schedule, flip_cut
 
 
 class ExactResult(NamedTuple):
@@ -34,62 +35,72 @@ def solve_exact(
     hint: Schedule | None = None,
     workers: int = 2,
     seed: int = 0,
+    recut: bool = True,
 ) -> ExactResult:
-    """Maximise the jobs served within ``time_limit`` seconds of CP-SAT search."""
+    """Maximise the jobs served within ``time_limit`` seconds of CP-SAT search. With
+    ``recut`` each job with cut wires may run with either cut kind, as in the QB scheduler."""
     if problem.fixed:
         raise ValueError("the exact model does not take fragments that already run")
     started = time.perf_counter()
     m = cp_model.CpModel()
 
-    def up(t: float) -> int:
-        return math.ceil(t / unit - 1e-9)
+    def up(t: float) -> int:  # values within float noise of the grid snap to it
+        r = t / unit
+        return round(r) if abs(r - round(r)) <= 1e-6 else math.ceil(r)
 
     def down(t: float) -> int:
-        return math.floor(t / unit + 1e-9)
+        r = t / unit
+        return round(r) if abs(r - round(r)) <= 1e-6 else math.floor(r)
 
     setup = [up(q.setup_time) for q in problem.qpus]
     rate = [up(q.shot_time) for q in problem.qpus]
     served: dict[str, Any] = {}
-    frag_vars: dict[tuple[int, int, int], tuple[Any, Any, Any, Any]] = {}
+    lo_used: dict[str, Any] = {}
+    frag_vars: dict[tuple[int, int, int, int], tuple[Any, Any, Any, Any]] = {}
     by_qpu: list[list[Any]] = [[] for _ in problem.qpus]
     for ji, job in enumerate(problem.jobs):
         x = m.new_bool_var(f"x{ji}")
         served[job.name] = x
+        variants = [job]
+        if recut and flip_cut(job) != job:
+            variants.append(flip_cut(job))
+        chosen = [m.new_bool_var(f"z{ji}_{v}") for v in range(len(variants))]
+        m.add(sum(chosen) == x)
+        if len(variants) > 1:
+            lo_used[job.name] = chosen[1]
         dl = down(job.deadline)
-        completion = []
-        for si, sub in enumerate(job.subcircuits):
-            elig = [qi for qi, q in enumerate(problem.qpus) if q.can_run(sub)]
-            if not elig:
-                m.add(x == 0)
-            done = m.new_int_var(0, max(0, dl), f"c{ji}_{si}")
-            completion.append(done)
-            counts = []
-            for qi in elig:
-                q = problem.qpus[qi]
-                rel = up(max(job.arrival, problem.now, q.available_at))
-                if rel > dl:
-                    continue
-                p = m.new_bool_var(f"p{ji}_{si}_{qi}")
-                n = m.new_int_var(0, sub.shots, f"n{ji}_{si}_{qi}")
-                st = m.new_int_var(rel, dl, f"s{ji}_{si}_{qi}")
-                en = m.new_int_var(rel, dl, f"e{ji}_{si}_{qi}")
-                size = m.new_int_var(0, max(0, dl - rel), f"d{ji}_{si}_{qi}")
-                m.add(size == setup[qi] + rate[qi] * n).only_enforce_if(p)
-                m.add(n == 0).only_enforce_if(~p)
-                m.add(n >= 1).only_enforce_if(p)
-                m.add_implication(p, x)
-                m.add(done >= en).only_enforce_if(p)
-                by_qpu[qi].append(m.new_optional_interval_var(st, size, en, p, f"i{ji}_{si}_{qi}"))
-                frag_vars[(ji, si, qi)] = (p, n, st, en)
-                counts.append(n)
-            if counts:
-                m.add(sum(counts) == sub.shots * x)
-            else:
-                m.add(x == 0)
-        for a, b in job.precedence:
-            for (jj, si, _qi), (p, _n, st, _en) in frag_vars.items():
-                if jj == ji and si == b:
-                    m.add(st >= completion[a]).only_enforce_if(p)
+        for vi, (var, z) in enumerate(zip(variants, chosen, strict=True)):
+            completion = []
+            for si, sub in enumerate(var.subcircuits):
+                done = m.new_int_var(0, max(0, dl), f"c{ji}_{vi}_{si}")
+                completion.append(done)
+                counts = []
+                for qi, q in enumerate(problem.qpus):
+                    rel = up(max(job.arrival, problem.now, q.available_at))
+                    if not q.can_run(sub) or rel > dl:
+                        continue
+                    key = (ji, vi, si, qi)
+                    p = m.new_bool_var(f"p{key}")
+                    n = m.new_int_var(0, sub.shots, f"n{key}")
+                    st = m.new_int_var(rel, dl, f"s{key}")
+                    en = m.new_int_var(rel, dl, f"e{key}")
+                    size = m.new_int_var(0, max(0, dl - rel), f"d{key}")
+                    m.add(size == setup[qi] + rate[qi] * n).only_enforce_if(p)
+                    m.add(n == 0).only_enforce_if(~p)
+                    m.add(n >= 1).only_enforce_if(p)
+                    m.add_implication(p, z)
+                    m.add(done >= en).only_enforce_if(p)
+                    by_qpu[qi].append(m.new_optional_interval_var(st, size, en, p, f"i{key}"))
+                    frag_vars[key] = (p, n, st, en)
+                    counts.append(n)
+                if counts:
+                    m.add(sum(counts) == sub.shots * z)
+                else:
+                    m.add(z == 0)
+            for a, b in var.precedence:
+                for (jj, vv, si, _qi), (p, _n, st, _en) in frag_vars.items():
+                    if jj == ji and vv == vi and si == b:
+                        m.add(st >= completion[a]).only_enforce_if(p)
     for intervals in by_qpu:
         if len(intervals) > 1:
             m.add_no_overlap(intervals)
@@ -107,7 +118,7 @@ def solve_exact(
         return ExactResult(None, status, 0, float(solver.best_objective_bound),
                            time.perf_counter() - started)
     frags = []
-    for (ji, si, qi), (p, n, st, _en) in frag_vars.items():
+    for (ji, _vi, si, qi), (p, n, st, _en) in frag_vars.items():
         if solver.boolean_value(p):
             q = problem.qpus[qi]
             shots = int(solver.value(n))
@@ -116,7 +127,8 @@ def solve_exact(
                                   start + q.duration(shots)))
     admitted = frozenset(name for name, x in served.items() if solver.boolean_value(x))
     frags.sort(key=lambda f: (f.start, f.qpu))
-    schedule = Schedule(admitted, tuple(frags), "cpsat")
+    lo = frozenset(name for name, z in lo_used.items() if solver.boolean_value(z))
+    schedule = Schedule(admitted, tuple(frags), "cpsat", recut=lo)
     return ExactResult(schedule, status, len(admitted), float(solver.best_objective_bound),
                        time.perf_counter() - started)
 
@@ -126,7 +138,7 @@ def _add_hint(
     problem: Problem,
     hint: Schedule,
     served: dict[str, Any],
-    frag_vars: dict[tuple[int, int, int], tuple[Any, Any, Any, Any]],
+    frag_vars: dict[tuple[int, int, int, int], tuple[Any, Any, Any, Any]],
 ) -> None:
     """Warm start from a heuristic schedule (CP-SAT repairs or ignores a bad hint)."""
     jobs = {j.name: i for i, j in enumerate(problem.jobs)}
@@ -134,7 +146,8 @@ def _add_hint(
     used = {(jobs[f.job], f.subcircuit, qpus[f.qpu]): f for f in hint.fragments}
     for name, x in served.items():
         m.add_hint(x, name in hint.admitted)
-    for key, (p, n, _st, _en) in frag_vars.items():
-        f = used.get(key)
+    for (ji, vi, si, qi), (p, n, _st, _en) in frag_vars.items():
+        name = problem.jobs[ji].name
+        f = used.get((ji, si, qi)) if vi == int(name in hint.recut) else None
         m.add_hint(p, f is not None)
         m.add_hint(n, f.shots if f is not None else 0)

@@ -2,7 +2,7 @@
 serial decoder that places jobs one after another (gaps may be filled, nothing moves back).
 
 A *choice* for a subcircuit is ``None`` (automatic: all eligible QPUs with shot splitting, the
-earliest-finishing QPU without) or a tuple of QPU indices to use.
+earliest-finishing QPU without) or a tuple of QPU indices to water-fill over.
 """
 
 from __future__ import annotations
@@ -235,12 +235,13 @@ def place_job(
         if shots == 0:
             continue
         ready = max([jd.release, *(end[p] for p in jd.preds[s])])
-        cands = [q for q in (choices[s] or jd.eligible[s]) if c.release[q] < _INF]
+        choice = choices[s]
+        cands = [q for q in (choice or jd.eligible[s]) if c.release[q] < _INF]
         if not cands:
             return [], _INF
         if split and len(cands) > 1:
             # an explicit QPU set is used as given; the automatic one skips short fragments
-            min_fragment = c.min_fragment if choices[s] is None else 0.0
+            min_fragment = c.min_fragment if choice is None else 0.0
             for q, n, st, en in _place_split(c, busy, cands, ready, shots, min_fragment):
                 busy[q] = insert(busy[q], st, en)
                 placed.append((s, q, n, st, en))
