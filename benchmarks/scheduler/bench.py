@@ -34,7 +34,7 @@ from qbackbone.core.scheduling import (
 )
 
 MODES: dict[str, dict[str, Any]] = {
-    "quick": {"n_jobs": 20, "n_qpus": 6, "seeds": 3, "iterations": 600,
+    "quick": {"n_jobs": 20, "n_qpus": 6, "seeds": 3, "iterations": 1000,
               "loads": (0.5, 1.0, 2.0, 3.0), "coefs": (0.5, 0.75, 1.5, 3.0)},
     "full": {"n_jobs": 30, "n_qpus": 8, "seeds": 5, "iterations": None,
              "loads": (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0),

@@ -100,3 +100,23 @@ def test_tiny_cases_match_brute_force(seed: int) -> None:
     check_schedule(problem, exact.schedule)
     assert exact.served == optimum
     assert qb.served == optimum
+
+
+def test_qb_may_recut_a_job_when_lo_parallelism_beats_locc_precedence() -> None:
+    # one QPU pair, one job with a single cut wire and a deadline only LO's parallel halves meet
+    from qbackbone.core.scheduling import QPU, CutPlan, Problem, job_from_cut_plan
+
+    qpus = (QPU("a", 10, 50, 0.001, 0.1), QPU("b", 10, 50, 0.001, 0.1))
+    plan = CutPlan(((4, 10), (4, 10)), ((0, 1, 1),), base_shots=100)
+    # LOCC: 900 + 900 shots in sequence (~1.9 s, or ~1.1 s split); LO: 1600 at once on each QPU
+    # (~1.7 s); with a deadline of 1.0 s neither fits, with 1.8 s the LO cut is needed only
+    # when splitting is off (the no-split ablation keeps LOCC and misses the deadline).
+    job = job_from_cut_plan("w", 0.0, 1.8, plan)
+    problem = Problem(qpus, (job,))
+    qb = anneal(problem, AnnealingParams(iterations=50, shot_splitting=False))
+    check_schedule(problem, qb)
+    assert qb.served == 1 and qb.recut == {"w"}
+    exact = solve_exact(problem, time_limit=5.0, unit=1e-4)
+    assert exact.served == 1 and exact.schedule is not None
+    check_schedule(problem, exact.schedule)
+    assert solve_exact(problem, time_limit=5.0, unit=1e-4, recut=False).served == 1

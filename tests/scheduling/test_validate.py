@@ -6,7 +6,14 @@ from dataclasses import replace
 
 import pytest
 
-from qbackbone.core.scheduling import Fragment, Problem, Schedule, ScheduleError, check_schedule
+from qbackbone.core.scheduling import (
+    Fragment,
+    Job,
+    Problem,
+    Schedule,
+    ScheduleError,
+    check_schedule,
+)
 from qbackbone.core.scheduling import validate as validate_schedule
 
 from .conftest import make_job, make_qpu
@@ -99,3 +106,18 @@ def test_a_running_job_may_end_late_but_is_not_served(problem: Problem) -> None:
     p = Problem(problem.qpus, problem.jobs, fixed=(late,))
     report = validate_schedule(p, Schedule(frozenset({"j2"}), (late,), late=frozenset({"j2"})))
     assert report.valid and report.served == frozenset()
+
+
+def test_recut_jobs_are_checked_against_their_lo_variant(chain_job: Job) -> None:
+    qpus = (make_qpu("a", qubits=8, shot=0.001, setup=0.5), make_qpu("b", qubits=8, shot=0.001))
+    problem = Problem(qpus, (chain_job,))
+    lo = 100 * 256
+    # LO: the three parts run at once on two QPUs, no precedence, 256 x base shots each
+    frags = (
+        Fragment("chain", 0, "a", lo, 0.0, 0.5 + lo * 0.001),
+        Fragment("chain", 1, "b", lo, 0.0, 0.5 + lo * 0.001),
+        Fragment("chain", 2, "a", lo, 0.5 + lo * 0.001, 1.0 + 2 * lo * 0.001),
+    )
+    recut = Schedule(frozenset({"chain"}), frags, recut=frozenset({"chain"}))
+    assert check_schedule(problem, recut) == {"chain"}
+    _bad(problem, replace(recut, recut=frozenset()), "shots")

@@ -8,7 +8,8 @@ admitted job for a dropped one, drop a job, change a subcircuit's QPU set (moves
 QPUs), move a job in the order (changes start times). Metropolis acceptance, exponential
 cooling, one ``random.Random(seed)``: the result is a function of the problem and the params.
 
-The search starts from greedy EDF, and the answer is the best of the annealed state and a
+The search starts from the best of three greedy EDF states (with splits, without, all jobs
+re-cut to LO), and the answer is the best of the annealed state and a
 portfolio of baselines (EDF, list scheduling and, with shot splitting, the random baseline
 with the same seed), so it never serves fewer jobs than any of them.
 """
@@ -94,14 +95,15 @@ class _Search:
         split: bool,
         order: list[int],
         choices: list[list[Choice]] | None = None,
+        flip: bool = False,
     ) -> None:
         self.c = c
         self.variants = (c, alt or c)
-        self.flip = [False] * len(c.jobs)
         self.flippable = [
             alt is not None and not jd.committed and job != alt.problem.jobs[jd.index]
             for jd, job in zip(c.jobs, c.problem.jobs, strict=True)
         ]
+        self.flip = [flip and f for f in self.flippable]
         self.split = split
         self.order = order
         self.pos = [0] * len(c.jobs)
@@ -230,12 +232,15 @@ def anneal(problem: Problem, params: AnnealingParams | None = None) -> Schedule:
         (jd.index for jd in c.jobs if jd.feasible),
         key=lambda j: (not c.jobs[j].committed, c.jobs[j].deadline, c.jobs[j].release, j),
     )
-    st = _Search(c, alt, split, order)
-    if split:  # start from whichever is better: EDF with splits or EDF without
+    # Start from the best EDF state: with splits, without (pinned to the QPUs it chose), and
+    # with every job re-cut to LO; the search space holds all three.
+    starts = [_Search(c, alt, split, order)]
+    if split:
         single = _Search(c, alt, False, order)
-        pinned = _Search(c, alt, True, order, _used_qpus(single))
-        if pinned.energy(pinned.order, pinned.res) < st.energy(st.order, st.res):
-            st = pinned
+        starts.append(_Search(c, alt, True, order, _used_qpus(single)))
+    if alt is not None:
+        starts.append(_Search(c, alt, split, order, flip=True))
+    st = min(starts, key=lambda x: x.energy(x.order, x.res))
     energy, served = st.energy(st.order, st.res)
     best = (served, -energy, list(st.order), list(st.res), list(st.flip))
     budget = params.work_budget
