@@ -39,7 +39,7 @@ from .placement import (
 _INF = float("inf")
 
 #: Default effort cap: about 4 s of search for 100 jobs on 20 QPUs on the 2-core dev machine,
-#: not binding for 20 jobs on 8 QPUs with the default 2000 iterations.
+#: not binding for 20 jobs on 8 QPUs with the default 1500 iterations.
 WORK_BUDGET = 1_200_000
 
 
@@ -56,7 +56,7 @@ class AnnealingParams:
     ``locc_aware=False`` are the paper's ablations.
     """
 
-    iterations: int = 2000
+    iterations: int = 1500
     initial_temperature: float = 0.5
     cooling_rate: float | None = None
     seed: int = 0

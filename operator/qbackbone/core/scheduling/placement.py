@@ -7,7 +7,6 @@ earliest-finishing QPU without) or a tuple of QPU indices to water-fill over.
 
 from __future__ import annotations
 
-import heapq
 import math
 from bisect import bisect_right
 from collections.abc import Sequence
@@ -136,34 +135,41 @@ def waterfill(
     ``avail[k]`` (its start plus setup) at ``rate[k]`` seconds per shot. QPUs join in order of
     ``avail``; one joins only while its share of the time would be at least ``min_time[k]``."""
     k = len(avail)
-    order = sorted(range(k), key=lambda i: avail[i])
+    if k == 1:
+        return [shots]
+    order = sorted(range(k), key=avail.__getitem__)
     inv = 0.0
     weighted = 0.0
     finish = _INF
     used = 0
     for pos, q in enumerate(order):
-        if pos and finish <= avail[q]:
+        a = avail[q]
+        if pos and finish <= a:
             break
         new_inv = inv + 1.0 / rate[q]
-        new_weighted = weighted + avail[q] / rate[q]
+        new_weighted = weighted + a / rate[q]
         new_finish = (shots + new_weighted) / new_inv
-        if pos and new_finish - avail[q] < min_time[q]:
+        if pos and new_finish - a < min_time[q]:
             break
         inv, weighted, finish, used = new_inv, new_weighted, new_finish, pos + 1
     n = [0] * k
-    for q in order[:used]:
-        n[q] = max(0, math.floor((finish - avail[q]) / rate[q] + 1e-9))
-    excess = sum(n) - shots
-    while excess > 0:  # rounding noise: take back from the latest finisher
-        q = max((i for i in range(k) if n[i]), key=lambda i: avail[i] + n[i] * rate[i])
+    if used == 1:
+        n[order[0]] = shots
+        return n
+    active = order[:used]
+    total = 0
+    for q in active:
+        v = max(0, math.floor((finish - avail[q]) / rate[q] + 1e-9))
+        n[q] = v
+        total += v
+    while total > shots:  # rounding noise: take back from the latest finisher
+        q = max((i for i in active if n[i]), key=lambda i: avail[i] + n[i] * rate[i])
         n[q] -= 1
-        excess -= 1
-    heap = [(avail[q] + (n[q] + 1) * rate[q], q) for q in order[:used]]
-    heapq.heapify(heap)
-    for _ in range(shots - sum(n)):
-        _, q = heapq.heappop(heap)
+        total -= 1
+    while total < shots:  # the few leftover shots go where they finish first
+        q = min(active, key=lambda i: avail[i] + (n[i] + 1) * rate[i])
         n[q] += 1
-        heapq.heappush(heap, (avail[q] + (n[q] + 1) * rate[q], q))
+        total += 1
     return n
 
 
@@ -222,12 +228,31 @@ def place_job(
     choices: Sequence[Choice],
     split: bool,
 ) -> tuple[list[Placed], float]:
-    """Place every remaining shot of ``jd`` into ``busy`` (modified); return fragments, finish.
+    """Place every remaining shot of ``jd`` into ``busy`` (modified); return fragments, finish
+    (``inf`` when a subcircuit has no usable QPU; ``busy`` is then partly filled).
 
-    Returns ``([], inf)`` without touching ``busy`` when a subcircuit has no eligible QPU.
-    """
+    With shot splitting, subcircuits on the automatic choice are split only when needed: the
+    job is first placed with each of them whole on its earliest-finishing QPU, and only if that
+    misses the deadline are their shots water-filled (splits cost a setup per extra QPU)."""
     if not jd.feasible:
         return [], _INF
+    if split and any(ch is None for ch in choices):
+        trial = list(busy)
+        placed, finish = _place(c, trial, jd, choices, split, auto_split=False)
+        if on_time(finish, jd.deadline):
+            busy[:] = trial
+            return placed, finish
+    return _place(c, busy, jd, choices, split, auto_split=True)
+
+
+def _place(
+    c: Compiled,
+    busy: list[Timeline],
+    jd: JobData,
+    choices: Sequence[Choice],
+    split: bool,
+    auto_split: bool,
+) -> tuple[list[Placed], float]:
     end = list(jd.fixed_end)
     placed: list[Placed] = []
     for s in jd.topo:
@@ -239,7 +264,7 @@ def place_job(
         cands = [q for q in (choice or jd.eligible[s]) if c.release[q] < _INF]
         if not cands:
             return [], _INF
-        if split and len(cands) > 1:
+        if split and len(cands) > 1 and (choice is not None or auto_split):
             # an explicit QPU set is used as given; the automatic one skips short fragments
             min_fragment = c.min_fragment if choice is None else 0.0
             for q, n, st, en in _place_split(c, busy, cands, ready, shots, min_fragment):
