@@ -43,7 +43,8 @@ def test_every_method_is_valid_and_qb_dominates(instance: Problem) -> None:
     qb = anneal(instance, FAST)
     assert check_schedule(instance, qb) == qb.admitted
     assert qb.served >= max(s.served for s in base)
-    assert qb.stats["annealed_served"] >= qb.stats["initial_served"]
+    # the annealed best never falls below the state the search started from
+    assert qb.served >= qb.stats["annealed_served"] >= qb.stats["initial_served"]
 
 
 @pytest.mark.parametrize("split,locc", [(False, True), (True, False), (False, False)])

@@ -242,6 +242,7 @@ def anneal(problem: Problem, params: AnnealingParams | None = None) -> Schedule:
         starts.append(_Search(c, alt, split, order, flip=True))
     st = min(starts, key=lambda x: x.energy(x.order, x.res))
     energy, served = st.energy(st.order, st.res)
+    initial_served = served
     best = (served, -energy, list(st.order), list(st.res), list(st.flip))
     budget = params.work_budget
     st.work = 0
@@ -304,7 +305,7 @@ def anneal(problem: Problem, params: AnnealingParams | None = None) -> Schedule:
         "work": float(st.work),
         "accepted": float(accepted),
         "annealed_served": float(best[0]),
-        "initial_served": float(portfolio[0].served),
+        "initial_served": float(initial_served),
         "seconds": time.perf_counter() - started,
     }
     return replace(result, method=name, stats=stats)
