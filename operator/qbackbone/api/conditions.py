@@ -66,12 +66,12 @@ class Reason(StrEnum):
     POLICY_NOT_FOUND = "PolicyNotFound"
     INVALID_POLICY = "InvalidPolicy"
     NO_ELIGIBLE_QPU = "NoEligibleQPU"
-    CUTTING_UNAVAILABLE = "CuttingUnavailable"
     CUT_INFEASIBLE = "CutInfeasible"
     BACKEND_UNAVAILABLE = "BackendUnavailable"
     EXECUTION_FAILED = "ExecutionFailed"
     VERIFICATION_FAILED = "VerificationFailed"
     CLASSICAL_INFEASIBLE = "ClassicalInfeasible"
+    INTERNAL_ERROR = "InternalError"
 
 
 MAX_MESSAGE_LENGTH = 1024

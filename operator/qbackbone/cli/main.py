@@ -181,8 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
     crds.add_argument("--check", action="store_true", help="fail when the files differ")
     crds.set_defaults(func=cmd_crds)
 
-    from qbackbone.deviceplugin.cli import register as register_device_plugin
     from qbackbone.dev.cli import register as register_dev
+    from qbackbone.deviceplugin.cli import register as register_device_plugin
 
     register_dev(sub)
     register_device_plugin(sub)

@@ -50,7 +50,15 @@ def unitary_part(circuit: QuantumCircuit) -> QuantumCircuit:
                 f"the circuit has classically controlled operations ({op.name}); expectation "
                 "values need a unitary circuit: submit a sampling job instead",
             )
-    return body
+    return _without_clbits(body)
+
+
+def _without_clbits(circuit: QuantumCircuit) -> QuantumCircuit:
+    """The same gates on the same qubits, with no classical registers left over."""
+    quantum = QuantumCircuit(*circuit.qregs, name=circuit.name, global_phase=circuit.global_phase)
+    for inst in circuit.data:
+        quantum.append(inst.operation, inst.qubits)
+    return quantum
 
 
 def sampling_circuit(circuit: QuantumCircuit) -> QuantumCircuit:

@@ -132,6 +132,9 @@ def run_job(job: QuantumJob, fleet: Sequence[QPU], policies: Mapping[str, Invoca
         return _run(run, fleet, policies, seed)
     except JobFailure as failure:
         return run.fail(failure.reason, failure.message)
+    except Exception as err:  # a bug must fail this job, never the process that runs it
+        return run.fail(Reason.INTERNAL_ERROR,
+                        f"unexpected {type(err).__name__}: {err} (please report this)")
 
 
 def _run(run: _JobRun, fleet: Sequence[QPU], policies: Mapping[str, InvocationPolicy],
@@ -162,12 +165,78 @@ def _run(run: _JobRun, fleet: Sequence[QPU], policies: Mapping[str, InvocationPo
         raise JobFailure(qip.reason, qip.message)
     run.condition(ConditionType.DECIDED, True, qip.reason, qip.message)
     if qip.path == "Distributed":
-        raise JobFailure(Reason.CUTTING_UNAVAILABLE,
-                         "the QIP chose Distributed execution, but this build has no cutting "
-                         "engine yet; allow the classical fallback or use larger QPUs")
+        return _run_distributed(run, reduced, qip, context, fleet, seed)
     if qip.path == "Classical":
         return _run_classical(run, reduced, method or "statevector", seed)
     return _run_quantum(run, reduced, qip, assessments, compiled, fleet, seed)
+
+
+def _classical_instead(run: _JobRun, reduced: ReducedJob, context: OperationalContext,
+                       why: str, seed: int | None) -> QuantumJobStatus:
+    """When cutting cannot serve the job, the fallback may; otherwise the job fails with why."""
+    fallback = reduced.policy.spec.fallback
+    in_time = context.deadline_remaining is None or (
+        context.classical_seconds or 0.0) <= context.deadline_remaining
+    if not fallback.enabled or context.classical_method is None or not in_time:
+        raise JobFailure(Reason.CUT_INFEASIBLE, why)
+    decision = run.status.decision
+    assert decision is not None
+    decision.path = "Classical"
+    decision.reason = Reason.CLASSICAL_SELECTED
+    decision.message = f"{why}; running the classical fallback ({context.classical_method})"
+    run.condition(ConditionType.DECIDED, True, Reason.CLASSICAL_SELECTED, decision.message)
+    run.progress.step("decide", decision.message)
+    return _run_classical(run, reduced, context.classical_method, seed)
+
+
+def _run_distributed(run: _JobRun, reduced: ReducedJob, qip: QIPDecision,
+                     context: OperationalContext, fleet: Sequence[QPU],
+                     seed: int | None) -> QuantumJobStatus:
+    from qbackbone.core.cutting import CutPlanningError, execute_plan, plan_cuts
+    from qbackbone.core.cutting import unitary_part as cut_ready
+    from qbackbone.core.pipeline.distributed import FleetRunner, capacities, plan_status
+
+    status, progress = run.status, run.progress
+    policy = reduced.policy.spec
+    if reduced.observables is None:
+        return _classical_instead(run, reduced, context, "a sampling job cannot be cut (cut "
+                                  "reconstruction gives expectation values): give observables",
+                                  seed)
+    with run.phase("cut_seconds"):
+        try:
+            plan = plan_cuts(cut_ready(reduced.circuit), reduced.observables,
+                             capacities(fleet, qip.eligible), policy.cutting.allowed_cut_kinds,
+                             policy.cutting.max_sampling_overhead, policy.cutting.max_subcircuits,
+                             reduced.shots, seed=seed)
+        except CutPlanningError as err:
+            return _classical_instead(run, reduced, context, f"no cut plan fits: {err}", seed)
+    for line in plan.explanation:
+        progress.step("cut", line)
+    run.condition(ConditionType.SCHEDULED, True, Reason.PLANNED,
+                  f"{len(plan.subcircuits)} subcircuits, sampling overhead {plan.overhead:.1f}")
+    status.phase = Phase.RUNNING
+    runner = FleetRunner(fleet, qip.eligible, policy.scheduler.shot_splitting, progress, seed)
+    with run.phase("execute_seconds"):
+        outcome = _guard(run, Reason.EXECUTION_FAILED,
+                         lambda: execute_plan(plan, runner, seed=seed))
+    status.plan = plan_status(plan, runner.records)
+    run.condition(ConditionType.EXECUTED, True, Reason.FRAGMENTS_COMPLETED,
+                  f"{len(runner.records)} fragment(s) over {len(plan.subcircuits)} subcircuits")
+    status.phase = Phase.RECONSTRUCTING
+    total = sum(r.shots for r in runner.records)
+    status.result = Result(
+        path="Distributed", shots=total,
+        qpus=sorted({r.qpu for r in runner.records}),
+        backends=sorted({r.backend for r in runner.records}),
+        expectation_values=[
+            ExpectationValue(observable=o, value=round(v, 6), std_error=round(e, 6))
+            for o, v, e in zip(reduced.observables, outcome.values, outcome.std_errors,
+                               strict=True)
+        ],
+    )
+    noise = NoiseProfile(tuple((r.shots / total, r.fidelity) for r in runner.records),
+                         amplification=plan.overhead ** 0.5)
+    return _verify_and_finish(run, reduced, noise)
 
 
 def _run_quantum(run: _JobRun, reduced: ReducedJob, qip: QIPDecision,

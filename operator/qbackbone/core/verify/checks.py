@@ -14,6 +14,7 @@ class NoiseProfile:
     """Where the shots came from: shot share and estimated success probability per QPU."""
 
     shares: tuple[tuple[float, float], ...]  # (fraction of shots, success probability)
+    amplification: float = 1.0  # a cut result's bias grows with gamma, the sum of |coefficients|
 
     @property
     def noisy(self) -> bool:
@@ -22,7 +23,7 @@ class NoiseProfile:
 
     def expectation_allowance(self) -> float:
         """Largest bias noise can cause on a +-1 observable: 2 x (share of failed shots)."""
-        return 2.0 * sum(w * (1.0 - p) for w, p in self.shares)
+        return self.amplification * 2.0 * sum(w * (1.0 - p) for w, p in self.shares)
 
     def distribution_allowance(self) -> float:
         """Largest total-variation distance noise can cause."""
