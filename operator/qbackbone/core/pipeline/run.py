@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -25,7 +26,12 @@ from qbackbone.api.quantumjob import (
     Verification,
 )
 from qbackbone.core.circuits.observables import Estimate, combine_strata, parity_estimate
-from qbackbone.core.classical.fallback import choose_method, estimate_seconds, run_classical
+from qbackbone.core.classical.fallback import (
+    ClassicalOutcome,
+    choose_method,
+    estimate_seconds,
+    run_classical,
+)
 from qbackbone.core.errors import JobFailure
 from qbackbone.core.pipeline.assess import CompiledJob, assess_fleet
 from qbackbone.core.pipeline.progress import Progress, SilentProgress
@@ -39,7 +45,7 @@ from qbackbone.core.verify.exact import exact_distribution, exact_expectations
 T = TypeVar("T")
 
 
-class _JobRun:
+class JobRun:
     """State of one run: the status being built and the clock of each phase."""
 
     def __init__(self, job: QuantumJob, progress: Progress, now: datetime) -> None:
@@ -112,7 +118,7 @@ def _plan(reduced: ReducedJob, qip: QIPDecision,
     )
 
 
-def _guard(run: _JobRun, reason: Reason, action: Callable[[], T]) -> T:
+def _guard(run: JobRun, reason: Reason, action: Callable[[], T]) -> T:
     """Turn an unexpected exception of a backend or simulator into a JobFailure."""
     try:
         return action()
@@ -122,23 +128,38 @@ def _guard(run: _JobRun, reason: Reason, action: Callable[[], T]) -> T:
         raise JobFailure(reason, f"{type(err).__name__}: {err}") from err
 
 
-def run_job(job: QuantumJob, fleet: Sequence[QPU], policies: Mapping[str, InvocationPolicy],
-            progress: Progress | None = None, seed: int | None = None,
-            now: datetime | None = None) -> QuantumJobStatus:
-    """The status the operator would write for this job, computed in this process."""
-    now = now or datetime.now(UTC)
-    run = _JobRun(job, progress or SilentProgress(), now)
-    try:
-        return _run(run, fleet, policies, seed)
-    except JobFailure as failure:
-        return run.fail(failure.reason, failure.message)
-    except Exception as err:  # a bug must fail this job, never the process that runs it
-        return run.fail(Reason.INTERNAL_ERROR,
-                        f"unexpected {type(err).__name__}: {err} (please report this)")
+@dataclass
+class DecidedJob:
+    """A job after reduce, assess and decide: what the execution steps need."""
+
+    run: JobRun
+    reduced: ReducedJob
+    qip: QIPDecision
+    assessments: list[QPUAssessment]
+    compiled: CompiledJob
+    context: OperationalContext
+    fleet: Sequence[QPU]
+    seed: int | None
 
 
-def _run(run: _JobRun, fleet: Sequence[QPU], policies: Mapping[str, InvocationPolicy],
-         seed: int | None) -> QuantumJobStatus:
+@dataclass(frozen=True)
+class FragmentWork:
+    """Shots of the whole (uncut) job on one QPU: the circuits run in one backend call."""
+
+    qpu: str
+    shots: int
+    circuits: list[QuantumCircuit]
+
+
+def start_job(job: QuantumJob, progress: Progress | None = None,
+              now: datetime | None = None) -> JobRun:
+    """A fresh run of the job: an empty status and the clock."""
+    return JobRun(job, progress or SilentProgress(), now or datetime.now(UTC))
+
+
+def decide_job(run: JobRun, fleet: Sequence[QPU], policies: Mapping[str, InvocationPolicy],
+               seed: int | None = None) -> DecidedJob:
+    """Reduce, assess every QPU, and let the QIP decide; JobFailure when refused."""
     job, status, progress = run.job, run.status, run.progress
     status.phase = Phase.DECIDING
     with run.phase("reduce_seconds"):
@@ -164,14 +185,52 @@ def _run(run: _JobRun, fleet: Sequence[QPU], policies: Mapping[str, InvocationPo
         run.condition(ConditionType.DECIDED, False, qip.reason, qip.message)
         raise JobFailure(qip.reason, qip.message)
     run.condition(ConditionType.DECIDED, True, qip.reason, qip.message)
+    return DecidedJob(run, reduced, qip, assessments, compiled, context, fleet, seed)
+
+
+def run_job(job: QuantumJob, fleet: Sequence[QPU], policies: Mapping[str, InvocationPolicy],
+            progress: Progress | None = None, seed: int | None = None,
+            now: datetime | None = None) -> QuantumJobStatus:
+    """The status the operator would write for this job, computed in this process."""
+    run = start_job(job, progress, now)
+    return guarded(run, lambda: _run_in_process(decide_job(run, fleet, policies, seed)))
+
+
+def guarded(run: JobRun, step: Callable[[], QuantumJobStatus]) -> QuantumJobStatus:
+    """Run a step; a JobFailure or any bug ends in a Failed status, never an exception."""
+    try:
+        return step()
+    except JobFailure as failure:
+        return run.fail(failure.reason, failure.message)
+    except Exception as err:  # a bug must fail this job, never the process that runs it
+        return run.fail(Reason.INTERNAL_ERROR,
+                        f"unexpected {type(err).__name__}: {err} (please report this)")
+
+
+def _run_in_process(decided: DecidedJob) -> QuantumJobStatus:
+    run, qip = decided.run, decided.qip
     if qip.path == "Distributed":
-        return _run_distributed(run, reduced, qip, context, fleet, seed)
+        return _run_distributed(run, decided.reduced, qip, decided.context, decided.fleet,
+                                decided.seed)
     if qip.path == "Classical":
-        return _run_classical(run, reduced, method or "statevector", seed)
-    return _run_quantum(run, reduced, qip, assessments, compiled, fleet, seed)
+        return finish_classical(decided, run_classical_fallback(decided))
+    by_name = {q.name: q for q in decided.fleet}
+    counts: dict[str, list[dict[str, int]]] = {}
+    work = plan_single_qpu(decided)
+    with run.phase("execute_seconds"):
+        for item in work:
+            qpu = by_name[item.qpu]
+            run.progress.step("execute", f"{item.qpu} ({qpu.descriptor.backend_name}): "
+                              f"{len(item.circuits)} circuit(s) x {item.shots} shots")
+
+            def execute(q: QPU = qpu, w: FragmentWork = item) -> list[dict[str, int]]:
+                return q.executor.run(w.circuits, w.shots, decided.seed)
+
+            counts[item.qpu] = _guard(run, Reason.EXECUTION_FAILED, execute)
+    return finish_single_qpu(decided, counts)
 
 
-def _classical_instead(run: _JobRun, reduced: ReducedJob, context: OperationalContext,
+def _classical_instead(run: JobRun, reduced: ReducedJob, context: OperationalContext,
                        why: str, seed: int | None) -> QuantumJobStatus:
     """When cutting cannot serve the job, the fallback may; otherwise the job fails with why."""
     fallback = reduced.policy.spec.fallback
@@ -186,10 +245,13 @@ def _classical_instead(run: _JobRun, reduced: ReducedJob, context: OperationalCo
     decision.message = f"{why}; running the classical fallback ({context.classical_method})"
     run.condition(ConditionType.DECIDED, True, Reason.CLASSICAL_SELECTED, decision.message)
     run.progress.step("decide", decision.message)
-    return _run_classical(run, reduced, context.classical_method, seed)
+    method = context.classical_method
+    outcome = _guard(run, Reason.EXECUTION_FAILED, lambda: run_classical(
+        reduced.circuit, reduced.observables, reduced.shots, method, seed))
+    return _finish_classical_result(run, reduced, outcome)
 
 
-def _run_distributed(run: _JobRun, reduced: ReducedJob, qip: QIPDecision,
+def _run_distributed(run: JobRun, reduced: ReducedJob, qip: QIPDecision,
                      context: OperationalContext, fleet: Sequence[QPU],
                      seed: int | None) -> QuantumJobStatus:
     from qbackbone.core.cutting import CutPlanningError, execute_plan, plan_cuts
@@ -239,51 +301,47 @@ def _run_distributed(run: _JobRun, reduced: ReducedJob, qip: QIPDecision,
     return _verify_and_finish(run, reduced, noise)
 
 
-def _run_quantum(run: _JobRun, reduced: ReducedJob, qip: QIPDecision,
-                 assessments: Sequence[QPUAssessment], compiled: CompiledJob,
-                 fleet: Sequence[QPU], seed: int | None) -> QuantumJobStatus:
-    status, progress = run.status, run.progress
+def plan_single_qpu(decided: DecidedJob) -> list[FragmentWork]:
+    """Write the plan (one fragment per QPU share) and return the work to run."""
+    run, qip = decided.run, decided.qip
     with run.phase("schedule_seconds"):
-        status.plan = _plan(reduced, qip, assessments)
+        run.status.plan = _plan(decided.reduced, qip, decided.assessments)
     run.condition(ConditionType.SCHEDULED, True, Reason.PLANNED,
                   f"{len(qip.shares)} fragment(s) on {', '.join(s.qpu for s in qip.shares)}")
-    status.phase = Phase.RUNNING
-    by_name = {q.name: q for q in fleet}
-    counts: dict[str, list[dict[str, int]]] = {}
-    with run.phase("execute_seconds"):
-        for share in qip.shares:
-            qpu = by_name[share.qpu]
-            progress.step("execute", f"{share.qpu} ({qpu.descriptor.backend_name}): "
-                          f"{len(reduced.measured_circuits)} circuit(s) x {share.shots} shots")
-            circuits = compiled.circuits[qpu.name]
+    run.status.phase = Phase.RUNNING
+    return [FragmentWork(s.qpu, s.shots, decided.compiled.circuits[s.qpu]) for s in qip.shares]
 
-            def execute(q: QPU = qpu, shots: int = share.shots,
-                        todo: list[QuantumCircuit] = circuits) -> list[dict[str, int]]:
-                return q.executor.run(todo, shots, seed)
 
-            counts[share.qpu] = _guard(run, Reason.EXECUTION_FAILED, execute)
+def finish_single_qpu(decided: DecidedJob,
+                      counts: Mapping[str, Sequence[Mapping[str, int]]]) -> QuantumJobStatus:
+    """Reconstruct from each QPU's counts (one entry per basis circuit) and verify."""
+    run, reduced, qip = decided.run, decided.reduced, decided.qip
+    missing = [s.qpu for s in qip.shares if s.qpu not in counts]
+    if missing:
+        raise JobFailure(Reason.EXECUTION_FAILED, f"no counts from {', '.join(missing)}")
     run.condition(ConditionType.EXECUTED, True, Reason.FRAGMENTS_COMPLETED,
                   f"{len(counts)} fragment(s) completed")
-    status.phase = Phase.RECONSTRUCTING
-    fidelity = {a.descriptor.name: a.estimated_fidelity or 1.0 for a in assessments}
+    run.status.phase = Phase.RECONSTRUCTING
+    fidelity = {a.descriptor.name: a.estimated_fidelity or 1.0 for a in decided.assessments}
+    backend = {a.descriptor.name: a.descriptor.backend_name for a in decided.assessments}
     noise = _noise_profile({s.qpu: s.shots for s in qip.shares}, fidelity)
-    backends = [by_name[s.qpu].descriptor.backend_name for s in qip.shares]
     total_shots = sum(s.shots for s in qip.shares) * len(reduced.measured_circuits)
+    per_qpu = [counts[s.qpu] for s in qip.shares]
     with run.phase("reconstruct_seconds"):
-        result = Result(path="SingleQPU", backends=backends, qpus=[s.qpu for s in qip.shares],
-                        shots=total_shots)
+        result = Result(path="SingleQPU", backends=[backend[s.qpu] for s in qip.shares],
+                        qpus=[s.qpu for s in qip.shares], shots=total_shots)
         if reduced.observables is None:
             merged: dict[str, int] = {}
-            for per_qpu in counts.values():
-                for key, n in per_qpu[0].items():
+            for basis_counts in per_qpu:
+                for key, n in basis_counts[0].items():
                     merged[key] = merged.get(key, 0) + n
             result.counts = dict(sorted(merged.items()))
         else:
             result.expectation_values = [
-                _estimate(obs, [c[reduced.basis_of[i]] for c in counts.values()])
+                _estimate(obs, [c[reduced.basis_of[i]] for c in per_qpu])
                 for i, obs in enumerate(reduced.observables)
             ]
-    status.result = result
+    run.status.result = result
     return _verify_and_finish(run, reduced, noise)
 
 
@@ -294,18 +352,29 @@ def _estimate(observable: str, per_qpu_counts: Sequence[Mapping[str, int]]) -> E
                             std_error=round(combined.std_error, 6))
 
 
-def _run_classical(run: _JobRun, reduced: ReducedJob, method: str,
-                   seed: int | None) -> QuantumJobStatus:
-    status, progress = run.status, run.progress
-    status.phase = Phase.RUNNING
-    progress.step("execute", f"classical fallback: {method} on {reduced.features.qubits} qubits")
+def run_classical_fallback(decided: DecidedJob) -> ClassicalOutcome:
+    """Run the fallback the QIP chose (statevector or MPS)."""
+    run, reduced = decided.run, decided.reduced
+    method = decided.context.classical_method or "statevector"
+    run.status.phase = Phase.RUNNING
+    run.progress.step("execute", f"classical fallback: {method} on "
+                      f"{reduced.features.qubits} qubits")
     with run.phase("execute_seconds"):
-        outcome = _guard(run, Reason.EXECUTION_FAILED, lambda: run_classical(
-            reduced.circuit, reduced.observables, reduced.shots, method, seed))
+        return _guard(run, Reason.EXECUTION_FAILED, lambda: run_classical(
+            reduced.circuit, reduced.observables, reduced.shots, method, decided.seed))
+
+
+def finish_classical(decided: DecidedJob, outcome: ClassicalOutcome) -> QuantumJobStatus:
+    """The classical result in the same shape as the quantum one, verified."""
+    return _finish_classical_result(decided.run, decided.reduced, outcome)
+
+
+def _finish_classical_result(run: JobRun, reduced: ReducedJob,
+                             outcome: ClassicalOutcome) -> QuantumJobStatus:
     run.condition(ConditionType.EXECUTED, True, Reason.CLASSICAL_COMPLETED,
-                  f"classical fallback ({method}) completed")
-    result = Result(path="Classical", backends=[f"aer_{method}"], shots=0 if outcome.values
-                    else reduced.shots, method=method)
+                  f"classical fallback ({outcome.method}) completed")
+    result = Result(path="Classical", backends=[f"aer_{outcome.method}"],
+                    shots=0 if outcome.values else reduced.shots, method=outcome.method)
     if outcome.values is not None and reduced.observables is not None:
         result.expectation_values = [ExpectationValue(observable=o, value=round(v, 9),
                                                       std_error=0.0)
@@ -313,11 +382,11 @@ def _run_classical(run: _JobRun, reduced: ReducedJob, method: str,
                                                      strict=True)]
     else:
         result.counts = dict(sorted((outcome.counts or {}).items()))
-    status.result = result
+    run.status.result = result
     return _verify_and_finish(run, reduced, NoiseProfile(((1.0, 1.0),)))
 
 
-def _verify_and_finish(run: _JobRun, reduced: ReducedJob, noise: NoiseProfile) -> QuantumJobStatus:
+def _verify_and_finish(run: JobRun, reduced: ReducedJob, noise: NoiseProfile) -> QuantumJobStatus:
     status = run.status
     result = status.result
     assert result is not None
