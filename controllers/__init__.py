@@ -1,0 +1,1 @@
+"""Thin kopf handlers: read the cluster, call qbackbone's domain core, write status."""
