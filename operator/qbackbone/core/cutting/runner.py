@@ -39,6 +39,7 @@ class AerRunner:
 
     def __init__(self, seed: int | None = None) -> None:
         self.seed = seed
+        self._entropy = np.random.SeedSequence(seed).entropy
         self.calls: list[tuple[str, int, int]] = []  # (subcircuit, circuits, shots)
 
     def run(
@@ -49,16 +50,23 @@ class AerRunner:
 
         if len(circuits) != len(shots):
             raise ValueError(f"{len(circuits)} circuits but {len(shots)} shot counts")
-        seed = None if self.seed is None else self.seed + len(self.calls)
+        call = len(self.calls)
         self.calls.append((subcircuit, len(circuits), int(sum(shots))))
-        todo = [i for i, s in enumerate(shots) if s > 0]
         out: list[dict[str, int]] = [{} for _ in circuits]
-        if not todo:
-            return out
-        sampler = SamplerV2(seed=seed)
-        result = sampler.run([(circuits[i], None, int(shots[i])) for i in todo]).result()
-        for i, pub in zip(todo, result, strict=True):
-            out[i] = _pub_counts(circuits[i], pub.data)
+        # Aer's SamplerV2 runs each distinct shot count as its own backend job with the SAME
+        # seed, so circuits with different shot counts would share one random stream (and
+        # seed + call index overlaps between calls and runners). One independent seed per
+        # (runner, call, shot count) keeps every circuit's samples independent.
+        by_shots: dict[int, list[int]] = {}
+        for i, s in enumerate(shots):
+            if s > 0:
+                by_shots.setdefault(int(s), []).append(i)
+        for group, (count, todo) in enumerate(by_shots.items()):
+            seq = np.random.SeedSequence(self._entropy, spawn_key=(call, group))
+            sampler = SamplerV2(seed=int(seq.generate_state(1)[0] & 0x7FFFFFFF))
+            result = sampler.run([(circuits[i], None, count) for i in todo]).result()
+            for i, pub in zip(todo, result, strict=True):
+                out[i] = _pub_counts(circuits[i], pub.data)
         return out
 
 
