@@ -38,9 +38,15 @@ from .placement import (
 
 _INF = float("inf")
 
-#: Default effort cap: about 4 s of search for 100 jobs on 20 QPUs on the 2-core dev machine,
-#: not binding for 20 jobs on 8 QPUs with the default 1500 iterations.
-WORK_BUDGET = 1_200_000
+#: Automatic effort cap (see ``AnnealingParams.work_budget``): ``WORK_PER_JOB`` per job,
+#: at least ``WORK_FLOOR``, at most ``WORK_CAP``. The unit runs at about 0.4-0.55 M/s on the
+#: 2-core dev machine whatever the size, so this is about 0.7 s up to 20 jobs, then about
+#: 36 ms per job, and at most about 4 s (100 jobs on 20 QPUs).
+WORK_PER_JOB = 18_000
+WORK_FLOOR = 360_000
+WORK_CAP = 1_900_000
+#: Fixed work of placing one job, beside one unit per eligible QPU per subcircuit.
+PLACE_COST = 15
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,24 +56,34 @@ class AnnealingParams:
     ``cooling_rate`` is the per-iteration factor of the exponential schedule; ``None`` cools
     from ``initial_temperature`` to 1% of it over the run (iterations or work budget, whichever
     ends it first). ``work_budget`` caps the search effort in a deterministic unit (one QPU
-    considered for one subcircuit), which bounds latency on large instances while the result
-    still depends only on the problem and the seed; ``time_limit`` (seconds) also stops early
-    but makes the result depend on the machine. ``shot_splitting=False`` and
-    ``locc_aware=False`` are the paper's ablations.
+    considered for one subcircuit, plus ``PLACE_COST`` per job placed), which bounds latency
+    while the result still depends only on the problem and the seed. ``None`` is automatic
+    (``WORK_PER_JOB`` per job, between ``WORK_FLOOR`` and ``WORK_CAP``: with the default
+    iterations this, not the iteration count, ends the run); ``0`` is no cap.
+    ``time_limit`` (seconds) also stops early but makes the result depend on the machine.
+    ``shot_splitting=False`` and ``locc_aware=False`` are the paper's ablations.
     """
 
-    iterations: int = 1500
+    iterations: int = 20_000
     initial_temperature: float = 0.5
     cooling_rate: float | None = None
     seed: int = 0
     shot_splitting: bool = True
     locc_aware: bool = True
     time_limit: float | None = None
-    work_budget: int | None = WORK_BUDGET
+    work_budget: int | None = None
+
+    def budget(self, n_jobs: int) -> int | None:
+        """The effort cap for ``n_jobs`` jobs (``None``: no cap)."""
+        if self.work_budget is None:
+            return min(WORK_CAP, max(WORK_FLOOR, WORK_PER_JOB * n_jobs))
+        return self.work_budget or None
 
     def __post_init__(self) -> None:
         if self.iterations < 0 or self.initial_temperature <= 0:
             raise ValueError("iterations must be >= 0 and initial_temperature > 0")
+        if self.work_budget is not None and self.work_budget < 0:
+            raise ValueError("work_budget must be >= 0 (0: no cap)")
         if self.cooling_rate is not None and not 0 < self.cooling_rate <= 1:
             raise ValueError("cooling_rate must be in (0, 1]")
 
@@ -111,7 +127,7 @@ class _Search:
             self.pos[j] = i
         self.excluded = [False] * len(c.jobs)
         self.work = 0
-        self.cost = [sum(len(e) for e in jd.eligible) for jd in c.jobs]
+        self.cost = [PLACE_COST + sum(len(e) for e in jd.eligible) for jd in c.jobs]
         self.choices: list[list[Choice]] = choices or [[None] * len(jd.topo) for jd in c.jobs]
         self.snaps: list[list[Timeline]] = [c.fresh()]
         self.res: list[tuple[list[Placed], float] | None] = []
@@ -244,7 +260,7 @@ def anneal(problem: Problem, params: AnnealingParams | None = None) -> Schedule:
     energy, served = st.energy(st.order, st.res)
     initial_served = served
     best = (served, -energy, list(st.order), list(st.res), list(st.flip))
-    budget = params.work_budget
+    budget = params.budget(len(prob.jobs))
     st.work = 0
     n = len(order)
     accepted = 0
@@ -271,7 +287,7 @@ def anneal(problem: Problem, params: AnnealingParams | None = None) -> Schedule:
         snaps, res = st.decode_from(p, new_order, new_excl, last)
         new_energy, new_served = st.energy(new_order, res)
         delta = new_energy - energy
-        temp = _temperature(params, it, st.work)
+        temp = _temperature(params, it, st.work, budget)
         if delta <= 0 or rng.random() < math.exp(-delta / temp):
             accepted += 1
             st.order, st.excluded, st.snaps, st.res = list(new_order), list(new_excl), snaps, res
@@ -321,13 +337,13 @@ def _used_qpus(st: _Search) -> list[list[Choice]]:
     return out
 
 
-def _temperature(params: AnnealingParams, it: int, work: int) -> float:
+def _temperature(params: AnnealingParams, it: int, work: int, budget: int | None) -> float:
     """Exponential cooling by iteration (given rate) or by progress through the run."""
     if params.cooling_rate is not None:
         return params.initial_temperature * params.cooling_rate**it
     progress = it / max(1, params.iterations)
-    if params.work_budget:
-        progress = max(progress, work / params.work_budget)
+    if budget:
+        progress = max(progress, work / budget)
     return params.initial_temperature * 0.01 ** min(1.0, progress)
 
 
