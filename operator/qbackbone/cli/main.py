@@ -186,6 +186,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_dev(sub)
     register_device_plugin(sub)
+    from controllers.main import register as register_operator
+
+    from qbackbone.worker.cli import register as register_worker
+
+    register_operator(sub)
+    register_worker(sub)
     return parser
 
 

@@ -1,0 +1,57 @@
+"""``qbackbone operator``: run the kopf controllers (standalone, with a liveness endpoint)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shlex
+
+from qbackbone.k8s.builders import WorkerConfig
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``operator`` command to the ``qbackbone`` command line."""
+    op = subparsers.add_parser("operator", help="run the Q-Backbone operator (kopf controllers)",
+                               description=__doc__)
+    op.add_argument("--kubeconfig", default=None,
+                    help="kubeconfig (default: in-cluster config, else $KUBECONFIG)")
+    op.add_argument("--namespace", action="append", default=[],
+                    help="watch only these namespaces (repeatable; default: all)")
+    op.add_argument("--liveness", default="http://0.0.0.0:8080/healthz",
+                    help="liveness endpoint URL (default: %(default)s; 'none' to disable)")
+    op.add_argument("--worker-image", default=WorkerConfig.image,
+                    help="image of fragment and classical pods (default: %(default)s)")
+    op.add_argument("--worker-command", default="qbackbone",
+                    help="command that starts qbackbone in worker pods (default: %(default)s)")
+    op.add_argument("--worker-service-account", default=None,
+                    help="service account of worker pods (needs ConfigMap get/create)")
+    op.add_argument("--worker-env", action="append", default=[], metavar="KEY=VALUE",
+                    help="extra environment of worker pods (repeatable)")
+    op.add_argument("--seed", type=int, default=None,
+                    help="seed simulators and the transpiler (reproducible results)")
+    op.add_argument("-v", "--verbose", action="store_true")
+    op.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Configure and run kopf until interrupted."""
+    import kopf
+
+    if args.kubeconfig:
+        os.environ["KUBECONFIG"] = args.kubeconfig
+    import controllers.policy
+    import controllers.qpunode
+    import controllers.quantumjob
+    import controllers.setup  # noqa: F401 (importing registers the handlers)
+
+    env = dict(item.split("=", 1) for item in args.worker_env)
+    worker = WorkerConfig(image=args.worker_image,
+                          command=tuple(shlex.split(args.worker_command)),
+                          service_account=args.worker_service_account, env=env)
+    kopf.configure(verbose=args.verbose)
+    logging.getLogger("urllib3").setLevel(logging.WARNING)  # one line per request otherwise
+    kopf.run(standalone=True, clusterwide=not args.namespace, namespaces=args.namespace,
+             liveness_endpoint=None if args.liveness == "none" else args.liveness,
+             memo=kopf.Memo(worker=worker, seed=args.seed))
+    return 0

@@ -1,0 +1,52 @@
+"""Operator-wide settings and shared state (kopf's memo), and the liveness probe."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+
+from qbackbone.k8s.builders import WorkerConfig
+from qbackbone.k8s.jobflow import JobReconciler
+from qbackbone.k8s.kube import Kube, load_api_client
+
+PREFIX = "qbackbone.io"
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    """Annotation progress storage (the CRD schemas are strict), our finalizer name, and the
+    clients and job reconciler every handler shares through the memo."""
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=PREFIX)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=PREFIX, key="last-handled-configuration")
+    settings.persistence.finalizer = f"{PREFIX}/operator"
+    settings.posting.level = logging.WARNING  # events are posted explicitly, one per step
+    settings.execution.max_workers = max(settings.execution.max_workers or 4, 4)
+    memo.kube = Kube(load_api_client())
+    worker = memo.get("worker") or WorkerConfig()
+    memo.jobs = JobReconciler(memo.kube, worker, memo.get("seed"))
+
+
+@kopf.on.cleanup()
+def close(memo: kopf.Memo, **_: Any) -> None:
+    """Close the API client."""
+    kube = memo.get("kube")
+    if kube is not None:
+        kube.api.close()
+
+
+@kopf.on.probe(id="activeJobs")
+def active_jobs(memo: kopf.Memo, **_: Any) -> int:
+    """For the liveness endpoint: how many jobs are being executed."""
+    jobs: JobReconciler | None = memo.get("jobs")
+    return 0 if jobs is None else len(jobs.active)
+
+
+@kopf.on.login()
+def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    """In-cluster service account, else the kubeconfig of ``$KUBECONFIG`` read at login time."""
+    info: kopf.ConnectionInfo | None = (kopf.login_with_service_account(**kwargs)
+                                        or kopf.login_with_kubeconfig(**kwargs))
+    return info

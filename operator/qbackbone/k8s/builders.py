@@ -1,0 +1,108 @@
+"""Pure ``build_*`` functions: the manifests the operator creates for a job (dicts, no I/O)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from qbackbone.k8s import GROUP, VERSION
+from qbackbone.k8s.names import job_labels, qpu_resource, result_name
+
+Manifest = dict[str, Any]
+INPUT_ENV = "QBACKBONE_INPUT"
+NAMESPACE_ENV = "POD_NAMESPACE"
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """How worker pods are run: image, the command that starts ``qbackbone``, extras."""
+
+    image: str = "qbackbone:0.1.0"
+    command: tuple[str, ...] = ("qbackbone",)
+    service_account: str | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class JobRef:
+    """The QuantumJob that owns what is built for it."""
+
+    name: str
+    namespace: str
+    uid: str
+
+
+def owner_reference(job: JobRef, controller: bool = True) -> Manifest:
+    """An ownerReference to the job, so the garbage collector deletes the child with it."""
+    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "QuantumJob", "name": job.name,
+            "uid": job.uid, "controller": controller, "blockOwnerDeletion": controller}
+
+
+def _metadata(job: JobRef, name: str, role: str, qpu: str | None = None,
+              controller: bool = True) -> Manifest:
+    return {"name": name, "namespace": job.namespace, "labels": job_labels(job.name, role, qpu),
+            "ownerReferences": [owner_reference(job, controller)]}
+
+
+def build_configmap(job: JobRef, name: str, role: str, data: Mapping[str, str],
+                    qpu: str | None = None, controller: bool = True) -> Manifest:
+    """A ConfigMap owned by the job."""
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": _metadata(job, name, role, qpu, controller), "data": dict(data)}
+
+
+def fragment_input_data(job: JobRef, work: str, qpunode: Mapping[str, Any], shots: int,
+                        seed: int | None, circuits_text: str) -> dict[str, str]:
+    """What a fragment's worker needs: the QPU, shots, seed and the transpiled circuits."""
+    return {"kind": "fragment", "job": job.name, "jobUid": job.uid, "result": result_name(work),
+            "qpunode.json": json.dumps(qpunode, sort_keys=True), "shots": str(shots),
+            "seed": json.dumps(seed), "circuits.qpy": circuits_text}
+
+
+def classical_input_data(job: JobRef, work: str, circuit_text: str,
+                         observables: Sequence[str] | None, shots: int, method: str,
+                         seed: int | None) -> dict[str, str]:
+    """What the classical worker needs: the circuit, observables or sampling, the method."""
+    return {"kind": "classical", "job": job.name, "jobUid": job.uid, "result": result_name(work),
+            "circuit.qpy": circuit_text, "observables": json.dumps(observables),
+            "shots": str(shots), "method": method, "seed": json.dumps(seed)}
+
+
+def build_worker_pod(job: JobRef, name: str, input_configmap: str, worker: WorkerConfig,
+                     role: str, qpu: str | None = None,
+                     node_selector: Mapping[str, str] | None = None) -> Manifest:
+    """A run-once pod with the worker command; with ``qpu`` it holds that QPU's resource."""
+    env = [{"name": NAMESPACE_ENV, "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+           {"name": INPUT_ENV, "value": input_configmap}]
+    env += [{"name": k, "value": v} for k, v in sorted(worker.env.items())]
+    container: Manifest = {
+        "name": "worker", "image": worker.image,
+        "command": [*worker.command, "worker", "--input", input_configmap],
+        "env": env, "terminationMessagePolicy": "FallbackToLogsOnError",
+    }
+    if qpu is not None:
+        container["resources"] = {"limits": {qpu_resource(qpu): "1"},
+                                  "requests": {qpu_resource(qpu): "1"}}
+    spec: Manifest = {"restartPolicy": "Never", "terminationGracePeriodSeconds": 10,
+                      "containers": [container]}
+    if node_selector:
+        spec["nodeSelector"] = dict(node_selector)
+    if worker.service_account:
+        spec["serviceAccountName"] = worker.service_account
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": _metadata(job, name, role, qpu),
+            "spec": spec}
+
+
+def build_fragment_pod(job: JobRef, name: str, input_configmap: str, qpu: str,
+                       worker: WorkerConfig,
+                       node_selector: Mapping[str, str] | None = None) -> Manifest:
+    """A fragment pod: requests ``qpu.qbackbone.io/<qpu>: 1`` so kube-scheduler pins it."""
+    return build_worker_pod(job, name, input_configmap, worker, "fragment", qpu, node_selector)
+
+
+def build_classical_pod(job: JobRef, name: str, input_configmap: str,
+                        worker: WorkerConfig) -> Manifest:
+    """The classical fallback pod: ordinary nodes, no QPU resource."""
+    return build_worker_pod(job, name, input_configmap, worker, "classical")

@@ -1,0 +1,60 @@
+"""Deterministic names and labels of what the operator creates for a job."""
+
+from __future__ import annotations
+
+import hashlib
+
+QPU_RESOURCE_PREFIX = "qpu.qbackbone.io/"
+LABEL_JOB = "qbackbone.io/job"
+LABEL_ROLE = "qbackbone.io/role"
+LABEL_QPU = "qbackbone.io/qpu"
+LABEL_MANAGED = "app.kubernetes.io/managed-by"
+MANAGER = "qbackbone-operator"
+CLASSICAL = "classical"
+_MAX = 63  # a DNS label: pods become hostnames, names also go into label values
+
+
+def qpu_resource(qpu: str) -> str:
+    """The extended resource a QPU is advertised under: ``qpu.qbackbone.io/<qpu>``."""
+    return QPU_RESOURCE_PREFIX + qpu
+
+
+def _bounded(*parts: str) -> str:
+    name = "-".join(parts)
+    if len(name) <= _MAX:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    return f"{name[:_MAX - 9].rstrip('-')}-{digest}"
+
+
+def decision_name(job: str) -> str:
+    """The ConfigMap holding what the decision was made from (survives a restart)."""
+    return _bounded(job, "decision")
+
+
+def fragment_name(job: str, qpu: str) -> str:
+    """The pod (and its input ConfigMap) running the job's shots on one QPU."""
+    return _bounded(job, "frag", qpu)
+
+
+def classical_name(job: str) -> str:
+    """The pod (and its input ConfigMap) running the classical fallback."""
+    return _bounded(job, CLASSICAL)
+
+
+def input_name(work: str) -> str:
+    """The input ConfigMap of a fragment or classical pod."""
+    return _bounded(work, "in")
+
+
+def result_name(work: str) -> str:
+    """The result ConfigMap a worker writes (owned by the job)."""
+    return _bounded(work, "out")
+
+
+def job_labels(job: str, role: str, qpu: str | None = None) -> dict[str, str]:
+    """Labels on everything created for a job (label values are at most 63 characters)."""
+    labels = {LABEL_JOB: job[:_MAX], LABEL_ROLE: role, LABEL_MANAGED: MANAGER}
+    if qpu:
+        labels[LABEL_QPU] = qpu[:_MAX]
+    return labels

@@ -1,0 +1,40 @@
+"""The worker's result ConfigMaps: what a worker writes and how the operator reads it back."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+
+from qbackbone.core.classical.fallback import ClassicalOutcome
+
+
+def fragment_result_data(qpu: str, backend: str, counts: Sequence[Mapping[str, int]],
+                         seconds: float, pod: str | None) -> dict[str, str]:
+    """Counts per circuit (in the input's order) of one fragment."""
+    return {"kind": "fragment", "qpu": qpu, "backend": backend, "pod": pod or "",
+            "seconds": f"{seconds:.4f}",
+            "counts.json": json.dumps([dict(c) for c in counts], sort_keys=True)}
+
+
+def classical_result_data(outcome: ClassicalOutcome, seconds: float,
+                          pod: str | None) -> dict[str, str]:
+    """Expectation values or counts of the classical fallback."""
+    return {"kind": "classical", "pod": pod or "", "seconds": f"{seconds:.4f}",
+            "outcome.json": json.dumps({"values": outcome.values, "counts": outcome.counts,
+                                        "method": outcome.method}, sort_keys=True)}
+
+
+def fragment_counts(data: Mapping[str, str]) -> list[dict[str, int]]:
+    """Counts per circuit from a fragment result."""
+    return [{str(k): int(v) for k, v in c.items()} for c in json.loads(data["counts.json"])]
+
+
+def classical_outcome(data: Mapping[str, str]) -> ClassicalOutcome:
+    """The classical outcome from its result."""
+    raw = json.loads(data["outcome.json"])
+    return ClassicalOutcome(values=raw["values"], counts=raw["counts"], method=raw["method"])
+
+
+def seconds(data: Mapping[str, str]) -> float:
+    """How long the worker's backend call took."""
+    return float(data.get("seconds") or 0.0)

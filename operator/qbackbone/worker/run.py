@@ -1,0 +1,65 @@
+"""Run one fragment or the classical fallback from its input ConfigMap; store the result."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Mapping
+
+from qbackbone.api.qpunode import QPUNode
+from qbackbone.core.classical.fallback import run_classical
+from qbackbone.core.qpus.fleet import build_fleet
+from qbackbone.k8s.builders import JobRef, build_configmap
+from qbackbone.k8s.codec import check_size, circuits_from_text
+from qbackbone.k8s.kube import Kube
+from qbackbone.k8s.results import classical_result_data, fragment_result_data
+
+
+class InputError(ValueError):
+    """The input ConfigMap is missing or malformed."""
+
+
+def run_fragment(data: Mapping[str, str], pod: str | None) -> dict[str, str]:
+    """The result data of a fragment: its circuits on its QPU, one backend call."""
+    node = QPUNode.model_validate(json.loads(data["qpunode.json"]))
+    qpu = build_fleet([node])[0]
+    circuits = circuits_from_text(data["circuits.qpy"])
+    start = time.perf_counter()
+    counts = qpu.executor.run(circuits, int(data["shots"]), json.loads(data["seed"]))
+    return fragment_result_data(qpu.name, qpu.descriptor.backend_name, counts,
+                                time.perf_counter() - start, pod)
+
+
+def run_classical_input(data: Mapping[str, str], pod: str | None) -> dict[str, str]:
+    """The result data of the classical fallback."""
+    (circuit,) = circuits_from_text(data["circuit.qpy"])
+    start = time.perf_counter()
+    outcome = run_classical(circuit, json.loads(data["observables"]), int(data["shots"]),
+                            data["method"], json.loads(data["seed"]))
+    return classical_result_data(outcome, time.perf_counter() - start, pod)
+
+
+def run_input(kube: Kube, namespace: str, name: str) -> str:
+    """Do the work of input ConfigMap ``name`` once; returns what happened, for the log."""
+    data = kube.configmap(namespace, name)
+    if data is None:
+        raise InputError(f"input ConfigMap {namespace}/{name} does not exist")
+    try:
+        kind, result, job = data["kind"], data["result"], JobRef(data["job"], namespace,
+                                                                 data["jobUid"])
+    except KeyError as err:
+        raise InputError(f"input ConfigMap {namespace}/{name} lacks key {err}") from None
+    if kube.configmap(namespace, result) is not None:
+        return f"result {result} exists; nothing to do"
+    pod = os.environ.get("HOSTNAME")
+    if kind == "fragment":
+        out = run_fragment(data, pod)
+        qpu: str | None = out["qpu"]
+    elif kind == "classical":
+        out, qpu = run_classical_input(data, pod), None
+    else:
+        raise InputError(f"input ConfigMap {namespace}/{name}: unknown kind {kind!r}")
+    check_size(out, f"the result {result}")
+    created = kube.create(build_configmap(job, result, "result", out, qpu, controller=False))
+    return f"wrote {result}" if created else f"result {result} appeared meanwhile; kept it"

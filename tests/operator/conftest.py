@@ -1,0 +1,128 @@
+"""The operator against the real local control plane: CRDs, a node agent whose pods can reach
+the API server, aer QPUNodes on the agent's QPUs, and ``qbackbone operator`` as a subprocess.
+
+The cluster fixtures are those of tests/cluster (imported, so a run of both directories
+starts one cluster for each).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from qbackbone.dev import ClusterInfo
+from qbackbone.dev.agentproc import start_node_agent
+from qbackbone.dev.procs import stop
+from qbackbone.dev.waiting import wait_for
+from tests.cluster import conftest as cluster_fixtures
+from tests.cluster.test_cluster_api import established
+from tests.operator.kit import REPO, kubectl, qpunode, ready_status
+
+# QPU names are the agent's extended resources and the QPUNode names.
+OPERATOR_NODES = ("op-host-a:qpu-a,qpu-b",)
+QPUS = ("qpu-a", "qpu-b")
+
+
+# The session cluster, its API client and a namespace per test, as in tests/cluster.
+k8s_bin_dir = cluster_fixtures.k8s_bin_dir
+cluster = cluster_fixtures.cluster
+api = cluster_fixtures.api
+core = cluster_fixtures.core
+namespace = cluster_fixtures.namespace
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.cluster)
+
+
+@pytest.fixture(scope="session")
+def crds(cluster: ClusterInfo, api: client.ApiClient) -> None:
+    """The generated CRDs, applied once and Established."""
+    kubectl(cluster, "apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
+    ext = client.ApiextensionsV1Api(api)
+    for name in ("quantumjobs", "qpunodes", "invocationpolicies"):
+        wait_for(partial(established, ext, f"{name}.qbackbone.io"), 30, what=name)
+
+
+@pytest.fixture(scope="session")
+def operator_agent(cluster: ClusterInfo) -> Iterator[tuple[str, ...]]:
+    """A node agent whose pods get the admin kubeconfig (no service-account mounts here)."""
+    proc, record = start_node_agent(cluster, OPERATOR_NODES, tied=True,
+                                    pod_env=[f"KUBECONFIG={cluster.kubeconfig}"])
+    yield tuple(n.split(":")[0] for n in OPERATOR_NODES)
+    stop(record, proc)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _healthy(url: str, proc: subprocess.Popen[bytes]) -> bool:
+    if proc.poll() is not None:
+        return True  # reported by the caller
+    with urllib.request.urlopen(url, timeout=2) as response:
+        return bool(response.status == 200)
+
+
+@pytest.fixture(scope="session")
+def operator(cluster: ClusterInfo, crds: None, operator_agent: tuple[str, ...],
+             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """``qbackbone operator`` running against the cluster; yields its log file."""
+    log = tmp_path_factory.mktemp("operator") / "operator.log"
+    url = f"http://127.0.0.1:{_free_port()}/healthz"
+    qbackbone = str(Path(sys.executable).parent / "qbackbone")
+    argv = [qbackbone, "operator", f"--kubeconfig={cluster.kubeconfig}", f"--liveness={url}",
+            f"--worker-command={qbackbone}", "--seed=11"]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True, env=dict(os.environ))
+    try:
+        wait_for(partial(_healthy, url, proc), 60, interval=0.3, what="operator /healthz")
+        if proc.poll() is not None:
+            pytest.fail(f"operator exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        print(f"\noperator up; log {log}")
+        yield log
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+@pytest.fixture(scope="session")
+def fleet(api: client.ApiClient, operator: Path) -> tuple[str, ...]:
+    """Two ideal aer QPUNodes on the agent's QPUs, Ready."""
+    custom = client.CustomObjectsApi(api)
+    for name in QPUS:
+        custom.create_cluster_custom_object("qbackbone.io", "v1alpha1", "qpunodes",
+                                            qpunode(name, "aer", "aer_simulator", qubits=8))
+    for name in QPUS:
+        wait_for(partial(ready_status, custom, name, "True"), 60, what=f"QPUNode {name} Ready")
+    return QPUS
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    log = item.funcargs.get("operator") if hasattr(item, "funcargs") else None
+    if report.failed and isinstance(log, Path) and log.exists():
+        report.sections.append(("operator log (tail)", log.read_text()[-6000:]))
+    return report

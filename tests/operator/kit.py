@@ -1,0 +1,82 @@
+"""Builders and waits for the operator tests."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client
+
+from qbackbone.dev import ClusterInfo
+from qbackbone.dev.waiting import wait_for
+
+REPO = Path(__file__).resolve().parents[2]
+G, V = "qbackbone.io", "v1alpha1"
+
+
+def kubectl(cluster: ClusterInfo, *args: str) -> str:
+    proc = subprocess.run([str(Path(cluster.bin_dir) / "kubectl"),
+                           f"--kubeconfig={cluster.kubeconfig}", *args],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def qpunode(name: str, provider: str, backend: str, **spec: Any) -> dict[str, Any]:
+    return {"apiVersion": f"{G}/{V}", "kind": "QPUNode", "metadata": {"name": name},
+            "spec": {"backend": {"provider": provider, "name": backend}, **spec}}
+
+
+def quantum_job(name: str, qasm: str, observables: list[str] | None = None,
+                **spec: Any) -> dict[str, Any]:
+    circuit: dict[str, Any] = {"qasm": qasm}
+    if observables is None:
+        circuit["sampling"] = True
+    else:
+        circuit["observables"] = observables
+    return {"apiVersion": f"{G}/{V}", "kind": "QuantumJob", "metadata": {"name": name},
+            "spec": {"circuit": circuit, **spec}}
+
+
+def policy(name: str, **spec: Any) -> dict[str, Any]:
+    return {"apiVersion": f"{G}/{V}", "kind": "InvocationPolicy", "metadata": {"name": name},
+            "spec": spec}
+
+
+def create(api: client.ApiClient, namespace: str, body: dict[str, Any]) -> Any:
+    plural = {"QuantumJob": "quantumjobs", "InvocationPolicy": "invocationpolicies"}[body["kind"]]
+    return client.CustomObjectsApi(api).create_namespaced_custom_object(G, V, namespace, plural,
+                                                                        body)
+
+
+def get_job(api: client.ApiClient, namespace: str, name: str) -> Any:
+    return client.CustomObjectsApi(api).get_namespaced_custom_object(G, V, namespace,
+                                                                     "quantumjobs", name)
+
+
+def wait_job(api: client.ApiClient, namespace: str, name: str,
+             timeout: float = 120.0) -> dict[str, Any]:
+    """Wait for the job to reach Succeeded or Failed; return the whole object."""
+
+    def done() -> Any:
+        job = get_job(api, namespace, name)
+        phase = (job.get("status") or {}).get("phase")
+        return job if phase in ("Succeeded", "Failed") else None
+
+    result: dict[str, Any] = wait_for(done, timeout, interval=0.3,
+                                      what=f"QuantumJob {namespace}/{name} finished")
+    return result
+
+
+def condition(obj: dict[str, Any], type_: str) -> dict[str, Any] | None:
+    for cond in (obj.get("status") or {}).get("conditions") or []:
+        if cond["type"] == type_:
+            return dict(cond)
+    return None
+
+
+def ready_status(custom: client.CustomObjectsApi, name: str, want: str) -> dict[str, Any] | None:
+    obj = custom.get_cluster_custom_object(G, V, "qpunodes", name)
+    cond = condition(obj, "Ready")
+    return obj if cond is not None and cond["status"] == want else None
