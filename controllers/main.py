@@ -50,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
                           command=tuple(shlex.split(args.worker_command)),
                           service_account=args.worker_service_account, env=env)
     kopf.configure(verbose=args.verbose)
-    logging.getLogger("urllib3").setLevel(logging.WARNING)  # one line per request otherwise
+    for chatty in ("urllib3", "qiskit", "stevedore"):  # per request / per transpiler pass
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     kopf.run(standalone=True, clusterwide=not args.namespace, namespaces=args.namespace,
              liveness_endpoint=None if args.liveness == "none" else args.liveness,
              memo=kopf.Memo(worker=worker, seed=args.seed))

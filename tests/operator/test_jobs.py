@@ -62,3 +62,63 @@ def test_single_qpu_job_succeeds_with_verified_values(api: client.ApiClient, nam
     reasons = {e.reason for e in core.list_namespaced_event(namespace).items
                if e.involved_object.name == "ent"}
     assert {"Decided", "Created", "Succeeded"} <= reasons, reasons
+
+
+def test_classical_job_runs_the_fallback_pod(api: client.ApiClient, namespace: str,
+                                             fleet: tuple[str, ...],
+                                             core: client.CoreV1Api) -> None:
+    create(api, namespace, quantum_job("cl", ENTANGLED, OBSERVABLES,
+                                       execution={"mode": "Classical"}))
+    job = wait_job(api, namespace, "cl")
+    status = job["status"]
+    assert status["phase"] == "Succeeded", condition(job, "Failed")
+    assert status["decision"]["path"] == "Classical" and status["result"]["path"] == "Classical"
+    assert status["verification"]["passed"] is True
+    for ev, want in zip(status["result"]["expectationValues"], exact(ENTANGLED, OBSERVABLES),
+                        strict=True):
+        assert abs(ev["value"] - want) <= 1e-6, (ev, want)
+    (pod,) = core.list_namespaced_pod(namespace, label_selector="qbackbone.io/job=cl").items
+    assert pod.metadata.labels["qbackbone.io/role"] == "classical"
+    limits = pod.spec.containers[0].resources.limits or {}
+    assert not any(k.startswith("qpu.qbackbone.io/") for k in limits)
+
+
+@pytest.mark.parametrize(("name", "qasm", "spec", "reason"), [
+    ("bad-circuit", 'OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[2];\nh q[0]\ncx q[0], q[1];\n',
+     {}, "InvalidCircuit"),
+    ("no-policy", ENTANGLED, {"policyRef": {"name": "nowhere"}}, "PolicyNotFound"),
+])
+def test_bad_jobs_fail_with_a_reason(name: str, qasm: str, spec: dict[str, Any], reason: str,
+                                     api: client.ApiClient, namespace: str,
+                                     fleet: tuple[str, ...], core: client.CoreV1Api) -> None:
+    create(api, namespace, quantum_job(name, qasm, ["ZZ"] if "qreg q[2]" in qasm else OBSERVABLES,
+                                       **spec))
+    job = wait_job(api, namespace, name, timeout=60)
+    failed = condition(job, "Failed")
+    assert job["status"]["phase"] == "Failed"
+    assert failed is not None and failed["status"] == "True" and failed["reason"] == reason, failed
+    assert failed["observedGeneration"] == 1
+    assert not core.list_namespaced_pod(namespace).items  # nothing was started
+    events = [e for e in core.list_namespaced_event(namespace).items
+              if e.involved_object.name == name and e.reason == "Failed"]
+    assert events and reason in events[0].message
+
+
+def test_deleting_a_job_deletes_its_pods_and_configmaps(api: client.ApiClient, namespace: str,
+                                                        fleet: tuple[str, ...],
+                                                        core: client.CoreV1Api) -> None:
+    create(api, namespace, quantum_job("gone", ENTANGLED, ["ZZI"], shots=500))
+    assert wait_job(api, namespace, "gone")["status"]["phase"] == "Succeeded"
+    selector = "qbackbone.io/job=gone"
+    assert core.list_namespaced_pod(namespace, label_selector=selector).items
+    configmaps = core.list_namespaced_config_map(namespace, label_selector=selector).items
+    roles = {cm.metadata.labels["qbackbone.io/role"] for cm in configmaps}
+    assert roles == {"decision", "input", "result"}
+    client.CustomObjectsApi(api).delete_namespaced_custom_object(
+        "qbackbone.io", "v1alpha1", namespace, "quantumjobs", "gone")
+
+    def all_gone() -> bool:
+        return not (core.list_namespaced_pod(namespace, label_selector=selector).items
+                    or core.list_namespaced_config_map(namespace, label_selector=selector).items)
+
+    wait_for(all_gone, 60, what="the job's pods and ConfigMaps garbage-collected")
