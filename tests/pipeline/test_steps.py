@@ -15,6 +15,7 @@ from qbackbone.core.pipeline import (
     run_job,
     start_job,
 )
+from qbackbone.core.qpus.backends import derive_seed
 from qbackbone.core.qpus.fleet import build_fleet
 from tests.conftest import make_job, make_qpu
 
@@ -30,7 +31,8 @@ def test_steps_match_run_job() -> None:
     work = plan_single_qpu(decided)
     assert [w.qpu for w in work] == ["a", "b"]  # faster QPU (20us per shot) first, both used
     by_name = {q.name: q for q in FLEET}
-    counts = {w.qpu: by_name[w.qpu].executor.run(w.circuits, w.shots, 3) for w in work}
+    counts = {w.qpu: by_name[w.qpu].executor.run(w.circuits, w.shots, derive_seed(3, w.qpu))
+              for w in work}
     stepped = finish_single_qpu(decided, counts)
     assert stepped.phase == whole.phase == "Succeeded"
     assert stepped.result == whole.result

@@ -13,6 +13,7 @@ from qbackbone.core.circuits.features import two_qubit_depth
 from qbackbone.core.cutting import CutPlan, QPUCapacity
 from qbackbone.core.execute.shots import split_shots
 from qbackbone.core.pipeline.progress import Progress
+from qbackbone.core.qpus.backends import derive_seed
 from qbackbone.core.qpus.fidelity import estimate_success_probability
 from qbackbone.core.qpus.fleet import QPU
 
@@ -88,7 +89,8 @@ class FleetRunner:
                                f"circuit(s), {sum(mine)} shots")
             start = time.perf_counter() - self.clock_zero
             counts = qpu.executor.run([compiled[i] for i in picked], [mine[i] for i in picked],
-                                      self.seed)
+                                      derive_seed(self.seed, subcircuit, qpu.name,
+                                                  len(self.records)))
             end = time.perf_counter() - self.clock_zero
             for i, c in zip(picked, counts, strict=True):
                 for key, n in c.items():

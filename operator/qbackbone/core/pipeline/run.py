@@ -38,6 +38,7 @@ from qbackbone.core.pipeline.progress import Progress, SilentProgress
 from qbackbone.core.pipeline.reduce import ReducedJob, reduce_job
 from qbackbone.core.qip.engine import QIPDecision, decide
 from qbackbone.core.qip.inputs import JobInputs, OperationalContext, QPUAssessment
+from qbackbone.core.qpus.backends import derive_seed
 from qbackbone.core.qpus.fleet import QPU
 from qbackbone.core.verify.checks import NoiseProfile, verify_counts, verify_expectations
 from qbackbone.core.verify.exact import exact_distribution, exact_expectations
@@ -224,7 +225,8 @@ def _run_in_process(decided: DecidedJob) -> QuantumJobStatus:
                               f"{len(item.circuits)} circuit(s) x {item.shots} shots")
 
             def execute(q: QPU = qpu, w: FragmentWork = item) -> list[dict[str, int]]:
-                return q.executor.run(w.circuits, w.shots, decided.seed)
+                return q.executor.run(w.circuits, w.shots,
+                                      derive_seed(decided.seed, w.qpu))
 
             counts[item.qpu] = _guard(run, Reason.EXECUTION_FAILED, execute)
     return finish_single_qpu(decided, counts)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import copy
 import functools
+import hashlib
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from qiskit import ClassicalRegister, QuantumCircuit, QuantumRegister
@@ -32,14 +33,39 @@ class Executor(Protocol):
         ...
 
 
-def sampler_pubs(circuits: Sequence[QuantumCircuit], shots: Shots) -> list[tuple[Any, ...]]:
-    """Sampler PUBs (circuit, parameters, shots) for one call, shots per circuit."""
+def derive_seed(seed: int | None, *labels: object) -> int | None:
+    """A seed of its own for each call and label, reproducible from the job's seed.
+
+    Aer starts every call (and every shot-count group of a sampler call) at the seed it is
+    given, so two calls with one seed draw the same samples: QPU strata or cut subcircuits
+    would be correlated and their standard errors wrong.
+    """
+    if seed is None:
+        return None
+    digest = hashlib.sha256(repr((seed, *labels)).encode()).digest()
+    return int.from_bytes(digest[:4], "little")
+
+
+def run_by_shot_count(
+    sample: Callable[[list[tuple[Any, ...]], int | None], list[dict[str, int]]],
+    circuits: Sequence[QuantumCircuit], shots: Shots, seed: int | None,
+) -> list[dict[str, int]]:
+    """One sampler run per distinct shot count, each with its own derived seed.
+
+    ``sample(pubs, seed)`` runs PUBs of equal shots; counts come back in circuit order.
+    """
     per_circuit = [shots] * len(circuits) if isinstance(shots, int) else list(shots)
     if len(per_circuit) != len(circuits):
         raise ValueError(f"{len(per_circuit)} shot counts for {len(circuits)} circuits")
     if any(n <= 0 for n in per_circuit):
         raise ValueError("every circuit needs a positive shot count")
-    return [(c, None, n) for c, n in zip(circuits, per_circuit, strict=True)]
+    counts: list[dict[str, int]] = [{} for _ in circuits]
+    for n in sorted(set(per_circuit)):
+        picked = [i for i, m in enumerate(per_circuit) if m == n]
+        results = sample([(circuits[i], None, n) for i in picked], derive_seed(seed, "shots", n))
+        for i, c in zip(picked, results, strict=True):
+            counts[i] = c
+    return counts
 
 
 def _counts_from_sampler(result: Any) -> list[dict[str, int]]:
@@ -129,9 +155,13 @@ class AerExecutor:
         """Run all circuits in one call."""
         if self.device_qubits is not None:
             circuits = [embed(c, self.device_qubits, self.region) for c in circuits]
-        sampler = BackendSamplerV2(backend=self.simulator,
-                                   options={"seed_simulator": seed} if seed is not None else None)
-        return _counts_from_sampler(sampler.run(sampler_pubs(circuits, shots)).result())
+
+        def sample(pubs: list[tuple[Any, ...]], call_seed: int | None) -> list[dict[str, int]]:
+            options = {"seed_simulator": call_seed} if call_seed is not None else None
+            sampler = BackendSamplerV2(backend=self.simulator, options=options)
+            return _counts_from_sampler(sampler.run(pubs).result())
+
+        return run_by_shot_count(sample, circuits, shots, seed)
 
 
 class FakeDeviceExecutor:
@@ -162,11 +192,15 @@ class FakeDeviceExecutor:
 
         width = fake_backend(self.device).num_qubits
         wide = [embed(c, width, self.region) for c in circuits]
-        options: dict[str, Any] = {}
-        if seed is not None:
-            options["simulator"] = {"seed_simulator": seed}
-        sampler = SamplerV2(mode=self._noisy_simulator(), options=options)
-        return _counts_from_sampler(sampler.run(sampler_pubs(wide, shots)).result())
+
+        def sample(pubs: list[tuple[Any, ...]], call_seed: int | None) -> list[dict[str, int]]:
+            options: dict[str, Any] = {}
+            if call_seed is not None:
+                options["simulator"] = {"seed_simulator": call_seed}
+            sampler = SamplerV2(mode=self._noisy_simulator(), options=options)
+            return _counts_from_sampler(sampler.run(pubs).result())
+
+        return run_by_shot_count(sample, wide, shots, seed)
 
 
 class IBMRuntimeExecutor:
@@ -208,4 +242,8 @@ class IBMRuntimeExecutor:
                                        instance=self.instance)
         backend = service.backend(self.backend_name)
         wide = [embed(c, self.device_qubits, self.region) for c in circuits]
-        return _counts_from_sampler(SamplerV2(mode=backend).run(sampler_pubs(wide, shots)).result())
+
+        def sample(pubs: list[tuple[Any, ...]], _seed: int | None) -> list[dict[str, int]]:
+            return _counts_from_sampler(SamplerV2(mode=backend).run(pubs).result())
+
+        return run_by_shot_count(sample, wide, shots, seed)
