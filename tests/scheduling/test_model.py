@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from qbackbone.core.scheduling import CutPlan, Job, Problem, Subcircuit, with_cut_kind
@@ -63,3 +65,27 @@ def test_higher_load_means_denser_arrivals() -> None:
     lo = generate(InstanceParams(n_jobs=30, load=0.5, seed=1))
     hi = generate(InstanceParams(n_jobs=30, load=2.0, seed=1))
     assert hi.jobs[-1].arrival < lo.jobs[-1].arrival
+
+
+def test_the_package_is_pure() -> None:
+    """The scheduling package imports only itself, the standard library and its solvers."""
+    import ast
+    from pathlib import Path
+
+    import qbackbone.core.scheduling as pkg
+
+    allowed = {"ortools", "matplotlib", "__future__"}
+    for path in Path(pkg.__file__).parent.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:  # relative: inside the package
+                    continue
+                names = [node.module or ""]
+            else:
+                continue
+            for name in names:
+                top = name.split(".")[0]
+                assert top in allowed or top in sys.stdlib_module_names, (path.name, name)
