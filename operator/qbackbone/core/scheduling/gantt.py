@@ -19,6 +19,7 @@ def render_gantt(
     import matplotlib.pyplot as plt
 
     path = Path(path)
+    problem = problem.recut(schedule.recut)  # re-cut (LO) jobs have no precedence to draw
     rows = {q.name: i for i, q in enumerate(problem.qpus)}
     for f in schedule.fragments:
         rows.setdefault(f.qpu, len(rows))
