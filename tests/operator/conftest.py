@@ -42,13 +42,6 @@ core = cluster_fixtures.core
 namespace = cluster_fixtures.namespace
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    here = Path(__file__).parent
-    for item in items:
-        if here in Path(str(item.fspath)).parents:
-            item.add_marker(pytest.mark.cluster)
-
-
 @pytest.fixture(scope="session")
 def crds(cluster: ClusterInfo, api: client.ApiClient) -> None:
     """The generated CRDs, applied once and Established."""
@@ -80,26 +73,32 @@ def _healthy(url: str, proc: subprocess.Popen[bytes]) -> bool:
         return bool(response.status == 200)
 
 
-@pytest.fixture(scope="session")
-def operator(cluster: ClusterInfo, crds: None, operator_agent: tuple[str, ...],
-             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """``qbackbone operator`` running against the cluster; yields its log file."""
-    log = tmp_path_factory.mktemp("operator") / "operator.log"
-    url = f"http://127.0.0.1:{_free_port()}/healthz"
-    qbackbone = str(Path(sys.executable).parent / "qbackbone")
-    argv = [qbackbone, "operator", f"--kubeconfig={cluster.kubeconfig}", f"--liveness={url}",
-            f"--worker-command={qbackbone}", "--seed=11"]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True, env=dict(os.environ))
-    try:
+class OperatorProcess:
+    """``qbackbone operator`` as a subprocess, appending to one log; restartable by tests."""
+
+    def __init__(self, cluster: ClusterInfo, log: Path) -> None:
+        self.cluster = cluster
+        self.log = log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        url = f"http://127.0.0.1:{_free_port()}/healthz"
+        qbackbone = str(Path(sys.executable).parent / "qbackbone")
+        argv = [qbackbone, "operator", f"--kubeconfig={self.cluster.kubeconfig}",
+                f"--liveness={url}", f"--worker-command={qbackbone}", "--seed=11"]
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
+                                         start_new_session=True, env=dict(os.environ))
+        proc = self.proc
         wait_for(partial(_healthy, url, proc), 60, interval=0.3, what="operator /healthz")
         if proc.poll() is not None:
-            pytest.fail(f"operator exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        print(f"\noperator up; log {log}")
-        yield log
-    finally:
-        proc.send_signal(signal.SIGTERM)
+            pytest.fail(f"operator exited with {proc.returncode}:\n{self.log.read_text()[-3000:]}")
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(sig)
         try:
             proc.wait(20)
         except subprocess.TimeoutExpired:
@@ -108,7 +107,20 @@ def operator(cluster: ClusterInfo, crds: None, operator_agent: tuple[str, ...],
 
 
 @pytest.fixture(scope="session")
-def fleet(api: client.ApiClient, operator: Path) -> tuple[str, ...]:
+def operator(cluster: ClusterInfo, crds: None, operator_agent: tuple[str, ...],
+             tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
+    """``qbackbone operator`` running against the cluster."""
+    running = OperatorProcess(cluster, tmp_path_factory.mktemp("operator") / "operator.log")
+    running.start()
+    print(f"\noperator up; log {running.log}")
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="session")
+def fleet(api: client.ApiClient, operator: OperatorProcess) -> tuple[str, ...]:
     """Two ideal aer QPUNodes on the agent's QPUs, Ready."""
     custom = client.CustomObjectsApi(api)
     for name in QPUS:
@@ -122,7 +134,7 @@ def fleet(api: client.ApiClient, operator: Path) -> tuple[str, ...]:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
-    log = item.funcargs.get("operator") if hasattr(item, "funcargs") else None
-    if report.failed and isinstance(log, Path) and log.exists():
-        report.sections.append(("operator log (tail)", log.read_text()[-6000:]))
+    running = item.funcargs.get("operator") if hasattr(item, "funcargs") else None
+    if report.failed and isinstance(running, OperatorProcess) and running.log.exists():
+        report.sections.append(("operator log (tail)", running.log.read_text()[-6000:]))
     return report

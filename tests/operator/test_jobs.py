@@ -10,7 +10,7 @@ from qiskit import qasm2
 from qiskit.quantum_info import SparsePauliOp, Statevector
 
 from qbackbone.dev.waiting import wait_for
-from tests.operator.kit import condition, create, policy, quantum_job, wait_job
+from tests.operator.kit import condition, create, get_job, policy, quantum_job, wait_job
 
 pytestmark = pytest.mark.cluster
 
@@ -121,4 +121,13 @@ def test_deleting_a_job_deletes_its_pods_and_configmaps(api: client.ApiClient, n
         return not (core.list_namespaced_pod(namespace, label_selector=selector).items
                     or core.list_namespaced_config_map(namespace, label_selector=selector).items)
 
+    def job_gone() -> bool:
+        try:
+            get_job(api, namespace, "gone")
+        except client.ApiException as exc:
+            return exc.status == 404
+        return False
+
+    wait_for(job_gone, 10, what="job deleted (no finalizer left on a finished job)")
+    # The garbage collector notices a new CRD's objects on its next discovery resync (30 s).
     wait_for(all_gone, 60, what="the job's pods and ConfigMaps garbage-collected")
