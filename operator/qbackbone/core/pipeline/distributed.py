@@ -8,9 +8,11 @@ from dataclasses import dataclass, field
 
 from qiskit import QuantumCircuit
 
+from qbackbone.api.policy import CuttingOptions
 from qbackbone.api.quantumjob import Plan, PlannedFragment, PlannedSubcircuit
 from qbackbone.core.circuits.features import two_qubit_depth
-from qbackbone.core.cutting import CutPlan, QPUCapacity
+from qbackbone.core.cutting import CutPlan, QPUCapacity, plan_cuts
+from qbackbone.core.cutting import unitary_part as cut_ready
 from qbackbone.core.execute.shots import split_shots
 from qbackbone.core.pipeline.progress import Progress
 from qbackbone.core.qpus.backends import derive_seed
@@ -23,6 +25,15 @@ def capacities(fleet: Sequence[QPU], usable: Sequence[str]) -> list[QPUCapacity]
     names = set(usable)
     return [QPUCapacity(q.name, q.descriptor.qubits, q.descriptor.max_depth)
             for q in fleet if q.name in names]
+
+
+def cut_plan_for(circuit: QuantumCircuit, observables: Sequence[str], fleet: Sequence[QPU],
+                 usable: Sequence[str], cutting: CuttingOptions, shots: int,
+                 seed: int | None) -> CutPlan:
+    """The cheapest cut plan within the policy's limits; CutPlanningError when none fits."""
+    return plan_cuts(cut_ready(circuit), observables, capacities(fleet, usable),
+                     cutting.allowed_cut_kinds, cutting.max_sampling_overhead,
+                     cutting.max_subcircuits, shots, seed=seed)
 
 
 @dataclass

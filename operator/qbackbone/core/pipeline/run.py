@@ -256,9 +256,8 @@ def _classical_instead(run: JobRun, reduced: ReducedJob, context: OperationalCon
 def _run_distributed(run: JobRun, reduced: ReducedJob, qip: QIPDecision,
                      context: OperationalContext, fleet: Sequence[QPU],
                      seed: int | None) -> QuantumJobStatus:
-    from qbackbone.core.cutting import CutPlanningError, execute_plan, plan_cuts
-    from qbackbone.core.cutting import unitary_part as cut_ready
-    from qbackbone.core.pipeline.distributed import FleetRunner, capacities, plan_status
+    from qbackbone.core.cutting import CutPlanningError, execute_plan
+    from qbackbone.core.pipeline.distributed import FleetRunner, cut_plan_for, plan_status
 
     status, progress = run.status, run.progress
     policy = reduced.policy.spec
@@ -268,10 +267,8 @@ def _run_distributed(run: JobRun, reduced: ReducedJob, qip: QIPDecision,
                                   seed)
     with run.phase("cut_seconds"):
         try:
-            plan = plan_cuts(cut_ready(reduced.circuit), reduced.observables,
-                             capacities(fleet, qip.eligible), policy.cutting.allowed_cut_kinds,
-                             policy.cutting.max_sampling_overhead, policy.cutting.max_subcircuits,
-                             reduced.shots, seed=seed)
+            plan = cut_plan_for(reduced.circuit, reduced.observables, fleet, qip.eligible,
+                                policy.cutting, reduced.shots, seed)
         except CutPlanningError as err:
             return _classical_instead(run, reduced, context, f"no cut plan fits: {err}", seed)
     for line in plan.explanation:
