@@ -181,17 +181,17 @@ def build_parser() -> argparse.ArgumentParser:
     crds.add_argument("--check", action="store_true", help="fail when the files differ")
     crds.set_defaults(func=cmd_crds)
 
-    from qbackbone.dev.cli import register as register_dev
-    from qbackbone.deviceplugin.cli import register as register_device_plugin
-
-    register_dev(sub)
-    register_device_plugin(sub)
+    # Subcommands that live with their own packages.
     from controllers.main import register as register_operator
 
+    from qbackbone.cli.schedule import register as register_schedule
+    from qbackbone.dev.cli import register as register_dev
+    from qbackbone.deviceplugin.cli import register as register_device_plugin
     from qbackbone.worker.cli import register as register_worker
 
-    register_operator(sub)
-    register_worker(sub)
+    for register in (register_schedule, register_operator, register_worker, register_dev,
+                     register_device_plugin):
+        register(sub)
     return parser
 
 
