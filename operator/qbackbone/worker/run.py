@@ -9,6 +9,7 @@ from collections.abc import Mapping
 
 from qbackbone.api.qpunode import QPUNode
 from qbackbone.core.classical.fallback import run_classical
+from qbackbone.core.qpus.backends import derive_seed
 from qbackbone.core.qpus.fleet import build_fleet
 from qbackbone.k8s.builders import JobRef, build_configmap
 from qbackbone.k8s.codec import check_size, circuits_from_text
@@ -26,7 +27,9 @@ def run_fragment(data: Mapping[str, str], pod: str | None) -> dict[str, str]:
     qpu = build_fleet([node])[0]
     circuits = circuits_from_text(data["circuits.qpy"])
     start = time.perf_counter()
-    counts = qpu.executor.run(circuits, int(data["shots"]), json.loads(data["seed"]))
+    # The same per-QPU seed as run_job, so strata on different QPUs draw independent samples.
+    seed = derive_seed(json.loads(data["seed"]), qpu.name)
+    counts = qpu.executor.run(circuits, int(data["shots"]), seed)
     return fragment_result_data(qpu.name, qpu.descriptor.backend_name, counts,
                                 time.perf_counter() - start, pod)
 
