@@ -121,3 +121,30 @@ def test_qb_may_recut_a_job_when_lo_parallelism_beats_locc_precedence() -> None:
     assert exact.served == 1 and exact.schedule is not None
     check_schedule(problem, exact.schedule)
     assert solve_exact(problem, time_limit=5.0, unit=1e-4, recut=False).served == 1
+
+
+DOMINANCE_CASES = [
+    InstanceParams(n_jobs=n, n_qpus=q, load=load, deadline_coef=coef, seed=seed)
+    for n, q, load, coef, seed in [
+        (10, 3, 1.0, 0.75, 0), (10, 3, 2.0, 1.0, 1), (12, 4, 3.0, 1.5, 2),
+        (12, 4, 0.5, 0.5, 3), (8, 2, 1.5, 3.0, 4), (15, 6, 1.0, 0.75, 5),
+    ]
+]
+
+
+@pytest.mark.parametrize("inst", DOMINANCE_CASES, ids=lambda p: f"{p.n_jobs}x{p.n_qpus}-s{p.seed}")
+def test_qb_serves_at_least_every_baseline_and_ablation(inst: InstanceParams) -> None:
+    problem = generate(inst)
+    params = AnnealingParams(iterations=600, seed=inst.seed)
+    qb = anneal(problem, params)
+    assert check_schedule(problem, qb) == qb.admitted
+    others = [edf(problem), edf(problem, split=False), list_scheduling(problem),
+              random_schedule(problem, seed=inst.seed)]
+    for split, locc in [(False, True), (True, False), (False, False)]:
+        ablation = AnnealingParams(iterations=600, seed=inst.seed, shot_splitting=split,
+                                   locc_aware=locc)
+        s = anneal(problem, ablation)
+        check_schedule(problem_for(problem, ablation), s)
+        others.append(s)
+    for s in others:
+        assert qb.served >= s.served, s.method

@@ -8,10 +8,16 @@ admitted job for a dropped one, drop a job, change a subcircuit's QPU set (moves
 QPUs), move a job in the order (changes start times). Metropolis acceptance, exponential
 cooling, one ``random.Random(seed)``: the result is a function of the problem and the params.
 
-The search starts from the best of three greedy EDF states (with splits, without, all jobs
-re-cut to LO), and the answer is the best of the annealed state and a
-portfolio of baselines (EDF, list scheduling and, with shot splitting, the random baseline
-with the same seed), so it never serves fewer jobs than any of them.
+A run is a portfolio of component searches (:data:`COMPONENTS`): the full QB search and the
+restricted ones without shot splitting, without LOCC (every job LO-cut) and without either,
+each with a fixed share of the effort and its own derived seed; the answer is the best of
+them. An ablation runs only the components without the feature it removes, with the same
+shares, so each of its candidates is also one of QB's: QB never serves fewer jobs than any
+ablation run with the same params (unless ``time_limit`` cuts searches short). Each
+component starts from the best of three greedy EDF states (with splits, without, all jobs
+re-cut to LO) and returns the best of its annealed state and a portfolio of baselines (EDF,
+list scheduling and, with shot splitting, the random baseline with the same seed), so QB
+never serves fewer jobs than any of them either.
 """
 
 from __future__ import annotations
@@ -224,25 +230,74 @@ class _Search:
         return -served + 0.5 * guide / max(1, n), served
 
 
+#: The component searches, keyed by (shot splitting, LOCC awareness), with the share of the
+#: effort (work budget, iterations, time limit) each one gets. A run searches every component
+#: its params allow: the QB scheduler all four, an ablation only the ones without the feature
+#: it removes. A component's result depends only on the problem, its key, the seed and the
+#: total budget, so an ablation's answer is one of the QB scheduler's candidates and QB never
+#: serves fewer jobs than any ablation with the same params.
+COMPONENTS: dict[tuple[bool, bool], float] = {
+    (True, True): 0.7,
+    (False, True): 0.1,
+    (True, False): 0.1,
+    (False, False): 0.1,
+}
+
+
 def anneal(problem: Problem, params: AnnealingParams | None = None) -> Schedule:
-    """Run the QB scheduler on ``problem`` (see the module docstring)."""
+    """Run the QB scheduler on ``problem`` (see the module docstring): the best of its
+    component searches (:data:`COMPONENTS`), ties to the one with more features."""
     params = params or AnnealingParams()
     started = time.perf_counter()
-    prob = problem_for(problem, params)
+    base = problem_for(problem, params)
+    lo_base: Problem | None = None
+    best: Schedule | None = None
+    total: dict[str, float] = {"iterations": 0.0, "work": 0.0, "accepted": 0.0}
+    for (split, locc), share in COMPONENTS.items():
+        if (split and not params.shot_splitting) or (locc and not params.locc_aware):
+            continue
+        if locc == params.locc_aware:
+            sched = _component(base, params, split, locc, share)
+        elif base.fixed:  # jobs that already run keep their cut: no all-LO component
+            continue
+        else:
+            lo_base = lo_base or base.with_cut_kind("lo")
+            sched = _component(lo_base, params, split, locc, share)
+            # the same plan on the LOCC problem: jobs whose LO variant differs are re-cut
+            changed = frozenset(
+                j.name for j, k in zip(base.jobs, lo_base.jobs, strict=True) if j != k
+            )
+            sched = replace(sched, recut=sched.admitted & changed)
+        for k in total:
+            total[k] += sched.stats[k]
+        if best is None or sched.served > best.served:
+            best = sched
+    assert best is not None
+    stats = {**best.stats, **total, "seconds": time.perf_counter() - started}
+    return replace(best, method=method_name(params), stats=stats)
+
+
+def _component(
+    prob: Problem, params: AnnealingParams, split: bool, locc: bool, share: float
+) -> Schedule:
+    """One annealing search over ``prob`` with shot splitting ``split`` and, with ``locc``,
+    the LO re-cut move; ``share`` of the effort of ``params``. Returns the best of the annealed
+    state and a portfolio of baselines on ``prob``."""
+    started = time.perf_counter()
     c = Compiled(prob)
-    split = params.shot_splitting
-    name = method_name(params)
+    name = method_name(replace(params, shot_splitting=split, locc_aware=locc))
     portfolio = [edf(prob, split=split, compiled=c), list_scheduling(prob, compiled=c)]
     if split:
         portfolio.append(random_schedule(prob, params.seed, compiled=c))
     alt: Compiled | None = None
     flippable = {j.name for j in prob.jobs if flip_cut(j) != j} - {f.job for f in prob.fixed}
-    if params.locc_aware and flippable:
+    if locc and flippable:
         alt = Compiled(prob.recut(flippable))
         lo = edf(alt.problem, split=split, compiled=alt)
         portfolio.append(replace(lo, recut=lo.admitted & flippable))
 
-    rng = random.Random(params.seed)
+    seed = params.seed * len(COMPONENTS) + list(COMPONENTS).index((split, locc))
+    rng = random.Random(seed)
     ncommitted = sum(jd.committed for jd in c.jobs)
     order = sorted(
         (jd.index for jd in c.jobs if jd.feasible),
@@ -260,13 +315,15 @@ def anneal(problem: Problem, params: AnnealingParams | None = None) -> Schedule:
     energy, served = st.energy(st.order, st.res)
     initial_served = served
     best = (served, -energy, list(st.order), list(st.res), list(st.flip))
-    budget = params.budget(len(prob.jobs))
+    full = params.budget(len(prob.jobs))
+    budget = None if full is None else max(1, round(share * full))
+    n_iter = math.ceil(share * params.iterations)
+    limit = None if params.time_limit is None else share * params.time_limit
     st.work = 0
     n = len(order)
     accepted = 0
     iterations = 0
-    for it in range(params.iterations if n else 0):
-        limit = params.time_limit
+    for it in range(n_iter if n else 0):
         if limit is not None and it % 16 == 0 and time.perf_counter() - started > limit:
             break
         if budget is not None and st.work >= budget:
@@ -287,7 +344,7 @@ def anneal(problem: Problem, params: AnnealingParams | None = None) -> Schedule:
         snaps, res = st.decode_from(p, new_order, new_excl, last)
         new_energy, new_served = st.energy(new_order, res)
         delta = new_energy - energy
-        temp = _temperature(params, it, st.work, budget)
+        temp = _temperature(params, it, n_iter, st.work, budget)
         if delta <= 0 or rng.random() < math.exp(-delta / temp):
             accepted += 1
             st.order, st.excluded, st.snaps, st.res = list(new_order), list(new_excl), snaps, res
@@ -322,7 +379,6 @@ def anneal(problem: Problem, params: AnnealingParams | None = None) -> Schedule:
         "accepted": float(accepted),
         "annealed_served": float(best[0]),
         "initial_served": float(initial_served),
-        "seconds": time.perf_counter() - started,
     }
     return replace(result, method=name, stats=stats)
 
@@ -337,11 +393,13 @@ def _used_qpus(st: _Search) -> list[list[Choice]]:
     return out
 
 
-def _temperature(params: AnnealingParams, it: int, work: int, budget: int | None) -> float:
+def _temperature(
+    params: AnnealingParams, it: int, n_iter: int, work: int, budget: int | None
+) -> float:
     """Exponential cooling by iteration (given rate) or by progress through the run."""
     if params.cooling_rate is not None:
         return params.initial_temperature * params.cooling_rate**it
-    progress = it / max(1, params.iterations)
+    progress = it / max(1, n_iter)
     if budget:
         progress = max(progress, work / budget)
     return params.initial_temperature * 0.01 ** min(1.0, progress)
