@@ -10,6 +10,9 @@ import pytest
 from qbackbone.api.qpunode import QPUNode
 from qbackbone.api.quantumjob import QuantumJob
 
+# The real control plane's fixtures, shared by tests/cluster and tests/operator.
+pytest_plugins = ["tests.cluster.fixtures"]
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 QASMBENCH = SHARED / "qasmbench"

@@ -1,8 +1,8 @@
 """The operator against the real local control plane: CRDs, a node agent whose pods can reach
 the API server, aer QPUNodes on the agent's QPUs, and ``qbackbone operator`` as a subprocess.
 
-The cluster fixtures are those of tests/cluster (imported, so a run of both directories
-starts one cluster for each).
+The cluster fixtures come from tests/cluster/fixtures.py (a plugin of the root conftest),
+so a run of both directories shares one cluster.
 """
 
 from __future__ import annotations
@@ -25,21 +25,15 @@ from qbackbone.dev import ClusterInfo
 from qbackbone.dev.agentproc import start_node_agent
 from qbackbone.dev.procs import stop
 from qbackbone.dev.waiting import wait_for
-from tests.cluster import conftest as cluster_fixtures
 from tests.cluster.test_cluster_api import established
 from tests.operator.kit import REPO, kubectl, qpunode, ready_status
 
 # QPU names are the agent's extended resources and the QPUNode names.
-OPERATOR_NODES = ("op-host-a:qpu-a,qpu-b",)
-QPUS = ("qpu-a", "qpu-b")
+# Distinct from tests/cluster's agent QPUs: both agents may run in one session.
+OPERATOR_NODES = ("op-host-a:op-qpu-a,op-qpu-b",)
+QPUS = ("op-qpu-a", "op-qpu-b")
 
 
-# The session cluster, its API client and a namespace per test, as in tests/cluster.
-k8s_bin_dir = cluster_fixtures.k8s_bin_dir
-cluster = cluster_fixtures.cluster
-api = cluster_fixtures.api
-core = cluster_fixtures.core
-namespace = cluster_fixtures.namespace
 
 
 @pytest.fixture(scope="session")

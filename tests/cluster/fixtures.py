@@ -1,5 +1,8 @@
 """Fixtures for tests against the real local control plane (DESIGN.md section 7).
 
+Loaded as a plugin by the root conftest, so every directory that needs a cluster (cluster,
+operator) shares one per session.
+
 Binaries come from ``$QB_K8S_BIN_DIR`` or the cache filled by ``hack/build-k8s.sh``. Without
 them the tests are skipped with the reason, unless ``QB_REQUIRE_CLUSTER=1`` (CI), which turns
 the skip into a failure.
@@ -35,10 +38,12 @@ def _require_cluster() -> bool:
     return os.environ.get("QB_REQUIRE_CLUSTER") == "1"
 
 
+_CLUSTER_DIRS = (Path(__file__).parent, Path(__file__).parent.parent / "operator")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    here = Path(__file__).parent
     for item in items:
-        if here in Path(str(item.fspath)).parents:
+        if any(d in Path(str(item.fspath)).parents for d in _CLUSTER_DIRS):
             item.add_marker(pytest.mark.cluster)
 
 
@@ -104,7 +109,10 @@ def core(api: client.ApiClient) -> client.CoreV1Api:
 @pytest.fixture(scope="session")
 def node_agent(cluster: ClusterInfo) -> Iterator[tuple[str, ...]]:
     """The QPU node agent serving ``AGENT_NODES``; yields the node names."""
-    proc, record = start_node_agent(cluster, AGENT_NODES, tied=True)
+    # Pods may reach the API server from any node, as with a service-account token on a
+    # kubelet (the operator's worker pods can land here when both agents run).
+    proc, record = start_node_agent(cluster, AGENT_NODES, tied=True,
+                                    pod_env=[f"KUBECONFIG={cluster.kubeconfig}"])
     yield tuple(spec.split(":")[0] for spec in AGENT_NODES)
     stop(record, proc)
 
