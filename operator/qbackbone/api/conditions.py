@@ -72,6 +72,7 @@ class Reason(StrEnum):
     VERIFICATION_FAILED = "VerificationFailed"
     CLASSICAL_INFEASIBLE = "ClassicalInfeasible"
     INTERNAL_ERROR = "InternalError"
+    INPUT_TOO_LARGE = "InputTooLarge"  # a fragment's input exceeds the 1 MiB object limit
 
 
 MAX_MESSAGE_LENGTH = 1024

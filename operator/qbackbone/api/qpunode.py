@@ -11,6 +11,13 @@ from qbackbone.api.common import ApiModel, Condition, Duration, ObjectMeta
 
 Provider = Literal["aer", "fake", "ibm-runtime"]
 
+QPU_RESOURCE_PREFIX = "qpu.qbackbone.io/"
+
+
+def qpu_resource(qpu: str) -> str:
+    """The extended resource a QPU is advertised under: one unit, one fragment at a time."""
+    return QPU_RESOURCE_PREFIX + qpu
+
 
 class BackendOptions(ApiModel):
     """How the backend is driven."""

@@ -14,14 +14,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from qbackbone.api.conditions import ConditionType, Phase, Reason, set_condition
+from qbackbone.api.conditions import ConditionType, Phase, Reason
 from qbackbone.api.manifests import ManifestError
 from qbackbone.api.policy import DEFAULT_POLICY_NAME
 from qbackbone.api.quantumjob import QuantumJob, QuantumJobStatus
 from qbackbone.core.pipeline import (
     DecidedJob,
     FragmentWork,
-    JobRun,
     finish_classical,
     finish_single_qpu,
     guarded,
@@ -63,7 +62,6 @@ from qbackbone.k8s.status import TERMINAL, failed_job_status, write_status
 
 log = logging.getLogger(__name__)
 
-INPUT_TOO_LARGE = "InputTooLarge"  # not in api.conditions.Reason yet
 IN_PROCESS_NOTE = ("ran in the operator process: fragment pods for cut jobs are not built yet "
                    "(issue 8)")
 
@@ -176,7 +174,7 @@ class JobReconciler:
             decision = build_configmap(ref, decision_name(ref.name), "decision", record.to_data())
             check_size(decision["data"], "the decision record")
         except TooLarge as err:
-            status = _fail(run, INPUT_TOO_LARGE, str(err))
+            status = run.fail(Reason.INPUT_TOO_LARGE, str(err))
             return self._write(ref, stored, status, [*events, _failed_event(status)])
         if not self.kube.create(decision):
             return events  # another reconcile got there first; collect on the next tick
@@ -252,8 +250,8 @@ class JobReconciler:
                 active = Active(record.stamp, record, decided)
                 active.units = self._units(ref, active)
             except Exception as err:  # the record no longer decides: say so, do not loop
-                status = _fail(run, Reason.INTERNAL_ERROR,
-                               f"could not re-derive the recorded decision: {err}")
+                status = run.fail(Reason.INTERNAL_ERROR,
+                                  f"could not re-derive the recorded decision: {err}")
                 return self._write(ref, stored, status, [_failed_event(status)])
             self.active[ref.uid] = active
             events.append(Event("Normal", "Resumed", "re-derived the recorded decision"))
@@ -269,7 +267,7 @@ class JobReconciler:
             if phase in ("Failed", "Succeeded"):
                 msg = (f"pod {pod.metadata.name} failed: {_termination(pod)}" if phase == "Failed"
                        else f"pod {pod.metadata.name} succeeded without writing {unit.result}")
-                status = _fail(run, Reason.EXECUTION_FAILED, msg)
+                status = run.fail(Reason.EXECUTION_FAILED, msg)
                 self.active.pop(ref.uid, None)
                 return self._write(ref, stored, status, [*events, _failed_event(status)])
             missing.append(unit)
@@ -312,18 +310,6 @@ def _raiser(err: Exception) -> Any:
     def step() -> QuantumJobStatus:
         raise err
     return step
-
-
-def _fail(run: JobRun, reason: str, message: str) -> QuantumJobStatus:
-    """Like JobRun.fail, for reasons the API enum does not have yet (InputTooLarge)."""
-    status = run.status
-    status.phase = Phase.FAILED
-    now = datetime.now(UTC)
-    generation = run.job.metadata.generation
-    set_condition(status.conditions, ConditionType.SUCCEEDED, False, reason, message,
-                  generation, now)
-    set_condition(status.conditions, ConditionType.FAILED, True, reason, message, generation, now)
-    return run.finish()
 
 
 def _failed_reason(status: QuantumJobStatus) -> tuple[str, str]:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import hashlib
 
-QPU_RESOURCE_PREFIX = "qpu.qbackbone.io/"
+from qbackbone.api.qpunode import QPU_RESOURCE_PREFIX, qpu_resource
+
+__all__ = ["QPU_RESOURCE_PREFIX", "qpu_resource"]  # re-exported for the adapters
+
 LABEL_JOB = "qbackbone.io/job"
 LABEL_ROLE = "qbackbone.io/role"
 LABEL_QPU = "qbackbone.io/qpu"
@@ -12,11 +15,6 @@ LABEL_MANAGED = "app.kubernetes.io/managed-by"
 MANAGER = "qbackbone-operator"
 CLASSICAL = "classical"
 _MAX = 63  # a DNS label: pods become hostnames, names also go into label values
-
-
-def qpu_resource(qpu: str) -> str:
-    """The extended resource a QPU is advertised under: ``qpu.qbackbone.io/<qpu>``."""
-    return QPU_RESOURCE_PREFIX + qpu
 
 
 def _bounded(*parts: str) -> str:

@@ -6,7 +6,8 @@ reporting their status like a kubelet would. It is never needed in a real cluste
 kubelet and a QPU device plugin do this job; see docs/dev-cluster.md for what it does not do.
 """
 
+from qbackbone.api.qpunode import QPU_RESOURCE_PREFIX, qpu_resource
 from qbackbone.dev.nodeagent.agent import NodeAgent
-from qbackbone.dev.nodeagent.config import QPU_RESOURCE_PREFIX, NodeSpec, qpu_resource
+from qbackbone.dev.nodeagent.config import NodeSpec
 
 __all__ = ["QPU_RESOURCE_PREFIX", "NodeAgent", "NodeSpec", "qpu_resource"]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-QPU_RESOURCE_PREFIX = "qpu.qbackbone.io/"
+from qbackbone.api.qpunode import qpu_resource
+
 # Env var through which a container learns the QPUs allocated to it, as a device plugin's
 # Allocate response would tell it.
 QPU_ENV = "QBACKBONE_QPUS"
@@ -14,13 +15,6 @@ QPU_ENV = "QBACKBONE_QPUS"
 TERMINATION_ENV = "QBACKBONE_TERMINATION_MESSAGE_PATH"
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-
-
-def qpu_resource(qpu: str) -> str:
-    """The extended resource name for one QPU: ``qpu.qbackbone.io/<qpu>``."""
-    if not _DNS_LABEL.match(qpu) or len(qpu) > 63:
-        raise ValueError(f"QPU name {qpu!r} is not a DNS label (lowercase, digits, '-')")
-    return QPU_RESOURCE_PREFIX + qpu
 
 
 @dataclass(frozen=True)

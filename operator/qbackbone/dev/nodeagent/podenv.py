@@ -7,7 +7,8 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from qbackbone.dev.nodeagent.config import QPU_ENV, QPU_RESOURCE_PREFIX
+from qbackbone.api.qpunode import QPU_RESOURCE_PREFIX
+from qbackbone.dev.nodeagent.config import QPU_ENV
 
 # (kind, namespace, name) -> the object's data, or None if it does not exist;
 # kind is "ConfigMap" or "Secret" (Secret values already decoded).
