@@ -8,7 +8,7 @@ earliest-finishing QPU without) or a tuple of QPU indices to water-fill over.
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -185,6 +185,47 @@ def _place_single(
     return best
 
 
+def gap_end(timeline: Timeline, t: float) -> float:
+    """Start of the first busy interval at or after ``t`` (``inf`` if none): with ``t`` free,
+    the QPU is idle over ``[t, gap_end)``."""
+    starts = timeline[0]
+    i = bisect_left(starts, t)
+    return starts[i] if i < len(starts) else _INF
+
+
+def waterfill_capped(
+    shots: int,
+    avail: Sequence[float],
+    rate: Sequence[float],
+    min_time: Sequence[float],
+    cap: Sequence[float],
+) -> list[int] | None:
+    """:func:`waterfill` where QPU k takes at most ``cap[k]`` shots: a QPU whose share would
+    exceed its cap is filled to the cap (or left out when the cap is below ``min_time``) and
+    the rest is water-filled over the others. ``None`` if the caps cannot hold every shot."""
+    k = len(avail)
+    n = [0] * k
+    pool = list(range(k))
+    left = shots
+    while left > 0:
+        if not pool:
+            return None
+        part = waterfill(left, [avail[i] for i in pool], [rate[i] for i in pool],
+                         [min_time[i] for i in pool])
+        over = [i for i, v in zip(pool, part, strict=True) if v > cap[i]]
+        if not over:
+            for i, v in zip(pool, part, strict=True):
+                n[i] += v
+            return n
+        for i in over:
+            take = int(cap[i])
+            if take > 0 and take * rate[i] >= min_time[i]:
+                n[i] = take
+                left -= take
+            pool.remove(i)
+    return n
+
+
 def _place_split(
     c: Compiled,
     busy: list[Timeline],
@@ -193,10 +234,18 @@ def _place_split(
     shots: int,
     min_fragment: float,
 ) -> list[tuple[int, int, float, float]]:
+    """Split ``shots`` over ``cands`` so that the subcircuit finishes early. Water-filling
+    assumes each QPU free from its first idle time; a share that does not fit in that gap is
+    either moved to the QPU's next gap where it fits (re-balancing up to three times) or, when
+    that finishes later, cut to what the gap holds with the rest spread over the other QPUs
+    (an uneven split that leaves the busy interval in place)."""
     starts = [earliest_fit(busy[q], c.release[q], ready, 0.0) for q in cands]
+    first = list(starts)
     rates = [c.rate[q] for q in cands]
     mins = [min_fragment * c.setup[q] for q in cands]
     n: list[int] = []
+    conflict = False
+    moved_out: list[tuple[int, int, float, float]] | None = None
     for _ in range(3):
         avail = [s + c.setup[q] for s, q in zip(starts, cands, strict=True)]
         n = waterfill(shots, avail, rates, mins)
@@ -211,14 +260,36 @@ def _place_split(
                     starts[k] = s
                     moved = True
         if not moved:  # each fragment fits where it was assumed to start (or earlier)
-            return fits
-    out = []
-    for k, q in enumerate(cands):
-        if n[k]:
-            dur = c.setup[q] + n[k] * rates[k]
-            s = earliest_fit(busy[q], c.release[q], ready, dur)
-            out.append((q, n[k], s, s + dur))
-    return out
+            moved_out = fits
+            break
+        conflict = True
+    if moved_out is None:
+        moved_out = []
+        for k, q in enumerate(cands):
+            if n[k]:
+                dur = c.setup[q] + n[k] * rates[k]
+                s = earliest_fit(busy[q], c.release[q], ready, dur)
+                moved_out.append((q, n[k], s, s + dur))
+    if not conflict:
+        return moved_out
+    # the uneven alternative: every QPU keeps its first gap, shares capped to what it holds
+    avail = [s + c.setup[q] for s, q in zip(first, cands, strict=True)]
+    caps = [
+        max(0.0, math.floor((gap_end(busy[q], s) - a) / r)) if gap_end(busy[q], s) < _INF
+        else _INF
+        for s, a, r, q in zip(first, avail, rates, cands, strict=True)
+    ]
+    capped = waterfill_capped(shots, avail, rates, mins, caps)
+    if capped is None:
+        return moved_out
+    uneven = [
+        (q, capped[k], first[k], first[k] + c.setup[q] + capped[k] * rates[k])
+        for k, q in enumerate(cands)
+        if capped[k]
+    ]
+    if max(f[3] for f in uneven) < max(f[3] for f in moved_out) - 1e-12:
+        return uneven
+    return moved_out
 
 
 def place_job(
