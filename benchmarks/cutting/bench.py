@@ -1,7 +1,8 @@
 """Cutting benchmark: accuracy, LOCC vs LO spread, cost, QASMBench planning.
 
     .venv/bin/python benchmarks/cutting/bench.py --quick   # under a minute
-    .venv/bin/python benchmarks/cutting/bench.py           # full
+    .venv/bin/python benchmarks/cutting/bench.py           # full (~17 min on 2 cores)
+    .venv/bin/python benchmarks/cutting/bench.py --ratio 1 --reps 150   # one ratio, more reps
 Writes benchmarks/results/cutting-<mode>.json and prints tables.
 """
 
@@ -122,6 +123,7 @@ def accuracy(sizes: list[tuple[int, int]], reps: int, samples: float) -> dict[st
                 plan = plan_cuts(qc, obs, qpus, ALL_KINDS, 1e4, 6, shots, seed=1)
             except CutPlanningError as err:
                 rows.append({"family": fam, "n": n, "qpu": width, "refused": str(err)[:200]})
+                print(f"  accuracy {fam} n={n} qpu={width}: refused", flush=True)
                 continue
             ok = 0
             timings: dict[str, float] = {}
@@ -133,6 +135,9 @@ def accuracy(sizes: list[tuple[int, int]], reps: int, samples: float) -> dict[st
                     timings[key] = timings.get(key, 0.0) + val / reps
             inside += ok
             total += reps * len(obs)
+            print(f"  accuracy {fam} n={n} qpu={width}: {plan.method} overhead "
+                  f"{plan.overhead:.0f}, {ok}/{reps * len(obs)} within 3 SE, "
+                  f"{time.perf_counter() - t0:.1f}s", flush=True)
             rows.append({"family": fam, "n": n, "qpu": width, "method": plan.method,
                          "cuts": len(plan.cuts), "subcircuits": len(plan.subcircuits),
                          "overhead": plan.overhead, "base_shots": shots,
@@ -153,7 +158,8 @@ def _std_ci(values: np.ndarray, level: float = 0.9) -> list[float]:
     return [s * float(np.sqrt(k / lo_q)), s * float(np.sqrt(k / hi_q))]
 
 
-def locc_vs_lo(reps: int, total: int, wires_run_lo: set[int]) -> list[dict[str, Any]]:
+def locc_vs_lo(reps: int, total: int, wires_run_lo: set[int],
+               only: set[int] | None = None) -> list[dict[str, Any]]:
     """LOCC vs LO std at equal samples: measured (reps), exact prediction, worst-case bound.
 
     Both plans cut the same wires at the same places (checked) and every subcircuit runs
@@ -163,6 +169,8 @@ def locc_vs_lo(reps: int, total: int, wires_run_lo: set[int]) -> list[dict[str, 
     """
     out = []
     for wires, (spans, n, width) in RATIO_CASES.items():
+        if only is not None and wires not in only:
+            continue
         qc = blocks(spans, n, layers=3 if wires == 3 else 2)
         obs = ["Z" * n]
         ref = exact(qc, obs)[0]
@@ -289,8 +297,18 @@ def qasmbench(quick: bool) -> list[dict[str, Any]]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--ratio", type=int, choices=[1, 2, 3],
+                        help="only the LOCC/LO ratio for this many wires (with --reps)")
+    parser.add_argument("--reps", type=int, default=150)
     args = parser.parse_args()
     t0 = time.perf_counter()
+    if args.ratio:
+        rows = locc_vs_lo(args.reps, 20_000, {args.ratio}, only={args.ratio})
+        out = ROOT / "benchmarks" / "results" / f"cutting-ratio-{args.ratio}w.json"
+        out.write_text(json.dumps({"mode": f"ratio {args.ratio} wire(s)", "locc_vs_lo": rows,
+                                   "wall_s": time.perf_counter() - t0}, indent=1, default=float))
+        print(json.dumps(rows, indent=1, default=float))
+        return
     section: dict[str, float] = {}
 
     def timed(name: str, fn: Callable[[], Any]) -> Any:
