@@ -214,6 +214,9 @@ def locc_vs_lo(reps: int, total: int, wires_run_lo: set[int],
         # Equal samples: compare per-sample variances (the two sample counts differ by < 1%).
         per = {k: preds[k]["variance"] * preds[k]["samples"] for k in preds}
         row["predicted_ratio"] = float(np.sqrt(per["loccWire"] / per["loWire"]))
+        row["predicted_ratio_large_samples"] = float(np.sqrt(
+            preds["loccWire"]["per_sample_variance_limit"]
+            / preds["loWire"]["per_sample_variance_limit"]))
         row["bound_ratio"] = (2 ** (wires + 1) - 1) / 4**wires
         scale = {k: np.sqrt(preds[k]["samples"]) for k in preds}
         if "loWire" in measured:
@@ -351,7 +354,8 @@ def main() -> None:
         ci = r["measured_ratio_ci90"]
         print(f"  {r['wires']} wire(s): {r['measured_ratio']:.2f} [{ci[0]:.2f}-{ci[1]:.2f}] / "
               f"{r['predicted_ratio']:.2f} / {r['bound_ratio']:.2f}  ({r['ratio_kind']}, "
-              f"{r['reps']} reps)")
+              f"{r['reps']} reps; predicted for many samples per term "
+              f"{r['predicted_ratio_large_samples']:.2f})")
         for kind in ("loccWire", "loWire"):
             e = r[kind]
             meas = (f"measured {e['measured_std']:.4f} [{e['measured_std_ci90'][0]:.4f}-"

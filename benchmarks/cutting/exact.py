@@ -117,8 +117,16 @@ def lo_variance(plan: CutPlan, observable: int = 0) -> dict[str, float]:
     second = np.prod(means**2 + (1 - means**2) / shots[:, None], axis=1)
     first = np.prod(means, axis=1) ** 2
     var = float(np.sum(coefs**2 * (second - first)))
+    gamma = float(np.abs(coefs).sum())
+    # Large-sample limit: Var(T_j) -> sum_p (1 - E_p^2) prod_{q != p} E_q^2 / N_j and
+    # N_j = N |c_j| / gamma, so N Var -> gamma sum_j |c_j| s_j^2. With few shots per term (the
+    # 3-wire plan has 512 terms) the neglected prod_p (1 - E_p^2) / N_j^2 part is not small.
+    sq = means**2
+    s2 = sum((1 - sq[:, p]) * np.prod(np.delete(sq, p, axis=1), axis=1)
+             for p in range(sq.shape[1]))
     return {"value": float(coefs @ np.prod(means, axis=1)), "variance": var,
-            "samples": float(shots.sum()), "gamma": float(np.abs(coefs).sum())}
+            "samples": float(shots.sum()), "gamma": gamma,
+            "per_sample_variance_limit": float(gamma * np.sum(np.abs(coefs) * s2))}
 
 
 def _obs_mask(sub: Any, label: str) -> int:
@@ -186,9 +194,11 @@ def locc_variance(plan: CutPlan, observable: int = 0) -> dict[str, float]:
     n_c = allocate(plan.locc.samples_per_group, [abs(c) for c in coefs])
     var = sum(t["coefficient"] ** 2 * t["s2"] / n for t, n in zip(terms, n_c, strict=True))
     raw = sum(t["coefficient"] ** 2 * t["raw_s2"] / n for t, n in zip(terms, n_c, strict=True))
+    gamma = float(sum(abs(c) for c in coefs))
     return {"value": float(sum(t["coefficient"] * t["E"] for t in terms)), "variance": var,
-            "raw_variance": raw, "samples": float(sum(n_c)),
-            "gamma": float(sum(abs(c) for c in coefs))}
+            "raw_variance": raw, "samples": float(sum(n_c)), "gamma": gamma,
+            "per_sample_variance_limit": gamma * sum(abs(t["coefficient"]) * t["s2"]
+                                                     for t in terms)}
 
 
 def worst_case(gamma: float, samples: float) -> float:
