@@ -45,12 +45,13 @@ from .placement import (
 _INF = float("inf")
 
 #: Automatic effort cap (see ``AnnealingParams.work_budget``): ``WORK_PER_JOB`` per job,
-#: at least ``WORK_FLOOR``, at most ``WORK_CAP``. The unit runs at about 0.4-0.55 M/s on the
-#: 2-core dev machine whatever the size, so this is about 0.7 s up to 20 jobs, then about
-#: 36 ms per job, and at most about 4 s (100 jobs on 20 QPUs).
+#: at least ``WORK_FLOOR``, at most ``WORK_CAP``, shared by the component searches. The unit
+#: is slower in the all-LO split component (bigger shot counts, more re-balancing), so a run
+#: does about 0.35-0.45 M/s on the 2-core dev machine: about 0.9 s up to 20 jobs, then about
+#: 50 ms per job, at most about 4.3 s (100 jobs on 20 QPUs, measured under load).
 WORK_PER_JOB = 18_000
 WORK_FLOOR = 360_000
-WORK_CAP = 1_900_000
+WORK_CAP = 1_500_000
 #: Fixed work of placing one job, beside one unit per eligible QPU per subcircuit.
 PLACE_COST = 15
 
