@@ -23,7 +23,7 @@ else
 fi
 
 echo "== ruff" >&2
-.venv/bin/ruff check operator tests benchmarks
+.venv/bin/ruff check operator controllers tests benchmarks
 echo "== mypy" >&2
 .venv/bin/mypy
 echo "== generated files are current" >&2
