@@ -55,7 +55,7 @@ def test_depth_limit_explained() -> None:
 
 
 def test_bad_observable() -> None:
-    with pytest.raises(ValueError, match="length 7"):
+    with pytest.raises(ValueError, match="has 2 letters but the circuit has 7 qubits"):
         plan_cuts(QC, ["ZZ"], FLEET, ["loccWire"], 1e4, 4, 100)
 
 

@@ -9,6 +9,9 @@ from dataclasses import dataclass, field
 from qiskit import QuantumCircuit
 from qiskit_addon_cutting import DeviceConstraints, OptimizationParameters, find_cuts
 
+from qbackbone.core.circuits.observables import group_into_bases, validate_observables
+from qbackbone.core.errors import JobFailure
+
 from .capacity import QPUCapacity
 from .errors import CutPlanningError
 from .lo import LoPartition, partition, subexperiments
@@ -26,7 +29,6 @@ from .models import (
     SubcircuitSpec,
 )
 from .mub import MAX_WIRES
-from .observables import qwc_groups, validate_observables
 from .serialize import circuits_to_b64
 from .structure import components, merge_isolated, segment, topological_order, two_qubit_depth
 
@@ -198,10 +200,14 @@ def plan_cuts(
     if any(inst.operation.name in ("measure", "reset") or inst.clbits for inst in circuit.data):
         raise CutPlanningError("circuit has measurements or classical bits: pass its unitary "
                                "part (see unitary_part)")
-    obs = validate_observables(observables, circuit.num_qubits)
+    try:
+        obs = validate_observables(observables, circuit.num_qubits)
+    except JobFailure as err:
+        raise ValueError(err.message) from None
     circuit = _two_local(circuit)
     n, depth = circuit.num_qubits, two_qubit_depth(circuit)
-    groups, member = qwc_groups(obs)
+    bases, member = group_into_bases(obs)
+    groups = [basis.letters for basis in bases]
     biggest = max(qpus, key=lambda q: q.qubits)
     fitting = [q.name for q in qpus if q.fits(n, depth)]
     if fitting:
