@@ -8,11 +8,13 @@ from dataclasses import dataclass, field
 
 from qiskit import QuantumCircuit
 
+from qbackbone.api.conditions import Reason
 from qbackbone.api.policy import CuttingOptions
 from qbackbone.api.quantumjob import Plan, PlannedFragment, PlannedSubcircuit
 from qbackbone.core.circuits.features import two_qubit_depth
 from qbackbone.core.cutting import CutPlan, QPUCapacity, plan_cuts
 from qbackbone.core.cutting import unitary_part as cut_ready
+from qbackbone.core.errors import JobFailure
 from qbackbone.core.execute.shots import split_shots
 from qbackbone.core.pipeline.progress import Progress
 from qbackbone.core.qpus.backends import derive_seed
@@ -61,11 +63,10 @@ class FleetRunner:
     clock_zero: float = field(default_factory=time.perf_counter)
     records: list[FragmentRecord] = field(default_factory=list)
 
-    def _fitting(
-        self, circuits: Sequence[QuantumCircuit]
-    ) -> list[tuple[QPU, list[QuantumCircuit]]]:
+    def _fitting(self, subcircuit: str, circuits: Sequence[QuantumCircuit]
+                 ) -> list[tuple[QPU, list[QuantumCircuit]]]:
         width = max(c.num_qubits for c in circuits)
-        out = []
+        out, too_deep = [], []
         for qpu in self.fleet:
             d = qpu.descriptor
             if qpu.name not in self.usable or width > d.qubits:
@@ -74,14 +75,22 @@ class FleetRunner:
             depth = max(two_qubit_depth(c) for c in compiled)
             if d.max_depth is None or depth <= d.max_depth:
                 out.append((qpu, compiled))
+            else:
+                too_deep.append(f"{qpu.name} compiles it to two-qubit depth {depth} "
+                                f"(max {d.max_depth})")
+        if not out:
+            raise JobFailure(
+                Reason.CUT_INFEASIBLE,
+                f"subcircuit {subcircuit} ({width} qubits) fits no usable QPU after routing: "
+                + ("; ".join(too_deep) or "none is wide enough")
+                + "; the plan's logical depth fit, so allow deeper QPUs (spec.maxDepth) or "
+                "more of them")
         return out
 
     def run(self, subcircuit: str, circuits: Sequence[QuantumCircuit],
             shots: Sequence[int]) -> list[dict[str, int]]:
         """Counts per circuit, merged over the QPUs that ran a share of its shots."""
-        fitting = self._fitting(circuits)
-        if not fitting:
-            raise RuntimeError(f"no usable QPU fits subcircuit {subcircuit}")
+        fitting = self._fitting(subcircuit, circuits)
         total = sum(shots)
         shares = split_shots(total, [q.descriptor for q, _ in fitting], self.splitting)
         fraction = {s.qpu: s.shots / total for s in shares}
