@@ -48,3 +48,20 @@ def test_two_qpus_with_one_job_seed_are_not_identical() -> None:
     runs = [by_name[w.qpu].executor.run(w.circuits, w.shots, derive_seed(11, w.qpu))
             for w in work]
     assert runs[0] != runs[1]
+
+
+def test_unseeded_runs_are_one_call_with_per_circuit_shots() -> None:
+    from qbackbone.core.qpus.backends import run_by_shot_count
+
+    calls: list[list[int]] = []
+
+    def sample(pubs: list, seed: int | None) -> list[dict[str, int]]:
+        calls.append([p[2] for p in pubs])
+        return [{"0": p[2]} for p in pubs]
+
+    circuits = [_uniform(), _uniform(), _uniform()]
+    assert run_by_shot_count(sample, circuits, [5, 7, 5], None) == [{"0": 5}, {"0": 7}, {"0": 5}]
+    assert calls == [[5, 7, 5]]
+    calls.clear()
+    assert run_by_shot_count(sample, circuits, [5, 7, 5], 3) == [{"0": 5}, {"0": 7}, {"0": 5}]
+    assert calls == [[5, 5], [7]]

@@ -50,15 +50,19 @@ def run_by_shot_count(
     sample: Callable[[list[tuple[Any, ...]], int | None], list[dict[str, int]]],
     circuits: Sequence[QuantumCircuit], shots: Shots, seed: int | None,
 ) -> list[dict[str, int]]:
-    """One sampler run per distinct shot count, each with its own derived seed.
+    """Run every circuit with its own shot count; counts come back in circuit order.
 
-    ``sample(pubs, seed)`` runs PUBs of equal shots; counts come back in circuit order.
+    Unseeded, all PUBs go in one sampler run (one backend call). Seeded, there is one run per
+    distinct shot count, each with its own derived seed: a sampler gives every shot-count
+    group the seed it was given, which would make those groups draw the same samples.
     """
     per_circuit = [shots] * len(circuits) if isinstance(shots, int) else list(shots)
     if len(per_circuit) != len(circuits):
         raise ValueError(f"{len(per_circuit)} shot counts for {len(circuits)} circuits")
     if any(n <= 0 for n in per_circuit):
         raise ValueError("every circuit needs a positive shot count")
+    if seed is None:
+        return sample([(c, None, n) for c, n in zip(circuits, per_circuit, strict=True)], None)
     counts: list[dict[str, int]] = [{} for _ in circuits]
     for n in sorted(set(per_circuit)):
         picked = [i for i, m in enumerate(per_circuit) if m == n]
