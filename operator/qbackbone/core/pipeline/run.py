@@ -211,8 +211,7 @@ def guarded(run: JobRun, step: Callable[[], QuantumJobStatus]) -> QuantumJobStat
 def _run_in_process(decided: DecidedJob) -> QuantumJobStatus:
     run, qip = decided.run, decided.qip
     if qip.path == "Distributed":
-        return _run_distributed(run, decided.reduced, qip, decided.context, decided.fleet,
-                                decided.seed)
+        return _run_distributed(decided)
     if qip.path == "Classical":
         return finish_classical(decided, run_classical_fallback(decided))
     by_name = {q.name: q for q in decided.fleet}
@@ -232,10 +231,10 @@ def _run_in_process(decided: DecidedJob) -> QuantumJobStatus:
     return finish_single_qpu(decided, counts)
 
 
-def _classical_instead(run: JobRun, reduced: ReducedJob, context: OperationalContext,
-                       why: str, seed: int | None) -> QuantumJobStatus:
+def _classical_instead(decided: DecidedJob, why: str) -> QuantumJobStatus:
     """When cutting cannot serve the job, the fallback may; otherwise the job fails with why."""
-    fallback = reduced.policy.spec.fallback
+    run, context = decided.run, decided.context
+    fallback = decided.reduced.policy.spec.fallback
     in_time = context.deadline_remaining is None or (
         context.classical_seconds or 0.0) <= context.deadline_remaining
     if not fallback.enabled or context.classical_method is None or not in_time:
@@ -247,30 +246,26 @@ def _classical_instead(run: JobRun, reduced: ReducedJob, context: OperationalCon
     decision.message = f"{why}; running the classical fallback ({context.classical_method})"
     run.condition(ConditionType.DECIDED, True, Reason.CLASSICAL_SELECTED, decision.message)
     run.progress.step("decide", decision.message)
-    method = context.classical_method
-    outcome = _guard(run, Reason.EXECUTION_FAILED, lambda: run_classical(
-        reduced.circuit, reduced.observables, reduced.shots, method, seed))
-    return _finish_classical_result(run, reduced, outcome)
+    return finish_classical(decided, run_classical_fallback(decided))
 
 
-def _run_distributed(run: JobRun, reduced: ReducedJob, qip: QIPDecision,
-                     context: OperationalContext, fleet: Sequence[QPU],
-                     seed: int | None) -> QuantumJobStatus:
+def _run_distributed(decided: DecidedJob) -> QuantumJobStatus:
     from qbackbone.core.cutting import CutPlanningError, execute_plan
     from qbackbone.core.pipeline.distributed import FleetRunner, cut_plan_for, plan_status
 
+    run, reduced, qip = decided.run, decided.reduced, decided.qip
+    fleet, seed = decided.fleet, decided.seed
     status, progress = run.status, run.progress
     policy = reduced.policy.spec
     if reduced.observables is None:
-        return _classical_instead(run, reduced, context, "a sampling job cannot be cut (cut "
-                                  "reconstruction gives expectation values): give observables",
-                                  seed)
+        return _classical_instead(decided, "a sampling job cannot be cut (cut reconstruction "
+                                  "gives expectation values): give observables")
     with run.phase("cut_seconds"):
         try:
             plan = cut_plan_for(reduced.circuit, reduced.observables, fleet, qip.eligible,
                                 policy.cutting, reduced.shots, seed)
         except CutPlanningError as err:
-            return _classical_instead(run, reduced, context, f"no cut plan fits: {err}", seed)
+            return _classical_instead(decided, f"no cut plan fits: {err}")
     for line in plan.explanation:
         progress.step("cut", line)
     run.condition(ConditionType.SCHEDULED, True, Reason.PLANNED,
@@ -365,11 +360,7 @@ def run_classical_fallback(decided: DecidedJob) -> ClassicalOutcome:
 
 def finish_classical(decided: DecidedJob, outcome: ClassicalOutcome) -> QuantumJobStatus:
     """The classical result in the same shape as the quantum one, verified."""
-    return _finish_classical_result(decided.run, decided.reduced, outcome)
-
-
-def _finish_classical_result(run: JobRun, reduced: ReducedJob,
-                             outcome: ClassicalOutcome) -> QuantumJobStatus:
+    run, reduced = decided.run, decided.reduced
     run.condition(ConditionType.EXECUTED, True, Reason.CLASSICAL_COMPLETED,
                   f"classical fallback ({outcome.method}) completed")
     result = Result(path="Classical", backends=[f"aer_{outcome.method}"],
