@@ -16,6 +16,7 @@ import ssl
 import subprocess
 import time
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -80,12 +81,14 @@ class LocalCluster:
     """Start and stop a control plane whose files live in ``state_dir``."""
 
     def __init__(self, state_dir: Path, bin_dir: Path | None = None,
-                 tied: bool = False) -> None:
+                 tied: bool = False, apiserver_args: Sequence[str] = ()) -> None:
         """``tied``: the components are killed when this process dies (tests: the state is
         throw-away, and SIGKILL avoids etcd leaving before the API server); otherwise they
-        outlive it (``dev cluster up``)."""
+        outlive it (``dev cluster up``). ``apiserver_args``: extra kube-apiserver flags, after
+        the launcher's own (e.g. an audit log for benchmarks)."""
         self.state_dir = Path(state_dir)
         self.tied = tied
+        self.apiserver_args = list(apiserver_args)
         self.bin_dir = find_bin_dir(bin_dir)
         self.info: ClusterInfo | None = None
         self._admin_context: ssl.SSLContext | None = None
@@ -228,6 +231,7 @@ class LocalCluster:
             f"--service-account-key-file={sa_pub}",
             f"--service-account-signing-key-file={sa_key}",
             "--allow-privileged=true",
+            *self.apiserver_args,
         ])
         context = ssl.create_default_context(cafile=str(ca.cert))
         context.load_cert_chain(str(admin.cert), str(admin.key))
