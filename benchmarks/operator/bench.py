@@ -1,0 +1,556 @@
+"""Operator benchmark (issue 8): apply-to-verified-result latency, a burst of jobs, API requests.
+
+    .venv/bin/python benchmarks/operator/bench.py --quick   # 3 latency reps, 10 jobs (~2 min)
+    .venv/bin/python benchmarks/operator/bench.py           # 5 latency reps, 50 jobs
+
+Brings up the local control plane (``qbackbone.dev``; binaries from ``$QB_K8S_BIN_DIR`` or
+``hack/build-k8s.sh``) with an audit log, a node agent with two ideal aer QPUs, ``crds/`` and
+``qbackbone operator`` as a subprocess that authenticates with its own static token (user
+``qbackbone-operator``), so the audit log tells its requests from the workers' and this
+script's (both use the admin certificate). Everything is torn down at the end.
+
+Writes benchmarks/results/operator-bench.json (``-quick.json`` with ``--quick``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from datetime import datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from kubernetes import client, config, watch
+
+from qbackbone.dev import ClusterInfo, LocalCluster
+from qbackbone.dev.agentproc import start_node_agent
+from qbackbone.dev.procs import free_port
+from qbackbone.dev.procs import stop as stop_process
+from qbackbone.dev.waiting import wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = ROOT / "benchmarks" / "results"
+G, V = "qbackbone.io", "v1alpha1"
+OPERATOR_USER = "qbackbone-operator"
+QPUS = ("bq-a", "bq-b")
+NAMESPACE = "default"
+OVERHEAD_TARGET = 2.0
+
+AUDIT_POLICY = {
+    "apiVersion": "audit.k8s.io/v1", "kind": "Policy",
+    "omitStages": ["RequestReceived"],
+    "rules": [{"level": "Metadata"}],
+}
+
+
+def bin_dir() -> Path:
+    env = os.environ.get("QB_K8S_BIN_DIR")
+    if env:
+        return Path(env)
+    out = subprocess.run([str(ROOT / "hack" / "build-k8s.sh")], check=True,
+                         capture_output=True, text=True).stdout
+    return Path(out.strip().splitlines()[-1])
+
+
+def operator_kubeconfig(path: Path, info: ClusterInfo, token: str) -> Path:
+    """The admin kubeconfig with the user swapped for the operator's static token."""
+    admin = yaml.safe_load(Path(info.kubeconfig).read_text())
+    admin["users"] = [{"name": OPERATOR_USER, "user": {"token": token}}]
+    for ctx in admin["contexts"]:
+        ctx["context"]["user"] = OPERATOR_USER
+    path.write_text(yaml.safe_dump(admin))
+    path.chmod(0o600)
+    return path
+
+
+# --- circuits --------------------------------------------------------------------------------
+
+def layered_qasm(n: int, rng: np.random.Generator, layers: int = 2) -> str:
+    lines = ['OPENQASM 2.0;', 'include "qelib1.inc";', f"qreg q[{n}];"]
+    for _ in range(layers):
+        lines += [f"ry({rng.uniform(0, np.pi):.4f}) q[{i}];" for i in range(n)]
+        lines += [f"cx q[{i}], q[{i + 1}];" for i in range(n - 1)]
+    return "\n".join(lines) + "\n"
+
+
+def observables(n: int) -> list[str]:
+    zz = ["I" * i + "ZZ" + "I" * (n - i - 2) for i in range(0, n - 1, 2)]
+    return ["Z" * n, *zz]
+
+
+def quantum_job(name: str, qasm: str, obs: list[str], shots: int) -> dict[str, Any]:
+    return {"apiVersion": f"{G}/{V}", "kind": "QuantumJob",
+            "metadata": {"name": name, "labels": {"bench": "operator"}},
+            "spec": {"circuit": {"qasm": qasm, "observables": obs}, "shots": shots,
+                     "execution": {"mode": "SingleQPU"}}}
+
+
+# --- the environment -------------------------------------------------------------------------
+
+class Bench:
+    def __init__(self, state: Path) -> None:
+        self.state = state
+        self.audit_log = state / "audit.log"
+        self.token = secrets.token_hex(16)
+        self.cluster: LocalCluster | None = None
+        self.info: ClusterInfo | None = None
+        self.agent: tuple[subprocess.Popen[bytes], Any] | None = None
+        self.operator: subprocess.Popen[bytes] | None = None
+        self.operator_log = state / "operator.log"
+        self.api: client.ApiClient | None = None
+
+    def up(self) -> dict[str, float]:
+        t: dict[str, float] = {}
+        t0 = time.monotonic()
+        tokens = self.state / "tokens.csv"
+        tokens.write_text(f"{self.token},{OPERATOR_USER},{OPERATOR_USER},system:masters\n")
+        policy = self.state / "audit-policy.yaml"
+        policy.write_text(yaml.safe_dump(AUDIT_POLICY))
+        self.cluster = LocalCluster(self.state / "cluster", bin_dir(), tied=True,
+                                    apiserver_args=[f"--token-auth-file={tokens}",
+                                                    f"--audit-policy-file={policy}",
+                                                    f"--audit-log-path={self.audit_log}",
+                                                    "--audit-log-maxsize=0"])
+        info = self.info = self.cluster.start()
+        t["cluster"] = time.monotonic() - t0
+        api = self.api = config.new_client_from_config(config_file=info.kubeconfig)
+        api.user_agent = "qbackbone-bench"
+        kubectl = str(Path(info.bin_dir) / "kubectl")
+        subprocess.run([kubectl, f"--kubeconfig={info.kubeconfig}", "apply", "--server-side",
+                        "-f", str(ROOT / "crds")], check=True, capture_output=True, timeout=60)
+        ext = client.ApiextensionsV1Api(api)
+        for name in ("quantumjobs", "qpunodes", "invocationpolicies"):
+            wait_for(partial(established, ext, f"{name}.{G}"), 30, what=name)
+        t1 = time.monotonic()
+        self.agent = start_node_agent(info, [f"bench-host:{','.join(QPUS)}"], tied=True,
+                                      pod_env=[f"KUBECONFIG={info.kubeconfig}"])
+        t["nodeAgent"] = time.monotonic() - t1
+        t2 = time.monotonic()
+        self.start_operator(operator_kubeconfig(self.state / "operator.kubeconfig", info,
+                                                self.token))
+        t["operator"] = time.monotonic() - t2
+        custom = client.CustomObjectsApi(api)
+        for qpu in QPUS:
+            custom.create_cluster_custom_object(G, V, "qpunodes", {
+                "apiVersion": f"{G}/{V}", "kind": "QPUNode", "metadata": {"name": qpu},
+                "spec": {"backend": {"provider": "aer", "name": "aer_simulator"},
+                         "qubits": 8}})
+        for qpu in QPUS:
+            wait_for(partial(qpu_ready, custom, qpu), 60, what=f"QPUNode {qpu} Ready")
+        t["total"] = time.monotonic() - t0
+        return {k: round(v, 2) for k, v in t.items()}
+
+    def start_operator(self, kubeconfig: Path) -> None:
+        url = f"http://127.0.0.1:{free_port()}/healthz"
+        qbackbone = str(Path(sys.executable).parent / "qbackbone")
+        argv = [qbackbone, "operator", f"--kubeconfig={kubeconfig}", f"--liveness={url}",
+                f"--worker-command={qbackbone}", "--seed=11"]
+        with self.operator_log.open("ab") as out:
+            self.operator = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
+                                             start_new_session=True)
+        proc = self.operator
+
+        def healthy() -> bool:
+            if proc.poll() is not None:
+                raise RuntimeError(f"operator exited: {self.operator_log.read_text()[-3000:]}")
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return bool(response.status == 200)
+
+        wait_for(healthy, 60, interval=0.3, what="operator /healthz")
+
+    def down(self) -> None:
+        if self.operator is not None and self.operator.poll() is None:
+            self.operator.send_signal(signal.SIGTERM)
+            try:
+                self.operator.wait(20)
+            except subprocess.TimeoutExpired:
+                self.operator.kill()
+                self.operator.wait(5)
+        if self.agent is not None:
+            stop_process(self.agent[1], self.agent[0])
+        if self.api is not None:
+            self.api.close()
+        if self.cluster is not None:
+            self.cluster.stop()
+
+
+def established(ext: client.ApiextensionsV1Api, name: str) -> bool:
+    crd: Any = ext.read_custom_resource_definition(name)
+    return any(c.type == "Established" and c.status == "True"
+               for c in (crd.status.conditions or []))
+
+
+def qpu_ready(custom: client.CustomObjectsApi, name: str) -> bool:
+    obj: Any = custom.get_cluster_custom_object(G, V, "qpunodes", name)
+    return any(c["type"] == "Ready" and c["status"] == "True"
+               for c in (obj.get("status") or {}).get("conditions") or [])
+
+
+# --- measurements ----------------------------------------------------------------------------
+
+def phase_of(obj: dict[str, Any]) -> str | None:
+    return (obj.get("status") or {}).get("phase")
+
+
+def wait_terminal(custom: client.CustomObjectsApi, names: list[str], timeout: float,
+                  interval: float) -> tuple[dict[str, float], dict[str, dict[str, Any]]]:
+    """Poll (one list per interval) until every job is Succeeded/Failed or ``timeout``;
+    monotonic time each was first seen terminal, and the last objects."""
+    seen: dict[str, float] = {}
+    objs: dict[str, dict[str, Any]] = {}
+    deadline = time.monotonic() + timeout
+    want = set(names)
+    while time.monotonic() < deadline:
+        listed: Any = custom.list_namespaced_custom_object(G, V, NAMESPACE, "quantumjobs")
+        now = time.monotonic()
+        for obj in listed["items"]:
+            name = obj["metadata"]["name"]
+            if name in want:
+                objs[name] = obj
+                if name not in seen and phase_of(obj) in ("Succeeded", "Failed"):
+                    seen[name] = now
+        if want <= set(seen):
+            break
+        time.sleep(interval)
+    return seen, objs
+
+
+class PodWatch:
+    """Every pod ADDED in the namespace, as (name, uid), from a watch in a thread."""
+
+    def __init__(self, api: client.ApiClient) -> None:
+        self.core = client.CoreV1Api(api)
+        self.added: list[tuple[str, str]] = []
+        self.stopped = False
+        self.error: str | None = None
+        self.watch = watch.Watch()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            for event in self.watch.stream(self.core.list_namespaced_pod, NAMESPACE,
+                                           timeout_seconds=3600):
+                pod = event["object"]
+                if event["type"] == "ADDED":
+                    self.added.append((pod.metadata.name, pod.metadata.uid))
+        except Exception as exc:  # the API server going away at teardown ends the stream
+            if not self.stopped:
+                self.error = repr(exc)
+
+    def stop(self) -> None:
+        self.stopped = True
+        self.watch.stop()
+
+
+def result_seconds(core: client.CoreV1Api, job: str) -> list[float]:
+    found: Any = core.list_namespaced_config_map(
+        NAMESPACE, label_selector=f"qbackbone.io/job={job},qbackbone.io/role=result")
+    return [float((cm.data or {}).get("seconds") or 0.0) for cm in found.items]
+
+
+def latency(bench: Bench, reps: int, rng: np.random.Generator) -> dict[str, Any]:
+    assert bench.api is not None
+    custom, core = client.CustomObjectsApi(bench.api), client.CoreV1Api(bench.api)
+    runs: list[dict[str, Any]] = []
+    for i in range(reps):
+        name = f"lat8-{i}"
+        body = quantum_job(name, layered_qasm(8, rng), observables(8), shots=4000)
+        t0 = time.monotonic()
+        wall0 = time.time()
+        custom.create_namespaced_custom_object(G, V, NAMESPACE, "quantumjobs", body)
+        seen, objs = wait_terminal(custom, [name], 180, 0.05)
+        job = objs[name]
+        status = job.get("status") or {}
+        wall = seen.get(name, float("nan")) - t0
+        timings = status.get("timings") or {}
+        execute = float(timings.get("executeSeconds") or 0.0)
+        runs.append({
+            "job": name, "phase": status.get("phase"),
+            "verified": (status.get("verification") or {}).get("passed"),
+            "wallSeconds": round(wall, 3), "executeSeconds": execute,
+            "workerSeconds": result_seconds(core, name),
+            "overheadSeconds": round(wall - execute, 3),
+            "fragments": len((status.get("plan") or {}).get("fragments") or []),
+            "timings": timings, "window": [wall0, time.time()],
+        })
+        print(f"  {name}: {status.get('phase')} verified={runs[-1]['verified']} "
+              f"wall {wall:.2f} s, execute {execute:.3f} s, "
+              f"fragments {runs[-1]['fragments']}", flush=True)
+        time.sleep(1.0)  # let the finished job's last requests land in its window
+    walls = [r["wallSeconds"] for r in runs]
+    over = [r["overheadSeconds"] for r in runs]
+    return {
+        "runs": runs,
+        "wallMedian": round(statistics.median(walls), 3), "wallMax": round(max(walls), 3),
+        "overheadMedian": round(statistics.median(over), 3),
+        "overheadMax": round(max(over), 3),
+        "overheadShareMedian": round(statistics.median(
+            r["overheadSeconds"] / r["wallSeconds"] for r in runs), 3),
+        "allVerified": all(r["phase"] == "Succeeded" and r["verified"] is True for r in runs),
+        "overheadTargetMet": max(over) < OVERHEAD_TARGET,
+    }
+
+
+def burst(bench: Bench, n: int, rng: np.random.Generator, timeout: float) -> dict[str, Any]:
+    assert bench.api is not None
+    custom, core = client.CustomObjectsApi(bench.api), client.CoreV1Api(bench.api)
+    pods = PodWatch(bench.api)
+    time.sleep(0.5)
+    names = [f"burst-{i:03d}" for i in range(n)]
+    bodies = []
+    for i, name in enumerate(names):
+        q = 3 + i % 4
+        bodies.append(quantum_job(name, layered_qasm(q, rng), observables(q), shots=1000))
+    wall0 = time.time()
+    t0 = time.monotonic()
+    for body in bodies:
+        custom.create_namespaced_custom_object(G, V, NAMESPACE, "quantumjobs", body)
+    submitted = time.monotonic() - t0
+    seen, objs = wait_terminal(custom, names, timeout, 0.25)
+    total = (max(seen.values()) - t0) if seen else float("nan")
+    time.sleep(1.0)
+    pods.stop()
+    wall1 = time.time()
+    phases = Counter(phase_of(objs.get(nm, {})) or "None" for nm in names)
+    # None lost: every job terminal. None run twice: one pod per planned fragment, each pod
+    # created once (one uid per name), one result per fragment.
+    uids: dict[str, set[str]] = defaultdict(set)
+    for pod_name, uid in pods.added:
+        uids[pod_name].add(uid)
+    all_pods: Any = core.list_namespaced_pod(NAMESPACE, label_selector="qbackbone.io/job")
+    by_job: dict[str, list[str]] = defaultdict(list)
+    for pod in all_pods.items:
+        by_job[pod.metadata.labels["qbackbone.io/job"]].append(pod.metadata.name)
+    results: Any = core.list_namespaced_config_map(NAMESPACE,
+                                                   label_selector="qbackbone.io/role=result")
+    res_by_job: Counter[str] = Counter(cm.metadata.labels["qbackbone.io/job"]
+                                       for cm in results.items)
+    mismatches = []
+    for nm in names:
+        planned = len(((objs.get(nm) or {}).get("status") or {}).get("plan", {})
+                      .get("fragments") or [])
+        if phase_of(objs.get(nm, {})) == "Succeeded" and not (
+                planned == len(by_job[nm]) == res_by_job[nm]):
+            mismatches.append({"job": nm, "planned": planned, "pods": len(by_job[nm]),
+                               "results": res_by_job[nm]})
+    recreated = sorted(p for p, u in uids.items() if len(u) > 1)
+    lost = sorted(set(names) - set(seen))
+    verified = sum(1 for nm in names
+                   if ((objs.get(nm) or {}).get("status") or {}).get("verification", {})
+                   .get("passed") is True)
+    failed_reasons = Counter(
+        next((c.get("reason") for c in (objs[nm].get("status") or {}).get("conditions") or []
+              if c["type"] == "Failed" and c["status"] == "True"), "?")
+        for nm in names if phase_of(objs.get(nm, {})) == "Failed")
+    fragments = sum(len(v) for k, v in by_job.items() if k in set(names))
+    return {
+        "jobs": n, "submitSeconds": round(submitted, 3), "totalSeconds": round(total, 2),
+        "throughputJobsPerMinute": round(60 * len(seen) / total, 2) if seen else 0.0,
+        "phases": dict(phases), "verified": verified, "failedReasons": dict(failed_reasons),
+        "fragmentPods": fragments, "podsAddedWatched": len(pods.added),
+        "lost": lost, "recreatedPods": recreated, "fragmentMismatches": mismatches,
+        "podWatchError": pods.error,
+        "noneLost": not lost,
+        "noneRunTwice": not recreated and not mismatches and pods.error is None,
+        "finishSecondsSorted": sorted(round(v - t0, 2) for v in seen.values()),
+        "window": [wall0, wall1],
+    }
+
+
+# --- the audit log ---------------------------------------------------------------------------
+
+def parse_ts(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def audit_events(path: Path) -> list[dict[str, Any]]:
+    events = []
+    for line in path.read_text().splitlines():
+        ev = json.loads(line)
+        # One event per request: ResponseComplete, or ResponseStarted for watches (their
+        # completion comes only when the watch ends).
+        if ev.get("stage") == "ResponseStarted" and ev.get("verb") != "watch":
+            continue
+        if ev.get("stage") == "ResponseComplete" and ev.get("verb") == "watch":
+            continue
+        if ev.get("stage") not in ("ResponseStarted", "ResponseComplete"):
+            continue
+        events.append(ev)
+    return events
+
+
+def key(ev: dict[str, Any]) -> str:
+    ref = ev.get("objectRef") or {}
+    res = ref.get("resource", ev.get("requestURI", "?"))
+    if ref.get("subresource"):
+        res += "/" + ref["subresource"]
+    return f"{ev['verb']} {res}"
+
+
+def requests_in(events: list[dict[str, Any]], window: list[float], jobs: int,
+                user: str = OPERATOR_USER) -> dict[str, Any]:
+    lo, hi = window
+    mine = [ev for ev in events if ev["user"].get("username") == user
+            and lo <= parse_ts(ev["requestReceivedTimestamp"]) <= hi]
+    by_verb = Counter(ev["verb"] for ev in mine)
+    by_key = Counter(key(ev) for ev in mine)
+    return {
+        "jobs": jobs, "windowSeconds": round(hi - lo, 2), "total": len(mine),
+        "perJob": round(len(mine) / jobs, 2),
+        "perJobByVerb": {v: round(c / jobs, 2) for v, c in sorted(by_verb.items())},
+        "perJobByVerbResource": {k: round(c / jobs, 2) for k, c in sorted(by_key.items())},
+        "codes": dict(Counter(str((ev.get("responseStatus") or {}).get("code"))
+                              for ev in mine)),
+    }
+
+
+def job_timeline(events: list[dict[str, Any]], job: str) -> dict[str, float]:
+    """Seconds after the job's create request when the operator (and workers) touched it."""
+    def when(pred: Callable[[dict[str, Any]], bool]) -> list[float]:
+        return sorted(parse_ts(ev["requestReceivedTimestamp"]) for ev in events if pred(ev))
+
+    def ref(ev: dict[str, Any]) -> dict[str, Any]:
+        return ev.get("objectRef") or {}
+
+    created = when(lambda e: e["verb"] == "create" and ref(e).get("resource") == "quantumjobs"
+                   and ref(e).get("name") == job)
+    if not created:
+        return {}
+    t0 = created[0]
+    out: dict[str, float] = {}
+    op = OPERATOR_USER
+
+    def first(label: str, pred: Callable[[dict[str, Any]], bool], last: bool = False) -> None:
+        ts = when(pred)
+        if ts:
+            out[label] = round((ts[-1] if last else ts[0]) - t0, 3)
+
+    first("operatorFirstRequest", lambda e: e["user"].get("username") == op
+          and ref(e).get("name") == job)
+    first("decisionCreated", lambda e: e["user"].get("username") == op and e["verb"] == "create"
+          and ref(e).get("name") == f"{job}-decision")
+    first("podsCreated", lambda e: e["user"].get("username") == op and e["verb"] == "create"
+          and ref(e).get("resource") == "pods" and str(ref(e).get("name", "")).startswith(job),
+          last=True)
+    first("podBound", lambda e: ref(e).get("subresource") == "binding"
+          and str(ref(e).get("name", "")).startswith(job + "-"), last=True)
+    first("podRunning", lambda e: e["user"].get("username") != op
+          and ref(e).get("resource") == "pods" and ref(e).get("subresource") == "status"
+          and str(ref(e).get("name", "")).startswith(job + "-"), last=True)
+    first("resultsCreated", lambda e: e["user"].get("username") != op and e["verb"] == "create"
+          and ref(e).get("resource") == "configmaps"
+          and str(ref(e).get("name", "")).startswith(job + "-")
+          and str(ref(e).get("name", "")).endswith("-out"), last=True)
+    first("lastStatusWrite", lambda e: e["user"].get("username") == op
+          and ref(e).get("resource") == "quantumjobs" and ref(e).get("subresource") == "status"
+          and ref(e).get("name") == job and e["verb"] in ("patch", "update"), last=True)
+    return out
+
+
+# --- report ----------------------------------------------------------------------------------
+
+def stray_processes(state: Path) -> list[str]:
+    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    return [line.strip() for line in out.splitlines()
+            if str(state) in line and "ps -eo" not in line]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="3 latency reps, 10 jobs")
+    parser.add_argument("--jobs", type=int, default=None)
+    parser.add_argument("--reps", type=int, default=None)
+    parser.add_argument("--keep", action="store_true", help="keep the state directory")
+    args = parser.parse_args()
+    jobs = args.jobs or (10 if args.quick else 50)
+    reps = args.reps or (3 if args.quick else 5)
+    rng = np.random.default_rng(8)
+    state = Path(tempfile.mkdtemp(prefix="qb-opbench-"))
+    bench = Bench(state)
+    t_start = time.monotonic()
+    report: dict[str, Any] = {"mode": "quick" if args.quick else "full", "cores": os.cpu_count(),
+                              "qpus": list(QPUS), "state": str(state)}
+    try:
+        print(f"state {state}", flush=True)
+        report["setupSeconds"] = bench.up()
+        print(f"up: {report['setupSeconds']}", flush=True)
+        idle0 = time.time()
+        time.sleep(5.0)
+        idle_window = [idle0, time.time()]
+        print(f"latency: {reps} x 8-qubit job", flush=True)
+        report["latency"] = latency(bench, reps, rng)
+        print(f"burst: {jobs} jobs at once", flush=True)
+        report["burst"] = burst(bench, jobs, rng, timeout=max(120.0, 12.0 * jobs))
+        events = audit_events(bench.audit_log)
+        report["requests"] = {
+            "idlePer5s": requests_in(events, idle_window, 1),
+            "latencyJobs": requests_in(events, [report["latency"]["runs"][0]["window"][0],
+                                                report["latency"]["runs"][-1]["window"][1]],
+                                       reps),
+            "burstJobs": requests_in(events, report["burst"]["window"], jobs),
+        }
+        report["latency"]["timelines"] = {r["job"]: job_timeline(events, r["job"])
+                                          for r in report["latency"]["runs"]}
+    finally:
+        bench.down()
+        time.sleep(1.0)
+        report["strayProcesses"] = stray_processes(state)
+        if not args.keep:
+            shutil.rmtree(state, ignore_errors=True)
+    report["benchSeconds"] = round(time.monotonic() - t_start, 1)
+    print_report(report)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / ("operator-bench-quick.json" if args.quick else "operator-bench.json")
+    out.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    print(f"wrote {out.relative_to(ROOT)}")
+    ok = (report["latency"]["allVerified"] and report["burst"]["noneLost"]
+          and report["burst"]["noneRunTwice"] and not report["strayProcesses"])
+    return 0 if ok else 1
+
+
+def print_report(r: dict[str, Any]) -> None:
+    lat, b, req = r["latency"], r["burst"], r["requests"]
+    print("\n== apply -> verified result, 8-qubit job, ideal aer ==")
+    print(f"{'job':8} {'phase':10} {'verified':8} {'wall s':>7} {'exec s':>7} {'overhead s':>10}")
+    for run in lat["runs"]:
+        print(f"{run['job']:8} {run['phase']:10} {run['verified']!s:8} {run['wallSeconds']:7.2f}"
+              f" {run['executeSeconds']:7.3f} {run['overheadSeconds']:10.2f}")
+    print(f"median wall {lat['wallMedian']} s (max {lat['wallMax']}), overhead median "
+          f"{lat['overheadMedian']} s (max {lat['overheadMax']}), overhead share "
+          f"{lat['overheadShareMedian']:.0%}; target < {OVERHEAD_TARGET} s: "
+          f"{'met' if lat['overheadTargetMet'] else 'MISSED'}")
+    for job, tl in lat.get("timelines", {}).items():
+        print(f"  {job} timeline (s after create): {tl}")
+    print(f"\n== {b['jobs']} jobs submitted at once ==")
+    print(f"submit {b['submitSeconds']} s, all terminal after {b['totalSeconds']} s, "
+          f"{b['throughputJobsPerMinute']} jobs/min; phases {b['phases']}, verified "
+          f"{b['verified']}, fragment pods {b['fragmentPods']}")
+    print(f"none lost: {b['noneLost']} {b['lost'] or ''}; none run twice: {b['noneRunTwice']} "
+          f"(recreated pods {b['recreatedPods']}, mismatches {b['fragmentMismatches']})")
+    print("\n== operator API requests per job (audit log, user qbackbone-operator) ==")
+    for label, q in req.items():
+        print(f"{label}: total {q['total']} over {q['windowSeconds']} s, per job {q['perJob']}:"
+              f" {q['perJobByVerb']}")
+    print(f"\nstray processes: {r['strayProcesses'] or 'none'}; bench {r['benchSeconds']} s")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
