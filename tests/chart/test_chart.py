@@ -1,0 +1,141 @@
+"""The chart lints, renders what issue 9 asks for, refuses wrong values with a clear message,
+and its CRDs are exactly crds/ (hack/verify-chart.sh fails on drift)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.chart.helm import ALL_FEATURES, CHART, REPO, documents, helm, render
+
+
+def test_helm_lint_passes_with_default_and_all_features(k8s_bin_dir: Path) -> None:
+    for extra in ([], ["-f", str(ALL_FEATURES)]):
+        proc = helm(k8s_bin_dir, "lint", "--strict", str(CHART), *extra)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_chart_crds_are_the_generated_ones() -> None:
+    ours = sorted(p.name for p in (CHART / "crds").glob("*.yaml"))
+    assert ours == sorted(p.name for p in (REPO / "crds").glob("*.yaml"))
+    for name in ours:
+        assert (CHART / "crds" / name).read_bytes() == (REPO / "crds" / name).read_bytes(), name
+
+
+def test_verify_script_fails_on_crd_drift(k8s_bin_dir: Path, tmp_path: Path) -> None:
+    for part in ("crds", "charts", "hack"):
+        shutil.copytree(REPO / part, tmp_path / part)
+    env = {**os.environ, "QB_K8S_BIN_DIR": str(k8s_bin_dir)}
+    script = str(tmp_path / "hack" / "verify-chart.sh")
+    ok = subprocess.run([script], capture_output=True, text=True, env=env, timeout=120,
+                        check=False)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    drifted = tmp_path / "charts" / "qbackbone" / "crds" / "qbackbone.io_qpunodes.yaml"
+    drifted.write_text(drifted.read_text() + "# edited by hand\n")
+    bad = subprocess.run([script], capture_output=True, text=True, env=env, timeout=120,
+                         check=False)
+    assert bad.returncode == 1
+    assert "differs from crds/" in bad.stderr and "qbackbone.io_qpunodes.yaml" in bad.stderr
+
+
+@pytest.mark.parametrize(("setting", "message"), [
+    ("operator.replicas=-1", "at '/operator/replicas': minimum: got -1, want 0"),
+    ("operator.replicas=2", "at '/operator/replicas': maximum: got 2, want 1"),
+    ("operator.replica=1", "at '/operator': additional properties 'replica' not allowed"),
+    ("imagee.tag=x", "additional properties 'imagee' not allowed"),
+    ("image.pullPolicy=Sometimes", "at '/image/pullPolicy'"),
+    ("operator.healthPort=70000", "at '/operator/healthPort': maximum"),
+    ("devicePlugin.qpus[0].name=Bad_Name", "at '/devicePlugin/qpus/0/name'"),
+    ("operator.watchNamespaces[0]=Not A Namespace", "at '/operator/watchNamespaces/0'"),
+    ("metrics.serviceMonitor.enabled=true",
+     "metrics.serviceMonitor.enabled needs metrics.enabled: true"),
+])
+def test_wrong_values_are_rejected_with_the_path(k8s_bin_dir: Path, setting: str,
+                                                 message: str) -> None:
+    proc = helm(k8s_bin_dir, "template", "qbackbone", str(CHART), "--set", setting)
+    assert proc.returncode != 0
+    assert message in proc.stderr, proc.stderr
+
+
+def test_every_value_is_commented() -> None:
+    """Each value of values.yaml has a comment line right above it, or above the map holding
+    it (e.g. ``resources`` documents its ``requests.cpu``)."""
+    lines = (CHART / "values.yaml").read_text().splitlines()
+    ancestors: list[tuple[int, bool]] = []  # (indent, commented) of the open maps
+    for i, line in enumerate(lines):
+        stripped = line.strip()
+        if not stripped or stripped.startswith(("#", "- ")) or ":" not in stripped:
+            continue
+        indent = len(line) - len(line.lstrip())
+        while ancestors and ancestors[-1][0] >= indent:
+            ancestors.pop()
+        commented = i > 0 and lines[i - 1].strip().startswith("#")
+        if stripped.endswith(":"):
+            ancestors.append((indent, commented))
+            continue
+        assert commented or any(c for _, c in ancestors), \
+            f"values.yaml line {i + 1} ({stripped!r}) has no comment"
+
+
+def test_schema_knows_every_default_value() -> None:
+    """values.yaml and values.schema.json describe the same keys (no undocumented value)."""
+    import json
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+
+    def walk(node: object, sch: dict[str, object], path: str) -> None:
+        if isinstance(node, dict) and isinstance(sch.get("properties"), dict):
+            props = sch["properties"]
+            assert isinstance(props, dict)
+            for key, value in node.items():
+                assert key in props, f"{path}{key} is not in values.schema.json"
+                walk(value, props[key], f"{path}{key}.")
+    walk(values, schema, "")
+
+
+def test_default_render_is_secure_and_single_replica(k8s_bin_dir: Path) -> None:
+    docs = {(d["kind"], d["metadata"]["name"]): d for d in documents(render(k8s_bin_dir))}
+    deploy = docs[("Deployment", "qbackbone-operator")]
+    assert deploy["spec"]["replicas"] == 1
+    assert deploy["spec"]["strategy"] == {"type": "Recreate"}
+    pod = deploy["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    (container,) = pod["containers"]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    assert container["resources"]["requests"]
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert container["command"] == ["qbackbone"]
+    assert container["args"][:5] == [
+        "operator", "--liveness=http://0.0.0.0:8080/healthz",
+        "--worker-image=qbackbone:0.1.0", "--worker-command=qbackbone",
+        "--worker-service-account=qbackbone-worker"]
+    assert ("ServiceAccount", "qbackbone-worker") in docs
+    plugin = docs[("DaemonSet", "qbackbone-device-plugin")]["spec"]["template"]["spec"]
+    assert plugin["automountServiceAccountToken"] is False
+    assert {"name": "device-plugins", "hostPath": {
+        "path": "/var/lib/kubelet/device-plugins", "type": "Directory"}} in plugin["volumes"]
+    assert plugin["containers"][0]["args"][:3] == [
+        "device-plugin", "--config=/etc/qbackbone/qpus.yaml",
+        "--plugin-dir=/var/lib/kubelet/device-plugins"]
+    kinds = {kind for kind, _ in docs}
+    assert not kinds & {"QPUNode", "InvocationPolicy", "Service", "ServiceMonitor"}
+
+
+def test_all_features_render(k8s_bin_dir: Path) -> None:
+    docs = documents(render(k8s_bin_dir, "-f", str(ALL_FEATURES)))
+    kinds = [d["kind"] for d in docs]
+    assert kinds.count("QPUNode") == 2 and "InvocationPolicy" in kinds
+    assert "Service" in kinds and "ServiceMonitor" in kinds
+    bindings = [d for d in docs if d["kind"] == "RoleBinding"
+                and d["metadata"]["name"] == "qbackbone-operator"]
+    assert sorted(b["metadata"]["namespace"] for b in bindings) == ["qb-jobs-a", "qb-jobs-b"]
+    workers = [d for d in docs if d["kind"] == "ServiceAccount"
+               and d["metadata"]["name"] == "qbackbone-worker"]
+    assert sorted(w["metadata"]["namespace"] for w in workers) == ["qb-jobs-a", "qb-jobs-b"]

@@ -1,0 +1,114 @@
+"""The operator's ClusterRoles cover every (group, resource, verb) the operator uses, and the
+worker Role every one the worker uses. The needs are derived from the code: each Kubernetes
+client call found in operator/qbackbone/k8s and controllers must be in CALLS (so a new call
+fails here until the chart grants it), plus what kopf itself does for the handlers."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from tests.chart.helm import ALL_FEATURES, REPO, documents, render
+
+Need = tuple[str, str, str]  # (apiGroup, resource, verb)
+KINDS = ("quantumjobs", "qpunodes", "invocationpolicies")
+G = "qbackbone.io"
+
+# Client method -> what it needs (custom-object calls: for every qbackbone.io kind).
+CALLS: dict[str, set[Need]] = {
+    "create_namespaced_config_map": {("", "configmaps", "create")},
+    "create_namespaced_pod": {("", "pods", "create")},
+    "read_namespaced_config_map": {("", "configmaps", "get")},
+    "list_namespaced_config_map": {("", "configmaps", "list")},
+    "list_namespaced_pod": {("", "pods", "list")},
+    "list_cluster_custom_object": {(G, k, "list") for k in KINDS},
+    "list_namespaced_custom_object": {(G, k, "list") for k in KINDS},
+    "patch_cluster_custom_object_status": {(G, f"{k}/status", "patch") for k in KINDS},
+    "patch_namespaced_custom_object_status": {(G, f"{k}/status", "patch") for k in KINDS},
+}
+# Kube wrapper method -> client calls it makes (the worker uses the wrapper).
+WRAPPER = {"create": {"create_namespaced_config_map", "create_namespaced_pod"},
+           "configmap": {"read_namespaced_config_map"}}
+# kopf, for handlers on a kind: list+watch (watch streams), patch (finalizer, annotation
+# progress storage); kopf.event: create events; CRD watch (resource discovery).
+KOPF_PER_KIND = ("list", "watch", "patch")
+KOPF_ALWAYS: set[Need] = {("apiextensions.k8s.io", "customresourcedefinitions", "list"),
+                          ("apiextensions.k8s.io", "customresourcedefinitions", "watch")}
+CLIENT_CALL = re.compile(r"\.(?:core|custom|apps|batch|coordination|rbac|events)\.(\w+)\(")
+KOPF_HANDLER = re.compile(r"@kopf\.(?:on\.\w+|timer|daemon|index)\(GROUP, VERSION, (\w+)")
+KIND_CONST = {"JOBS": "quantumjobs", "QPUNODES": "qpunodes", "POLICIES": "invocationpolicies"}
+
+
+def _sources(*dirs: str) -> str:
+    return "\n".join(p.read_text() for d in dirs for p in sorted((REPO / d).glob("*.py")))
+
+
+def operator_needs() -> set[Need]:
+    text = _sources("operator/qbackbone/k8s", "controllers")
+    needs = set(KOPF_ALWAYS)
+    for method in CLIENT_CALL.findall(text):
+        assert method in CALLS, f"new API call {method}: add it to CALLS and to the chart's RBAC"
+        needs |= CALLS[method]
+    for const in KOPF_HANDLER.findall(text):
+        needs |= {(G, KIND_CONST[const], verb) for verb in KOPF_PER_KIND}
+    if "kopf.event(" in text:
+        needs.add(("", "events", "create"))
+    if '"blockOwnerDeletion": controller' in text:  # OwnerReferencesPermissionEnforcement
+        needs.add((G, "quantumjobs/finalizers", "update"))
+    return needs
+
+
+def worker_needs() -> set[Need]:
+    text = _sources("operator/qbackbone/worker")
+    needs: set[Need] = set()
+    for method in re.findall(r"\bkube\.(\w+)\(", text):
+        assert method in WRAPPER, f"worker calls Kube.{method}: add it to WRAPPER and the chart"
+        for call in WRAPPER[method]:
+            needs |= {n for n in CALLS[call] if n[1] == "configmaps"}
+    return needs
+
+
+def granted(rules: list[dict[str, list[str]]]) -> set[Need]:
+    return {(g, r, v) for rule in rules for g in rule["apiGroups"] for r in rule["resources"]
+            for v in rule["verbs"]}
+
+
+def _roles(text: str) -> tuple[dict[str, set[Need]], list[dict[str, object]]]:
+    docs = documents(text)
+    roles = {f"{d['kind']}/{d['metadata'].get('namespace', '')}/{d['metadata']['name']}":
+             granted(d["rules"]) for d in docs if d["kind"] in ("ClusterRole", "Role")}
+    return roles, docs
+
+
+def test_the_code_scan_finds_the_known_calls() -> None:
+    needs = operator_needs()
+    assert ("", "pods", "create") in needs and (G, "quantumjobs/status", "patch") in needs
+    assert (G, "qpunodes", "watch") in needs and ("", "events", "create") in needs
+    assert worker_needs() == {("", "configmaps", "get"), ("", "configmaps", "create")}
+
+
+def test_operator_cluster_roles_cover_every_call(k8s_bin_dir: Path) -> None:
+    roles, _ = _roles(render(k8s_bin_dir))
+    have = roles["ClusterRole//qbackbone-operator-cluster"] | roles[
+        "ClusterRole//qbackbone-operator"]
+    missing = operator_needs() - have
+    assert not missing, f"the operator's ClusterRoles lack {sorted(missing)}"
+
+
+def test_operator_grants_nothing_broad(k8s_bin_dir: Path) -> None:
+    for text in (render(k8s_bin_dir), render(k8s_bin_dir, "-f", str(ALL_FEATURES))):
+        roles, _ = _roles(text)
+        for name, have in roles.items():
+            assert not {n for n in have if "*" in n}, f"{name} has a wildcard"
+            assert not {n for n in have if n[1] == "secrets"}, f"{name} grants secrets"
+            assert not {n for n in have if n[2] in ("delete", "deletecollection", "escalate",
+                                                    "bind", "impersonate")}, name
+
+
+def test_worker_role_is_exactly_what_the_worker_calls(k8s_bin_dir: Path) -> None:
+    roles, docs = _roles(render(k8s_bin_dir))
+    assert roles["Role/qbackbone-system/qbackbone-worker"] == worker_needs()
+    binding = next(d for d in docs if d["kind"] == "RoleBinding"
+                   and d["metadata"]["name"] == "qbackbone-worker")
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "qbackbone-worker",
+                                    "namespace": "qbackbone-system"}]
