@@ -29,6 +29,9 @@ echo "== mypy" >&2
 echo "== generated files are current" >&2
 .venv/bin/qbackbone crds --check
 hack/gen-deviceplugin.sh --check
+if [ -n "${QB_K8S_BIN_DIR:-}" ]; then
+    hack/verify-chart.sh  # needs helm from the control-plane cache
+fi
 echo "== pytest" >&2
 set +e
 .venv/bin/python -m pytest --timeout=900 "$@"
