@@ -451,9 +451,13 @@ def job_timeline(events: list[dict[str, Any]], job: str) -> dict[str, float]:
           last=True)
     first("podBound", lambda e: ref(e).get("subresource") == "binding"
           and str(ref(e).get("name", "")).startswith(job + "-"), last=True)
-    first("podRunning", lambda e: e["user"].get("username") != op
-          and ref(e).get("resource") == "pods" and ref(e).get("subresource") == "status"
-          and str(ref(e).get("name", "")).startswith(job + "-"), last=True)
+    def pod_status(e: dict[str, Any]) -> bool:  # the node agent's pod status writes
+        return (e["user"].get("username") != op and ref(e).get("resource") == "pods"
+                and ref(e).get("subresource") == "status"
+                and str(ref(e).get("name", "")).startswith(job + "-"))
+
+    first("podStatusFirst", pod_status)
+    first("podStatusLast", pod_status, last=True)
     first("resultsCreated", lambda e: e["user"].get("username") != op and e["verb"] == "create"
           and ref(e).get("resource") == "configmaps"
           and str(ref(e).get("name", "")).startswith(job + "-")
