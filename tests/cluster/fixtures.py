@@ -11,8 +11,10 @@ the skip into a failure.
 from __future__ import annotations
 
 import os
+import subprocess
 import uuid
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +117,33 @@ def node_agent(cluster: ClusterInfo) -> Iterator[tuple[str, ...]]:
                                     pod_env=[f"KUBECONFIG={cluster.kubeconfig}"])
     yield tuple(spec.split(":")[0] for spec in AGENT_NODES)
     stop(record, proc)
+
+
+def run_kubectl(cluster: ClusterInfo, *args: str, stdin: str | None = None,
+                timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """kubectl against the test cluster; the caller judges the outcome."""
+    return subprocess.run([str(Path(cluster.bin_dir) / "kubectl"),
+                           f"--kubeconfig={cluster.kubeconfig}", *args],
+                          capture_output=True, text=True, timeout=timeout, input=stdin,
+                          check=False)
+
+
+def established(ext: client.ApiextensionsV1Api, name: str) -> bool:
+    """Whether a CRD reports Established."""
+    crd = ext.read_custom_resource_definition(name)
+    return any(c.type == "Established" and c.status == "True"
+               for c in (crd.status.conditions if crd.status else None) or [])
+
+
+@pytest.fixture(scope="session")
+def crds(cluster: ClusterInfo, api: client.ApiClient) -> None:
+    """The generated CRDs (crds/, of which the chart's are a checked copy), applied once."""
+    proc = run_kubectl(cluster, "apply", "--server-side", "--force-conflicts", "-f",
+                       str(Path(__file__).resolve().parents[2] / "crds"))
+    assert proc.returncode == 0, proc.stderr
+    ext = client.ApiextensionsV1Api(api)
+    for kind in ("quantumjobs", "qpunodes", "invocationpolicies"):
+        wait_for(partial(established, ext, f"{kind}.qbackbone.io"), 30, what=kind)
 
 
 @pytest.fixture()

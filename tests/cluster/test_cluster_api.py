@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from kubernetes.client.exceptions import ApiException
 from qbackbone.dev import ClusterInfo
 from qbackbone.dev.binaries import K8S_VERSION
 from qbackbone.dev.waiting import wait_for
+from tests.cluster.fixtures import established, run_kubectl
 
 REPO = Path(__file__).resolve().parents[2]
 REPO_CRDS = sorted(REPO.glob("crds/*.yaml"))
@@ -23,18 +23,10 @@ pytestmark = pytest.mark.cluster
 
 
 def kubectl(cluster: ClusterInfo, *args: str) -> str:
-    result = subprocess.run(
-        [str(Path(cluster.bin_dir) / "kubectl"), f"--kubeconfig={cluster.kubeconfig}", *args],
-        capture_output=True, text=True, timeout=60,
-    )
+    result = run_kubectl(cluster, *args, timeout=60)
     assert result.returncode == 0, result.stderr
     return result.stdout
 
-
-def established(ext: client.ApiextensionsV1Api, name: str) -> bool:
-    crd = ext.read_custom_resource_definition(name)
-    return any(c.type == "Established" and c.status == "True"
-               for c in (crd.status.conditions if crd.status else None) or [])
 
 
 def test_kubectl_talks_to_the_pinned_server(cluster: ClusterInfo) -> None:

@@ -25,8 +25,7 @@ from qbackbone.dev import ClusterInfo
 from qbackbone.dev.agentproc import start_node_agent
 from qbackbone.dev.procs import stop
 from qbackbone.dev.waiting import wait_for
-from tests.cluster.test_cluster_api import established
-from tests.operator.kit import REPO, kubectl, qpunode, ready_status
+from tests.operator.kit import qpunode, ready_status
 
 # QPU names are the agent's extended resources and the QPUNode names.
 # Distinct from tests/cluster's agent QPUs: both agents may run in one session.
@@ -34,15 +33,6 @@ OPERATOR_NODES = ("op-host-a:op-qpu-a,op-qpu-b",)
 QPUS = ("op-qpu-a", "op-qpu-b")
 
 
-
-
-@pytest.fixture(scope="session")
-def crds(cluster: ClusterInfo, api: client.ApiClient) -> None:
-    """The generated CRDs, applied once and Established."""
-    kubectl(cluster, "apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
-    ext = client.ApiextensionsV1Api(api)
-    for name in ("quantumjobs", "qpunodes", "invocationpolicies"):
-        wait_for(partial(established, ext, f"{name}.qbackbone.io"), 30, what=name)
 
 
 @pytest.fixture(scope="session")

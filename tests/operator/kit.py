@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -10,15 +9,14 @@ from kubernetes import client
 
 from qbackbone.dev import ClusterInfo
 from qbackbone.dev.waiting import wait_for
+from tests.cluster.fixtures import run_kubectl
 
 REPO = Path(__file__).resolve().parents[2]
 G, V = "qbackbone.io", "v1alpha1"
 
 
 def kubectl(cluster: ClusterInfo, *args: str) -> str:
-    proc = subprocess.run([str(Path(cluster.bin_dir) / "kubectl"),
-                           f"--kubeconfig={cluster.kubeconfig}", *args],
-                          capture_output=True, text=True, timeout=60)
+    proc = run_kubectl(cluster, *args, timeout=60)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
 
