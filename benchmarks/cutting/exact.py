@@ -28,12 +28,12 @@ from qiskit import QuantumCircuit
 from qiskit.quantum_info import Operator, PauliList, Statevector
 from qiskit_addon_cutting.utils.observable_grouping import ObservableCollection
 
+from qbackbone.core.circuits.serialize import circuits_from_b64
 from qbackbone.core.cutting import CutPlan
 from qbackbone.core.cutting.lo import _gather, _register_bits
 from qbackbone.core.cutting.locc import allocate, build_circuit
 from qbackbone.core.cutting.mub import locc_channels
 from qbackbone.core.cutting.observables import parity_sign, pauli_char
-from qbackbone.core.cutting.serialize import circuits_from_b64
 
 
 def distribution(circuit: QuantumCircuit) -> dict[int, float]:

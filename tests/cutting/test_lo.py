@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from qbackbone.core.circuits.serialize import circuits_from_b64
 from qbackbone.core.cutting import (
     AerRunner,
     CutExecutionError,
@@ -15,7 +16,6 @@ from qbackbone.core.cutting import (
     plan_cuts,
     reconstruct_lo,
 )
-from qbackbone.core.cutting.serialize import circuits_from_b64
 
 from .circuits import assert_close, blocks, exact
 

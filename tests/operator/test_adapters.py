@@ -9,9 +9,10 @@ from datetime import UTC, datetime
 import pytest
 
 from qbackbone.api.quantumjob import QuantumJobStatus
+from qbackbone.core.circuits.serialize import circuits_from_b64, circuits_to_b64
 from qbackbone.core.pipeline import plan_single_qpu
 from qbackbone.k8s.builders import JobRef, WorkerConfig, build_classical_pod, build_fragment_pod
-from qbackbone.k8s.codec import TooLarge, check_size, circuits_from_text, circuits_to_text
+from qbackbone.k8s.codec import TooLarge, check_size
 from qbackbone.k8s.decision import DecisionRecord
 from qbackbone.k8s.names import fragment_name, job_labels
 from qbackbone.k8s.status import failed_job_status, merge_patch
@@ -78,4 +79,4 @@ def test_decision_record_round_trip_re_derives_the_same_fragments() -> None:
     again = DecisionRecord.from_data(json.loads(json.dumps(record.to_data())))
     second = plan_single_qpu(again.decide(again.start()))
     assert [(w.qpu, w.shots) for w in first] == [(w.qpu, w.shots) for w in second]
-    assert circuits_from_text(circuits_to_text(first[0].circuits)) == first[0].circuits
+    assert circuits_from_b64(circuits_to_b64(first[0].circuits)) == first[0].circuits

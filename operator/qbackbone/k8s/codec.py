@@ -1,12 +1,9 @@
-"""What travels through ConfigMaps: circuits as base64 QPY, the rest as JSON or YAML."""
+"""What travels through ConfigMaps must fit them (circuits go as base64 QPY, see
+core.circuits.serialize; the rest as JSON or YAML)."""
 
 from __future__ import annotations
 
-import base64
-import io
-from collections.abc import Mapping, Sequence
-
-from qiskit import QuantumCircuit, qpy
+from collections.abc import Mapping
 
 # The API server refuses a ConfigMap whose data exceeds 1 MiB; keep room for metadata.
 CONFIGMAP_DATA_LIMIT = 1024 * 1024 - 16 * 1024
@@ -14,18 +11,6 @@ CONFIGMAP_DATA_LIMIT = 1024 * 1024 - 16 * 1024
 
 class TooLarge(ValueError):
     """An object would exceed the 1 MiB ConfigMap limit."""
-
-
-def circuits_to_text(circuits: Sequence[QuantumCircuit]) -> str:
-    """Circuits as one base64 QPY string (layouts and parameters survive)."""
-    buffer = io.BytesIO()
-    qpy.dump(list(circuits), buffer)
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def circuits_from_text(text: str) -> list[QuantumCircuit]:
-    """The inverse of :func:`circuits_to_text`."""
-    return list(qpy.load(io.BytesIO(base64.b64decode(text))))
 
 
 def data_size(data: Mapping[str, str]) -> int:

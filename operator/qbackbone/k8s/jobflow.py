@@ -18,6 +18,7 @@ from qbackbone.api.conditions import ConditionType, Phase, Reason
 from qbackbone.api.manifests import ManifestError
 from qbackbone.api.policy import DEFAULT_POLICY_NAME
 from qbackbone.api.quantumjob import QuantumJob, QuantumJobStatus
+from qbackbone.core.circuits.serialize import circuits_to_b64
 from qbackbone.core.pipeline import (
     DecidedJob,
     FragmentWork,
@@ -38,7 +39,7 @@ from qbackbone.k8s.builders import (
     classical_input_data,
     fragment_input_data,
 )
-from qbackbone.k8s.codec import TooLarge, check_size, circuits_to_text
+from qbackbone.k8s.codec import TooLarge, check_size
 from qbackbone.k8s.decision import DecisionRecord
 from qbackbone.k8s.kube import Kube
 from qbackbone.k8s.names import (
@@ -201,7 +202,7 @@ class JobReconciler:
             reduced = decided.reduced
             name = classical_name(ref.name)
             data = classical_input_data(
-                ref, name, circuits_to_text([reduced.circuit]), reduced.observables,
+                ref, name, circuits_to_b64([reduced.circuit]), reduced.observables,
                 reduced.shots, decided.context.classical_method or "statevector", decided.seed)
             check_size(data, "the classical input")
             decided.run.status.phase = Phase.RUNNING
@@ -218,7 +219,7 @@ class JobReconciler:
                        seed: int | None) -> Unit:
         name = fragment_name(ref.name, work.qpu)
         data = fragment_input_data(ref, name, node, work.shots, seed,
-                                   circuits_to_text(work.circuits))
+                                   circuits_to_b64(work.circuits))
         check_size(data, f"the input of the fragment on {work.qpu}")
         selector = (node.get("spec") or {}).get("nodeSelector")
         return Unit(build_fragment_pod(ref, name, input_name(name), work.qpu, self.worker,

@@ -8,11 +8,12 @@ import time
 from collections.abc import Mapping
 
 from qbackbone.api.qpunode import QPUNode
+from qbackbone.core.circuits.serialize import circuits_from_b64
 from qbackbone.core.classical.fallback import run_classical
 from qbackbone.core.qpus.backends import derive_seed
 from qbackbone.core.qpus.fleet import build_fleet
 from qbackbone.k8s.builders import JobRef, build_configmap
-from qbackbone.k8s.codec import check_size, circuits_from_text
+from qbackbone.k8s.codec import check_size
 from qbackbone.k8s.kube import Kube
 from qbackbone.k8s.results import classical_result_data, fragment_result_data
 
@@ -25,7 +26,7 @@ def run_fragment(data: Mapping[str, str], pod: str | None) -> dict[str, str]:
     """The result data of a fragment: its circuits on its QPU, one backend call."""
     node = QPUNode.model_validate(json.loads(data["qpunode.json"]))
     qpu = build_fleet([node])[0]
-    circuits = circuits_from_text(data["circuits.qpy"])
+    circuits = circuits_from_b64(data["circuits.qpy"])
     start = time.perf_counter()
     # The same per-QPU seed as run_job, so strata on different QPUs draw independent samples.
     seed = derive_seed(json.loads(data["seed"]), qpu.name)
@@ -36,7 +37,7 @@ def run_fragment(data: Mapping[str, str], pod: str | None) -> dict[str, str]:
 
 def run_classical_input(data: Mapping[str, str], pod: str | None) -> dict[str, str]:
     """The result data of the classical fallback."""
-    (circuit,) = circuits_from_text(data["circuit.qpy"])
+    (circuit,) = circuits_from_b64(data["circuit.qpy"])
     start = time.perf_counter()
     outcome = run_classical(circuit, json.loads(data["observables"]), int(data["shots"]),
                             data["method"], json.loads(data["seed"]))

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import time
 
+from qbackbone.core.circuits.serialize import circuits_from_b64
+
 from .lo import reconstruct
 from .locc import LoccExecution
 from .models import CutPlan, CutResult, SubcircuitRecord
 from .runner import SubcircuitRunner
-from .serialize import circuits_from_b64
 
 
 def execute_plan(plan: CutPlan, runner: SubcircuitRunner, seed: int | None = None) -> CutResult:

@@ -19,10 +19,11 @@ from qiskit_addon_cutting.instructions import Move
 from qiskit_addon_cutting.qpd import TwoQubitQPDGate
 from qiskit_addon_cutting.utils.observable_grouping import ObservableCollection
 
+from qbackbone.core.circuits.serialize import circuits_from_b64
+
 from .errors import CutExecutionError, CutPlanningError
 from .models import CutPlan
 from .observables import parity_sign
-from .serialize import circuits_from_b64
 from .structure import components, merge_isolated, segment, two_qubit_depth
 
 MAX_TERMS = 5000

@@ -19,11 +19,12 @@ from itertools import product
 import numpy as np
 from qiskit import ClassicalRegister, QuantumCircuit
 
+from qbackbone.core.circuits.serialize import circuits_from_b64
+
 from .errors import CutExecutionError
 from .models import BundleSpec, CutPlan, SubcircuitSpec
 from .mub import Channel, clifford, locc_channels
 from .observables import parity_sign, pauli_char
-from .serialize import circuits_from_b64
 from .structure import Segmented, topological_order
 
 

@@ -10,6 +10,7 @@ from qiskit import QuantumCircuit
 from qiskit_addon_cutting import DeviceConstraints, OptimizationParameters, find_cuts
 
 from qbackbone.core.circuits.observables import group_into_bases, validate_observables
+from qbackbone.core.circuits.serialize import circuits_to_b64
 from qbackbone.core.errors import JobFailure
 
 from .capacity import QPUCapacity
@@ -29,7 +30,6 @@ from .models import (
     SubcircuitSpec,
 )
 from .mub import MAX_WIRES
-from .serialize import circuits_to_b64
 from .structure import components, merge_isolated, segment, topological_order, two_qubit_depth
 
 KINDS = ("gate", "loWire", "loccWire")

@@ -1,4 +1,5 @@
-"""Circuits in the plan artefact: base64 QPY (exact, fast) for lists of circuits."""
+"""Circuits as text: base64 QPY (exact, keeps layouts and parameters), for cut plans and
+ConfigMaps alike."""
 
 from __future__ import annotations
 
