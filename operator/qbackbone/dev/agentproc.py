@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from kubernetes import client, config
@@ -30,17 +30,22 @@ def nodes_ready(api: client.ApiClient, names: Sequence[str]) -> bool:
 
 def start_node_agent(
     info: ClusterInfo, nodes: Sequence[str], timeout: float = 30.0,
-    pod_env: Sequence[str] = (), tied: bool = False,
+    pod_env: Sequence[str] = (), tied: bool = False, service_account_tokens: bool = False,
+    env: Mapping[str, str] | None = None,
 ) -> tuple[subprocess.Popen[bytes], procs.ProcessRecord]:
     """Start ``python -m qbackbone.dev.nodeagent`` for ``nodes`` (``NODE[:QPU,...]``), record it
-    in the cluster state so ``down`` stops it, and wait until its nodes are Ready."""
+    in the cluster state so ``down`` stops it, and wait until its nodes are Ready.
+    ``service_account_tokens``: pods get a kubeconfig with their service account's token.
+    ``env``: the agent's environment (default: this process's); pods inherit its ``PATH``."""
     specs = [NodeSpec.parse(n) for n in nodes]
     argv = [sys.executable, "-m", "qbackbone.dev.nodeagent",
             f"--kubeconfig={info.kubeconfig}",
             f"--state-dir={Path(info.state_dir) / 'node-agent'}"]
     argv += [f"--node={n}" for n in nodes] + [f"--pod-env={e}" for e in pod_env]
+    if service_account_tokens:
+        argv.append("--service-account-tokens")
     # Tied: SIGTERM, so that the agent still stops the pod processes it started.
-    proc, record = procs.start("node-agent", argv, info.log_dir,
+    proc, record = procs.start("node-agent", argv, info.log_dir, env=env,
                                die_signal=signal.SIGTERM if tied else None)
     info.processes.append(record)
     info.save()

@@ -30,6 +30,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="where pod sandboxes (working dirs, logs) are kept")
     parser.add_argument("--pod-env", action="append", default=[], metavar="KEY=VALUE",
                         help="extra environment for every pod process; repeatable")
+    parser.add_argument("--service-account-tokens", action="store_true",
+                        help="give each pod's processes $KUBECONFIG with a token of the pod's "
+                             "service account (TokenRequest, bound to the pod), as a kubelet "
+                             "projects one")
     parser.add_argument("-v", "--verbose", action="store_true")
 
 
@@ -41,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
     logging.getLogger("kubernetes").setLevel(logging.WARNING)
     pod_env = dict(item.split("=", 1) for item in args.pod_env)
     api = config.new_client_from_config(config_file=args.kubeconfig)
-    agent = NodeAgent(api, args.nodes, args.state_dir, pod_env)
+    agent = NodeAgent(api, args.nodes, args.state_dir, pod_env,
+                      service_account_tokens=args.service_account_tokens)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

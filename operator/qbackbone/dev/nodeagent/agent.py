@@ -13,10 +13,11 @@ from kubernetes.client.exceptions import ApiException
 
 from qbackbone.dev.nodeagent.config import NodeSpec, qpu_resource
 from qbackbone.dev.nodeagent.node import NodeHeartbeat
-from qbackbone.dev.nodeagent.podenv import container_qpus, decode_secret
+from qbackbone.dev.nodeagent.podenv import ConfigError, container_qpus, decode_secret
 from qbackbone.dev.nodeagent.podstatus import pod_status
 from qbackbone.dev.nodeagent.runner import PodRunner
 from qbackbone.dev.nodeagent.timefmt import now
+from qbackbone.dev.tokens import service_account_kubeconfig
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +31,13 @@ class NodeAgent:
 
     def __init__(self, api: client.ApiClient, specs: list[NodeSpec], state_dir: Path,
                  pod_env: dict[str, str] | None = None, lease_interval: float = 10.0,
-                 status_interval: float = 60.0, watch_timeout: int = 5) -> None:
+                 status_interval: float = 60.0, watch_timeout: int = 5,
+                 service_account_tokens: bool = False) -> None:
+        """``service_account_tokens``: give each pod's processes a kubeconfig with a token of
+        the pod's service account (TokenRequest, bound to the pod) in ``$KUBECONFIG``, as the
+        kubelet projects one; otherwise they get only ``pod_env``."""
         self.api = api
+        self.service_account_tokens = service_account_tokens
         self.core = client.CoreV1Api(api)
         self.specs = {s.name: s for s in specs}
         self.sandbox_root = state_dir / "pods"
@@ -143,7 +149,8 @@ class NodeAgent:
                 self._fail(pod, *refusal)
                 return
             runner = PodRunner(pod, self.sandbox_root, self.base_env, self._lookup,
-                               self._reporter(pod), self.pod_env)
+                               self._reporter(pod), self.pod_env,
+                               self._credentials if self.service_account_tokens else None)
             self._runners[uid] = runner
         threading.Thread(target=runner.run, daemon=True).start()
 
@@ -195,6 +202,18 @@ class NodeAgent:
             self._reporter(pod)(status)
         except ApiException as exc:
             log.warning("status update failed: %s", exc)
+
+    def _credentials(self, pod: Any, sandbox: Path) -> dict[str, str]:
+        """``KUBECONFIG`` with a token of the pod's service account, bound to the pod."""
+        meta = pod.metadata
+        account = pod.spec.service_account_name or "default"
+        try:
+            path = service_account_kubeconfig(self.api, meta.namespace, account,
+                                              sandbox / "kubeconfig", pod=pod)
+        except ApiException as exc:
+            raise ConfigError(f"service account token for {meta.namespace}/{account}: "
+                              f"{exc.status} {exc.reason}") from exc
+        return {"KUBECONFIG": str(path)}
 
     def _lookup(self, kind: str, namespace: str, name: str) -> dict[str, str] | None:
         try:

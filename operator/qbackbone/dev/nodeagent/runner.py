@@ -21,6 +21,8 @@ from qbackbone.dev.nodeagent.timefmt import now
 log = logging.getLogger(__name__)
 
 Reporter = Callable[[dict[str, Any]], None]  # receives the pod's new ``status``
+# (pod, sandbox directory) -> environment giving the pod's processes their API credentials
+Credentials = Callable[[Any, Path], dict[str, str]]
 _FALLBACK_LINES, _FALLBACK_BYTES = 80, 2048  # the kubelet's FallbackToLogsOnError limits
 
 
@@ -45,13 +47,15 @@ class PodRunner:
 
     def __init__(self, pod: Any, sandbox_root: Path, base_env: Mapping[str, str],
                  lookup: DataLookup, report: Reporter,
-                 extra_env: Mapping[str, str] | None = None) -> None:
+                 extra_env: Mapping[str, str] | None = None,
+                 credentials: Credentials | None = None) -> None:
         self.pod = pod
         meta = pod.metadata
         self.key = f"{meta.namespace}/{meta.name}"
         self.sandbox = sandbox_root / f"{meta.namespace}_{meta.name}_{meta.uid}"
         self.base_env, self.extra_env = dict(base_env), dict(extra_env or {})
         self.lookup, self.report = lookup, report
+        self.credentials = credentials
         self.init_runs = [ContainerRun(c.name, c.image or "")
                           for c in pod.spec.init_containers or []]
         self.runs = [ContainerRun(c.name, c.image or "") for c in pod.spec.containers]
@@ -80,6 +84,8 @@ class PodRunner:
             log.warning("pod %s: restartPolicy %s is run as Never by the node agent",
                         self.key, spec.restart_policy)
         try:
+            if self.credentials is not None and spec.automount_service_account_token is not False:
+                self.extra_env.update(self.credentials(self.pod, self.sandbox))
             plans = [self._plan(c) for c in [*(spec.init_containers or []), *spec.containers]]
         except ConfigError as exc:
             self._report("Failed", reason="CreateContainerConfigError", message=str(exc))
