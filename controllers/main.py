@@ -1,4 +1,5 @@
-"""``qbackbone operator``: run the kopf controllers (standalone, with a liveness endpoint)."""
+"""``qbackbone operator``: run the kopf controllers (standalone, with a liveness endpoint,
+``/metrics`` and text or JSON logs)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ import os
 import shlex
 
 from qbackbone.k8s.builders import WorkerConfig
+from qbackbone.observability.logs import FORMATS
+
+DEFAULT_METRICS_PORT = 8081  # the liveness endpoint has 8080
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,6 +34,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     help="extra environment of worker pods (repeatable)")
     op.add_argument("--seed", type=int, default=None,
                     help="seed simulators and the transpiler (reproducible results)")
+    op.add_argument("--metrics-port", type=int, default=DEFAULT_METRICS_PORT, metavar="PORT",
+                    help="serve Prometheus metrics at http://0.0.0.0:PORT/metrics "
+                    "(default: %(default)s; 0 to disable)")
+    op.add_argument("--log-format", choices=FORMATS, default="text",
+                    help="text for people, json for one JSON object per line "
+                    "(default: %(default)s)")
     op.add_argument("-v", "--verbose", action="store_true")
     op.set_defaults(func=run)
 
@@ -40,19 +50,27 @@ def run(args: argparse.Namespace) -> int:
 
     if args.kubeconfig:
         os.environ["KUBECONFIG"] = args.kubeconfig
+    import controllers.metrics
     import controllers.policy
     import controllers.qpunode
     import controllers.quantumjob
     import controllers.setup  # noqa: F401 (importing registers the handlers)
+    from qbackbone.observability import current, serve, use_format
 
     env = dict(item.split("=", 1) for item in args.worker_env)
     worker = WorkerConfig(image=args.worker_image,
                           command=tuple(shlex.split(args.worker_command)),
                           service_account=args.worker_service_account, env=env)
     kopf.configure(verbose=args.verbose)
+    use_format(args.log_format)
     for chatty in ("urllib3", "qiskit", "stevedore"):  # per request / per transpiler pass
         logging.getLogger(chatty).setLevel(logging.WARNING)
-    kopf.run(standalone=True, clusterwide=not args.namespace, namespaces=args.namespace,
-             liveness_endpoint=None if args.liveness == "none" else args.liveness,
-             memo=kopf.Memo(worker=worker, seed=args.seed))
+    metrics = serve(current().registry, args.metrics_port) if args.metrics_port else None
+    try:
+        kopf.run(standalone=True, clusterwide=not args.namespace, namespaces=args.namespace,
+                 liveness_endpoint=None if args.liveness == "none" else args.liveness,
+                 memo=kopf.Memo(worker=worker, seed=args.seed))
+    finally:
+        if metrics is not None:
+            metrics.close()
     return 0

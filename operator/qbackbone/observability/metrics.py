@@ -1,0 +1,218 @@
+"""The operator's Prometheus metrics, on a dedicated registry (docs/observability.md).
+
+Counters and histograms count what the operator causes, where it causes it (a status write
+that decides or finishes a job), at most once per job and event; gauges are derived at scrape
+time from the views of the objects it sees (``state.py``). Every entry point swallows its own
+errors: metrics never fail a reconcile.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, ParamSpec, TypeVar
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from qbackbone.api.quantumjob import QuantumJobStatus
+from qbackbone.observability.state import JobsView, QPUView, qpu_load
+from qbackbone.observability.transitions import (
+    NO_PATH,
+    decided,
+    finished,
+    job_path,
+    job_phase,
+)
+
+log = logging.getLogger(__name__)
+P = ParamSpec("P")
+R = TypeVar("R")
+
+PREFIX = "qbackbone"
+PATHS = ("SingleQPU", "Distributed", "Classical")
+CONTROLLERS = ("quantumjob", "qpunode", "invocationpolicy")
+ERROR_KINDS = ("api", "permanent", "internal")
+DECISION_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+JOB_BUCKETS = (0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
+DEDUPE_SIZE = 50_000  # (job uid, event) pairs remembered to count each event once
+
+disable_created_metrics()  # no *_created series: they double the exposition for nothing
+
+
+def never_raises(method: Callable[P, R]) -> Callable[P, R | None]:
+    """Log (once per method at WARNING, then at DEBUG) instead of raising."""
+    warned = threading.Event()
+
+    @functools.wraps(method)
+    def safe(*args: P.args, **kwargs: P.kwargs) -> R | None:
+        try:
+            return method(*args, **kwargs)
+        except Exception:
+            level = logging.DEBUG if warned.is_set() else logging.WARNING
+            warned.set()
+            log.log(level, "metrics: %s failed (ignored)", method.__name__, exc_info=True)
+            return None
+    return safe
+
+
+class StateCollector(Collector):
+    """Gauges read from the views at scrape time."""
+
+    def __init__(self, jobs: JobsView, qpus: QPUView) -> None:
+        self.jobs, self.qpus = jobs, qpus
+
+    def describe(self) -> Iterable[Metric]:
+        return list(self._families())
+
+    def collect(self) -> Iterable[Metric]:
+        families = self._families()
+        for (namespace, phase, path), count in sorted(self.jobs.counts().items()):
+            families[0].add_metric([namespace, phase, path], count)
+        for qpu, load in self.qpus.snapshot().items():
+            families[1].add_metric([qpu], load.queue_depth)
+            families[2].add_metric([qpu], load.utilisation)
+            families[3].add_metric([qpu], 1.0 if load.ready else 0.0)
+        return families
+
+    def _families(self) -> list[GaugeMetricFamily]:
+        return [
+            GaugeMetricFamily(f"{PREFIX}_jobs", "QuantumJobs the operator watches, by "
+                              "namespace, phase and path (None: no path chosen)",
+                              labels=["namespace", "phase", "path"]),
+            GaugeMetricFamily(f"{PREFIX}_qpu_queue_depth", "Fragment pods of the QPU that are "
+                              "Pending or Running (QPUNode status.queueDepth)", labels=["qpu"]),
+            GaugeMetricFamily(f"{PREFIX}_qpu_utilisation_ratio", "Busy share of the QPU over "
+                              "the QPUNode's window (status.utilisation)", labels=["qpu"]),
+            GaugeMetricFamily(f"{PREFIX}_qpu_ready", "1 when the QPUNode is Ready, else 0",
+                              labels=["qpu"]),
+        ]
+
+
+class OperatorMetrics:
+    """The registry, the counters and histograms, and the views behind the gauges."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.jobs = JobsView()
+        self.qpus = QPUView()
+        r = self.registry
+        self.decisions = Counter(f"{PREFIX}_qip_decisions", "QIP decisions by chosen path "
+                                 "(None: refused) and reason", ["path", "reason"], registry=r)
+        self.deadlines = Counter(f"{PREFIX}_job_deadline", "Finished jobs with a deadline, by "
+                                 "outcome (met: verified result in time)", ["outcome"],
+                                 registry=r)
+        self.failures = Counter(f"{PREFIX}_job_failures", "Jobs that ended Failed, by the "
+                                "Failed condition's reason", ["reason"], registry=r)
+        self.reconcile_errors = Counter(f"{PREFIX}_reconcile_errors", "Handler calls that "
+                                        "raised, by controller and kind (api, permanent, "
+                                        "internal)", ["controller", "kind"], registry=r)
+        self.decision_seconds = Histogram(f"{PREFIX}_scheduler_decision_seconds", "Time to "
+                                          "decide and plan a job (reduce, QIP, cut, schedule)",
+                                          buckets=DECISION_BUCKETS, registry=r)
+        self.job_seconds = Histogram(f"{PREFIX}_job_duration_seconds", "Decision to verified "
+                                     "result of Succeeded jobs (status.timings.totalSeconds)",
+                                     ["path"], buckets=JOB_BUCKETS, registry=r)
+        r.register(StateCollector(self.jobs, self.qpus))
+        for outcome in ("met", "missed"):
+            self.deadlines.labels(outcome)
+        for path, reason in (("SingleQPU", "QuantumSelected"), ("Distributed", "QuantumSelected"),
+                             ("Classical", "ClassicalSelected")):
+            self.decisions.labels(path, reason)
+        for path in PATHS:
+            self.job_seconds.labels(path)
+        for controller in CONTROLLERS:
+            for kind in ERROR_KINDS:
+                self.reconcile_errors.labels(controller, kind)
+        self._counted: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def exposition(self) -> bytes:
+        """The registry in the Prometheus text format."""
+        return generate_latest(self.registry)
+
+    def _first(self, uid: str, event: str) -> bool:
+        """True the first time (uid, event) is seen in this process."""
+        with self._lock:
+            if (uid, event) in self._counted:
+                return False
+            self._counted[(uid, event)] = None
+            while len(self._counted) > DEDUPE_SIZE:
+                self._counted.popitem(last=False)
+            return True
+
+    # -- counted where the operator causes it -----------------------------------------------
+
+    @never_raises
+    def job_status_written(self, uid: str, stored: Mapping[str, Any] | None,
+                           status: QuantumJobStatus | Mapping[str, Any]) -> None:
+        """The operator wrote ``status`` over ``stored``: count a decision or a finish."""
+        after = status.to_wire() if isinstance(status, QuantumJobStatus) else dict(status)
+        decision = decided(stored, after)
+        if decision is not None and self._first(uid, "decided"):
+            self.decisions.labels(decision.path, decision.reason).inc()
+            if decision.seconds is not None:
+                self.decision_seconds.observe(decision.seconds)
+        done = finished(stored, after)
+        if done is not None:
+            if not self._first(uid, "finished"):
+                return
+            if done.failure_reason is not None:
+                self.failures.labels(done.failure_reason).inc()
+            if done.seconds is not None and done.path != NO_PATH:
+                self.job_seconds.labels(done.path).observe(done.seconds)
+            if done.deadline is not None:
+                self.deadlines.labels(done.deadline).inc()
+
+    @never_raises
+    def reconcile_error(self, controller: str, kind: str) -> None:
+        """A handler raised (kind: api, permanent or internal)."""
+        self.reconcile_errors.labels(controller, kind).inc()
+
+    # -- what the operator sees ------------------------------------------------------------
+
+    @never_raises
+    def job_event(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        """A watch event of a QuantumJob (None: the initial listing)."""
+        meta = body["metadata"]
+        uid = str(meta["uid"])
+        if event_type == "DELETED":
+            self.jobs.remove(uid)
+            return
+        status = body.get("status")
+        self.jobs.set(uid, (str(meta.get("namespace") or ""), job_phase(status),
+                            job_path(status)))
+
+    @never_raises
+    def qpunode_event(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        """A watch event of a QPUNode: Ready, queue depth and utilisation from its status."""
+        name = str(body["metadata"]["name"])
+        if event_type == "DELETED":
+            self.qpus.remove(name)
+        else:
+            self.qpus.set(name, qpu_load(body.get("status")))
+
+
+_current = OperatorMetrics()
+
+
+def current() -> OperatorMetrics:
+    """The process's metrics (one per process, like prometheus_client's default registry)."""
+    return _current
+
+
+def job_status_written(uid: str, stored: Mapping[str, Any] | None,
+                       status: QuantumJobStatus) -> None:
+    """Called by the job reconciler after each status write it made (``stored``: the status
+    it wrote over)."""
+    _current.job_status_written(uid, stored, status)
