@@ -6,6 +6,7 @@ from typing import Any
 
 import kopf
 
+from controllers.metrics import observed
 from qbackbone.k8s import GROUP, JOBS, VERSION
 from qbackbone.k8s.jobflow import JobReconciler, Retry
 from qbackbone.k8s.status import TERMINAL
@@ -19,6 +20,7 @@ def unfinished(status: kopf.Status, **_: Any) -> bool:
 
 
 @kopf.timer(GROUP, VERSION, JOBS, interval=INTERVAL_SECONDS, when=unfinished)
+@observed("quantumjob")
 def reconcile_job(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """Decide and dispatch, or collect results and finish; post events after the status write."""
     jobs: JobReconciler = memo.jobs

@@ -60,6 +60,7 @@ from qbackbone.k8s.objects import (
 )
 from qbackbone.k8s.results import classical_outcome, fragment_counts, seconds
 from qbackbone.k8s.status import TERMINAL, failed_job_status, write_status
+from qbackbone.observability import metrics
 
 log = logging.getLogger(__name__)
 
@@ -302,6 +303,7 @@ class JobReconciler:
         start = time.perf_counter()
         written = write_status(self.kube, JOBS, ref.namespace, ref.name, stored, status)
         if written:
+            metrics.job_status_written(ref.uid, stored, status)  # decisions, finishes
             log.debug("%s/%s: status written in %.3fs", ref.namespace, ref.name,
                       time.perf_counter() - start)
         return events
