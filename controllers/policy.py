@@ -6,6 +6,7 @@ from typing import Any
 
 import kopf
 
+from controllers.metrics import observed
 from qbackbone.k8s import GROUP, POLICIES, VERSION
 from qbackbone.k8s.kube import Kube
 from qbackbone.k8s.qpunodes import policy_status
@@ -15,6 +16,7 @@ from qbackbone.k8s.status import write_status
 @kopf.on.resume(GROUP, VERSION, POLICIES)
 @kopf.on.create(GROUP, VERSION, POLICIES)
 @kopf.on.update(GROUP, VERSION, POLICIES, field="spec")
+@observed("invocationpolicy")
 def reconcile_policy(body: kopf.Body, name: str, namespace: str | None, memo: kopf.Memo,
                      **_: Any) -> None:
     """Validate the spec against the model and write the Valid condition."""

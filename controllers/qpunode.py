@@ -6,6 +6,7 @@ from typing import Any
 
 import kopf
 
+from controllers.metrics import observed
 from qbackbone.api.qpunode import QPUNodeStatus
 from qbackbone.k8s import GROUP, QPUNODES, VERSION
 from qbackbone.k8s.kube import Kube
@@ -16,6 +17,7 @@ from qbackbone.k8s.status import write_status
 @kopf.on.resume(GROUP, VERSION, QPUNODES)
 @kopf.on.create(GROUP, VERSION, QPUNODES)
 @kopf.on.update(GROUP, VERSION, QPUNODES, field="spec")
+@observed("qpunode")
 def reconcile_qpunode(body: kopf.Body, name: str, memo: kopf.Memo, **_: Any) -> None:
     """Build the QPU from the spec and write the status (a bad backend is Ready=False)."""
     kube: Kube = memo.kube
