@@ -1,5 +1,5 @@
-"""Feeding the operator's metrics and logs: watch events into the views behind the gauges,
-and ``observed``, the wrapper of every reconcile handler (log context, error counter)."""
+"""Feeding the operator's metrics and logs: indexes of QuantumJobs and QPUNodes behind the
+gauges, and ``observed``, the wrapper of every reconcile handler (log context, error counter)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from kubernetes.client.exceptions import ApiException
 
 from qbackbone.k8s import GROUP, JOBS, QPUNODES, VERSION
 from qbackbone.observability import current, object_context
+from qbackbone.observability.state import JobKey, QPULoad, job_key, qpu_load
 
 H = TypeVar("H", bound=Callable[..., Any])
 KINDS = {"quantumjob": "QuantumJob", "qpunode": "QPUNode", "invocationpolicy": "InvocationPolicy"}
@@ -48,13 +49,26 @@ def observed(controller: str) -> Callable[[H], H]:
     return wrap
 
 
-@kopf.on.event(GROUP, VERSION, JOBS)
-def job_seen(event: kopf.RawEvent, **_: Any) -> None:
-    """Every QuantumJob as the watch reports it: the ``qbackbone_jobs`` gauge."""
-    current().job_event(event.get("type"), event["object"])
+@kopf.index(GROUP, VERSION, JOBS)
+def job_states(body: kopf.Body, namespace: str | None, **_: Any) -> dict[JobKey, None]:
+    """Every QuantumJob by (namespace, phase, path): the ``qbackbone_jobs`` gauge."""
+    try:
+        return {job_key(namespace, body.get("status")): None}
+    except Exception:  # a malformed status must not stop the index
+        return {}
 
 
-@kopf.on.event(GROUP, VERSION, QPUNODES)
-def qpunode_seen(event: kopf.RawEvent, **_: Any) -> None:
-    """Every QPUNode: the QPU gauges list it (idle QPUs at 0) and say whether it is Ready."""
-    current().qpunode_event(event.get("type"), event["object"])
+@kopf.index(GROUP, VERSION, QPUNODES)
+def qpu_loads(body: kopf.Body, name: str, **_: Any) -> dict[str, QPULoad]:
+    """Every QPUNode's Ready, queue depth and utilisation: the QPU gauges (idle ones at 0)."""
+    try:
+        return {name: qpu_load(body.get("status"))}
+    except Exception:
+        return {}
+
+
+@kopf.on.startup()
+def attach_indexes(**kwargs: Any) -> None:
+    """Point the gauges at the indexes (kopf keeps them current, deletions included; startup
+    handlers get them by name, empty until the first listing)."""
+    current().watch(kwargs["job_states"], kwargs["qpu_loads"])

@@ -4,6 +4,7 @@ the views, a valid exposition, and no exception ever reaching the caller."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from qbackbone.api.conditions import Phase
 from qbackbone.api.quantumjob import QuantumJobStatus
 from qbackbone.observability import OperatorMetrics
+from qbackbone.observability.state import JobKey, QPULoad, job_key, qpu_load, read_index
 from qbackbone.observability.transitions import deadline_outcome, decided, finished
 
 
@@ -95,8 +97,9 @@ def test_a_job_is_counted_once_per_event_even_when_written_twice() -> None:
 
 def test_a_restarted_operator_does_not_count_what_it_only_observes() -> None:
     restarted = OperatorMetrics()
-    # It sees the finished job (watch) and, were it to write, would write terminal over terminal.
-    restarted.job_event(None, {"metadata": {"uid": "u1", "namespace": "a"}, "status": SUCCEEDED})
+    # It sees the finished job (its index) and, were it to write, would write terminal over
+    # terminal.
+    restarted.watch({job_key("a", SUCCEEDED): [None]}, {})
     restarted.job_status_written("u1", SUCCEEDED, SUCCEEDED)
     # A job decided before the restart and finished after it: the finish only.
     restarted.job_status_written("u2", RUNNING, SUCCEEDED)
@@ -137,16 +140,17 @@ def test_the_reconciler_status_model_is_accepted() -> None:
                  reason="QuantumSelected") == 1
 
 
-def test_jobs_gauge_follows_watch_events_and_keeps_emptied_series_at_zero() -> None:
+def test_jobs_gauge_reads_the_index_and_keeps_emptied_series_at_zero() -> None:
     m = OperatorMetrics()
-    job = {"metadata": {"uid": "u", "namespace": "team-a"}}
-    m.job_event(None, job)  # no status yet: Pending, no path
+    assert value(m, "qbackbone_jobs", namespace="team-a", phase="Pending", path="None") is None
+    index: dict[JobKey, list[None]] = {job_key("team-a", None): [None]}  # no status: Pending
+    m.watch(index, None)
     assert value(m, "qbackbone_jobs", namespace="team-a", phase="Pending", path="None") == 1
-    m.job_event("MODIFIED", {**job, "status": RUNNING})
-    m.job_event("ADDED", {"metadata": {"uid": "v", "namespace": "team-a"}, "status": RUNNING})
+    index.clear()
+    index[job_key("team-a", RUNNING)] = [None, None]
     assert value(m, "qbackbone_jobs", namespace="team-a", phase="Running", path="SingleQPU") == 2
     assert value(m, "qbackbone_jobs", namespace="team-a", phase="Pending", path="None") == 0
-    m.job_event("DELETED", {**job, "status": RUNNING})
+    index[job_key("team-a", RUNNING)] = [None]  # one deleted
     assert value(m, "qbackbone_jobs", namespace="team-a", phase="Running", path="SingleQPU") == 1
 
 
@@ -154,15 +158,34 @@ def test_qpu_gauges_mirror_the_qpunode_status() -> None:
     m = OperatorMetrics()
     ready = {"conditions": [cond("Ready", True, "Calibrated")], "queueDepth": 3,
              "utilisation": 0.42}
-    m.qpunode_event(None, {"metadata": {"name": "qpu-a"}, "status": ready})
-    m.qpunode_event(None, {"metadata": {"name": "qpu-b"}})  # not validated yet: idle, not Ready
+    qpus = {"qpu-a": [qpu_load(ready)], "qpu-b": [qpu_load(None)]}  # b: not validated yet
+    m.watch(None, qpus)
     assert value(m, "qbackbone_qpu_queue_depth", qpu="qpu-a") == 3
     assert value(m, "qbackbone_qpu_utilisation_ratio", qpu="qpu-a") == pytest.approx(0.42)
     assert value(m, "qbackbone_qpu_ready", qpu="qpu-a") == 1
     assert value(m, "qbackbone_qpu_queue_depth", qpu="qpu-b") == 0
     assert value(m, "qbackbone_qpu_ready", qpu="qpu-b") == 0
-    m.qpunode_event("DELETED", {"metadata": {"name": "qpu-a"}})
+    del qpus["qpu-a"]  # deleted QPUNode
     assert value(m, "qbackbone_qpu_queue_depth", qpu="qpu-a") is None
+
+
+class Racing(dict[str, list[QPULoad]]):
+    """An index changed by another thread while it is read: the first reads fail."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__({"q": [QPULoad(True, 1, 0.5)]})
+        self.failures = failures
+
+    def __iter__(self) -> Iterator[str]:
+        if self.failures:
+            self.failures -= 1
+            raise RuntimeError("dictionary changed size during iteration")
+        return super().__iter__()
+
+
+def test_an_index_read_racing_a_change_is_retried() -> None:
+    assert read_index(Racing(2)) == {"q": [QPULoad(True, 1, 0.5)]}
+    assert read_index(Racing(100)) == {}  # gives up: an empty scrape, not an error
 
 
 def test_reconcile_errors_by_controller_and_kind() -> None:
@@ -173,19 +196,22 @@ def test_reconcile_errors_by_controller_and_kind() -> None:
 
 
 @pytest.mark.parametrize("garbage", [
-    {"metadata": {}},  # no uid
-    {"metadata": {"uid": "x"}, "status": {"phase": 7, "decision": "not a mapping"}},
-    {},
+    {"decision": "not a mapping"},
+    {"phase": 7, "timings": {"totalSeconds": "soon"}, "conditions": "none"},
+    {"decision": {"path": "SingleQPU", "reason": "QuantumSelected"}, "timings": []},
 ])
 def test_bad_input_never_raises(garbage: dict[str, Any], caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger="qbackbone.observability.metrics")
     m = OperatorMetrics()
-    m.job_event("MODIFIED", garbage)
-    m.qpunode_event("MODIFIED", garbage)
-    m.job_status_written("x", garbage.get("status"), {"decision": "not a mapping"})
-    m.qpunode_event(None, {"metadata": {"name": "q"}, "status": {"queueDepth": "many"}})
-    text = m.exposition().decode()
+    m.job_status_written("x", None, garbage)
+    m.job_status_written("x", {"phase": "Running"}, garbage)
+    m.job_status_written("y", None, {"decision": ["a list"]})  # raises inside, logged
+    jobs: Any = {"not a key": "nor a collection", job_key("ns", None): [None]}
+    m.watch(jobs, {"q": ["not a load"], "r": [QPULoad(True, 2, 0.1)]})  # type: ignore[list-item]
+    text = m.exposition().decode()  # a scrape still answers, with what is sound
     assert list(text_string_to_metric_families(text))
+    assert value(m, "qbackbone_jobs", namespace="ns", phase="Pending", path="None") == 1
+    assert value(m, "qbackbone_qpu_queue_depth", qpu="r") == 2
     assert "metrics:" in caplog.text  # logged, not raised
 
 

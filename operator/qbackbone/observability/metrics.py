@@ -2,8 +2,8 @@
 
 Counters and histograms count what the operator causes, where it causes it (a status write
 that decides or finishes a job), at most once per job and event; gauges are derived at scrape
-time from the views of the objects it sees (``state.py``). Every entry point swallows its own
-errors: metrics never fail a reconcile.
+time from the operator's indexes of the objects it watches (``state.py``). Every entry point
+swallows its own errors: metrics never fail a reconcile.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import functools
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any, ParamSpec, TypeVar
 
 from prometheus_client import (
@@ -26,14 +26,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from qbackbone.api.quantumjob import QuantumJobStatus
-from qbackbone.observability.state import JobsView, QPUView, qpu_load
-from qbackbone.observability.transitions import (
-    NO_PATH,
-    decided,
-    finished,
-    job_path,
-    job_phase,
-)
+from qbackbone.observability.state import JobCounts, JobKey, QPULoad, read_index
+from qbackbone.observability.transitions import NO_PATH, decided, finished
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
@@ -67,23 +61,36 @@ def never_raises(method: Callable[P, R]) -> Callable[P, R | None]:
 
 
 class StateCollector(Collector):
-    """Gauges read from the views at scrape time."""
+    """Gauges read from the operator's indexes at scrape time."""
 
-    def __init__(self, jobs: JobsView, qpus: QPUView) -> None:
-        self.jobs, self.qpus = jobs, qpus
+    def __init__(self) -> None:
+        self.jobs: Mapping[JobKey, Collection[Any]] | None = None
+        self.qpus: Mapping[str, Collection[QPULoad]] | None = None
+        self._job_counts = JobCounts()
 
     def describe(self) -> Iterable[Metric]:
         return list(self._families())
 
     def collect(self) -> Iterable[Metric]:
         families = self._families()
-        for (namespace, phase, path), count in sorted(self.jobs.counts().items()):
-            families[0].add_metric([namespace, phase, path], count)
-        for qpu, load in self.qpus.snapshot().items():
-            families[1].add_metric([qpu], load.queue_depth)
-            families[2].add_metric([qpu], load.utilisation)
-            families[3].add_metric([qpu], 1.0 if load.ready else 0.0)
+        self._add_jobs(families[0])
+        self._add_qpus(*families[1:])
         return families
+
+    @never_raises
+    def _add_jobs(self, jobs: GaugeMetricFamily) -> None:
+        for (namespace, phase, path), count in self._job_counts.counts(self.jobs).items():
+            jobs.add_metric([namespace, phase, path], count)
+
+    @never_raises
+    def _add_qpus(self, depth: GaugeMetricFamily, busy: GaugeMetricFamily,
+                  ready: GaugeMetricFamily) -> None:
+        for qpu, loads in sorted(read_index(self.qpus).items()):
+            load = loads[-1] if loads else None
+            if isinstance(load, QPULoad):
+                depth.add_metric([qpu], load.queue_depth)
+                busy.add_metric([qpu], load.utilisation)
+                ready.add_metric([qpu], 1.0 if load.ready else 0.0)
 
     def _families(self) -> list[GaugeMetricFamily]:
         return [
@@ -104,8 +111,7 @@ class OperatorMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.jobs = JobsView()
-        self.qpus = QPUView()
+        self.state = StateCollector()
         r = self.registry
         self.decisions = Counter(f"{PREFIX}_qip_decisions", "QIP decisions by chosen path "
                                  "(None: refused) and reason", ["path", "reason"], registry=r)
@@ -123,7 +129,7 @@ class OperatorMetrics:
         self.job_seconds = Histogram(f"{PREFIX}_job_duration_seconds", "Decision to verified "
                                      "result of Succeeded jobs (status.timings.totalSeconds)",
                                      ["path"], buckets=JOB_BUCKETS, registry=r)
-        r.register(StateCollector(self.jobs, self.qpus))
+        r.register(self.state)
         for outcome in ("met", "missed"):
             self.deadlines.labels(outcome)
         for path, reason in (("SingleQPU", "QuantumSelected"), ("Distributed", "QuantumSelected"),
@@ -181,26 +187,11 @@ class OperatorMetrics:
 
     # -- what the operator sees ------------------------------------------------------------
 
-    @never_raises
-    def job_event(self, event_type: str | None, body: Mapping[str, Any]) -> None:
-        """A watch event of a QuantumJob (None: the initial listing)."""
-        meta = body["metadata"]
-        uid = str(meta["uid"])
-        if event_type == "DELETED":
-            self.jobs.remove(uid)
-            return
-        status = body.get("status")
-        self.jobs.set(uid, (str(meta.get("namespace") or ""), job_phase(status),
-                            job_path(status)))
-
-    @never_raises
-    def qpunode_event(self, event_type: str | None, body: Mapping[str, Any]) -> None:
-        """A watch event of a QPUNode: Ready, queue depth and utilisation from its status."""
-        name = str(body["metadata"]["name"])
-        if event_type == "DELETED":
-            self.qpus.remove(name)
-        else:
-            self.qpus.set(name, qpu_load(body.get("status")))
+    def watch(self, jobs: Mapping[JobKey, Collection[Any]] | None,
+              qpus: Mapping[str, Collection[QPULoad]] | None) -> None:
+        """The indexes the gauges read (kopf's, in the operator): jobs by ``job_key``, QPU
+        loads by QPUNode name."""
+        self.state.jobs, self.state.qpus = jobs, qpus
 
 
 _current = OperatorMetrics()

@@ -1,48 +1,29 @@
-"""In-memory views of what the operator sees, read at scrape time (kube-state-metrics style).
+"""What the gauges read at scrape time: the operator's indexes of the objects it watches
+(kube-state-metrics style; kopf keeps them current from its watch streams, deleted objects
+included).
 
-``JobsView``: every QuantumJob the operator watches, by uid, as (namespace, phase, path).
-``QPUView``: every QPUNode, with its Ready condition, queue depth and utilisation as its status
-reports them (the QPUNode controller derives those from the fragment pods), so the metrics and
-``kubectl get qpu`` never disagree. Both are thread-safe: kopf's handlers update them from its
-worker threads while the metrics server reads them from its own.
+- jobs: ``(namespace, phase, path) -> one entry per QuantumJob``;
+- QPUs: ``name -> [QPULoad]``, each QPUNode's Ready condition, queue depth and utilisation as
+  its status reports them (the QPUNode controller derives those from the fragment pods), so
+  the metrics and ``kubectl get qpu`` never disagree.
+
+The indexes change on kopf's event loop while the metrics server reads them from its own
+thread: a read that races a change is retried, and a key that vanished counts as empty.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Collection, Hashable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+from qbackbone.observability.transitions import job_path, job_phase
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
 JobKey = tuple[str, str, str]  # (namespace, phase, path)
-
-
-class JobsView:
-    """QuantumJobs by uid; counts by (namespace, phase, path), zero for combinations seen."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._jobs: dict[str, JobKey] = {}
-        self._seen: set[JobKey] = set()
-
-    def set(self, uid: str, key: JobKey) -> None:
-        """Record (or move) one job."""
-        with self._lock:
-            self._jobs[uid] = key
-            self._seen.add(key)
-
-    def remove(self, uid: str) -> None:
-        """Forget a deleted job."""
-        with self._lock:
-            self._jobs.pop(uid, None)
-
-    def counts(self) -> dict[JobKey, int]:
-        """Jobs per key; a key that had jobs once stays, at 0, so its series does not vanish."""
-        with self._lock:
-            out = dict.fromkeys(self._seen, 0)
-            for key in self._jobs.values():
-                out[key] += 1
-        return out
+READ_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -54,27 +35,9 @@ class QPULoad:
     utilisation: float
 
 
-class QPUView:
-    """QPUNodes by name: Ready, ``status.queueDepth`` and ``status.utilisation``."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._qpus: dict[str, QPULoad] = {}
-
-    def set(self, name: str, load: QPULoad) -> None:
-        """A QPUNode as just seen."""
-        with self._lock:
-            self._qpus[name] = load
-
-    def remove(self, name: str) -> None:
-        """A QPUNode was deleted."""
-        with self._lock:
-            self._qpus.pop(name, None)
-
-    def snapshot(self) -> dict[str, QPULoad]:
-        """Every QPUNode known, by name."""
-        with self._lock:
-            return dict(sorted(self._qpus.items()))
+def job_key(namespace: str | None, status: Mapping[str, Any] | None) -> JobKey:
+    """The gauge labels of one QuantumJob."""
+    return (namespace or "", job_phase(status), job_path(status))
 
 
 def qpu_load(status: Mapping[str, Any] | None) -> QPULoad:
@@ -84,3 +47,32 @@ def qpu_load(status: Mapping[str, Any] | None) -> QPULoad:
                 for c in status.get("conditions") or [])
     return QPULoad(ready, max(int(status.get("queueDepth") or 0), 0),
                    min(max(float(status.get("utilisation") or 0.0), 0.0), 1.0))
+
+
+def read_index(index: Mapping[K, Collection[V]] | None) -> dict[K, list[V]]:
+    """A copy of an index that another thread may be changing."""
+    if index is None:
+        return {}
+    for _ in range(READ_ATTEMPTS):
+        try:
+            return {key: list(index.get(key, ())) for key in list(index)}
+        except RuntimeError:  # changed during iteration
+            continue
+    return {}
+
+
+class JobCounts:
+    """Jobs per (namespace, phase, path); a key that had jobs once stays, at 0, so its series
+    does not vanish when the last job leaves it (e.g. Running)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._seen: set[JobKey] = set()
+
+    def counts(self, index: Mapping[JobKey, Collection[Any]] | None) -> dict[JobKey, int]:
+        """Counts from the index, zeros for the keys seen before."""
+        now = {key: len(entries) for key, entries in read_index(index).items()
+               if isinstance(key, tuple) and len(key) == 3}
+        with self._lock:
+            self._seen |= set(now)
+            return {key: now.get(key, 0) for key in sorted(self._seen)}
