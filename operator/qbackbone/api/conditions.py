@@ -53,6 +53,7 @@ class Reason(StrEnum):
     DEADLINE_MISSED = "DeadlineMissed"
     CALIBRATED = "Calibrated"
     POLICY_VALID = "PolicyValid"
+    CONSTRAINTS_SATISFIED = "ConstraintsSatisfied"
     # failure reasons
     INVALID_MANIFEST = "InvalidManifest"
     INVALID_CIRCUIT = "InvalidCircuit"
@@ -72,7 +73,10 @@ class Reason(StrEnum):
     VERIFICATION_FAILED = "VerificationFailed"
     CLASSICAL_INFEASIBLE = "ClassicalInfeasible"
     INTERNAL_ERROR = "InternalError"
+    INVALID_PROBLEM = "InvalidProblem"
+    INFEASIBLE_DECISION = "InfeasibleDecision"
     INPUT_TOO_LARGE = "InputTooLarge"  # a fragment's input exceeds the 1 MiB object limit
+    QPU_UNAVAILABLE = "QPUUnavailable"  # a fragment's QPUNode is gone and no other can take it
 
 
 MAX_MESSAGE_LENGTH = 1024

@@ -120,6 +120,31 @@ class VerificationOptions(ApiModel):
     )
 
 
+class OptimizationOptions(ApiModel):
+    """Problem jobs (spec.problem): when the QAOA path is worth it, and how it runs."""
+
+    max_variables: int = Field(
+        default=16, ge=1, le=64,
+        description="Largest QUBO (one qubit per variable) sent to a QPU; larger ones are solved "
+        "classically (trafficEngineering first aggregates demands to fit).",
+    )
+    qaoa_layers: int = Field(default=2, ge=1, le=8, description="QAOA depth p.")
+    shots: int = Field(default=4000, ge=1, description="Bitstrings sampled on the quantum path.")
+    classical_shortcut_fraction: float = Field(
+        default=0.05, ge=0, le=1,
+        description="Go classical when the exact solver proves the optimum within this fraction "
+        "of the remaining deadline (of classicalShortcutSeconds without a deadline).",
+    )
+    classical_shortcut_seconds: float = Field(
+        default=2.0, ge=0, description="The shortcut's time budget for jobs without a deadline."
+    )
+    exact_time_limit_seconds: float = Field(
+        default=10.0, ge=0,
+        description="Time for the exact classical optimum used to report the approximation "
+        "ratio (0: never computed).",
+    )
+
+
 class LearningOptions(ApiModel):
     """Learning from history (reserved: recorded, not yet acted on)."""
 
@@ -137,6 +162,7 @@ class InvocationPolicySpec(ApiModel):
     scheduler: SchedulerOptions = Field(default_factory=SchedulerOptions)
     fallback: FallbackOptions = Field(default_factory=FallbackOptions)
     verification: VerificationOptions = Field(default_factory=VerificationOptions)
+    optimization: OptimizationOptions = Field(default_factory=OptimizationOptions)
     learning: LearningOptions = Field(default_factory=LearningOptions)
 
     @model_validator(mode="after")

@@ -8,6 +8,7 @@ from pydantic import Field, field_validator, model_validator
 
 from qbackbone.api.common import ApiModel, Condition, Duration, ObjectMeta
 from qbackbone.api.conditions import Phase
+from qbackbone.api.problem import ProblemSolution, ProblemSpec
 
 ExecutionMode = Literal["Auto", "SingleQPU", "Distributed", "Classical"]
 Path = Literal["SingleQPU", "Distributed", "Classical"]
@@ -49,7 +50,14 @@ class ExecutionHints(ApiModel):
 class QuantumJobSpec(ApiModel):
     """What to compute, how precisely, and by when."""
 
-    circuit: CircuitSpec
+    circuit: CircuitSpec | None = Field(
+        default=None, description="The circuit to run (or give spec.problem instead)."
+    )
+    problem: ProblemSpec | None = Field(
+        default=None,
+        description="An optimisation problem to reduce to a QUBO and solve (instead of a "
+        "circuit): the result is a decision in network terms.",
+    )
     observables: list[str] | None = Field(
         default=None, description="Same as circuit.observables (either place; not both)."
     )
@@ -81,6 +89,13 @@ class QuantumJobSpec(ApiModel):
 
     @model_validator(mode="after")
     def _one_place_for_observables(self) -> QuantumJobSpec:
+        if (self.circuit is None) == (self.problem is None):
+            raise ValueError("give exactly one of spec.circuit or spec.problem")
+        if self.circuit is None:
+            if self.observables is not None or self.sampling is not None:
+                raise ValueError("observables and sampling belong to circuit jobs, not "
+                                 "spec.problem")
+            return self
         if self.observables is not None:
             if self.circuit.observables is not None:
                 raise ValueError("give observables in spec.circuit.observables or "
@@ -166,12 +181,16 @@ class Result(ApiModel):
     method: str | None = Field(default=None, description="Classical path: how it was computed.")
     expectation_values: list[ExpectationValue] | None = None
     counts: dict[str, int] | None = None
+    solution: ProblemSolution | None = Field(
+        default=None, description="Problem jobs: the decision, its objective and feasibility."
+    )
 
 
 class Verification(ApiModel):
     """How the result was checked and how far it is from the truth."""
 
-    method: Literal["ExactStatevector", "PhysicalBounds", "ExactDistribution", "SelfConsistent"]
+    method: Literal["ExactStatevector", "PhysicalBounds", "ExactDistribution", "SelfConsistent",
+                    "OperationalConstraints"]
     passed: bool
     noisy: bool = Field(description="Whether noisy QPUs contributed (deviations expected).")
     exact_values: list[float] | None = None
@@ -213,7 +232,7 @@ class QuantumJobStatus(ApiModel):
 
 
 class QuantumJob(ApiModel):
-    """A circuit (later: a problem) to run through reduce, solve, verify."""
+    """A circuit or an optimisation problem to run through reduce, solve, verify."""
 
     api_version: Literal["qbackbone.io/v1alpha1"] = "qbackbone.io/v1alpha1"
     kind: Literal["QuantumJob"] = "QuantumJob"

@@ -98,8 +98,10 @@ def reduce_job(job: QuantumJob, policies: Mapping[str, InvocationPolicy],
     policy = resolve_policy(job, policies)
     remaining = deadline_remaining(job, now)
     shots = requested_shots(job)
-    parsed = parse_qasm(job.spec.circuit.qasm)
     spec = job.spec.circuit
+    if spec is None:
+        raise JobFailure(Reason.INVALID_MANIFEST, "the job has no spec.circuit")
+    parsed = parse_qasm(spec.qasm)
     if spec.sampling and spec.observables:
         raise JobFailure(Reason.INVALID_OBSERVABLE,
                          "give observables or sampling: true, not both")

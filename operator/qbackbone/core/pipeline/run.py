@@ -161,13 +161,25 @@ def start_job(job: QuantumJob, progress: Progress | None = None,
 def decide_job(run: JobRun, fleet: Sequence[QPU], policies: Mapping[str, InvocationPolicy],
                seed: int | None = None) -> DecidedJob:
     """Reduce, assess every QPU, and let the QIP decide; JobFailure when refused."""
-    job, status, progress = run.job, run.status, run.progress
-    status.phase = Phase.DECIDING
+    run.status.phase = Phase.DECIDING
     with run.phase("reduce_seconds"):
-        reduced = reduce_job(job, policies, run.now)
+        reduced = reduce_job(run.job, policies, run.now)
     f = reduced.features
-    progress.step("reduce", f"{f.qubits} qubits, depth {f.depth}, {f.two_qubit_gates} two-qubit "
-                  f"gates, {f.measured_bases} basis circuit(s) x {reduced.shots} shots")
+    run.progress.step("reduce", f"{f.qubits} qubits, depth {f.depth}, {f.two_qubit_gates} "
+                      f"two-qubit gates, {f.measured_bases} basis circuit(s) x {reduced.shots} "
+                      "shots")
+    return decide_reduced(run, reduced, fleet, seed)
+
+
+def decide_reduced(run: JobRun, reduced: ReducedJob, fleet: Sequence[QPU],
+                   seed: int | None = None) -> DecidedJob:
+    """Assess every QPU for a reduced circuit and let the QIP decide; JobFailure when refused.
+
+    A decision already in the status (a problem job's) keeps its rules and features; the
+    circuit's are added to them.
+    """
+    job, status, progress = run.job, run.status, run.progress
+    f = reduced.features
     policy = reduced.policy.spec
     seed = seed if seed is not None else policy.scheduler.seed
     compiled = CompiledJob()
@@ -180,7 +192,11 @@ def decide_job(run: JobRun, fleet: Sequence[QPU], policies: Mapping[str, Invocat
             classical_seconds=estimate_seconds(method, f.qubits, f.size),
             classical_method=method, needs_control_flow=reduced.dynamic)
         qip = decide(JobInputs(f, context, tuple(assessments)), policy)
+    earlier = status.decision
     status.decision = _decision_model(qip, reduced)
+    if earlier is not None:
+        status.decision.rules = earlier.rules + status.decision.rules
+        status.decision.features = {**earlier.features, **status.decision.features}
     progress.step("decide", f"{qip.path or 'refused'}: {qip.message}")
     if qip.refused:
         run.condition(ConditionType.DECIDED, False, qip.reason, qip.message)
@@ -194,6 +210,10 @@ def run_job(job: QuantumJob, fleet: Sequence[QPU], policies: Mapping[str, Invoca
             now: datetime | None = None) -> QuantumJobStatus:
     """The status the operator would write for this job, computed in this process."""
     run = start_job(job, progress, now)
+    if job.spec.problem is not None:
+        from qbackbone.core.pipeline.optimize import run_problem_job
+
+        return guarded(run, lambda: run_problem_job(run, fleet, policies, seed))
     return guarded(run, lambda: _run_in_process(decide_job(run, fleet, policies, seed)))
 
 
@@ -209,11 +229,17 @@ def guarded(run: JobRun, step: Callable[[], QuantumJobStatus]) -> QuantumJobStat
 
 
 def _run_in_process(decided: DecidedJob) -> QuantumJobStatus:
-    run, qip = decided.run, decided.qip
+    qip = decided.qip
     if qip.path == "Distributed":
         return _run_distributed(decided)
     if qip.path == "Classical":
         return finish_classical(decided, run_classical_fallback(decided))
+    return finish_single_qpu(decided, execute_single_qpu(decided))
+
+
+def execute_single_qpu(decided: DecidedJob) -> dict[str, list[dict[str, int]]]:
+    """Plan the SingleQPU fragments and run each on its QPU in this process: counts by QPU."""
+    run = decided.run
     by_name = {q.name: q for q in decided.fleet}
     counts: dict[str, list[dict[str, int]]] = {}
     work = plan_single_qpu(decided)
@@ -228,7 +254,7 @@ def _run_in_process(decided: DecidedJob) -> QuantumJobStatus:
                                       derive_seed(decided.seed, w.qpu))
 
             counts[item.qpu] = _guard(run, Reason.EXECUTION_FAILED, execute)
-    return finish_single_qpu(decided, counts)
+    return counts
 
 
 def _classical_instead(decided: DecidedJob, why: str) -> QuantumJobStatus:
@@ -405,8 +431,14 @@ def _verify_and_finish(run: JobRun, reduced: ReducedJob, noise: NoiseProfile) ->
     if verification.noisy and verification.method != "PhysicalBounds":
         reason = Reason.WITHIN_NOISE_BUDGET
     run.condition(ConditionType.VERIFIED, True, reason, verification.details)
+    return conclude(run, reduced.deadline_remaining)
+
+
+def conclude(run: JobRun, remaining: float | None) -> QuantumJobStatus:
+    """A verified result: the deadline condition, then Succeeded."""
+    status, result, verification = run.status, run.status.result, run.status.verification
+    assert result is not None and verification is not None
     elapsed = time.perf_counter() - run.started
-    remaining = reduced.deadline_remaining
     if remaining is not None:
         met = elapsed <= remaining
         run.condition(ConditionType.DEADLINE_MET, met,

@@ -1,0 +1,228 @@
+"""spec.problem: an optimisation problem a network controller hands in instead of a circuit.
+
+Exactly one of `qubo`, `trafficEngineering` or `sliceAdmission` is given. The reduce phase
+turns it into a QUBO; the result comes back in network terms (status.result.solution).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from qbackbone.api.common import ApiModel
+
+ProblemKind = Literal["qubo", "trafficEngineering", "sliceAdmission"]
+
+
+class QuadraticTerm(ApiModel):
+    """One coupling between two variables."""
+
+    i: str = Field(min_length=1, description="First variable.")
+    j: str = Field(min_length=1, description="Second variable (different from i).")
+    value: float
+
+
+class QuboProblem(ApiModel):
+    """Minimise x^T Q x + offset over binary x, or an Ising model over spins s in {-1, +1}."""
+
+    form: Literal["binary", "ising"] = Field(
+        default="binary",
+        description="binary: variables are 0/1 (QUBO). ising: variables are spins -1/+1 "
+        "(linear is h, quadratic is J: E = sum h_i s_i + sum J_ij s_i s_j + offset).",
+    )
+    variables: list[str] | None = Field(
+        default=None,
+        description="Variable names in qubit order (variable k is qubit k). Default: every "
+        "name used in linear and quadratic, sorted.",
+    )
+    linear: dict[str, float] = Field(default_factory=dict, description="Coefficient per variable.")
+    quadratic: list[QuadraticTerm] = Field(default_factory=list, description="Couplings.")
+    offset: float = Field(default=0.0, description="Constant added to every energy.")
+
+
+class ConfigMapKeyRef(ApiModel):
+    """A key of a ConfigMap in the job's namespace."""
+
+    name: str = Field(min_length=1)
+    key: str = Field(min_length=1)
+
+
+class Link(ApiModel):
+    """An undirected link of the topology."""
+
+    source: str = Field(min_length=1)
+    target: str = Field(min_length=1)
+    capacity: float | None = Field(
+        default=None, description="Capacity in the demands' unit (default: defaultCapacity).",
+        json_schema_extra={"exclusiveMinimum": 0},
+    )
+
+
+class Topology(ApiModel):
+    """The network: links given inline, or a GraphML / node-link JSON document."""
+
+    links: list[Link] | None = Field(default=None, description="Links, inline.")
+    format: Literal["graphml", "nodeLink"] | None = Field(
+        default=None, description="Format of `document` or of the ConfigMap key."
+    )
+    document: str | None = Field(default=None, description="A GraphML or node-link JSON text.")
+    config_map_ref: ConfigMapKeyRef | None = Field(
+        default=None, description="Read the document from this ConfigMap key."
+    )
+    capacity_attribute: str = Field(
+        default="capacity",
+        description="Edge attribute holding the capacity in a document (GraphML: e.g. "
+        "LinkSpeedRaw, in bit/s; see capacityScale).",
+    )
+    capacity_scale: float = Field(
+        default=1.0, description="Multiplies document capacities (1e-6 turns bit/s into Mbit/s).",
+        json_schema_extra={"exclusiveMinimum": 0},
+    )
+    default_capacity: float = Field(
+        default=10_000.0, description="Capacity of links that carry none.",
+        json_schema_extra={"exclusiveMinimum": 0},
+    )
+    node_attribute: str | None = Field(
+        default=None, description="Node attribute to use as the node name (GraphML: label)."
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Topology:
+        given = [n for n, v in (("links", self.links), ("document", self.document),
+                                ("configMapRef", self.config_map_ref)) if v is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of topology.links, topology.document or "
+                             f"topology.configMapRef (got {', '.join(given) or 'none'})")
+        if self.links is None and self.format is None:
+            raise ValueError("topology.format (graphml or nodeLink) is required with a document "
+                             "or configMapRef")
+        return self
+
+
+class Demand(ApiModel):
+    """Traffic from source to target."""
+
+    source: str = Field(min_length=1)
+    target: str = Field(min_length=1)
+    volume: float = Field(description="Traffic volume, in the capacities' unit.",
+                          json_schema_extra={"exclusiveMinimum": 0})
+
+
+class TrafficEngineeringProblem(ApiModel):
+    """Route every demand on one of its k shortest paths, minimising congestion."""
+
+    topology: Topology
+    demands: list[Demand] = Field(min_length=1)
+    candidate_paths: int = Field(default=3, ge=1, le=8, description="k: paths per demand.")
+    max_stretch: float = Field(
+        default=2.0, ge=1.0,
+        description="Prune candidate paths longer than this many times the shortest (hops).",
+    )
+    aggregate_to_fit: bool = Field(
+        default=True,
+        description="When the QUBO would exceed the policy's optimization.maxVariables, pin the "
+        "smallest demands to their shortest path (as background load) until it fits.",
+    )
+
+
+class ResourceCapacity(ApiModel):
+    """A PoP or link resource and its capacity."""
+
+    name: str = Field(min_length=1, description="A PoP ('pop-a') or a link ('a-b').")
+    capacity: float = Field(json_schema_extra={"minimum": 0})
+
+
+class SliceRequest(ApiModel):
+    """A network slice asking to be admitted."""
+
+    name: str = Field(min_length=1)
+    revenue: float = Field(description="What admitting it earns.",
+                           json_schema_extra={"exclusiveMinimum": 0})
+    demands: dict[str, float] = Field(
+        min_length=1, description="Resource name to the amount this slice uses."
+    )
+
+
+class SliceAdmissionProblem(ApiModel):
+    """Admit the subset of slices with the most revenue that fits the capacities."""
+
+    resources: list[ResourceCapacity] = Field(min_length=1)
+    slices: list[SliceRequest] = Field(min_length=1)
+    slack_bits: int = Field(
+        default=3, ge=1, le=8,
+        description="Bits per capacity slack variable; amounts are rounded up to "
+        "capacity/(2^bits - 1) units, so fewer bits is coarser (and conservative).",
+    )
+
+
+class ProblemSpec(ApiModel):
+    """The optimisation problem; exactly one kind."""
+
+    qubo: QuboProblem | None = None
+    traffic_engineering: TrafficEngineeringProblem | None = None
+    slice_admission: SliceAdmissionProblem | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ProblemSpec:
+        given = [k for k in ("qubo", "traffic_engineering", "slice_admission")
+                 if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("spec.problem needs exactly one of qubo, trafficEngineering, "
+                             f"sliceAdmission (got {len(given)})")
+        return self
+
+    @property
+    def kind(self) -> ProblemKind:
+        """Which kind of problem this is."""
+        if self.qubo is not None:
+            return "qubo"
+        return "trafficEngineering" if self.traffic_engineering is not None else "sliceAdmission"
+
+
+class RoutedDemand(ApiModel):
+    """The path chosen for one demand."""
+
+    source: str
+    target: str
+    volume: float
+    path: list[str]
+    pinned: bool = Field(default=False, description="Aggregated away: routed on its shortest "
+                         "path as background load, not optimised.")
+
+
+class LinkLoad(ApiModel):
+    """Load on one link after routing."""
+
+    link: str
+    load: float
+    capacity: float
+    utilisation: float
+
+
+class ProblemSolution(ApiModel):
+    """The decision in network terms, its quality, and whether it is feasible."""
+
+    kind: ProblemKind
+    solver: str = Field(description="qaoa, cpSat, bruteForce or simulatedAnnealing (+ repair).")
+    variables: int
+    feasible: bool
+    violations: list[str] = Field(default_factory=list)
+    objective: float = Field(description="Congestion cost (min), revenue (max) or QUBO energy.")
+    objective_sense: Literal["minimize", "maximize"]
+    energy: float = Field(description="QUBO energy of the reported assignment.")
+    assignment: str = Field(description="The chosen bits, variable 0 rightmost (Qiskit order).")
+    optimum: float | None = Field(default=None, description="Best objective of the QUBO's "
+                                  "feasible assignments, when computed in time.")
+    optimum_proven: bool = False
+    approximation_ratio: float | None = Field(
+        default=None, description="objective/optimum (maximize) or optimum/objective "
+        "(minimize); 1 is optimal.")
+    samples: int = Field(default=0, description="Bitstrings drawn (quantum path).")
+    feasible_fraction_before_repair: float | None = None
+    feasible_fraction_after_repair: float | None = None
+    max_utilisation: float | None = None
+    routes: list[RoutedDemand] | None = None
+    link_loads: list[LinkLoad] | None = None
+    admitted: list[str] | None = None
+    rejected: list[str] | None = None

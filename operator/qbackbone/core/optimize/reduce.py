@@ -1,0 +1,65 @@
+"""The reduce phase of a problem job: spec.problem to a ReducedProblem (a QUBO and its decoder)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from qbackbone.api.problem import ProblemSpec, QuboProblem
+from qbackbone.core.optimize.problem import PlainQubo, ProblemError, ReducedProblem
+from qbackbone.core.optimize.qubo import Qubo, QuboBuilder
+from qbackbone.core.optimize.slices import reduce_slices
+from qbackbone.core.optimize.topology import ConfigMapReader
+from qbackbone.core.optimize.traffic import reduce_traffic
+
+
+def qubo_from_spec(spec: QuboProblem) -> Qubo:
+    """The QUBO of an explicit binary or Ising model."""
+    used = set(spec.linear) | {t.i for t in spec.quadratic} | {t.j for t in spec.quadratic}
+    names = list(spec.variables) if spec.variables is not None else sorted(used)
+    if len(set(names)) != len(names):
+        raise ProblemError("qubo.variables: every name must appear once")
+    unknown = sorted(used - set(names))
+    if unknown:
+        raise ProblemError(f"qubo: variable(s) {', '.join(unknown)} are not in qubo.variables")
+    if not names:
+        raise ProblemError("qubo: no variables")
+    values = list(spec.linear.values()) + [t.value for t in spec.quadratic] + [spec.offset]
+    if not all(math.isfinite(v) for v in values):
+        raise ProblemError("qubo: coefficients must be finite numbers")
+    for t in spec.quadratic:
+        if t.i == t.j and spec.form == "ising":
+            raise ProblemError(f"qubo: an Ising coupling needs two different spins ({t.i})")
+    index = {n: k for k, n in enumerate(names)}
+    if spec.form == "ising":
+        h = np.zeros(len(names))
+        for n, v in spec.linear.items():
+            h[index[n]] += v
+        coupling: dict[tuple[int, int], float] = {}
+        for t in spec.quadratic:
+            key = (min(index[t.i], index[t.j]), max(index[t.i], index[t.j]))
+            coupling[key] = coupling.get(key, 0.0) + t.value
+        return Qubo.from_ising(names, list(h), coupling, spec.offset)
+    builder = QuboBuilder()
+    for n in names:
+        builder.variable(n)
+    builder.add_constant(spec.offset)
+    for n, v in spec.linear.items():
+        builder.add_linear(index[n], v)
+    for t in spec.quadratic:
+        builder.add_quadratic(index[t.i], index[t.j], t.value)
+    return builder.build()
+
+
+def reduce_problem(spec: ProblemSpec, max_variables: int | None,
+                   read_config_map: ConfigMapReader | None = None) -> ReducedProblem:
+    """Build the QUBO; ProblemError when the problem cannot be reduced."""
+    if spec.qubo is not None:
+        qubo = qubo_from_spec(spec.qubo)
+        return PlainQubo(qubo=qubo, notes=[f"explicit {spec.qubo.form} model, "
+                                           f"{qubo.size} variables"])
+    if spec.traffic_engineering is not None:
+        return reduce_traffic(spec.traffic_engineering, max_variables, read_config_map)
+    assert spec.slice_admission is not None
+    return reduce_slices(spec.slice_admission)

@@ -1,0 +1,169 @@
+"""Slice admission: admit the slices that earn the most and fit the PoP and link capacities.
+
+QUBO: x[s] = 1 when slice s is admitted; energy -sum revenue * x plus, for every resource the
+requests could overflow, A * (sum units * x + slack - capacity units)^2. Amounts are counted in
+units of capacity / (2^bits - 1), rounded up (conservative). A = total revenue + 1, so any
+assignment that breaks a capacity costs more than admitting nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+
+from qbackbone.api.problem import ProblemKind, ProblemSolution, SliceAdmissionProblem
+from qbackbone.core.optimize.problem import ProblemError, ReducedProblem, Sense
+from qbackbone.core.optimize.qubo import LinearConstraint, QuboBuilder
+from qbackbone.core.optimize.traffic import _set_slack
+
+
+@dataclass(frozen=True)
+class ResourceRow:
+    """A resource the requests could overflow, in integer units, with its slack bits."""
+
+    name: str
+    units: dict[int, int]
+    capacity_units: int
+    slack: list[tuple[int, float]]
+
+
+@dataclass
+class SliceProblem(ReducedProblem):
+    """The reduced slice-admission problem."""
+
+    spec: SliceAdmissionProblem | None = None
+    rows: list[ResourceRow] = field(default_factory=list)
+
+    kind: ClassVar[ProblemKind] = "sliceAdmission"
+    sense: ClassVar[Sense] = "maximize"
+
+    @property
+    def _spec(self) -> SliceAdmissionProblem:
+        assert self.spec is not None
+        return self.spec
+
+    def admitted(self, x: np.ndarray) -> list[int]:
+        """Indices of admitted slices."""
+        return [s for s in range(len(self._spec.slices)) if x[s]]
+
+    def usage(self, chosen: list[int]) -> dict[str, float]:
+        """Resource use of the chosen slices."""
+        used: dict[str, float] = {}
+        for s in chosen:
+            for resource, amount in self._spec.slices[s].demands.items():
+                used[resource] = used.get(resource, 0.0) + amount
+        return used
+
+    def _overflowing(self, chosen: list[int]) -> set[str]:
+        capacity = {r.name: r.capacity for r in self._spec.resources}
+        return {r for r, v in self.usage(chosen).items() if v > capacity[r] * (1 + 1e-9)}
+
+    def _fits(self, chosen: list[int]) -> bool:
+        return not self._overflowing(chosen)
+
+    def encode(self, chosen: list[int]) -> np.ndarray:
+        """The assignment admitting `chosen`, with slack bits zeroing each capacity penalty."""
+        x = np.zeros(self.qubo.size, dtype=np.int8)
+        x[chosen] = 1
+        for row in self.rows:
+            used = sum(u for i, u in row.units.items() if x[i])
+            _set_slack(x, row.slack, max(0, row.capacity_units - used))
+        return x
+
+    def objective(self, x: np.ndarray) -> float:
+        return float(sum(self._spec.slices[s].revenue for s in self.admitted(x)))
+
+    def violations(self, x: np.ndarray) -> list[str]:
+        capacity = {r.name: r.capacity for r in self._spec.resources}
+        return [f"{r} needs {v:g} of capacity {capacity[r]:g}"
+                for r, v in sorted(self.usage(self.admitted(x)).items())
+                if v > capacity[r] * (1 + 1e-9)]
+
+    def repair(self, x: np.ndarray) -> np.ndarray:
+        chosen = self.admitted(x)
+        while chosen and not self._fits(chosen):
+            # Drop the admitted slice that earns least per unit of overflowing capacity it uses.
+            over = self._overflowing(chosen)
+
+            def value(s: int, over: set[str] = over) -> float:
+                req = self._spec.slices[s]
+                load = sum(a for r, a in req.demands.items() if r in over)
+                return req.revenue / (load + 1e-9) if load > 0 else math.inf
+            chosen.remove(min(chosen, key=value))
+        return self.encode(chosen)
+
+    def improve(self, x: np.ndarray) -> np.ndarray:
+        chosen = self.admitted(x)
+        revenue = [r.revenue for r in self._spec.slices]
+        improved = True
+        while improved:
+            improved = False
+            rejected = sorted(set(range(len(revenue))) - set(chosen), key=lambda s: -revenue[s])
+            for s in rejected:  # add whatever still fits
+                if self._fits([*chosen, s]):
+                    chosen, improved = [*chosen, s], True
+            for out in list(chosen):  # swap one admitted for one rejected that earns more
+                for s in rejected:
+                    trial = [c for c in chosen if c != out] + [s]
+                    if revenue[s] > revenue[out] and s not in chosen and self._fits(trial):
+                        chosen, improved = trial, True
+                        break
+                if improved:
+                    break
+        return self.encode(sorted(chosen))
+
+    def describe(self, x: np.ndarray, solution: ProblemSolution) -> None:
+        chosen = set(self.admitted(x))
+        names = [s.name for s in self._spec.slices]
+        solution.admitted = [names[s] for s in sorted(chosen)]
+        solution.rejected = [names[s] for s in range(len(names)) if s not in chosen]
+
+
+def reduce_slices(spec: SliceAdmissionProblem) -> SliceProblem:
+    """The QUBO of a slice-admission problem."""
+    capacity = {r.name: r.capacity for r in spec.resources}
+    if len(capacity) != len(spec.resources):
+        raise ProblemError("resources: every name must appear once")
+    names = [s.name for s in spec.slices]
+    if len(set(names)) != len(names):
+        raise ProblemError("slices: every name must appear once")
+    for s in spec.slices:
+        unknown = sorted(set(s.demands) - set(capacity))
+        if unknown:
+            raise ProblemError(f"slice {s.name!r} uses unknown resource(s) {', '.join(unknown)} "
+                               f"(known: {', '.join(sorted(capacity))})")
+    builder = QuboBuilder()
+    idx = [builder.variable(f"admit[{s.name}]") for s in spec.slices]
+    weight = sum(s.revenue for s in spec.slices) + 1.0
+    for i, s in zip(idx, spec.slices, strict=True):
+        builder.add_linear(i, -s.revenue)
+    objective = QuboBuilder()
+    for i, s in zip(idx, spec.slices, strict=True):
+        objective.variable(f"admit[{s.name}]")
+        objective.add_linear(i, -s.revenue)
+    constraints = []
+    rows: list[ResourceRow] = []
+    limit = (1 << spec.slack_bits) - 1
+    for name, cap in sorted(capacity.items()):
+        users = {i: s.demands[name] for i, s in zip(idx, spec.slices, strict=True)
+                 if s.demands.get(name, 0.0) > 0}
+        if sum(users.values()) <= cap:
+            continue
+        unit = cap / limit if cap > 0 else 1.0
+        units = {i: math.ceil(a / unit - 1e-9) for i, a in users.items()}
+        capacity_units = limit if cap > 0 else 0
+        slack = builder.slack(f"s[{name}]", capacity_units)
+        builder.add_squared([(i, float(u)) for i, u in units.items()] + slack,
+                            -float(capacity_units), weight)
+        rows.append(ResourceRow(name, units, capacity_units, slack))
+        constraints.append(LinearConstraint({**units, **{i: int(c) for i, c in slack}},
+                                            capacity_units))
+    notes = [f"{len(spec.slices)} slice requests on {len(capacity)} resources; "
+             f"{len(rows)} resource(s) could overflow and carry {spec.slack_bits} slack bits"]
+    qubo = builder.build()
+    return SliceProblem(qubo=qubo, notes=notes, spec=spec, rows=rows,
+                        objective_qubo=objective.build().widened(qubo.variables),
+                        constraints=constraints)

@@ -1,0 +1,247 @@
+"""A problem job (spec.problem): reduce to a QUBO, decide, solve by QAOA or classically, verify.
+
+The quantum path builds the QAOA circuit and hands it to the circuit pipeline as a sampling
+job (the same QIP rules, QPU assessment and shot split); the samples are decoded, repaired
+and improved. The classical path solves the same QUBO. Either way the decision is checked
+against every operational constraint; an infeasible one fails the job.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from qbackbone.api.conditions import ConditionType, Phase, Reason
+from qbackbone.api.policy import InvocationPolicy
+from qbackbone.api.quantumjob import (
+    Decision,
+    QuantumJobStatus,
+    Result,
+    RuleOutcome,
+    Verification,
+)
+from qbackbone.core.circuits.features import extract_features
+from qbackbone.core.errors import JobFailure
+from qbackbone.core.optimize.classical import QuboSolution
+from qbackbone.core.optimize.features import QuboFeatures, qubo_features
+from qbackbone.core.optimize.problem import ProblemError, ReducedProblem
+from qbackbone.core.optimize.qaoa import choose_angles, qaoa_circuit
+from qbackbone.core.optimize.reduce import reduce_problem
+from qbackbone.core.optimize.solve import (
+    Candidate,
+    SampleOutcome,
+    best_of_samples,
+    exact_solution,
+    refine,
+    report,
+    solve_classically,
+)
+from qbackbone.core.optimize.topology import ConfigMapReader
+from qbackbone.core.pipeline.reduce import (
+    ReducedJob,
+    deadline_remaining,
+    resolve_policy,
+)
+from qbackbone.core.pipeline.run import JobRun, conclude, decide_reduced, execute_single_qpu
+from qbackbone.core.qpus.fleet import QPU
+
+CLASSICAL_SOLVE_FRACTION = 0.5  # of the remaining deadline, for the classical path
+
+
+@dataclass
+class ProblemRun:
+    """A problem job between its steps."""
+
+    run: JobRun
+    policy: InvocationPolicy
+    problem: ReducedProblem
+    features: QuboFeatures
+    remaining: float | None
+    seed: int | None
+    exact: QuboSolution | None = None  # from the shortcut rule, reused for the optimum
+
+
+def run_problem_job(run: JobRun, fleet: Sequence[QPU], policies: Mapping[str, InvocationPolicy],
+                    seed: int | None = None,
+                    read_config_map: ConfigMapReader | None = None) -> QuantumJobStatus:
+    """Reduce, decide, solve and verify a problem job; the status (JobFailure when refused)."""
+    state = _reduce(run, policies, seed, read_config_map)
+    quantum_why = _decide(state)
+    if quantum_why is None:
+        return _solve_classically(state, "")
+    return _solve_quantum(state, fleet)
+
+
+def _reduce(run: JobRun, policies: Mapping[str, InvocationPolicy], seed: int | None,
+            read_config_map: ConfigMapReader | None) -> ProblemRun:
+    job = run.job
+    assert job.spec.problem is not None
+    run.status.phase = Phase.DECIDING
+    with run.phase("reduce_seconds"):
+        policy = resolve_policy(job, policies)
+        remaining = deadline_remaining(job, run.now)
+        options = policy.spec.optimization
+        try:
+            problem = reduce_problem(job.spec.problem, options.max_variables, read_config_map)
+        except ProblemError as err:
+            raise JobFailure(Reason.INVALID_PROBLEM, str(err)) from None
+        features = qubo_features(problem.qubo)
+    for note in problem.notes:
+        run.progress.step("reduce", note)
+    run.progress.step("reduce", f"QUBO: {features.variables} variables, {features.couplings} "
+                      f"couplings (density {features.density:.2f}), ruggedness "
+                      f"{features.ruggedness:.2f}")
+    return ProblemRun(run, policy, problem, features, remaining,
+                      seed if seed is not None else policy.spec.scheduler.seed)
+
+
+def _rule(rules: list[RuleOutcome], name: str, value: float | str | None,
+          threshold: float | str | None, passed: bool) -> bool:
+    rules.append(RuleOutcome(name=name, value=value, threshold=threshold, passed=passed))
+    return passed
+
+
+def _decide(state: ProblemRun) -> str | None:
+    """The problem rules; None means classical, else why the quantum path is worth trying."""
+    run, policy, f = state.run, state.policy, state.features
+    options, mode = policy.spec.optimization, run.job.spec.execution.mode
+    rules: list[RuleOutcome] = []
+    with run.phase("decide_seconds"):
+        ok = _rule(rules, "variablesAtMost", f.variables, options.max_variables,
+                   f.variables <= options.max_variables)
+        ok &= _rule(rules, "hasVariables", f.variables, 1, f.variables >= 1)
+        ok &= _rule(rules, "densityAtMost", round(f.density, 4),
+                    policy.spec.features.max_constraint_density,
+                    f.density <= policy.spec.features.max_constraint_density)
+        ok &= _rule(rules, "modeAllowsQuantum", mode, "not Classical", mode != "Classical")
+        if ok and mode == "Auto":
+            budget = (options.classical_shortcut_fraction * state.remaining
+                      if state.remaining is not None else options.classical_shortcut_seconds)
+            start = time.perf_counter()
+            state.exact = exact_solution(state.problem, budget) if budget > 0 else None
+            proven = state.exact is not None and state.exact.proven_optimal
+            ok &= _rule(rules, "classicalNotProvenQuickly",
+                        round(time.perf_counter() - start, 4) if proven else "not proven",
+                        round(budget, 4), not proven)
+    failed = [r.name for r in rules if not r.passed]
+    message = (f"classical: {', '.join(failed)} failed" if failed else
+               "QAOA is worth trying: the problem fits and no quick classical proof")
+    run.status.decision = Decision(
+        path="Classical" if failed else None, policy=policy.metadata.name,
+        policy_generation=policy.metadata.generation, reason=Reason.CLASSICAL_SELECTED
+        if failed else Reason.QUANTUM_SELECTED, message=message, features=f.as_dict(),
+        rules=rules)
+    if failed:
+        run.condition(ConditionType.DECIDED, True, Reason.CLASSICAL_SELECTED, message)
+        run.progress.step("decide", message)
+        return None
+    return message
+
+
+def _solve_quantum(state: ProblemRun, fleet: Sequence[QPU]) -> QuantumJobStatus:
+    run, problem = state.run, state.problem
+    options = state.policy.spec.optimization
+    angles = choose_angles(problem.qubo, problem.kind, options.qaoa_layers)
+    circuit = qaoa_circuit(problem.qubo, angles)
+    shots = run.job.spec.shots or options.shots
+    run.progress.step("reduce", f"QAOA p={angles.layers} ({angles.source}): "
+                      f"{circuit.num_qubits} qubits x {shots} shots")
+    reduced = ReducedJob(policy=state.policy, circuit=circuit, observables=None, bases=[],
+                         basis_of=[], measured_circuits=[circuit], shots=shots,
+                         features=extract_features(circuit, 1, shots),
+                         deadline_remaining=state.remaining, dynamic=False)
+    try:
+        decided = decide_reduced(run, reduced, fleet, state.seed)
+    except JobFailure as refused:
+        if not state.policy.spec.fallback.enabled:
+            raise
+        return _solve_classically(state, f"the QIP refused the QAOA circuit ({refused.reason}: "
+                                  f"{refused.message})")
+    if decided.qip.path != "SingleQPU":
+        return _solve_classically(state, f"QAOA circuit went {decided.qip.path} (samples "
+                                  "cannot be cut); solving the QUBO classically")
+    counts = execute_single_qpu(decided)
+    run.status.phase = Phase.RECONSTRUCTING
+    with run.phase("reconstruct_seconds"):
+        merged: dict[str, int] = {}
+        for per_basis in counts.values():
+            for key, n in per_basis[0].items():
+                merged[key] = merged.get(key, 0) + n
+        outcome = best_of_samples(problem, merged)
+    run.condition(ConditionType.EXECUTED, True, Reason.FRAGMENTS_COMPLETED,
+                  f"{len(counts)} fragment(s) sampled {outcome.samples} bitstrings")
+    backends = {a.descriptor.name: a.descriptor.backend_name for a in decided.assessments}
+    result = Result(path="SingleQPU", qpus=sorted(counts), shots=outcome.samples,
+                    backends=sorted(backends[q] for q in counts),
+                    method=f"qaoa(p={angles.layers}, {angles.source})")
+    noisy = any((a.estimated_fidelity or 1.0) < 1.0 for a in decided.assessments
+                if a.descriptor.name in counts)
+    return _verify(state, outcome.best, result, "qaoa", outcome, noisy)
+
+
+def _solve_classically(state: ProblemRun, why: str) -> QuantumJobStatus:
+    run, problem = state.run, state.problem
+    decision = run.status.decision
+    if why and decision is not None:
+        decision.path, decision.reason = "Classical", Reason.CLASSICAL_SELECTED
+        decision.message = why
+        run.condition(ConditionType.DECIDED, True, Reason.CLASSICAL_SELECTED, why)
+        run.progress.step("decide", why)
+    run.status.phase = Phase.RUNNING
+    limit = state.policy.spec.optimization.exact_time_limit_seconds
+    if state.remaining is not None:
+        limit = min(limit, CLASSICAL_SOLVE_FRACTION * state.remaining)
+    with run.phase("execute_seconds"):
+        if state.exact is not None and state.exact.proven_optimal:
+            chosen, raw = refine(problem, state.exact.x), state.exact
+        else:
+            chosen, raw = solve_classically(problem, limit, state.seed)
+            if raw.proven_optimal:
+                state.exact = raw
+    run.condition(ConditionType.EXECUTED, True, Reason.CLASSICAL_COMPLETED,
+                  f"{raw.method} in {raw.seconds:.3f}s"
+                  f"{' (optimum proven)' if raw.proven_optimal else ''}")
+    run.progress.step("execute", f"classical {raw.method}: energy {raw.energy:.6g}"
+                      f"{', proven optimal' if raw.proven_optimal else ''}")
+    result = Result(path="Classical", backends=["classical"], method=raw.method)
+    return _verify(state, chosen, result, raw.method, None, noisy=False)
+
+
+def _verify(state: ProblemRun, chosen: Candidate, result: Result, solver: str,
+            samples: SampleOutcome | None, noisy: bool) -> QuantumJobStatus:
+    run, problem = state.run, state.problem
+    options = state.policy.spec.optimization
+    with run.phase("verify_seconds"):
+        exact = state.exact
+        if exact is None and options.exact_time_limit_seconds > 0:
+            exact = exact_solution(problem, options.exact_time_limit_seconds)
+        optimum = None
+        if exact is not None:
+            reference = refine(problem, exact.x)
+            best = reference.objective
+            if reference.feasible and math.isfinite(best):
+                optimum = (best, exact.proven_optimal)
+        solution = report(problem, chosen, solver, optimum, samples)
+    result.solution = solution
+    run.status.result = result
+    details = (f"{solution.kind}: objective {solution.objective:.6g} ({solution.objective_sense})"
+               + (f", approximation ratio {solution.approximation_ratio:.4f} against the "
+                  f"{'proven ' if solution.optimum_proven else ''}optimum {solution.optimum:.6g}"
+                  if solution.approximation_ratio is not None and solution.optimum is not None
+                  else ""))
+    verification = Verification(method="OperationalConstraints", passed=solution.feasible,
+                                noisy=noisy, details=details if solution.feasible else
+                                "; ".join(solution.violations))
+    run.status.verification = verification
+    run.progress.step("verify", f"{'feasible' if solution.feasible else 'INFEASIBLE'}: "
+                      f"{verification.details}")
+    if not solution.feasible:
+        run.condition(ConditionType.VERIFIED, False, Reason.INFEASIBLE_DECISION,
+                      verification.details)
+        raise JobFailure(Reason.INFEASIBLE_DECISION,
+                         "no decision satisfying every constraint was found: "
+                         + verification.details)
+    run.condition(ConditionType.VERIFIED, True, Reason.CONSTRAINTS_SATISFIED, details)
+    return conclude(run, state.remaining)
