@@ -12,6 +12,7 @@ from qbackbone.k8s.names import job_labels, qpu_resource, result_name
 
 Manifest = dict[str, Any]
 INPUT_ENV = "QBACKBONE_INPUT"
+PRECEDENCE_GATE = "qbackbone.io/precedence"  # on LOCC preparation pods until inputs exist
 NAMESPACE_ENV = "POD_NAMESPACE"
 
 
@@ -41,23 +42,29 @@ def owner_reference(job: JobRef, controller: bool = True) -> Manifest:
 
 
 def _metadata(job: JobRef, name: str, role: str, qpu: str | None = None,
-              controller: bool = True) -> Manifest:
-    return {"name": name, "namespace": job.namespace, "labels": job_labels(job.name, role, qpu),
+              controller: bool = True, labels: Mapping[str, str] | None = None) -> Manifest:
+    return {"name": name, "namespace": job.namespace,
+            "labels": {**job_labels(job.name, role, qpu), **(labels or {})},
             "ownerReferences": [owner_reference(job, controller)]}
 
 
 def build_configmap(job: JobRef, name: str, role: str, data: Mapping[str, str],
-                    qpu: str | None = None, controller: bool = True) -> Manifest:
+                    qpu: str | None = None, controller: bool = True,
+                    labels: Mapping[str, str] | None = None) -> Manifest:
     """A ConfigMap owned by the job."""
     return {"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": _metadata(job, name, role, qpu, controller), "data": dict(data)}
+            "metadata": _metadata(job, name, role, qpu, controller, labels), "data": dict(data)}
 
 
-def fragment_input_data(job: JobRef, work: str, qpunode: Mapping[str, Any], shots: int,
-                        seed: int | None, circuits_text: str) -> dict[str, str]:
-    """What a fragment's worker needs: the QPU, shots, seed and the transpiled circuits."""
-    return {"kind": "fragment", "job": job.name, "jobUid": job.uid, "result": result_name(work),
-            "qpunode.json": json.dumps(qpunode, sort_keys=True), "shots": str(shots),
+def fragment_input_data(job: JobRef, work: str, qpunode: Mapping[str, Any],
+                        shots: int | Sequence[int], seed: int | None, circuits_text: str,
+                        result: str | None = None) -> dict[str, str]:
+    """What a fragment's worker needs: the QPU, shots (one count, or one per circuit), seed,
+    the transpiled circuits, and the result to write (default ``<work>-out``)."""
+    return {"kind": "fragment", "job": job.name, "jobUid": job.uid,
+            "result": result or result_name(work),
+            "qpunode.json": json.dumps(qpunode, sort_keys=True),
+            "shots": json.dumps(shots if isinstance(shots, int) else list(shots)),
             "seed": json.dumps(seed), "circuits.qpy": circuits_text}
 
 
@@ -72,8 +79,10 @@ def classical_input_data(job: JobRef, work: str, circuit_text: str,
 
 def build_worker_pod(job: JobRef, name: str, input_configmap: str, worker: WorkerConfig,
                      role: str, qpu: str | None = None,
-                     node_selector: Mapping[str, str] | None = None) -> Manifest:
-    """A run-once pod with the worker command; with ``qpu`` it holds that QPU's resource."""
+                     node_selector: Mapping[str, str] | None = None,
+                     labels: Mapping[str, str] | None = None, gated: bool = False) -> Manifest:
+    """A run-once pod with the worker command; with ``qpu`` it holds that QPU's resource;
+    ``gated``: kube-scheduler leaves it alone until the precedence gate is removed."""
     env = [{"name": NAMESPACE_ENV, "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
            {"name": INPUT_ENV, "value": input_configmap}]
     env += [{"name": k, "value": v} for k, v in sorted(worker.env.items())]
@@ -91,15 +100,19 @@ def build_worker_pod(job: JobRef, name: str, input_configmap: str, worker: Worke
         spec["nodeSelector"] = dict(node_selector)
     if worker.service_account:
         spec["serviceAccountName"] = worker.service_account
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": _metadata(job, name, role, qpu),
-            "spec": spec}
+    if gated:
+        spec["schedulingGates"] = [{"name": PRECEDENCE_GATE}]
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": _metadata(job, name, role, qpu, labels=labels), "spec": spec}
 
 
 def build_fragment_pod(job: JobRef, name: str, input_configmap: str, qpu: str,
                        worker: WorkerConfig,
-                       node_selector: Mapping[str, str] | None = None) -> Manifest:
+                       node_selector: Mapping[str, str] | None = None,
+                       labels: Mapping[str, str] | None = None, gated: bool = False) -> Manifest:
     """A fragment pod: requests ``qpu.qbackbone.io/<qpu>: 1`` so kube-scheduler pins it."""
-    return build_worker_pod(job, name, input_configmap, worker, "fragment", qpu, node_selector)
+    return build_worker_pod(job, name, input_configmap, worker, "fragment", qpu, node_selector,
+                            labels, gated)
 
 
 def build_classical_pod(job: JobRef, name: str, input_configmap: str,

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,51 +21,42 @@ from qbackbone.api.quantumjob import QuantumJob, QuantumJobStatus
 from qbackbone.core.circuits.serialize import circuits_to_b64
 from qbackbone.core.pipeline import (
     DecidedJob,
-    FragmentWork,
     finish_classical,
-    finish_single_qpu,
     guarded,
     plan_single_qpu,
-    run_job,
 )
-from qbackbone.core.qpus.fleet import build_fleet
+from qbackbone.core.pipeline.distributed import plan_status
 from qbackbone.k8s import JOBS
 from qbackbone.k8s.builders import (
     JobRef,
     WorkerConfig,
     build_classical_pod,
     build_configmap,
-    build_fragment_pod,
     classical_input_data,
-    fragment_input_data,
 )
 from qbackbone.k8s.codec import TooLarge, check_size
 from qbackbone.k8s.decision import DecisionRecord
+from qbackbone.k8s.dispatch import Dispatcher, qpu_availability, termination
+from qbackbone.k8s.events import Event
+from qbackbone.k8s.fragments import CutSource, FragmentSource, SingleSource, cut_plan
 from qbackbone.k8s.kube import Kube
 from qbackbone.k8s.names import (
     LABEL_JOB,
+    LABEL_ROLE,
     classical_name,
+    cutplan_name,
     decision_name,
-    fragment_name,
     input_name,
     result_name,
 )
-from qbackbone.k8s.objects import (
-    job_from_body,
-    policies,
-    qpunodes,
-    read_fleet,
-    read_policies,
-    trimmed,
-)
-from qbackbone.k8s.results import classical_outcome, fragment_counts, seconds
+from qbackbone.k8s.objects import job_from_body, read_fleet, read_policies, trimmed
+from qbackbone.k8s.results import classical_outcome, seconds
 from qbackbone.k8s.status import TERMINAL, failed_job_status, write_status
 from qbackbone.observability import metrics
 
-log = logging.getLogger(__name__)
+__all__ = ["Event", "JobReconciler", "Retry"]
 
-IN_PROCESS_NOTE = ("ran in the operator process: fragment pods for cut jobs are not built yet "
-                   "(issue 8)")
+log = logging.getLogger(__name__)
 
 
 class Retry(Exception):
@@ -76,23 +67,13 @@ class Retry(Exception):
         self.delay = delay
 
 
-@dataclass(frozen=True)
-class Event:
-    """A Kubernetes event to post about the job."""
-
-    type: str
-    reason: str
-    message: str
-
-
 @dataclass
 class Unit:
-    """One pod's worth of work: a fragment on a QPU or the classical fallback."""
+    """The classical fallback's pod and input ConfigMap."""
 
     pod: dict[str, Any]
     input: dict[str, Any]
     result: str
-    qpu: str | None
 
 
 @dataclass
@@ -102,7 +83,9 @@ class Active:
     stamp: str
     record: DecisionRecord
     decided: DecidedJob
-    units: list[Unit] = field(default_factory=list)
+    classical: Unit | None = None
+    fragments: Dispatcher | None = None
+    plan_data: dict[str, str] | None = None  # the cut plan record of a Distributed decision
 
 
 class _LogProgress:
@@ -168,75 +151,66 @@ class JobReconciler:
         generation = run.status.decision.policy_generation if run.status.decision else None
         events = [Event("Normal", "Decided", f"{qip.path}: {qip.message} (policy {wanted}, "
                         f"generation {generation})")]
-        if qip.path == "Distributed":
-            return self._run_in_process(ref, job, record, stored, events)
         active = Active(record.stamp, record, decided)
         try:
-            active.units = self._units(ref, active)
+            self._prepare(ref, active, None)
             decision = build_configmap(ref, decision_name(ref.name), "decision", record.to_data())
             check_size(decision["data"], "the decision record")
+            cutplan = None
+            if active.plan_data is not None:
+                cutplan = build_configmap(ref, cutplan_name(ref.name), "plan", active.plan_data)
+                check_size(cutplan["data"], "the cut plan")
         except TooLarge as err:
             status = run.fail(Reason.INPUT_TOO_LARGE, str(err))
             return self._write(ref, stored, status, [*events, _failed_event(status)])
+        except Exception as err:  # a refusal while planning (e.g. CutInfeasible) or a bug
+            status = guarded(run, _raiser(err))
+            return self._write(ref, stored, status, [*events, _failed_event(status)])
         if not self.kube.create(decision):
             return events  # another reconcile got there first; collect on the next tick
+        if cutplan is not None:
+            self.kube.create(cutplan)
         self.active[ref.uid] = active
-        events += self._ensure_pods(active.units)
-        return self._write(ref, stored, run.status, events)
+        return self._advance(ref, stored, active, events)
 
-    def _run_in_process(self, ref: JobRef, job: QuantumJob, record: DecisionRecord,
-                        stored: Mapping[str, Any] | None, events: list[Event]) -> list[Event]:
-        named = {} if record.policy is None else {record.policy["metadata"]["name"]: record.policy}
-        fleet = build_fleet(qpunodes(record.fleet))
-        status = run_job(job, fleet, policies(named), _LogProgress(ref.name), record.seed,
-                         record.now)
-        for cond in status.conditions:
-            if cond.type == ConditionType.EXECUTED:
-                cond.message = f"{cond.message}; {IN_PROCESS_NOTE}"
-        events.append(Event("Normal", "RanInProcess", f"Distributed job {IN_PROCESS_NOTE}"))
-        return self._write(ref, stored, status, [*events, _final_event(status)])
-
-    def _units(self, ref: JobRef, active: Active) -> list[Unit]:
-        """Pods and input ConfigMaps for the decided path (TooLarge when an input won't fit)."""
+    def _prepare(self, ref: JobRef, active: Active, plan_data: Mapping[str, str] | None) -> None:
+        """Plan the decided path (deterministic from the record; a Distributed job's cut plan
+        from ``plan_data`` when it was stored): the classical unit or the fragment dispatcher.
+        Raises JobFailure when the job cannot run, TooLarge when an input would not fit."""
         decided, record = active.decided, active.record
-        if decided.qip.path == "Classical":
-            reduced = decided.reduced
-            name = classical_name(ref.name)
-            data = classical_input_data(
-                ref, name, circuits_to_b64([reduced.circuit]), reduced.observables,
-                reduced.shots, decided.context.classical_method or "statevector", decided.seed)
-            check_size(data, "the classical input")
-            decided.run.status.phase = Phase.RUNNING
-            return [Unit(build_classical_pod(ref, name, input_name(name), self.worker),
-                         build_configmap(ref, input_name(name), "input", data),
-                         result_name(name), None)]
-        nodes = {n["metadata"]["name"]: n for n in record.fleet}
-        units = []
-        for work in plan_single_qpu(decided):
-            units.append(self._fragment_unit(ref, nodes[work.qpu], work, decided.seed))
-        return units
+        source: FragmentSource
+        if decided.qip.path == "Distributed":
+            plan, active.plan_data = cut_plan(decided, plan_data)
+            if plan is not None:
+                source = CutSource(decided, plan, record.stamp)
+                with decided.run.phase("schedule_seconds"):
+                    decided.run.status.plan = plan_status(
+                        plan, [source.record(slot, None) for slot in source.slots])
+                decided.run.status.phase = Phase.RUNNING
+                active.fragments = self._dispatcher(ref, active, source)
+                return
+        if decided.run.status.decision is not None and \
+                decided.run.status.decision.path == "Classical":
+            active.classical = self._classical_unit(ref, decided)
+            return
+        active.fragments = self._dispatcher(ref, active, SingleSource(decided))
+        plan_single_qpu(decided)
 
-    def _fragment_unit(self, ref: JobRef, node: dict[str, Any], work: FragmentWork,
-                       seed: int | None) -> Unit:
-        name = fragment_name(ref.name, work.qpu)
-        data = fragment_input_data(ref, name, node, work.shots, seed,
-                                   circuits_to_b64(work.circuits))
-        check_size(data, f"the input of the fragment on {work.qpu}")
-        selector = (node.get("spec") or {}).get("nodeSelector")
-        return Unit(build_fragment_pod(ref, name, input_name(name), work.qpu, self.worker,
-                                       selector),
-                    build_configmap(ref, input_name(name), "input", data, work.qpu),
-                    result_name(name), work.qpu)
+    def _dispatcher(self, ref: JobRef, active: Active, source: FragmentSource) -> Dispatcher:
+        nodes = {n["metadata"]["name"]: n for n in active.record.fleet}
+        return Dispatcher(self.kube, ref, self.worker, source, nodes, active.record.now,
+                          active.decided.reduced.deadline_remaining)
 
-    def _ensure_pods(self, units: list[Unit]) -> list[Event]:
-        events = []
-        for unit in units:
-            self.kube.create(unit.input)
-            if self.kube.create(unit.pod):
-                where = f" on QPU {unit.qpu}" if unit.qpu else " (classical fallback)"
-                events.append(Event("Normal", "Created",
-                                    f"pod {unit.pod['metadata']['name']}{where}"))
-        return events
+    def _classical_unit(self, ref: JobRef, decided: DecidedJob) -> Unit:
+        reduced = decided.reduced
+        name = classical_name(ref.name)
+        data = classical_input_data(
+            ref, name, circuits_to_b64([reduced.circuit]), reduced.observables,
+            reduced.shots, decided.context.classical_method or "statevector", decided.seed)
+        check_size(data, "the classical input")
+        decided.run.status.phase = Phase.RUNNING
+        return Unit(build_classical_pod(ref, name, input_name(name), self.worker),
+                    build_configmap(ref, input_name(name), "input", data), result_name(name))
 
     # -- later steps: wait for results, then finish ---------------------------------------------
 
@@ -250,51 +224,83 @@ class JobReconciler:
             try:
                 decided = record.decide(run)
                 active = Active(record.stamp, record, decided)
-                active.units = self._units(ref, active)
+                plan_data = None
+                if decided.qip.path == "Distributed":
+                    plan_data = self.kube.configmap(ref.namespace, cutplan_name(ref.name))
+                self._prepare(ref, active, plan_data)
+                if plan_data is None and active.plan_data is not None:
+                    self.kube.create(build_configmap(ref, cutplan_name(ref.name), "plan",
+                                                     active.plan_data))
             except Exception as err:  # the record no longer decides: say so, do not loop
                 status = run.fail(Reason.INTERNAL_ERROR,
                                   f"could not re-derive the recorded decision: {err}")
                 return self._write(ref, stored, status, [_failed_event(status)])
             self.active[ref.uid] = active
             events.append(Event("Normal", "Resumed", "re-derived the recorded decision"))
+        return self._advance(ref, stored, active, events)
+
+    def _advance(self, ref: JobRef, stored: Mapping[str, Any] | None, active: Active,
+                 events: list[Event]) -> list[Event]:
+        """Read the job's pods and ConfigMaps; create what is missing; finish when done."""
         run = active.decided.run
-        pods = self.kube.pods(ref.namespace, {LABEL_JOB: ref.name[:63]})
-        results = self.kube.configmaps(ref.namespace, {LABEL_JOB: ref.name[:63]})
-        missing = []
-        for unit in active.units:
-            if unit.result in results:
-                continue
-            pod: Any = pods.get(unit.pod["metadata"]["name"])
+        labels = {LABEL_JOB: ref.name[:63]}
+        pods = self.kube.pods(ref.namespace, labels)
+        found = self.kube.labelled_configmaps(ref.namespace, labels)
+        configmaps = {name: data for name, (_, data) in found.items()}
+        if active.classical is not None:
+            return self._advance_classical(ref, stored, active, pods, configmaps, events)
+        dispatcher = active.fragments
+        assert dispatcher is not None
+        inputs = {n: v for n, v in found.items() if v[0].get(LABEL_ROLE) == "input"}
+        tick = dispatcher.step(pods, configmaps, inputs, qpu_availability(self.kube))
+        events += tick.events
+        if tick.failure is not None:
+            status = run.fail(*tick.failure)
+            dispatcher.stop_waiting(self.kube.pods(ref.namespace, labels))
+            self.active.pop(ref.uid, None)
+            return self._write(ref, stored, status, [*events, _failed_event(status)])
+        if len(tick.results) < len(dispatcher.source.slots):
+            return self._write(ref, stored, run.status, events)
+        status = guarded(run, lambda: dispatcher.source.finish(tick.results))
+        self._timings(active, status, tick.seconds.values())
+        self.active.pop(ref.uid, None)
+        events.append(Event("Normal", "Executed",
+                            f"{len(tick.results)} fragment pod(s) completed"))
+        return self._write(ref, stored, status, [*events, _final_event(status)])
+
+    def _advance_classical(self, ref: JobRef, stored: Mapping[str, Any] | None, active: Active,
+                           pods: Mapping[str, Any], configmaps: Mapping[str, Mapping[str, str]],
+                           events: list[Event]) -> list[Event]:
+        unit, decided = active.classical, active.decided
+        assert unit is not None
+        run = decided.run
+        data = configmaps.get(unit.result)
+        if data is None:
+            name = unit.pod["metadata"]["name"]
+            pod: Any = pods.get(name)
             phase = pod.status.phase if pod is not None and pod.status is not None else None
             if phase in ("Failed", "Succeeded"):
-                msg = (f"pod {pod.metadata.name} failed: {_termination(pod)}" if phase == "Failed"
-                       else f"pod {pod.metadata.name} succeeded without writing {unit.result}")
+                msg = (f"pod {name} failed: {termination(pod)}" if phase == "Failed"
+                       else f"pod {name} succeeded without writing {unit.result}")
                 status = run.fail(Reason.EXECUTION_FAILED, msg)
                 self.active.pop(ref.uid, None)
                 return self._write(ref, stored, status, [*events, _failed_event(status)])
-            missing.append(unit)
-        if missing:
-            absent = [u for u in missing if u.pod["metadata"]["name"] not in pods]
-            events += self._ensure_pods(absent)
+            self.kube.create(unit.input)
+            if pod is None and self.kube.create(unit.pod):
+                events.append(Event("Normal", "Created", f"pod {name} (classical fallback)"))
             return self._write(ref, stored, run.status, events)
-        status = self._finish(active, {u.result: results[u.result] for u in active.units})
+        status = guarded(run, lambda: finish_classical(decided, classical_outcome(data)))
+        self._timings(active, status, [seconds(data)])
         self.active.pop(ref.uid, None)
-        events.append(Event("Normal", "Executed", f"{len(active.units)} pod(s) completed"))
+        events.append(Event("Normal", "Executed", "1 pod(s) completed"))
         return self._write(ref, stored, status, [*events, _final_event(status)])
 
-    def _finish(self, active: Active, results: Mapping[str, Mapping[str, str]]) -> QuantumJobStatus:
-        decided, run = active.decided, active.decided.run
-        if decided.qip.path == "Classical":
-            data = next(iter(results.values()))
-            status = guarded(run, lambda: finish_classical(decided, classical_outcome(data)))
-        else:
-            counts = {u.qpu: fragment_counts(results[u.result]) for u in active.units if u.qpu}
-            status = guarded(run, lambda: finish_single_qpu(decided, counts))
+    def _timings(self, active: Active, status: QuantumJobStatus,
+                 backend_seconds: Iterable[float]) -> None:
         if status.timings is not None:
-            status.timings.execute_seconds = round(max(seconds(d) for d in results.values()), 4)
+            status.timings.execute_seconds = round(max(backend_seconds, default=0.0), 4)
             status.timings.total_seconds = round(
                 (datetime.now(UTC) - active.record.now).total_seconds(), 4)
-        return status
 
     # -- the one status write per reconcile ----------------------------------------------------
 
@@ -333,14 +339,3 @@ def _final_event(status: QuantumJobStatus) -> Event:
         path = status.result.path if status.result else "?"
         return Event("Normal", "Succeeded", f"{path} result, verification passed: {passed}")
     return _failed_event(status)
-
-
-def _termination(pod: Any) -> str:
-    for cs in (pod.status.container_statuses or []):
-        term = cs.state.terminated if cs.state else None
-        if term is not None:
-            text = (term.message or "").strip()
-            return f"exit code {term.exit_code}: {text[-500:]}" if text else \
-                f"exit code {term.exit_code} ({term.reason})"
-    return pod.status.reason or pod.status.message or "unknown"
-

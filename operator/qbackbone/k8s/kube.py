@@ -97,3 +97,26 @@ class Kube:
         else:
             self.custom.patch_namespaced_custom_object_status(GROUP, VERSION, namespace, plural,
                                                               name, body, _content_type=kind)
+
+    def delete_pod(self, namespace: str, name: str) -> bool:
+        """Delete a pod; False when it is already gone."""
+        try:
+            self.core.delete_namespaced_pod(name, namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
+    def remove_scheduling_gates(self, namespace: str, name: str) -> None:
+        """Let kube-scheduler place a gated pod (gates may only be removed, never added)."""
+        self.core.patch_namespaced_pod(name, namespace, {"spec": {"schedulingGates": None}},
+                                       _content_type="application/merge-patch+json")
+
+    def labelled_configmaps(self, namespace: str, labels: Mapping[str, str]
+                            ) -> dict[str, tuple[dict[str, str], dict[str, str]]]:
+        """(labels, data) of the ConfigMaps with these labels, by name."""
+        found: Any = self.core.list_namespaced_config_map(namespace,
+                                                          label_selector=selector(labels))
+        return {str(cm.metadata.name): (dict(cm.metadata.labels or {}), dict(cm.data or {}))
+                for cm in found.items}

@@ -11,6 +11,9 @@ __all__ = ["QPU_RESOURCE_PREFIX", "qpu_resource"]  # re-exported for the adapter
 LABEL_JOB = "qbackbone.io/job"
 LABEL_ROLE = "qbackbone.io/role"
 LABEL_QPU = "qbackbone.io/qpu"
+LABEL_FRAGMENT = "qbackbone.io/fragment"
+LABEL_ATTEMPT = "qbackbone.io/attempt"
+LABEL_SUBCIRCUIT = "qbackbone.io/subcircuit"
 LABEL_MANAGED = "app.kubernetes.io/managed-by"
 MANAGER = "qbackbone-operator"
 CLASSICAL = "classical"
@@ -30,9 +33,25 @@ def decision_name(job: str) -> str:
     return _bounded(job, "decision")
 
 
-def fragment_name(job: str, qpu: str) -> str:
-    """The pod (and its input ConfigMap) running the job's shots on one QPU."""
-    return _bounded(job, "frag", qpu)
+def fragment_name(job: str, key: str) -> str:
+    """A fragment of the job (key: its QPU, or ``<subcircuit>-<qpu>`` for a cut job): the
+    first attempt's pod and the name its result ConfigMap derives from."""
+    return _bounded(job, "frag", key)
+
+
+def attempt_name(fragment: str, attempt: int) -> str:
+    """The pod of a fragment's attempt: the fragment's name, then ``-r<n>`` for retries."""
+    return fragment if attempt == 0 else _bounded(fragment, f"r{attempt}")
+
+
+def cutplan_name(job: str) -> str:
+    """The ConfigMap holding a cut job's plan (or why it runs the classical fallback)."""
+    return _bounded(job, "cutplan")
+
+
+def label_value(text: str) -> str:
+    """A label value for any text (at most 63 characters; long ones end in a digest)."""
+    return _bounded(text)
 
 
 def classical_name(job: str) -> str:

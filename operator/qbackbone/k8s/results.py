@@ -9,11 +9,18 @@ from qbackbone.core.classical.fallback import ClassicalOutcome
 
 
 def fragment_result_data(qpu: str, backend: str, counts: Sequence[Mapping[str, int]],
-                         seconds: float, pod: str | None) -> dict[str, str]:
-    """Counts per circuit (in the input's order) of one fragment."""
-    return {"kind": "fragment", "qpu": qpu, "backend": backend, "pod": pod or "",
+                         seconds: float, pod: str | None, started: float | None = None,
+                         finished: float | None = None,
+                         fidelity: float | None = None) -> dict[str, str]:
+    """Counts per circuit (in the input's order) of one fragment; when the backend call
+    started and finished (Unix seconds) and the estimated fidelity of its circuits."""
+    data = {"kind": "fragment", "qpu": qpu, "backend": backend, "pod": pod or "",
             "seconds": f"{seconds:.4f}",
             "counts.json": json.dumps([dict(c) for c in counts], sort_keys=True)}
+    for key, value in (("started", started), ("finished", finished), ("fidelity", fidelity)):
+        if value is not None:
+            data[key] = f"{value:.6f}"
+    return data
 
 
 def classical_result_data(outcome: ClassicalOutcome, seconds: float,

@@ -11,6 +11,7 @@ from qbackbone.api.qpunode import QPUNode
 from qbackbone.core.circuits.serialize import circuits_from_b64
 from qbackbone.core.classical.fallback import run_classical
 from qbackbone.core.qpus.backends import derive_seed
+from qbackbone.core.qpus.fidelity import estimate_success_probability
 from qbackbone.core.qpus.fleet import build_fleet
 from qbackbone.k8s.builders import JobRef, build_configmap
 from qbackbone.k8s.codec import check_size
@@ -27,12 +28,17 @@ def run_fragment(data: Mapping[str, str], pod: str | None) -> dict[str, str]:
     node = QPUNode.model_validate(json.loads(data["qpunode.json"]))
     qpu = build_fleet([node])[0]
     circuits = circuits_from_b64(data["circuits.qpy"])
-    start = time.perf_counter()
+    shots = json.loads(data["shots"])  # one count for all circuits, or one per circuit
+    started, start = time.time(), time.perf_counter()
     # The same per-QPU seed as run_job, so strata on different QPUs draw independent samples.
     seed = derive_seed(json.loads(data["seed"]), qpu.name)
-    counts = qpu.executor.run(circuits, int(data["shots"]), seed)
-    return fragment_result_data(qpu.name, qpu.descriptor.backend_name, counts,
-                                time.perf_counter() - start, pod)
+    counts = qpu.executor.run(circuits, shots, seed) if circuits else []
+    seconds = time.perf_counter() - start
+    cal = qpu.descriptor.calibration
+    fidelity = 1.0 if cal is None or not circuits else min(
+        estimate_success_probability(c, cal) for c in circuits)
+    return fragment_result_data(qpu.name, qpu.descriptor.backend_name, counts, seconds, pod,
+                                started, started + seconds, fidelity)
 
 
 def run_classical_input(data: Mapping[str, str], pod: str | None) -> dict[str, str]:

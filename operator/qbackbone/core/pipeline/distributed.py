@@ -5,12 +5,20 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from qiskit import QuantumCircuit
 
-from qbackbone.api.conditions import Reason
+from qbackbone.api.conditions import ConditionType, Phase, Reason
 from qbackbone.api.policy import CuttingOptions
-from qbackbone.api.quantumjob import Plan, PlannedFragment, PlannedSubcircuit
+from qbackbone.api.quantumjob import (
+    ExpectationValue,
+    Plan,
+    PlannedFragment,
+    PlannedSubcircuit,
+    QuantumJobStatus,
+    Result,
+)
 from qbackbone.core.circuits.features import two_qubit_depth
 from qbackbone.core.cutting import CutPlan, QPUCapacity, plan_cuts
 from qbackbone.core.cutting import unitary_part as cut_ready
@@ -20,6 +28,10 @@ from qbackbone.core.pipeline.progress import Progress
 from qbackbone.core.qpus.backends import derive_seed
 from qbackbone.core.qpus.fidelity import estimate_success_probability
 from qbackbone.core.qpus.fleet import QPU
+from qbackbone.core.verify.checks import NoiseProfile
+
+if TYPE_CHECKING:
+    from qbackbone.core.pipeline.run import DecidedJob
 
 
 def capacities(fleet: Sequence[QPU], usable: Sequence[str]) -> list[QPUCapacity]:
@@ -36,6 +48,55 @@ def cut_plan_for(circuit: QuantumCircuit, observables: Sequence[str], fleet: Seq
     return plan_cuts(cut_ready(circuit), observables, capacities(fleet, usable),
                      cutting.allowed_cut_kinds, cutting.max_sampling_overhead,
                      cutting.max_subcircuits, shots, seed=seed)
+
+
+def fitting_qpus(fleet: Sequence[QPU], usable: Sequence[str], subcircuit: str,
+                 circuits: Sequence[QuantumCircuit]) -> list[tuple[QPU, list[QuantumCircuit]]]:
+    """The usable QPUs wide and deep enough for the circuits, each with its compilation, in
+    fleet order; JobFailure(CutInfeasible) when none fits after routing."""
+    width = max(c.num_qubits for c in circuits)
+    out, too_deep = [], []
+    for qpu in fleet:
+        d = qpu.descriptor
+        if qpu.name not in usable or width > d.qubits:
+            continue
+        compiled = qpu.transpile(circuits)
+        depth = max(two_qubit_depth(c) for c in compiled)
+        if d.max_depth is None or depth <= d.max_depth:
+            out.append((qpu, compiled))
+        else:
+            too_deep.append(f"{qpu.name} compiles it to two-qubit depth {depth} "
+                            f"(max {d.max_depth})")
+    if not out:
+        raise JobFailure(
+            Reason.CUT_INFEASIBLE,
+            f"subcircuit {subcircuit} ({width} qubits) fits no usable QPU after routing: "
+            + ("; ".join(too_deep) or "none is wide enough")
+            + "; the plan's logical depth fit, so allow deeper QPUs (spec.maxDepth) or "
+            "more of them")
+    return out
+
+
+def split_circuit_shots(shots: Sequence[int], fractions: Sequence[float]) -> list[list[int]]:
+    """Each circuit's shots over QPUs by their fraction of the subcircuit (the last QPU takes
+    what rounding left), as :class:`FleetRunner` runs them; one list per QPU."""
+    remaining = list(shots)
+    out = []
+    for index, fraction in enumerate(fractions):
+        last = index == len(fractions) - 1
+        mine = [r if last else min(r, round(n * fraction))
+                for n, r in zip(shots, remaining, strict=True)]
+        remaining = [r - m for r, m in zip(remaining, mine, strict=True)]
+        out.append(mine)
+    return out
+
+
+def subcircuit_shares(total: int, fitting: Sequence[QPU],
+                      splitting: bool) -> list[tuple[str, float]]:
+    """(QPU, fraction of the subcircuit's shots) in fleet order: the QPUs that take a share."""
+    shares = split_shots(total, [q.descriptor for q in fitting], splitting)
+    fraction = {s.qpu: s.shots / total for s in shares}
+    return [(q.name, fraction[q.name]) for q in fitting if q.name in fraction]
 
 
 @dataclass
@@ -63,45 +124,17 @@ class FleetRunner:
     clock_zero: float = field(default_factory=time.perf_counter)
     records: list[FragmentRecord] = field(default_factory=list)
 
-    def _fitting(self, subcircuit: str, circuits: Sequence[QuantumCircuit]
-                 ) -> list[tuple[QPU, list[QuantumCircuit]]]:
-        width = max(c.num_qubits for c in circuits)
-        out, too_deep = [], []
-        for qpu in self.fleet:
-            d = qpu.descriptor
-            if qpu.name not in self.usable or width > d.qubits:
-                continue
-            compiled = qpu.transpile(circuits)
-            depth = max(two_qubit_depth(c) for c in compiled)
-            if d.max_depth is None or depth <= d.max_depth:
-                out.append((qpu, compiled))
-            else:
-                too_deep.append(f"{qpu.name} compiles it to two-qubit depth {depth} "
-                                f"(max {d.max_depth})")
-        if not out:
-            raise JobFailure(
-                Reason.CUT_INFEASIBLE,
-                f"subcircuit {subcircuit} ({width} qubits) fits no usable QPU after routing: "
-                + ("; ".join(too_deep) or "none is wide enough")
-                + "; the plan's logical depth fit, so allow deeper QPUs (spec.maxDepth) or "
-                "more of them")
-        return out
-
     def run(self, subcircuit: str, circuits: Sequence[QuantumCircuit],
             shots: Sequence[int]) -> list[dict[str, int]]:
         """Counts per circuit, merged over the QPUs that ran a share of its shots."""
-        fitting = self._fitting(subcircuit, circuits)
-        total = sum(shots)
-        shares = split_shots(total, [q.descriptor for q, _ in fitting], self.splitting)
-        fraction = {s.qpu: s.shots / total for s in shares}
+        fitting = fitting_qpus(self.fleet, self.usable, subcircuit, circuits)
+        compiled_by = {q.name: c for q, c in fitting}
+        shares = subcircuit_shares(sum(shots), [q for q, _ in fitting], self.splitting)
+        by_name = {q.name: q for q, _ in fitting}
         merged: list[dict[str, int]] = [{} for _ in circuits]
-        remaining = list(shots)
-        ordered = [(q, c) for q, c in fitting if q.name in fraction]
-        for index, (qpu, compiled) in enumerate(ordered):
-            last = index == len(ordered) - 1
-            mine = [r if last else min(r, round(n * fraction[qpu.name]))
-                    for n, r in zip(shots, remaining, strict=True)]
-            remaining = [r - m for r, m in zip(remaining, mine, strict=True)]
+        split = split_circuit_shots(shots, [f for _, f in shares])
+        for (name, _), mine in zip(shares, split, strict=True):
+            qpu, compiled = by_name[name], compiled_by[name]
             picked = [i for i, m in enumerate(mine) if m > 0]
             if not picked:
                 continue
@@ -139,3 +172,49 @@ def plan_status(plan: CutPlan, records: Sequence[FragmentRecord]) -> Plan:
                    for i, r in enumerate(records)],
         estimated_makespan_seconds=round(max((r.ended for r in records), default=0.0), 4),
     )
+
+
+def finish_distributed(decided: DecidedJob, plan: CutPlan, values: Sequence[float],
+                       std_errors: Sequence[float],
+                       records: Sequence[FragmentRecord]) -> QuantumJobStatus:
+    """The cut job's status from its reconstructed values and the fragments that ran: plan,
+    result, verification (the noise allowance amplified by the sampling overhead)."""
+    from qbackbone.core.pipeline.run import _verify_and_finish
+
+    run, reduced = decided.run, decided.reduced
+    status = run.status
+    assert reduced.observables is not None
+    status.plan = plan_status(plan, records)
+    run.condition(ConditionType.EXECUTED, True, Reason.FRAGMENTS_COMPLETED,
+                  f"{len(records)} fragment(s) over {len(plan.subcircuits)} subcircuits")
+    status.phase = Phase.RECONSTRUCTING
+    total = sum(r.shots for r in records)
+    status.result = Result(
+        path="Distributed", shots=total, qpus=sorted({r.qpu for r in records}),
+        backends=sorted({r.backend for r in records}),
+        expectation_values=[
+            ExpectationValue(observable=o, value=round(v, 6), std_error=round(e, 6))
+            for o, v, e in zip(reduced.observables, values, std_errors, strict=True)
+        ],
+    )
+    noise = NoiseProfile(tuple((r.shots / total, r.fidelity) for r in records),
+                         amplification=plan.overhead ** 0.5)
+    return _verify_and_finish(run, reduced, noise)
+
+
+def classical_instead(decided: DecidedJob, why: str) -> None:
+    """Turn the Distributed decision into Classical when cutting cannot serve the job and the
+    policy's fallback can in time; JobFailure(CutInfeasible, why) otherwise."""
+    run, context = decided.run, decided.context
+    fallback = decided.reduced.policy.spec.fallback
+    in_time = context.deadline_remaining is None or (
+        context.classical_seconds or 0.0) <= context.deadline_remaining
+    if not fallback.enabled or context.classical_method is None or not in_time:
+        raise JobFailure(Reason.CUT_INFEASIBLE, why)
+    decision = run.status.decision
+    assert decision is not None
+    decision.path = "Classical"
+    decision.reason = Reason.CLASSICAL_SELECTED
+    decision.message = f"{why}; running the classical fallback ({context.classical_method})"
+    run.condition(ConditionType.DECIDED, True, Reason.CLASSICAL_SELECTED, decision.message)
+    run.progress.step("decide", decision.message)

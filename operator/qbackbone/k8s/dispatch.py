@@ -1,0 +1,305 @@
+"""Fragment pods of a quantum job, level-based: read the pods and ConfigMaps that exist, create
+what is missing, release gated pods, reschedule fragments whose QPU is gone or whose pod
+failed.
+
+Per fragment (``Slot``) the state lives in the API server: attempt ``n`` is the pod
+``attempt_name(fragment_name(job, key), n)`` with its input ConfigMap, labelled with the
+fragment and attempt; every attempt writes the *same* result ConfigMap (created once, first
+writer wins), so a result, once written, is never recomputed and a rescheduled fragment never
+counts twice. A restarted operator sees the highest attempt and carries on from it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from qbackbone.api.conditions import Reason
+from qbackbone.core.circuits.serialize import circuits_to_b64
+from qbackbone.core.errors import JobFailure
+from qbackbone.k8s import QPUNODES
+from qbackbone.k8s.builders import (
+    JobRef,
+    WorkerConfig,
+    build_configmap,
+    build_fragment_pod,
+    fragment_input_data,
+)
+from qbackbone.k8s.codec import TooLarge, check_size
+from qbackbone.k8s.events import Event
+from qbackbone.k8s.fragments import FragmentSource, Slot, SlotResult
+from qbackbone.k8s.kube import Kube
+from qbackbone.k8s.names import (
+    LABEL_ATTEMPT,
+    LABEL_FRAGMENT,
+    LABEL_ROLE,
+    LABEL_SUBCIRCUIT,
+    QPU_RESOURCE_PREFIX,
+    attempt_name,
+    fragment_name,
+    input_name,
+    label_value,
+    result_name,
+)
+from qbackbone.k8s.results import fragment_counts
+
+Labelled = tuple[Mapping[str, str], Mapping[str, str]]  # a ConfigMap's labels and data
+CORDONED = "Cordoned"  # Ready=False reason of a QPUNode that keeps its work but takes no new
+MAX_ATTEMPTS = 6  # QPU losses and the one retry of a failed pod, per fragment
+TERMINAL_PODS = ("Succeeded", "Failed")
+
+
+@dataclass(frozen=True)
+class QPUAvailability:
+    """QPUNodes now: ``alive`` keep the fragments they have (they exist and are Ready, being
+    validated, or cordoned); ``ready`` may take new attempts."""
+
+    alive: frozenset[str]
+    ready: frozenset[str]
+
+
+def qpu_availability(kube: Kube) -> QPUAvailability:
+    """Read every QPUNode's Ready condition."""
+    alive, ready = set(), set()
+    for body in kube.list_objects(QPUNODES):
+        name = body["metadata"]["name"]
+        cond = next((c for c in (body.get("status") or {}).get("conditions") or []
+                     if c.get("type") == "Ready"), None)
+        if cond is None or cond.get("status") != "False" or cond.get("reason") == CORDONED:
+            alive.add(name)
+        if cond is not None and cond.get("status") == "True":
+            ready.add(name)
+    return QPUAvailability(frozenset(alive), frozenset(ready))
+
+
+@dataclass
+class Attempt:
+    """One attempt of a fragment: its pod name, QPU, and what exists of it."""
+
+    number: int
+    name: str
+    qpu: str
+    pod: Any = None  # V1Pod
+    has_input: bool = False
+
+    @property
+    def phase(self) -> str | None:
+        return self.pod.status.phase if self.pod is not None and self.pod.status else None
+
+
+@dataclass
+class Tick:
+    """What one pass found: results by fragment, events, and a failure that ends the job."""
+
+    results: dict[str, SlotResult] = field(default_factory=dict)
+    events: list[Event] = field(default_factory=list)
+    failure: tuple[Reason, str] | None = None
+    seconds: dict[str, float] = field(default_factory=dict)  # backend seconds per result
+
+    def fail(self, reason: Reason, message: str) -> Tick:
+        if self.failure is None:
+            self.failure = (reason, message)
+        return self
+
+
+class Dispatcher:
+    """Keeps one pod per unfinished fragment on a Ready QPU, until every fragment has a result."""
+
+    def __init__(self, kube: Kube, ref: JobRef, worker: WorkerConfig, source: FragmentSource,
+                 nodes: Mapping[str, dict[str, Any]], decided_at: datetime,
+                 deadline_seconds: float | None) -> None:
+        self.kube, self.ref, self.worker, self.source = kube, ref, worker, source
+        self.nodes = nodes  # the QPUNodes of the decision, by name
+        self.decided_at = decided_at
+        self.deadline_seconds = deadline_seconds
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def base(self, slot: Slot) -> str:
+        return fragment_name(self.ref.name, slot.key)
+
+    def result_name(self, slot: Slot) -> str:
+        return result_name(self.base(slot))
+
+    def _result(self, data: Mapping[str, str]) -> SlotResult:
+        zero = self.decided_at.timestamp()
+        started = float(data.get("started") or zero)
+        return SlotResult(counts=fragment_counts(data), qpu=data.get("qpu", ""),
+                          backend=data.get("backend", ""),
+                          fidelity=float(data.get("fidelity") or 1.0),
+                          started=round(started - zero, 4),
+                          ended=round(float(data.get("finished") or started) - zero, 4))
+
+    def _attempts(self, slot: Slot, pods: Mapping[str, Any],
+                  configmaps: Mapping[str, Mapping[str, str]],
+                  inputs: Mapping[str, Labelled]) -> list[Attempt]:
+        """The slot's attempts that exist, by number; attempt 0 on the planned QPU if none."""
+        label = label_value(slot.key)
+        found: dict[int, Attempt] = {}
+        for name, pod in pods.items():
+            labels = pod.metadata.labels or {}
+            if labels.get(LABEL_FRAGMENT) == label and labels.get(LABEL_ATTEMPT, "").isdigit():
+                n = int(labels[LABEL_ATTEMPT])
+                found[n] = Attempt(n, name, _pod_qpu(pod) or slot.qpu, pod,
+                                   input_name(name) in configmaps)
+        for labels, data in inputs.values():
+            if labels.get(LABEL_FRAGMENT) == label and labels.get(LABEL_ATTEMPT, "").isdigit():
+                n = int(labels[LABEL_ATTEMPT])
+                if n not in found:
+                    pod_name = attempt_name(self.base(slot), n)
+                    node = json.loads(data.get("qpunode.json") or "{}")
+                    found[n] = Attempt(n, pod_name, node.get("metadata", {}).get("name", slot.qpu),
+                                       None, True)
+        if not found:
+            return [Attempt(0, self.base(slot), slot.qpu)]
+        return [found[n] for n in sorted(found)]
+
+    # -- one pass ------------------------------------------------------------------------------
+
+    def step(self, pods: Mapping[str, Any], configmaps: Mapping[str, Mapping[str, str]],
+             inputs: Mapping[str, Labelled], qpus: QPUAvailability) -> Tick:
+        """Collect results, then move every unfinished fragment one step."""
+        tick = Tick()
+        for slot in self.source.slots:
+            data = configmaps.get(self.result_name(slot))
+            if data is not None:
+                tick.results[slot.key] = self._result(data)
+                tick.seconds[slot.key] = float(data.get("seconds") or 0.0)
+        for slot in self.source.slots:
+            if slot.key in tick.results:
+                continue
+            attempts = self._attempts(slot, pods, configmaps, inputs)
+            current = attempts[-1]
+            for stale in attempts[:-1]:
+                self._delete(stale)
+            try:
+                self._advance(slot, attempts, current, tick, qpus)
+            except JobFailure as failure:
+                tick.fail(failure.reason, failure.message)
+            except TooLarge as err:
+                tick.fail(Reason.INPUT_TOO_LARGE, str(err))
+            if tick.failure is not None:
+                return tick
+        return tick
+
+    def _advance(self, slot: Slot, attempts: list[Attempt], current: Attempt, tick: Tick,
+                 qpus: QPUAvailability) -> None:
+        if current.qpu not in qpus.alive:
+            why = f"QPUNode {current.qpu} was deleted or is not Ready"
+            self._reschedule(slot, current, {current.qpu}, why, Reason.QPU_UNAVAILABLE, tick,
+                             qpus.ready)
+            return
+        if current.phase == "Failed":
+            failed = [a for a in attempts if a.phase == "Failed"]
+            why = f"pod {current.name} on QPU {current.qpu} failed: {termination(current.pod)}"
+            if len(failed) >= 2:
+                tick.fail(Reason.EXECUTION_FAILED, f"{why} (its retry on another QPU failed too)")
+            elif self._past_deadline():
+                tick.fail(Reason.EXECUTION_FAILED, f"{why}; no time left before the deadline "
+                          "to retry it")
+            else:
+                self._reschedule(slot, current, {a.qpu for a in failed}, why,
+                                 Reason.EXECUTION_FAILED, tick, qpus.ready)
+            return
+        if current.phase == "Succeeded":
+            tick.fail(Reason.EXECUTION_FAILED,
+                      f"pod {current.name} succeeded without writing {self.result_name(slot)}")
+            return
+        self._ensure(slot, current, tick)
+
+    def _ensure(self, slot: Slot, attempt: Attempt, tick: Tick) -> None:
+        """Create the attempt's input (once its work is known) and pod; release its gate."""
+        if not attempt.has_input:
+            work = self.source.work(slot, attempt.qpu, attempt.number, tick.results)
+            if work is not None:
+                data = fragment_input_data(self.ref, attempt.name, self.nodes[attempt.qpu],
+                                           work.shots, work.seed, circuits_to_b64(work.circuits),
+                                           self.result_name(slot))
+                check_size(data, f"the input of fragment {slot.key}")
+                self.kube.create(build_configmap(self.ref, input_name(attempt.name), "input",
+                                                 data, attempt.qpu,
+                                                 labels=self._labels(slot, attempt)))
+                attempt.has_input = True
+        if attempt.pod is None:
+            node = self.nodes[attempt.qpu]
+            pod = build_fragment_pod(self.ref, attempt.name, input_name(attempt.name),
+                                     attempt.qpu, self.worker,
+                                     (node.get("spec") or {}).get("nodeSelector"),
+                                     self._labels(slot, attempt), gated=not attempt.has_input)
+            if self.kube.create(pod):
+                gate = "" if attempt.has_input else ", gated until its predecessors have results"
+                tick.events.append(Event("Normal", "Created",
+                                         f"pod {attempt.name} on QPU {attempt.qpu}{gate}"))
+        elif attempt.has_input and attempt.pod.spec.scheduling_gates:
+            self.kube.remove_scheduling_gates(self.ref.namespace, attempt.name)
+            tick.events.append(Event("Normal", "Released",
+                                     f"pod {attempt.name}: predecessors have results, inputs "
+                                     "written, scheduling gate removed"))
+
+    def _reschedule(self, slot: Slot, current: Attempt, exclude: set[str], why: str,
+                    reason: Reason, tick: Tick, ready: Collection[str]) -> None:
+        """Attempt ``n+1`` on the preferred Ready QPU that fits; the job fails when none does."""
+        eligible = self.source.candidates(slot)
+        others = [q for q in eligible if q in ready and q in self.nodes and q not in exclude]
+        if not others or current.number + 1 >= MAX_ATTEMPTS:
+            tried = "" if others else (f"; no other eligible QPU is Ready (eligible: "
+                                       f"{', '.join(eligible) or 'none'})")
+            limit = f"; {MAX_ATTEMPTS} attempts made" if others else ""
+            tick.fail(reason, f"fragment {slot.key} (subcircuit {slot.subcircuit}): "
+                      f"{why}{tried}{limit}")
+            return
+        following = Attempt(current.number + 1,
+                            attempt_name(self.base(slot), current.number + 1), others[0])
+        self._ensure(slot, following, tick)
+        self._delete(current)
+        tick.events.append(Event("Warning", "Rescheduled",
+                                 f"fragment {slot.key}: {why}; attempt {following.number} "
+                                 f"on QPU {following.qpu} (pod {following.name})"))
+
+    def _delete(self, attempt: Attempt) -> None:
+        pod = attempt.pod
+        if pod is None or attempt.phase in TERMINAL_PODS or pod.metadata.deletion_timestamp:
+            return
+        self.kube.delete_pod(self.ref.namespace, attempt.name)
+
+    def _labels(self, slot: Slot, attempt: Attempt) -> dict[str, str]:
+        return {LABEL_FRAGMENT: label_value(slot.key), LABEL_ATTEMPT: str(attempt.number),
+                LABEL_SUBCIRCUIT: label_value(slot.subcircuit)}
+
+    def _past_deadline(self) -> bool:
+        if self.deadline_seconds is None:
+            return False
+        return time.time() - self.decided_at.timestamp() > self.deadline_seconds
+
+    def stop_waiting(self, pods: Mapping[str, Any]) -> None:
+        """The job failed: delete its fragment pods that have not started (pending or gated)."""
+        for name, pod in pods.items():
+            phase = pod.status.phase if pod.status else None
+            role = (pod.metadata.labels or {}).get(LABEL_ROLE)
+            if role == "fragment" and phase in (None, "Pending") and \
+                    not pod.metadata.deletion_timestamp:
+                self.kube.delete_pod(self.ref.namespace, name)
+
+
+def _pod_qpu(pod: Any) -> str | None:
+    for container in pod.spec.containers or []:
+        limits = (container.resources.limits if container.resources else None) or {}
+        for resource in limits:
+            if resource.startswith(QPU_RESOURCE_PREFIX):
+                return str(resource[len(QPU_RESOURCE_PREFIX):])
+    return None
+
+
+def termination(pod: Any) -> str:
+    """Why a pod's container ended: exit code and the end of its termination message."""
+    for cs in (pod.status.container_statuses or []):
+        term = cs.state.terminated if cs.state else None
+        if term is not None:
+            text = (term.message or "").strip()
+            return f"exit code {term.exit_code}: {text[-500:]}" if text else \
+                f"exit code {term.exit_code} ({term.reason})"
+    return pod.status.reason or pod.status.message or "unknown"

@@ -1,0 +1,345 @@
+"""What each fragment pod of a quantum job runs: slots (a share of one subcircuit's shots,
+placed on a QPU by the plan) and, per attempt, the circuits compiled for the QPU it runs on.
+
+Pure (no I/O): ``k8s.dispatch`` turns slots into pods. Two sources: the uncut SingleQPU job
+(one slot per QPU share) and the cut job (one slot per (subcircuit, QPU) share, the shots of
+each circuit split as ``FleetRunner`` splits them). For LOCC plans a preparation subcircuit's
+circuits depend on its predecessors' measured outcomes, so its slots are *gated* until every
+predecessor slot has its result. The staged LOCC state is replayed from the stored results:
+every ``circuits``/``submit`` step draws from a generator seeded by (seed, subcircuit, step),
+so the replay gives the same circuits and estimate whatever order results arrived in and
+whether or not the operator restarted in between.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+from qiskit import QuantumCircuit
+
+from qbackbone.api.conditions import ConditionType, Reason
+from qbackbone.api.quantumjob import QuantumJobStatus
+from qbackbone.core.circuits.serialize import circuits_from_b64
+from qbackbone.core.cutting import CutPlan, CutPlanningError, LoccExecution, reconstruct_lo
+from qbackbone.core.errors import JobFailure
+from qbackbone.core.pipeline import DecidedJob, finish_single_qpu
+from qbackbone.core.pipeline.distributed import (
+    FragmentRecord,
+    classical_instead,
+    cut_plan_for,
+    finish_distributed,
+    fitting_qpus,
+    split_circuit_shots,
+    subcircuit_shares,
+)
+from qbackbone.core.qpus.backends import derive_seed
+from qbackbone.core.qpus.fleet import QPU
+
+Counts = list[dict[str, int]]
+SINGLE = "main"
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One fragment of the plan: a share of a subcircuit's shots, first placed on ``qpu``."""
+
+    key: str  # unique in the job; the pod and result names derive from it
+    subcircuit: str
+    qpu: str
+    gated: bool = False  # an LOCC preparation: waits for its predecessors' results
+
+
+@dataclass(frozen=True)
+class Work:
+    """What one attempt of a slot runs: circuits compiled for its QPU, shots per circuit."""
+
+    circuits: list[QuantumCircuit]
+    shots: int | list[int]
+    seed: int | None
+
+
+@dataclass(frozen=True)
+class SlotResult:
+    """A slot's stored result: counts per circuit it ran, and how it ran."""
+
+    counts: Counts
+    qpu: str
+    backend: str
+    fidelity: float
+    started: float  # seconds after the decision
+    ended: float
+
+
+class FragmentSource(Protocol):
+    """The fragments of a decided quantum job."""
+
+    slots: list[Slot]
+
+    def work(self, slot: Slot, qpu: str, attempt: int,
+             results: Mapping[str, SlotResult]) -> Work | None:
+        """The attempt's work on ``qpu``; None while a predecessor has no result yet."""
+        ...
+
+    def candidates(self, slot: Slot) -> list[str]:
+        """QPUs (of the decision's fleet) that could run the slot, preferred first."""
+        ...
+
+    def finish(self, results: Mapping[str, SlotResult]) -> QuantumJobStatus:
+        """Reconstruct and verify from every slot's result."""
+        ...
+
+
+def _preference(fleet: Sequence[QPU]) -> dict[str, tuple[float, str]]:
+    return {q.name: (q.descriptor.shot_time, q.name) for q in fleet}
+
+
+class SingleSource:
+    """An uncut job: one slot per QPU share of the decision, all circuits in one call."""
+
+    def __init__(self, decided: DecidedJob) -> None:
+        self.decided = decided
+        self.shares = {s.qpu: s.shots for s in decided.qip.shares}
+        self.slots = [Slot(s.qpu, SINGLE, s.qpu) for s in decided.qip.shares]
+
+    def work(self, slot: Slot, qpu: str, attempt: int,
+             results: Mapping[str, SlotResult]) -> Work | None:
+        """The decision's compilation for ``qpu``, the slot's shots per circuit."""
+        seed = self.decided.seed if attempt == 0 else derive_seed(self.decided.seed, slot.key,
+                                                                  attempt)
+        return Work(list(self.decided.compiled.circuits[qpu]), self.shares[slot.key], seed)
+
+    def candidates(self, slot: Slot) -> list[str]:
+        """Eligible QPUs the job's circuits were compiled for."""
+        rank = _preference(self.decided.fleet)
+        names = [q for q in self.decided.qip.eligible if q in self.decided.compiled.circuits]
+        return sorted(names, key=lambda q: rank.get(q, (0.0, q)))
+
+    def finish(self, results: Mapping[str, SlotResult]) -> QuantumJobStatus:
+        """``finish_single_qpu`` with each share's counts."""
+        return finish_single_qpu(self.decided, {k: r.counts for k, r in results.items()})
+
+
+@dataclass
+class _SubShares:
+    """A subcircuit's QPU shares: slot keys and fractions in fleet order."""
+
+    keys: list[str]
+    fractions: list[float]
+
+
+def replay_seed(seed: int | None, stamp: str) -> int:
+    """A seed for the LOCC replay: the job's, else one fixed by the decision's stamp."""
+    if seed is not None:
+        return seed
+    return int.from_bytes(hashlib.sha256(stamp.encode()).digest()[:4], "little")
+
+
+@dataclass
+class _Staged:
+    """LOCC circuits and submissions, replayed per subcircuit from the stored results."""
+
+    execution: LoccExecution
+    seed: int
+    generated: dict[str, tuple[list[QuantumCircuit], list[int]]] = field(default_factory=dict)
+    submitted: set[str] = field(default_factory=set)
+
+    def _reseed(self, name: str, step: str) -> None:
+        self.execution.rng = np.random.default_rng(derive_seed(self.seed, name, step))
+
+    def circuits(self, name: str) -> tuple[list[QuantumCircuit], list[int]] | None:
+        ex = self.execution
+        if name not in self.generated:
+            if any(b.source not in self.submitted for b in ex.incoming[name]):
+                return None
+            self._reseed(name, "circuits")
+            self.generated[name] = ex.circuits(name)
+        return self.generated[name]
+
+    def submit(self, name: str, counts: Counts) -> None:
+        if name not in self.submitted:
+            self._reseed(name, "submit")
+            self.execution.submit(name, counts)
+            self.submitted.add(name)
+
+
+class CutSource:
+    """A cut job: one slot per (subcircuit, QPU share); LOCC preparations gated."""
+
+    def __init__(self, decided: DecidedJob, plan: CutPlan, stamp: str) -> None:
+        self.decided, self.plan = decided, plan
+        policy = decided.reduced.policy.spec
+        self.usable = list(decided.qip.eligible)
+        self.staged = (None if plan.method == "lo"
+                       else _Staged(LoccExecution(plan), replay_seed(decided.seed, stamp)))
+        self.fleet = {q.name: q for q in decided.fleet}
+        self.fits: dict[str, list[str]] = {}
+        self.shares: dict[str, _SubShares] = {}
+        self.slots: list[Slot] = []
+        self.of_slot: dict[str, Slot] = {}
+        for sub in plan.subcircuits:
+            fitting = [q for q, _ in fitting_qpus(decided.fleet, self.usable, sub.name,
+                                                  self._fit_circuits(sub.name))]
+            self.fits[sub.name] = [q.name for q in fitting]
+            total = self._total_shots(sub.name)
+            shares = subcircuit_shares(total, fitting, policy.scheduler.shot_splitting)
+            gated = bool(self.staged and self.staged.execution.incoming[sub.name])
+            keys = []
+            for qpu, _ in shares:
+                slot = Slot(f"{sub.name}-{qpu}", sub.name, qpu, gated)
+                self.slots.append(slot)
+                self.of_slot[slot.key] = slot
+                keys.append(slot.key)
+            self.shares[sub.name] = _SubShares(keys, [f for _, f in shares])
+
+    # -- planning --------------------------------------------------------------------------------
+
+    def _fit_circuits(self, name: str) -> list[QuantumCircuit]:
+        """What decides where a subcircuit fits: its subexperiments, or its LOCC body."""
+        sub = self.plan.subcircuit(name)
+        if self.staged is None:
+            assert sub.subexperiments_qpy is not None
+            return circuits_from_b64(sub.subexperiments_qpy)
+        body = self.staged.execution.bodies[name].copy()
+        body.measure_all()
+        return [body]
+
+    def _total_shots(self, name: str) -> int:
+        if self.staged is None:
+            return sum(self.plan.subcircuit(name).subexperiment_shots)
+        return self.staged.execution.shots_per_subcircuit()
+
+    def _logical(self, name: str) -> tuple[list[QuantumCircuit], list[int]] | None:
+        if self.staged is None:
+            sub = self.plan.subcircuit(name)
+            assert sub.subexperiments_qpy is not None
+            return circuits_from_b64(sub.subexperiments_qpy), list(sub.subexperiment_shots)
+        return self.staged.circuits(name)
+
+    def _assignment(self, slot: Slot) -> tuple[list[QuantumCircuit], list[int], list[int]] | None:
+        """(circuits, shots, indices) of the slot's share; None while predecessors run."""
+        logical = self._logical(slot.subcircuit)
+        if logical is None:
+            return None
+        circuits, shots = logical
+        shares = self.shares[slot.subcircuit]
+        mine = split_circuit_shots(shots, shares.fractions)[shares.keys.index(slot.key)]
+        picked = [i for i, n in enumerate(mine) if n > 0]
+        return [circuits[i] for i in picked], [mine[i] for i in picked], picked
+
+    def _collect(self, results: Mapping[str, SlotResult]) -> None:
+        """Submit (LOCC) every subcircuit all of whose slots have results, in order."""
+        if self.staged is None:
+            return
+        for name in self.staged.execution.order:
+            keys = self.shares[name].keys
+            if name in self.staged.submitted or any(k not in results for k in keys):
+                continue
+            merged = self._merged(name, results)
+            if merged is not None:
+                self.staged.submit(name, merged)
+
+    def _merged(self, name: str, results: Mapping[str, SlotResult]) -> Counts | None:
+        logical = self._logical(name)
+        if logical is None:
+            return None
+        merged: Counts = [{} for _ in logical[0]]
+        for key in self.shares[name].keys:
+            assignment = self._assignment(self.of_slot[key])
+            assert assignment is not None
+            counts = results[key].counts
+            if len(counts) != len(assignment[2]):
+                raise JobFailure(Reason.EXECUTION_FAILED,
+                                 f"fragment {key}: {len(counts)} counts for "
+                                 f"{len(assignment[2])} circuits")
+            for i, c in zip(assignment[2], counts, strict=True):
+                for k, n in c.items():
+                    merged[i][k] = merged[i].get(k, 0) + n
+        return merged
+
+    # -- the FragmentSource protocol ---------------------------------------------------------
+
+    def work(self, slot: Slot, qpu: str, attempt: int,
+             results: Mapping[str, SlotResult]) -> Work | None:
+        """The slot's circuits compiled for ``qpu``; None while a predecessor has no result."""
+        self._collect(results)
+        assignment = self._assignment(slot)
+        if assignment is None:
+            return None
+        circuits, shots, _ = assignment
+        compiled = (self.fleet[qpu].transpile(circuits) if circuits else [])
+        if compiled:
+            fitting_qpus([self.fleet[qpu]], [qpu], slot.subcircuit, compiled)
+        return Work(compiled, shots, derive_seed(self.decided.seed, slot.key, attempt))
+
+    def candidates(self, slot: Slot) -> list[str]:
+        """The usable QPUs the subcircuit fits, fastest first."""
+        rank = _preference(self.decided.fleet)
+        return sorted(self.fits[slot.subcircuit], key=lambda q: rank[q])
+
+    def finish(self, results: Mapping[str, SlotResult]) -> QuantumJobStatus:
+        """Reconstruct (LO library or LOCC estimate), then ``finish_distributed``."""
+        if self.staged is None:
+            counts = {}
+            for sub in self.plan.subcircuits:
+                merged = self._merged(sub.name, results)
+                assert merged is not None
+                counts[sub.name] = merged
+            values, errors = reconstruct_lo(self.plan, counts)
+        else:
+            self._collect(results)
+            values, errors = self.staged.execution.estimate()
+        records = [self.record(slot, results[slot.key]) for slot in self.slots]
+        return finish_distributed(self.decided, self.plan, values, errors, records)
+
+    def record(self, slot: Slot, result: SlotResult | None) -> FragmentRecord:
+        """The fragment as planned (no result yet) or as it ran."""
+        shots = (sum(self.assigned_shots(slot)) if result is not None
+                 else round(self._total_shots(slot.subcircuit)
+                            * self.shares[slot.subcircuit].fractions[
+                                self.shares[slot.subcircuit].keys.index(slot.key)]))
+        if result is None:
+            qpu = self.fleet[slot.qpu]
+            return FragmentRecord(slot.subcircuit, slot.qpu, qpu.descriptor.backend_name, shots,
+                                  1.0, 0.0, 0.0)
+        return FragmentRecord(slot.subcircuit, result.qpu, result.backend, shots,
+                              result.fidelity, result.started, result.ended)
+
+    def assigned_shots(self, slot: Slot) -> list[int]:
+        """The slot's shots per circuit (its predecessors must have results)."""
+        assignment = self._assignment(slot)
+        return [] if assignment is None else assignment[1]
+
+
+def cut_plan(decided: DecidedJob, stored: Mapping[str, str] | None
+             ) -> tuple[CutPlan | None, dict[str, str]]:
+    """A Distributed job's cut plan and its record (``plan.json``); the stored record when
+    there is one. None (record: ``classical``) when the job runs the classical fallback
+    instead (sampling jobs, no plan within the policy); JobFailure when it cannot."""
+    run, reduced, qip = decided.run, decided.reduced, decided.qip
+    why = stored.get("classical") if stored is not None else None
+    if stored is not None and why is None:
+        plan = CutPlan.model_validate_json(stored["plan.json"])
+    elif stored is None and reduced.observables is None:
+        why = ("a sampling job cannot be cut (cut reconstruction gives expectation values): "
+               "give observables")
+    elif stored is None:
+        assert reduced.observables is not None
+        policy = reduced.policy.spec
+        with run.phase("cut_seconds"):
+            try:
+                plan = cut_plan_for(reduced.circuit, reduced.observables, decided.fleet,
+                                    qip.eligible, policy.cutting, reduced.shots, decided.seed)
+            except CutPlanningError as err:
+                why = f"no cut plan fits: {err}"
+    if why is not None:
+        classical_instead(decided, why)
+        return None, {"classical": why}
+    for line in plan.explanation:
+        run.progress.step("cut", line)
+    run.condition(ConditionType.SCHEDULED, True, Reason.PLANNED,
+                  f"{len(plan.subcircuits)} subcircuits, sampling overhead {plan.overhead:.1f}")
+    return plan, {"plan.json": plan.model_dump_json()}
