@@ -1,4 +1,5 @@
-"""InvocationPolicy: the Valid condition; an invalid spec is reported, never crashed on."""
+"""InvocationPolicy: the Valid condition (an invalid spec is reported, never crashed on);
+jobs decided and quantum share from the jobs that name it (k8s.usage)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,13 @@ from typing import Any
 import kopf
 
 from controllers.metrics import observed
-from qbackbone.k8s import GROUP, POLICIES, VERSION
+from qbackbone.k8s import GROUP, JOBS, POLICIES, VERSION
 from qbackbone.k8s.kube import Kube
 from qbackbone.k8s.qpunodes import policy_status
 from qbackbone.k8s.status import write_status
+from qbackbone.k8s.usage import PolicyUse, StatusLoop
+
+USAGE_INTERVAL_SECONDS = 2.0
 
 
 @kopf.on.resume(GROUP, VERSION, POLICIES)
@@ -26,3 +30,33 @@ def reconcile_policy(body: kopf.Body, name: str, namespace: str | None, memo: ko
         valid = next(c for c in status.conditions if c.type == "Valid")
         kopf.event(body, type="Normal" if valid.status == "True" else "Warning",
                    reason=valid.reason, message=valid.message)
+
+
+@kopf.on.startup()
+def start_policy_use(memo: kopf.Memo, **_: Any) -> None:
+    """Track decided jobs and policies; a thread writes jobsDecided and quantumShare."""
+    memo.policy_use = PolicyUse()
+    memo.policy_use_loop = StatusLoop("policy-use", memo.policy_use.writes,
+                                      lambda: memo.get("kube"), USAGE_INTERVAL_SECONDS)
+    memo.policy_use_loop.start()
+
+
+@kopf.on.cleanup()
+def stop_policy_use(memo: kopf.Memo, **_: Any) -> None:
+    loop: StatusLoop | None = memo.get("policy_use_loop")
+    if loop is not None:
+        loop.stop()
+
+
+@kopf.on.event(GROUP, VERSION, JOBS)
+def job_seen(type: str, body: kopf.Body, uid: str, namespace: str | None, memo: kopf.Memo,
+             **_: Any) -> None:
+    """A QuantumJob was listed, changed or deleted (its decision names the policy)."""
+    memo.policy_use.see_job(uid, namespace or "", None if type == "DELETED" else body)
+
+
+@kopf.on.event(GROUP, VERSION, POLICIES)
+def policy_seen(type: str, body: kopf.Body, name: str, namespace: str | None,
+                memo: kopf.Memo, **_: Any) -> None:
+    """A policy was listed, changed or deleted (its stored status is the write's base)."""
+    memo.policy_use.see_policy(namespace or "", name, None if type == "DELETED" else body)

@@ -198,3 +198,12 @@ def test_quickstart_job_succeeds_under_the_charts_rbac(install: Install) -> None
                                                  "default")
     valid = [c for c in policy["status"]["conditions"] if c["type"] == "Valid"]
     assert valid and valid[0]["status"] == "True"
+    # Usage figures need the watch on pods and jobs the chart grants.
+    used = {p.metadata.labels["qbackbone.io/qpu"] for p in pods.items}
+    for qpu in used:
+        wait_for(lambda q=qpu: (custom.get_cluster_custom_object(G, V, "qpunodes", q)
+                                ["status"].get("utilisation", 0) > 0), 30,
+                 what=f"{qpu} utilisation")
+    wait_for(lambda: custom.get_namespaced_custom_object(
+        G, V, RELEASE_NS, "invocationpolicies", "default")["status"].get("jobsDecided") == 1,
+        30, what="policy jobsDecided 1")

@@ -36,6 +36,9 @@ KOPF_ALWAYS: set[Need] = {("apiextensions.k8s.io", "customresourcedefinitions", 
                           ("apiextensions.k8s.io", "customresourcedefinitions", "watch")}
 CLIENT_CALL = re.compile(r"\.(?:core|custom|apps|batch|coordination|rbac|events)\.(\w+)\(")
 KOPF_HANDLER = re.compile(r"@kopf\.(?:on\.\w+|timer|daemon|index)\(GROUP, VERSION, (\w+)")
+# kopf handlers on core kinds (e.g. fragment pods watched for QPU load): list+watch only
+# (event and index handlers never patch).
+KOPF_CORE_WATCH = re.compile(r'@kopf\.(?:on\.event|index)\("v1", "(\w+)"')
 KIND_CONST = {"JOBS": "quantumjobs", "QPUNODES": "qpunodes", "POLICIES": "invocationpolicies"}
 
 
@@ -51,6 +54,8 @@ def operator_needs() -> set[Need]:
         needs |= CALLS[method]
     for const in KOPF_HANDLER.findall(text):
         needs |= {(G, KIND_CONST[const], verb) for verb in KOPF_PER_KIND}
+    for plural in KOPF_CORE_WATCH.findall(text):
+        needs |= {("", plural, "list"), ("", plural, "watch")}
     if "kopf.event(" in text:
         needs.add(("", "events", "create"))
     if '"blockOwnerDeletion": controller' in text:  # OwnerReferencesPermissionEnforcement
@@ -84,6 +89,7 @@ def test_the_code_scan_finds_the_known_calls() -> None:
     needs = operator_needs()
     assert ("", "pods", "create") in needs and (G, "quantumjobs/status", "patch") in needs
     assert (G, "qpunodes", "watch") in needs and ("", "events", "create") in needs
+    assert ("", "pods", "watch") in needs  # controllers/qpunode.py: fragment pods' events
     assert worker_needs() == {("", "configmaps", "get"), ("", "configmaps", "create")}
 
 

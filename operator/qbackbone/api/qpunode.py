@@ -12,6 +12,8 @@ from qbackbone.api.common import ApiModel, Condition, Duration, ObjectMeta
 Provider = Literal["aer", "fake", "ibm-runtime"]
 
 QPU_RESOURCE_PREFIX = "qpu.qbackbone.io/"
+# Reason of Ready=False on a QPUNode whose spec.cordoned is true (valid, but takes no new work).
+CORDONED = "Cordoned"
 
 
 def qpu_resource(qpu: str) -> str:
@@ -136,8 +138,12 @@ class QPUNodeStatus(ApiModel):
         default=None, description="Max two-qubit depth derived from calibration."
     )
     device_qubits: int | None = Field(default=None, description="Qubits of the whole device.")
-    queue_depth: int = Field(default=0, ge=0, description="Fragments waiting for this QPU.")
-    utilisation: float = Field(default=0.0, ge=0, le=1, description="Busy share, last window.")
+    queue_depth: int = Field(
+        default=0, ge=0,
+        description="Fragment pods of this QPU that are Pending or Running (queued or running).")
+    utilisation: float = Field(
+        default=0.0, ge=0, le=1,
+        description="Share of the last 300 s during which a fragment ran on this QPU.")
     resource_name: str | None = Field(
         default=None, description="Extended resource the QPU is advertised under."
     )

@@ -9,7 +9,7 @@ from typing import Any
 from qbackbone.api.conditions import ConditionType, Reason, set_condition
 from qbackbone.api.manifests import ManifestError
 from qbackbone.api.policy import InvocationPolicyStatus
-from qbackbone.api.qpunode import QPUNode, QPUNodeStatus
+from qbackbone.api.qpunode import CORDONED, QPUNode, QPUNodeStatus
 from qbackbone.core.errors import JobFailure
 from qbackbone.core.qpus.fidelity import derive_max_depth
 from qbackbone.core.qpus.fleet import build_fleet
@@ -20,7 +20,8 @@ from qbackbone.k8s.status import parse_status
 
 def qpunode_status(body: Mapping[str, Any]) -> QPUNodeStatus:
     """Ready with calibration, derived max depth and resource name; Ready=False with the reason
-    when the spec does not validate or the backend cannot be built (never an exception)."""
+    when the spec does not validate or the backend cannot be built (never an exception), or
+    Ready=False/Cordoned (calibration kept) when ``spec.cordoned``."""
     meta = body["metadata"]
     generation = meta.get("generation")
     old = parse_status(QPUNodeStatus, body.get("status")) or QPUNodeStatus()
@@ -43,9 +44,13 @@ def qpunode_status(body: Mapping[str, Any]) -> QPUNodeStatus:
         status.derived_max_depth = derive_max_depth(d.calibration) if d.calibration else None
         status.device_qubits = d.device_qubits
         kind = "ideal simulator" if d.ideal else f"calibrated device, max depth {d.max_depth}"
-        set_condition(status.conditions, ConditionType.READY, True, Reason.CALIBRATED,
-                      f"{d.backend_name}: {d.qubits} qubits, {kind}; advertised as "
-                      f"{status.resource_name}", generation, now)
+        what = f"{d.backend_name}: {d.qubits} qubits, {kind}; advertised as {status.resource_name}"
+        if node.spec.cordoned:  # valid, but no new work: the QIP sees only Ready QPUNodes
+            set_condition(status.conditions, ConditionType.READY, False, CORDONED,
+                          f"cordoned (spec.cordoned): no new fragments; {what}", generation, now)
+        else:
+            set_condition(status.conditions, ConditionType.READY, True, Reason.CALIBRATED,
+                          what, generation, now)
         return status
     status.calibration, status.derived_max_depth = None, None
     set_condition(status.conditions, ConditionType.READY, False, reason, message, generation, now)
