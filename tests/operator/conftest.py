@@ -25,7 +25,7 @@ from qbackbone.dev import ClusterInfo
 from qbackbone.dev.agentproc import start_node_agent
 from qbackbone.dev.procs import stop
 from qbackbone.dev.waiting import wait_for
-from tests.operator.kit import qpunode, ready_status
+from tests.operator.kit import PodWatch, qpunode, ready_status
 
 # QPU names are the agent's extended resources and the QPUNode names.
 # Distinct from tests/cluster's agent QPUs: both agents may run in one session.
@@ -113,6 +113,13 @@ def fleet(api: client.ApiClient, operator: OperatorProcess) -> tuple[str, ...]:
     for name in QPUS:
         wait_for(partial(ready_status, custom, name, "True"), 60, what=f"QPUNode {name} Ready")
     return QPUS
+
+
+@pytest.fixture
+def pod_watch(core: client.CoreV1Api, namespace: str) -> Iterator[PodWatch]:
+    """Watches the test's namespace: every pod as first added, and how often."""
+    with PodWatch(core, namespace) as seen:
+        yield seen
 
 
 @pytest.hookimpl(wrapper=True)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
-from kubernetes import client
+from kubernetes import client, watch
 
 from qbackbone.dev import ClusterInfo
 from qbackbone.dev.waiting import wait_for
@@ -78,3 +79,39 @@ def ready_status(custom: client.CustomObjectsApi, name: str, want: str) -> dict[
     obj = custom.get_cluster_custom_object(G, V, "qpunodes", name)
     cond = condition(obj, "Ready")
     return obj if cond is not None and cond["status"] == want else None
+
+
+class PodWatch:
+    """Every pod of a namespace as first seen (ADDED) and how often each name was added."""
+
+    def __init__(self, core: client.CoreV1Api, namespace: str) -> None:
+        self.core, self.namespace = core, namespace
+        self.first: dict[str, Any] = {}
+        self.added: dict[str, int] = {}
+        self.stopping = threading.Event()
+        self.ready = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        rv = self.core.list_namespaced_pod(self.namespace).metadata.resource_version
+        self.ready.set()
+        while not self.stopping.is_set():
+            w = watch.Watch()
+            for event in w.stream(self.core.list_namespaced_pod, self.namespace,
+                                  resource_version=rv, timeout_seconds=2):
+                pod = event["object"]
+                rv = pod.metadata.resource_version
+                if event["type"] == "ADDED":
+                    self.first.setdefault(pod.metadata.name, pod)
+                    self.added[pod.metadata.name] = self.added.get(pod.metadata.name, 0) + 1
+                if self.stopping.is_set():
+                    w.stop()
+
+    def __enter__(self) -> PodWatch:
+        self.thread.start()
+        self.ready.wait(10)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stopping.set()
+        self.thread.join(10)

@@ -4,16 +4,14 @@ only after the measurement subcircuit's pods have finished and written their res
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 import pytest
-from kubernetes import client, watch
+from kubernetes import client
 
 from qbackbone.dev.waiting import wait_for
-from tests.operator.kit import condition, create, quantum_job, wait_job
+from tests.operator.kit import PodWatch, condition, create, quantum_job, wait_job
 from tests.operator.test_jobs import exact
 
 pytestmark = pytest.mark.cluster
@@ -27,48 +25,6 @@ GHZ_OBSERVABLES = ["ZZ" + "I" * (WIDTH - 2), "Z" + "I" * (WIDTH - 2) + "Z", "X" 
 def ghz_job(name: str, **spec: Any) -> dict[str, Any]:
     """The GHZ job every distributed test runs (2000 shots; the LOCC overhead multiplies)."""
     return quantum_job(name, GHZ, GHZ_OBSERVABLES, shots=2000, **spec)
-
-
-class PodWatch:
-    """Every pod of a namespace as first seen (ADDED) and how often each name was added."""
-
-    def __init__(self, core: client.CoreV1Api, namespace: str) -> None:
-        self.core, self.namespace = core, namespace
-        self.first: dict[str, Any] = {}
-        self.added: dict[str, int] = {}
-        self.stopping = threading.Event()
-        self.ready = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        rv = self.core.list_namespaced_pod(self.namespace).metadata.resource_version
-        self.ready.set()
-        while not self.stopping.is_set():
-            w = watch.Watch()
-            for event in w.stream(self.core.list_namespaced_pod, self.namespace,
-                                  resource_version=rv, timeout_seconds=2):
-                pod = event["object"]
-                rv = pod.metadata.resource_version
-                if event["type"] == "ADDED":
-                    self.first.setdefault(pod.metadata.name, pod)
-                    self.added[pod.metadata.name] = self.added.get(pod.metadata.name, 0) + 1
-                if self.stopping.is_set():
-                    w.stop()
-
-    def __enter__(self) -> PodWatch:
-        self.thread.start()
-        self.ready.wait(10)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.stopping.set()
-        self.thread.join(10)
-
-
-@pytest.fixture
-def pod_watch(core: client.CoreV1Api, namespace: str) -> Iterator[PodWatch]:
-    with PodWatch(core, namespace) as seen:
-        yield seen
 
 
 def check_ghz_values(job: dict[str, Any]) -> None:
