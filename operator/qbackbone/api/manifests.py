@@ -33,6 +33,18 @@ class ManifestSet:
     qpus: list[QPUNode] = field(default_factory=list)
     policies: list[InvocationPolicy] = field(default_factory=list)
     broken_jobs: list[tuple[str, str]] = field(default_factory=list)  # (name, why)
+    config_maps: dict[str, dict[str, str]] = field(default_factory=dict)  # name -> data
+
+    def read_config_map(self, name: str, key: str) -> str:
+        """A ConfigMap value, as problem jobs reference them; KeyError names what is missing."""
+        if name not in self.config_maps:
+            known = ", ".join(sorted(self.config_maps)) or "none"
+            raise KeyError(f"ConfigMap {name!r} is not among the manifests (known: {known})")
+        data = self.config_maps[name]
+        if key not in data:
+            raise KeyError(f"ConfigMap {name!r} has no key {key!r} (keys: "
+                           f"{', '.join(sorted(data)) or 'none'})")
+        return data[key]
 
 
 def _format_validation_error(err: ValidationError) -> str:
@@ -67,6 +79,21 @@ def parse_document(doc: Any, source: str) -> QuantumJob | QPUNode | InvocationPo
         raise ManifestError(f"{source}: {kind} {name!r}: {_format_validation_error(err)}") from None
 
 
+def _is_config_map(doc: Any) -> bool:
+    return isinstance(doc, dict) and doc.get("kind") == "ConfigMap" and doc.get(
+        "apiVersion") == "v1"
+
+
+def _add_config_map(found: ManifestSet, doc: dict[str, Any], source: str) -> None:
+    """Keep a ConfigMap's string data (problem jobs read topologies from them)."""
+    name = (doc.get("metadata") or {}).get("name")
+    data = doc.get("data") or {}
+    if not isinstance(name, str) or not isinstance(data, dict) or not all(
+            isinstance(v, str) for v in data.values()):
+        raise ManifestError(f"{source}: a ConfigMap needs metadata.name and string data")
+    found.config_maps[name] = {str(k): v for k, v in data.items()}
+
+
 def _yaml_files(path: Path) -> list[Path]:
     if path.is_dir():
         return sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
@@ -85,6 +112,9 @@ def load_manifests(paths: list[Path]) -> ManifestSet:
             except yaml.YAMLError as err:
                 raise ManifestError(f"{file}: not valid YAML: {err}") from None
             for index, doc in enumerate(d for d in documents if d is not None):
+                if _is_config_map(doc):
+                    _add_config_map(found, doc, f"{file} (document {index + 1})")
+                    continue
                 try:
                     obj = parse_document(doc, f"{file} (document {index + 1})")
                 except ManifestError as err:

@@ -71,7 +71,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     for job in found.jobs:
         name = job.metadata.name
         progress = TerminalProgress(name) if not args.quiet else None
-        status = run_job(job, fleet, policies, progress=progress, seed=args.seed)
+        status = run_job(job, fleet, policies, progress=progress, seed=args.seed,
+                         read_config_map=found.read_config_map)
         summarise(name, status)
         objects.append(_job_object(name, job.metadata.namespace, status))
         failed |= status.phase == Phase.FAILED

@@ -6,6 +6,7 @@ import sys
 import time
 from typing import TextIO
 
+from qbackbone.api.problem import ProblemSolution
 from qbackbone.api.quantumjob import QuantumJobStatus
 
 
@@ -21,6 +22,28 @@ class TerminalProgress:
         """One line per step."""
         elapsed = time.perf_counter() - self.start
         print(f"[{self.job} {elapsed:6.2f}s] {phase}: {message}", file=self.stream, flush=True)
+
+
+def _solution_lines(s: ProblemSolution) -> list[str]:
+    lines = [f"  {s.kind} by {s.solver}: objective {s.objective:.6g} ({s.objective_sense}), "
+             f"{'feasible' if s.feasible else 'INFEASIBLE'}, {s.variables} variables"]
+    if s.approximation_ratio is not None:
+        lines.append(f"  approximation ratio {s.approximation_ratio:.4f} against the "
+                     f"{'proven ' if s.optimum_proven else ''}optimum {s.optimum:.6g}")
+    if s.feasible_fraction_before_repair is not None:
+        lines.append(f"  feasible samples: {s.feasible_fraction_before_repair:.1%} raw, "
+                     f"{s.feasible_fraction_after_repair:.1%} after repair")
+    for route in (s.routes or [])[:8]:
+        lines.append(f"  route {route.source}->{route.target} ({route.volume:g}): "
+                     f"{' '.join(route.path)}{' [pinned]' if route.pinned else ''}")
+    if s.routes and len(s.routes) > 8:
+        lines.append(f"  ... {len(s.routes) - 8} more routes in status.result.solution.routes")
+    if s.max_utilisation is not None:
+        lines.append(f"  max link utilisation {s.max_utilisation:.2f}")
+    if s.admitted is not None:
+        lines.append(f"  admitted: {', '.join(s.admitted) or 'none'}; rejected: "
+                     f"{', '.join(s.rejected or []) or 'none'}")
+    return lines
 
 
 def summarise(name: str, status: QuantumJobStatus, stream: TextIO = sys.stderr) -> None:
@@ -47,6 +70,8 @@ def summarise(name: str, status: QuantumJobStatus, stream: TextIO = sys.stderr) 
         out.append(f"result: {r.path} on {', '.join(r.backends)}, {r.shots} shots")
         for ev in r.expectation_values or []:
             out.append(f"  <{ev.observable}> = {ev.value:+.4f} +- {ev.std_error:.4f}")
+        if r.solution is not None:
+            out.extend(_solution_lines(r.solution))
         if r.counts:
             top = sorted(r.counts.items(), key=lambda kv: -kv[1])[:4]
             out.append("  top counts: " + ", ".join(f"{k}: {v}" for k, v in top))

@@ -21,7 +21,8 @@ def _from_document(text: str, fmt: str) -> nx.Graph:
         data = json.loads(text)
         edges = "links" if "links" in data else "edges"
         return nx.node_link_graph(data, edges=edges)
-    except (nx.NetworkXError, ValueError, KeyError, TypeError) as err:
+    # xml.etree's ParseError is a SyntaxError
+    except (nx.NetworkXError, ValueError, KeyError, TypeError, SyntaxError) as err:
         raise ProblemError(f"the topology is not valid {fmt}: {err}") from None
 
 

@@ -125,9 +125,9 @@ def _decide(state: ProblemRun) -> str | None:
             ok &= _rule(rules, "classicalNotProvenQuickly",
                         round(time.perf_counter() - start, 4) if proven else "not proven",
                         round(budget, 4), not proven)
-    failed = [r.name for r in rules if not r.passed]
-    message = (f"classical: {', '.join(failed)} failed" if failed else
-               "QAOA is worth trying: the problem fits and no quick classical proof")
+    failed = [r for r in rules if not r.passed]
+    message = ("classical: " + "; ".join(_why_classical(r) for r in failed) if failed else
+               "QAOA is worth trying: the QUBO fits and the exact solver gave no quick proof")
     run.status.decision = Decision(
         path="Classical" if failed else None, policy=policy.metadata.name,
         policy_generation=policy.metadata.generation, reason=Reason.CLASSICAL_SELECTED
@@ -138,6 +138,19 @@ def _decide(state: ProblemRun) -> str | None:
         run.progress.step("decide", message)
         return None
     return message
+
+
+def _why_classical(rule: RuleOutcome) -> str:
+    return {
+        "variablesAtMost": f"{rule.value} QUBO variables exceed the policy's maxVariables "
+                           f"({rule.threshold})",
+        "hasVariables": "nothing left to optimise (every choice is forced)",
+        "densityAtMost": f"coupling density {rule.value} exceeds maxConstraintDensity "
+                         f"({rule.threshold})",
+        "modeAllowsQuantum": "execution.mode is Classical",
+        "classicalNotProvenQuickly": f"the exact solver proved the optimum in {rule.value}s, "
+                                     f"within the {rule.threshold}s shortcut budget",
+    }.get(rule.name, f"rule {rule.name} failed")
 
 
 def _solve_quantum(state: ProblemRun, fleet: Sequence[QPU]) -> QuantumJobStatus:
@@ -159,9 +172,13 @@ def _solve_quantum(state: ProblemRun, fleet: Sequence[QPU]) -> QuantumJobStatus:
             raise
         return _solve_classically(state, f"the QIP refused the QAOA circuit ({refused.reason}: "
                                   f"{refused.message})")
-    if decided.qip.path != "SingleQPU":
-        return _solve_classically(state, f"QAOA circuit went {decided.qip.path} (samples "
-                                  "cannot be cut); solving the QUBO classically")
+    if decided.qip.path == "Distributed":
+        return _solve_classically(state, "no single QPU fits the QAOA circuit and its samples "
+                                  f"cannot be cut ({decided.qip.message}); solving the QUBO "
+                                  "classically")
+    if decided.qip.path == "Classical":
+        return _solve_classically(state, f"the QIP chose Classical for the QAOA circuit "
+                                  f"({decided.qip.message}); solving the QUBO classically")
     counts = execute_single_qpu(decided)
     run.status.phase = Phase.RECONSTRUCTING
     with run.phase("reconstruct_seconds"):
@@ -205,7 +222,7 @@ def _solve_classically(state: ProblemRun, why: str) -> QuantumJobStatus:
                   f"{' (optimum proven)' if raw.proven_optimal else ''}")
     run.progress.step("execute", f"classical {raw.method}: energy {raw.energy:.6g}"
                       f"{', proven optimal' if raw.proven_optimal else ''}")
-    result = Result(path="Classical", backends=["classical"], method=raw.method)
+    result = Result(path="Classical", backends=[raw.method], method=raw.method)
     return _verify(state, chosen, result, raw.method, None, noisy=False)
 
 

@@ -207,13 +207,18 @@ def decide_reduced(run: JobRun, reduced: ReducedJob, fleet: Sequence[QPU],
 
 def run_job(job: QuantumJob, fleet: Sequence[QPU], policies: Mapping[str, InvocationPolicy],
             progress: Progress | None = None, seed: int | None = None,
-            now: datetime | None = None) -> QuantumJobStatus:
-    """The status the operator would write for this job, computed in this process."""
+            now: datetime | None = None,
+            read_config_map: Callable[[str, str], str] | None = None) -> QuantumJobStatus:
+    """The status the operator would write for this job, computed in this process.
+
+    `read_config_map(name, key)` resolves ConfigMaps a problem job refers to.
+    """
     run = start_job(job, progress, now)
     if job.spec.problem is not None:
         from qbackbone.core.pipeline.optimize import run_problem_job
 
-        return guarded(run, lambda: run_problem_job(run, fleet, policies, seed))
+        return guarded(run, lambda: run_problem_job(run, fleet, policies, seed,
+                                                    read_config_map))
     return guarded(run, lambda: _run_in_process(decide_job(run, fleet, policies, seed)))
 
 
