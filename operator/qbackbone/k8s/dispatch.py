@@ -55,8 +55,8 @@ TERMINAL_PODS = ("Succeeded", "Failed")
 
 @dataclass(frozen=True)
 class QPUAvailability:
-    """QPUNodes now: ``alive`` keep the fragments they have (they exist and are Ready, being
-    validated, or cordoned); ``ready`` may take new attempts."""
+    """QPUNodes now: ``alive`` keep the fragments they have (they exist, are not being
+    deleted, and are Ready, being validated, or cordoned); ``ready`` may take new attempts."""
 
     alive: frozenset[str]
     ready: frozenset[str]
@@ -67,6 +67,8 @@ def qpu_availability(kube: Kube) -> QPUAvailability:
     alive, ready = set(), set()
     for body in kube.list_objects(QPUNODES):
         name = body["metadata"]["name"]
+        if body["metadata"].get("deletionTimestamp"):
+            continue  # being deleted: gone for the fragments on it
         cond = next((c for c in (body.get("status") or {}).get("conditions") or []
                      if c.get("type") == "Ready"), None)
         if cond is None or cond.get("status") != "False" or cond.get("reason") == CORDONED:

@@ -1,0 +1,160 @@
+"""A fragment's QPU goes away, or its pod fails: the fragment is rescheduled on another
+eligible QPU (a new attempt, the stale pod deleted), or the job fails with the reason.
+
+The QPUs lost here are QPUNodes no node advertises (``op-ghost-*``): Ready (the operator builds
+them), so jobs are planned onto them, but their pods stay Pending: a fragment waiting on its
+QPU. A failed pod is what a kubelet reports for a container that exited 1; the test writes
+that status itself, as the node agent (the kubelet's stand-in here) would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from functools import partial
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from qbackbone.dev.waiting import wait_for
+from tests.operator.kit import G, PodWatch, V, condition, create, qpunode, ready_status, wait_job
+from tests.operator.test_distributed import check_ghz_values, fragment_pods, ghz_job
+
+pytestmark = pytest.mark.cluster
+
+
+@pytest.fixture
+def ghost(api: client.ApiClient, fleet: tuple[str, ...],
+          request: pytest.FixtureRequest) -> Iterator[str]:
+    """A Ready aer QPUNode that no node advertises; deleted after the test if still there."""
+    custom = client.CustomObjectsApi(api)
+    name = f"op-ghost-{request.node.name[5:20].replace('_', '-').strip('-')}"
+    custom.create_cluster_custom_object(G, V, "qpunodes", qpunode(name, "aer", "aer_simulator",
+                                                                  qubits=8))
+    wait_for(partial(ready_status, custom, name, "True"), 60, what=f"QPUNode {name} Ready")
+    yield name
+    delete_qpunode(api, name)
+
+
+def delete_qpunode(api: client.ApiClient, name: str) -> None:
+    try:
+        client.CustomObjectsApi(api).delete_cluster_custom_object(G, V, "qpunodes", name)
+    except client.ApiException as exc:
+        if exc.status != 404:
+            raise
+
+
+def pods_on(core: client.CoreV1Api, namespace: str, job: str, qpu: str) -> list[Any]:
+    return core.list_namespaced_pod(
+        namespace, label_selector=f"qbackbone.io/job={job},qbackbone.io/qpu={qpu}").items
+
+
+def events_of(core: client.CoreV1Api, namespace: str, job: str) -> list[Any]:
+    return [e for e in core.list_namespaced_event(namespace).items
+            if e.involved_object.name == job]
+
+
+def fail_pod(core: client.CoreV1Api, namespace: str, pod: str, message: str) -> None:
+    """Report the pod's container as exited 1 with ``message``, as a kubelet does."""
+    terminated = {"exitCode": 1, "reason": "Error", "message": message,
+                  "startedAt": "2026-01-01T00:00:00Z", "finishedAt": "2026-01-01T00:00:01Z"}
+    core.patch_namespaced_pod_status(pod, namespace, {"status": {
+        "phase": "Failed",
+        "containerStatuses": [{"name": "worker", "image": "qbackbone", "imageID": "",
+                               "ready": False, "restartCount": 0,
+                               "state": {"terminated": terminated}}]}})
+
+
+def test_fragments_on_a_deleted_qpu_are_rescheduled(api: client.ApiClient, namespace: str,
+                                                    fleet: tuple[str, ...], ghost: str,
+                                                    core: client.CoreV1Api,
+                                                    pod_watch: PodWatch) -> None:
+    create(api, namespace, ghz_job("moved"))
+    def both() -> list[Any]:  # the measurement pod and the gated preparation pod
+        pods = pods_on(core, namespace, "moved", ghost)
+        return pods if len(pods) == 2 else []
+
+    stranded = wait_for(both, 60, what=f"both subcircuits' pods waiting on {ghost}")
+    assert all(p.status.phase == "Pending" for p in stranded)
+    delete_qpunode(api, ghost)
+    job = wait_job(api, namespace, "moved", timeout=180)
+    check_ghz_values(job)
+    assert set(job["status"]["result"]["qpus"]) == set(fleet)  # nothing ran on the ghost
+    pods = fragment_pods(core, namespace, "moved")
+    assert not [p for p in pods if p.metadata.name in {s.metadata.name for s in stranded}]
+    retries = [p for p in pods if p.metadata.labels["qbackbone.io/attempt"] == "1"]
+    assert len(retries) == 2 and all(p.metadata.name.endswith("-r1") for p in retries)
+    assert {p.metadata.labels["qbackbone.io/qpu"] for p in retries} <= set(fleet)
+    assert {p.metadata.labels["qbackbone.io/fragment"] for p in retries} == \
+        {p.metadata.labels["qbackbone.io/fragment"] for p in stranded}
+    results = core.list_namespaced_config_map(
+        namespace, label_selector="qbackbone.io/job=moved,qbackbone.io/role=result").items
+    assert len(results) == 2 * (len(fleet) + 1)  # one per fragment, the moved ones included
+    assert all(n == 1 for n in pod_watch.added.values()), pod_watch.added
+    moved = [e for e in events_of(core, namespace, "moved") if e.reason == "Rescheduled"]
+    assert len(moved) == 2 and all(ghost in e.message for e in moved), moved
+
+
+def test_a_deleted_qpu_with_no_other_eligible_fails_the_job(api: client.ApiClient,
+                                                            namespace: str,
+                                                            fleet: tuple[str, ...], ghost: str,
+                                                            core: client.CoreV1Api) -> None:
+    create(api, namespace, ghz_job("stuck", execution={"qpuSelector": {"names": [ghost]}}))
+    wait_for(lambda: len(pods_on(core, namespace, "stuck", ghost)) == 2, 60,
+             what=f"fragment pods waiting on {ghost}")
+    delete_qpunode(api, ghost)
+    job = wait_job(api, namespace, "stuck", timeout=60)
+    failed = condition(job, "Failed")
+    assert job["status"]["phase"] == "Failed"
+    assert failed is not None and failed["reason"] == "QPUUnavailable", failed
+    assert ghost in failed["message"] and "no other eligible QPU" in failed["message"], failed
+    # The pods that could never start are deleted; nothing ran anywhere else.
+    wait_for(lambda: not core.list_namespaced_pod(
+        namespace, label_selector="qbackbone.io/job=stuck").items, 30,
+        what="the job's waiting pods deleted")
+    assert not core.list_namespaced_config_map(
+        namespace, label_selector="qbackbone.io/job=stuck,qbackbone.io/role=result").items
+    assert any(e.reason == "Failed" and "QPUUnavailable" in e.message
+               for e in events_of(core, namespace, "stuck"))
+
+
+def test_a_failed_fragment_pod_is_retried_once_on_another_qpu(api: client.ApiClient,
+                                                              namespace: str,
+                                                              fleet: tuple[str, ...],
+                                                              ghost: str,
+                                                              core: client.CoreV1Api) -> None:
+    names = [ghost, fleet[0]]
+    create(api, namespace, ghz_job("retried", execution={"qpuSelector": {"names": names}}))
+    for sub in ("sub0", "sub1"):  # the measurement pod first; the preparation pod once released
+        def released(sub: str = sub) -> list[Any]:
+            return [p for p in pods_on(core, namespace, "retried", ghost)
+                    if p.metadata.labels["qbackbone.io/subcircuit"] == sub
+                    and p.metadata.labels["qbackbone.io/attempt"] == "0"
+                    and not p.spec.scheduling_gates]
+
+        (pod,) = wait_for(released, 60, what=f"{sub}'s pod on {ghost}, not gated")
+        fail_pod(core, namespace, pod.metadata.name, f"simulated fault of {ghost}")
+    job = wait_job(api, namespace, "retried", timeout=180)
+    check_ghz_values(job)
+    assert job["status"]["result"]["qpus"] == [fleet[0]]
+    retried = [e for e in events_of(core, namespace, "retried") if e.reason == "Rescheduled"]
+    assert len(retried) == 2, retried
+    assert all(f"simulated fault of {ghost}" in e.message and fleet[0] in e.message
+               for e in retried), retried
+
+
+def test_a_failed_fragment_pod_with_no_other_qpu_fails_the_job(api: client.ApiClient,
+                                                               namespace: str,
+                                                               fleet: tuple[str, ...],
+                                                               ghost: str,
+                                                               core: client.CoreV1Api) -> None:
+    create(api, namespace, ghz_job("broken", execution={"qpuSelector": {"names": [ghost]}}))
+    pods = wait_for(lambda: [p for p in pods_on(core, namespace, "broken", ghost)
+                             if not p.spec.scheduling_gates], 60,
+                    what=f"the measurement pod on {ghost}")
+    fail_pod(core, namespace, pods[0].metadata.name, "simulated readout failure")
+    job = wait_job(api, namespace, "broken", timeout=60)
+    failed = condition(job, "Failed")
+    assert failed is not None and failed["reason"] == "ExecutionFailed", failed
+    assert "simulated readout failure" in failed["message"], failed
+    assert "no other eligible QPU" in failed["message"], failed
