@@ -127,15 +127,6 @@ class Dispatcher:
     def result_name(self, slot: Slot) -> str:
         return result_name(self.base(slot))
 
-    def _result(self, data: Mapping[str, str]) -> SlotResult:
-        zero = self.decided_at.timestamp()
-        started = float(data.get("started") or zero)
-        return SlotResult(counts=fragment_counts(data), qpu=data.get("qpu", ""),
-                          backend=data.get("backend", ""),
-                          fidelity=float(data.get("fidelity") or 1.0),
-                          started=round(started - zero, 4),
-                          ended=round(float(data.get("finished") or started) - zero, 4))
-
     def _attempts(self, slot: Slot, pods: Mapping[str, Any],
                   configmaps: Mapping[str, Mapping[str, str]],
                   inputs: Mapping[str, Labelled]) -> list[Attempt]:
@@ -169,7 +160,7 @@ class Dispatcher:
         for slot in self.source.slots:
             data = configmaps.get(self.result_name(slot))
             if data is not None:
-                tick.results[slot.key] = self._result(data)
+                tick.results[slot.key] = slot_result(data, self.decided_at)
                 tick.seconds[slot.key] = float(data.get("seconds") or 0.0)
         for slot in self.source.slots:
             if slot.key in tick.results:
@@ -285,6 +276,17 @@ class Dispatcher:
             if role == "fragment" and phase in (None, "Pending") and \
                     not pod.metadata.deletion_timestamp:
                 self.kube.delete_pod(self.ref.namespace, name)
+
+
+def slot_result(data: Mapping[str, str], decided_at: datetime) -> SlotResult:
+    """A fragment's result ConfigMap data, times relative to the decision."""
+    zero = decided_at.timestamp()
+    started = float(data.get("started") or zero)
+    return SlotResult(counts=fragment_counts(data), qpu=data.get("qpu", ""),
+                      backend=data.get("backend", ""),
+                      fidelity=float(data.get("fidelity") or 1.0),
+                      started=round(started - zero, 4),
+                      ended=round(float(data.get("finished") or started) - zero, 4))
 
 
 def _pod_qpu(pod: Any) -> str | None:
