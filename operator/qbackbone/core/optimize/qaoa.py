@@ -106,9 +106,14 @@ def expected_cost(diagonal: np.ndarray, n: int, gammas: np.ndarray, betas: np.nd
 
 
 def linear_ramp(layers: int) -> Angles:
-    """Annealing-like angles: gamma grows and beta shrinks across the layers."""
+    """Annealing-like angles: gamma grows and |beta| shrinks across the layers.
+
+    The betas are negative: |+>^n is the ground state of -sum X, so exp(-i beta sum X) with
+    beta < 0 (and gamma > 0) is a Trotterised anneal towards the MINIMUM of C. With beta > 0
+    the same schedule anneals towards the maximum (measured: worse than random angles).
+    """
     t = (np.arange(layers) + 0.5) / layers
-    return Angles(tuple(RAMP_SCALE * t), tuple(RAMP_SCALE * (1 - t)), "linearRamp")
+    return Angles(tuple(RAMP_SCALE * t), tuple(-RAMP_SCALE * (1 - t)), "linearRamp")
 
 
 @cache
