@@ -22,9 +22,11 @@ def cond(type_: str, ok: bool, reason: str = "R") -> dict[str, Any]:
             "message": "", "lastTransitionTime": "2026-11-23T00:00:00Z"}
 
 
-RUNNING = {"phase": "Running", "decision": {"path": "SingleQPU", "reason": "QuantumSelected",
-                                            "policy": "default", "policyGeneration": 1},
-           "timings": {"reduceSeconds": 0.05, "decideSeconds": 0.2}}
+RUNNING: dict[str, Any] = {
+    "phase": "Running",
+    "decision": {"path": "SingleQPU", "reason": "QuantumSelected", "policy": "default",
+                 "policyGeneration": 1},
+    "timings": {"reduceSeconds": 0.05, "decideSeconds": 0.2}}
 SUCCEEDED = {**RUNNING, "phase": "Succeeded",
              "timings": {**RUNNING["timings"], "totalSeconds": 2.4},
              "conditions": [cond("DeadlineMet", True, "FinishedInTime"),

@@ -128,8 +128,8 @@ def test_jobs_decisions_deadlines_and_qpus_on_metrics(
     def mirrored() -> bool:
         samples = scrape(url)
         for qpu in metered_fleet:
-            status: dict[str, Any] = custom.get_cluster_custom_object(
-                G, V, "qpunodes", qpu).get("status") or {}
+            obj: Any = custom.get_cluster_custom_object(G, V, "qpunodes", qpu)
+            status: dict[str, Any] = obj.get("status") or {}
             if get(samples, "qbackbone_qpu_queue_depth", qpu=qpu) != status.get("queueDepth", 0) \
                     or abs(get(samples, "qbackbone_qpu_utilisation_ratio", qpu=qpu)
                            - status.get("utilisation", 0.0)) > 1e-9 \
