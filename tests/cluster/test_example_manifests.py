@@ -12,7 +12,7 @@ from qbackbone.dev.waiting import wait_for
 from tests.cluster.fixtures import run_kubectl
 
 REPO = Path(__file__).resolve().parents[2]
-GOOD_EXAMPLES = ["quickstart", "single-qpu", "classical", "distributed", "sampling"]
+GOOD_EXAMPLES = ["quickstart", "single-qpu", "classical", "distributed", "sampling", "optimize"]
 
 pytestmark = pytest.mark.cluster
 
@@ -52,3 +52,24 @@ def test_schema_rejects_bad_observable_letters(cluster: ClusterInfo, namespace: 
     proc = run_kubectl(cluster, "apply", "--dry-run=server", "-n", namespace, "-f", "-",
                     stdin=manifest)
     assert proc.returncode != 0 and "observables" in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize(("spec", "needle"), [
+    ("spec:\n  circuit: {qasm: 'OPENQASM 2.0;', sampling: true}\n"
+     "  problem: {qubo: {linear: {a: 1}}}\n", "exactly one of spec.circuit or spec.problem"),
+    ("spec: {}\n", "exactly one of spec.circuit or spec.problem"),
+    ("spec:\n  problem: {}\n", "exactly one of qubo, trafficEngineering or sliceAdmission"),
+    ("spec:\n  problem:\n    trafficEngineering:\n      topology: {format: graphml}\n"
+     "      demands: [{source: a, target: b, volume: 1}]\n",
+     "exactly one of links, document or configMapRef"),
+    ("spec:\n  problem:\n    sliceAdmission:\n      resources: [{name: p, capacity: 1}]\n"
+     "      slices: [{name: s, revenue: -1, demands: {p: 1}}]\n", "revenue"),
+])
+def test_schema_rejects_bad_problems(spec: str, needle: str, cluster: ClusterInfo,
+                                     namespace: str, crds: None) -> None:
+    manifest = ("apiVersion: qbackbone.io/v1alpha1\nkind: QuantumJob\nmetadata: {name: bad}\n"
+                + spec)
+    proc = run_kubectl(cluster, "apply", "--dry-run=server", "-n", namespace, "-f", "-",
+                       stdin=manifest)
+    assert proc.returncode != 0
+    assert needle in proc.stderr, proc.stderr

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from qbackbone.api.common import ApiModel
 
@@ -87,6 +87,11 @@ class Topology(ApiModel):
         default=None, description="Node attribute to use as the node name (GraphML: label)."
     )
 
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
+        {"rule": "[has(self.links), has(self.document), has(self.configMapRef)]"
+                 ".filter(x, x).size() == 1",
+         "message": "give exactly one of links, document or configMapRef"}]})
+
     @model_validator(mode="after")
     def _one_source(self) -> Topology:
         given = [n for n, v in (("links", self.links), ("document", self.document),
@@ -158,6 +163,11 @@ class SliceAdmissionProblem(ApiModel):
 
 class ProblemSpec(ApiModel):
     """The optimisation problem; exactly one kind."""
+
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
+        {"rule": "[has(self.qubo), has(self.trafficEngineering), has(self.sliceAdmission)]"
+                 ".filter(x, x).size() == 1",
+         "message": "give exactly one of qubo, trafficEngineering or sliceAdmission"}]})
 
     qubo: QuboProblem | None = None
     traffic_engineering: TrafficEngineeringProblem | None = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from qbackbone.api.common import ApiModel, Condition, Duration, ObjectMeta
 from qbackbone.api.conditions import Phase
@@ -49,6 +49,10 @@ class ExecutionHints(ApiModel):
 
 class QuantumJobSpec(ApiModel):
     """What to compute, how precisely, and by when."""
+
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
+        {"rule": "has(self.circuit) != has(self.problem)",
+         "message": "give exactly one of spec.circuit or spec.problem"}]})
 
     circuit: CircuitSpec | None = Field(
         default=None, description="The circuit to run (or give spec.problem instead)."
