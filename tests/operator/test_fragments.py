@@ -123,3 +123,38 @@ def test_gated_pods_and_retry_names() -> None:
     assert len(attempt_name(fragment_name("j" * 80, "sub1-qa"), 3)) <= 63
     data = fragment_input_data(REF, base, {}, [5, 0, 7], 3, "", result="ghz-frag-sub1-qa-out")
     assert data["shots"] == "[5, 0, 7]" and data["result"] == "ghz-frag-sub1-qa-out"
+
+
+@pytest.mark.parametrize("kinds", [["gate"], ["loWire"]])
+def test_gate_and_lo_wire_plans_have_no_precedence(kinds: list[str]) -> None:
+    policy = {"apiVersion": "qbackbone.io/v1alpha1", "kind": "InvocationPolicy",
+              "metadata": {"name": "lo", "namespace": "ns", "generation": 1},
+              "spec": {"cutting": {"allowedCutKinds": kinds}}}
+    base = _record()
+    base.job["spec"]["policyRef"] = {"name": "lo"}
+    record = DecisionRecord(job=base.job, fleet=base.fleet, policy=policy, now=NOW, seed=11)
+    decided = record.decide(record.start())
+    plan, _ = cut_plan(decided, None)
+    assert plan is not None and plan.method == "lo" and not plan.edges
+    source = CutSource(decided, plan, record.stamp)
+    assert source.slots and not any(s.gated for s in source.slots)
+    results, _ = _run_all(source, record, reversed(source.slots))
+    status = source.finish(results)
+    assert status.phase == "Succeeded" and status.verification is not None
+    assert status.verification.passed and status.verification.method == "ExactStatevector"
+
+
+def test_a_sampling_job_too_wide_for_every_qpu_falls_back_to_classical() -> None:
+    record = _record()
+    del record.job["spec"]["circuit"]["observables"]
+    record.job["spec"]["circuit"]["sampling"] = True
+    decided = record.decide(record.start())
+    assert decided.qip.path == "Distributed"
+    plan, data = cut_plan(decided, None)
+    assert plan is None and "sampling job cannot be cut" in data["classical"]
+    assert decided.run.status.decision is not None
+    assert decided.run.status.decision.path == "Classical"
+    again = record.decide(record.start())
+    assert cut_plan(again, data)[0] is None  # the stored record decides the same way
+    assert again.run.status.decision is not None
+    assert again.run.status.decision.path == "Classical"
