@@ -12,93 +12,23 @@ up as a QPUNode that never gets Ready or a job that never succeeds.
 from __future__ import annotations
 
 import json
-import os
-import sys
-import urllib.request
-from collections.abc import Iterator
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from kubernetes import client, config
+from kubernetes import client
 
-from qbackbone.dev import ClusterInfo, LocalCluster
-from qbackbone.dev.agentproc import start_node_agent
-from qbackbone.dev.procs import free_port, stop
 from qbackbone.dev.waiting import wait_for
-from tests.chart.helm import REPO, documents, render
+from tests.chart.helm import REPO
+from tests.chart.installed import QPUS, RELEASE_NS, Install, healthy
 from tests.cluster.fixtures import run_kubectl
 
 pytestmark = pytest.mark.cluster
 
-RELEASE_NS = "qbackbone-system"
 OPERATOR_SA, WORKER_SA = "qbackbone-operator", "qbackbone-worker"
-QPUS = ("qpu-a", "qpu-b")
 G, V = "qbackbone.io", "v1alpha1"
-
-
-@dataclass
-class Install:
-    """The installed chart: its cluster, an admin client, the rendered objects, the agent."""
-
-    cluster: ClusterInfo
-    api: client.ApiClient
-    docs: list[dict[str, Any]]
-    health_url: str
-    agent_dir: Path
-
-    def kubectl(self, *args: str, stdin: str | None = None) -> str:
-        proc = run_kubectl(self.cluster, *args, stdin=stdin)
-        assert proc.returncode == 0, f"kubectl {' '.join(args)}: {proc.stderr}"
-        return proc.stdout
-
-    def sandbox(self, pod: Any) -> Path:
-        """The node agent's directory of a pod (its logs and kubeconfig)."""
-        meta = pod.metadata
-        return self.agent_dir / "pods" / f"{meta.namespace}_{meta.name}_{meta.uid}"
-
-    def diagnostics(self) -> str:
-        """Agent log and every pod's container logs, for a failure message."""
-        parts = [(self.cluster.log_dir / "node-agent.log").read_text()[-3000:]]
-        for log in sorted((self.agent_dir / "pods").glob("*/*.log")):
-            parts.append(f"--- {log.parent.name}/{log.name}\n{log.read_text()[-3000:]}")
-        return "\n".join(parts)
-
-
-def _healthy(url: str) -> bool:
-    with urllib.request.urlopen(url, timeout=2) as response:
-        return bool(response.status == 200)
-
-
-@pytest.fixture(scope="module")
-def install(k8s_bin_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Install]:
-    local = LocalCluster(tmp_path_factory.mktemp("install-cluster"), k8s_bin_dir, tied=True)
-    info = local.start()
-    api = config.new_client_from_config(config_file=info.kubeconfig)
-    venv_bin = Path(sys.executable).parent
-    port = free_port()
-    try:
-        # The agent runs pods' commands as local processes: `qbackbone` must be on its PATH
-        # (the image's entry point); workers get the absolute path through worker.command.
-        env = {**os.environ, "PATH": f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}"}
-        proc, record = start_node_agent(info, [f"qpu-host:{','.join(QPUS)}"], tied=True,
-                                        service_account_tokens=True, env=env)
-        text = render(k8s_bin_dir, "--include-crds",
-                      "--set", f"operator.healthPort={port}", "--set", "operator.seed=11",
-                      "--set", f"worker.command={venv_bin / 'qbackbone'}",
-                      namespace=RELEASE_NS)
-        installed = Install(info, api, documents(text), f"http://127.0.0.1:{port}/healthz",
-                            Path(info.state_dir) / "node-agent")
-        installed.kubectl("create", "namespace", RELEASE_NS)
-        installed.kubectl("apply", "--server-side", "-f", "-", stdin=text)
-        yield installed
-        stop(record, proc)
-    finally:
-        api.close()
-        local.stop()
 
 
 def _operator_pod(core: client.CoreV1Api) -> Any:
@@ -141,7 +71,7 @@ def test_chart_renders_the_deployment_the_agent_runs(install: Install) -> None:
     assert pod.spec.service_account_name == OPERATOR_SA
     assert pod.spec.containers[0].args == container["args"]
     try:
-        wait_for(partial(_healthy, install.health_url), 60, interval=0.3,
+        wait_for(partial(healthy, install.health_url), 60, interval=0.3,
                  what="operator /healthz")
     except Exception:
         pytest.fail(f"operator not healthy:\n{install.diagnostics()}")
@@ -164,7 +94,7 @@ def test_operator_runs_with_its_service_account_token_only(install: Install) -> 
 def test_quickstart_job_succeeds_under_the_charts_rbac(install: Install) -> None:
     custom = client.CustomObjectsApi(install.api)
     core = client.CoreV1Api(install.api)
-    wait_for(partial(_healthy, install.health_url), 90, interval=0.3, what="operator /healthz")
+    wait_for(partial(healthy, install.health_url), 90, interval=0.3, what="operator /healthz")
     for name in QPUS:
         install.kubectl("apply", "--server-side", "-f", "-", stdin=json.dumps({
             "apiVersion": f"{G}/{V}", "kind": "QPUNode", "metadata": {"name": name},
@@ -186,11 +116,15 @@ def test_quickstart_job_succeeds_under_the_charts_rbac(install: Install) -> None
     assert status["verification"]["passed"] is True
     assert len(status["result"]["expectationValues"]) == 4
     # The fragments ran as the chart's worker service account, with a token bound to the pod.
-    pods = core.list_namespaced_pod(RELEASE_NS, label_selector="qbackbone.io/job=qaoa-ring-6")
+    def pods_done() -> Any:  # the result exists a moment before the worker exits
+        found = core.list_namespaced_pod(RELEASE_NS,
+                                         label_selector="qbackbone.io/job=qaoa-ring-6")
+        return found if all(p.status.phase == "Succeeded" for p in found.items) else None
+
+    pods = wait_for(pods_done, 30, what="fragment pods Succeeded")
     assert pods.items, "the job ran no pods"
     for pod in pods.items:
         assert pod.spec.service_account_name == WORKER_SA
-        assert pod.status.phase == "Succeeded"
         kubeconfig = install.sandbox(pod) / "kubeconfig"
         assert _whoami(install, kubeconfig) == f"system:serviceaccount:{RELEASE_NS}:{WORKER_SA}"
         assert not _can(install, kubeconfig, "list", "pods", "-n", RELEASE_NS)
