@@ -13,6 +13,7 @@ from qbackbone.deviceplugin.config import (
     QPU_RESOURCE_PREFIX,
     ConfigError,
     SecretRef,
+    for_node,
     load_config,
     parse_config,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "ResourceManager",
     "SecretRef",
     "container_allocation",
+    "for_node",
     "load_config",
     "parse_config",
 ]

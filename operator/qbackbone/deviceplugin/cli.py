@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -40,6 +41,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(DIR/<secret>/<key>); when set, Allocate mounts DIR/<secret> "
                              "read-only and a missing token marks the QPU unhealthy. Default: "
                              "none; the pod spec mounts the Secret itself")
+    parser.add_argument("--node-name", default=os.environ.get("NODE_NAME") or None,
+                        metavar="NODE",
+                        help="this node's name: serve only the QPUs whose `nodes` name it, and "
+                             "those without `nodes` (default: $NODE_NAME; unset: only those "
+                             "without `nodes`)")
     parser.add_argument("--poll-interval", type=_positive, default=1.0, metavar="SECONDS",
                         help="how often to check the kubelet socket, the QPU list and health "
                              "(default: %(default)s)")
@@ -51,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        resources = ConfigResourceManager(args.config, args.credentials_host_dir)
+        resources = ConfigResourceManager(args.config, args.credentials_host_dir,
+                                          node=args.node_name)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -64,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
             signal.signal(sig, lambda *_: stop.set())
         signal.signal(signal.SIGHUP, lambda *_: manager.reload())
     manager.start()
-    logging.info("device plugin serving %s from %s",
+    logging.info("device plugin on node %s serving %s from %s", args.node_name or "(unnamed)",
                  ", ".join(p.resource_name for p in manager.plugins.values()) or "no QPUs",
                  args.plugin_dir)
     try:

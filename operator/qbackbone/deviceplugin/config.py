@@ -9,8 +9,11 @@ The file is either a list of QPUs or a mapping with a ``qpus`` list; each entry 
       name: ibm-token
       key: token                     # default "token"
     healthy: true                    # optional; the operator's view (e.g. calibration stale)
+    nodes: [qpu-host-1]              # optional; the nodes hosting (or reaching) it
 
-Later the operator writes this file (a ConfigMap) from the QPUNode objects of the node.
+One file serves every node (a ConfigMap mounted by the DaemonSet): a plugin started with its
+node's name advertises only the QPUs whose ``nodes`` name that node, and those without
+``nodes`` (reachable from every node running the plugin).
 """
 
 from __future__ import annotations
@@ -35,7 +38,9 @@ _QPU_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
 _SECRET_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
 _SECRET_KEY = re.compile(r"[-._a-zA-Z0-9]+")
 _TOKEN = re.compile(r"[A-Za-z0-9][-A-Za-z0-9_.]*")
-_FIELDS = {"name", "provider", "backend", "credentialsSecretRef", "healthy"}
+_FIELDS = {"name", "provider", "backend", "credentialsSecretRef", "healthy", "nodes"}
+# A Node's name is a DNS subdomain (lower case, at most 253 characters).
+_NODE_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 
 
 class ConfigError(ValueError):
@@ -59,6 +64,12 @@ class QPU:
     backend: str
     credentials: SecretRef | None = None
     healthy: bool = True
+    nodes: tuple[str, ...] = ()  # the nodes hosting it; empty: every node running the plugin
+
+    def hosted_on(self, node: str | None) -> bool:
+        """Whether the plugin of ``node`` advertises this QPU (None: a plugin that does not
+        know its node advertises only the QPUs not tied to nodes)."""
+        return not self.nodes or (node is not None and node in self.nodes)
 
     @property
     def resource_name(self) -> str:
@@ -96,6 +107,19 @@ def _secret(value: Any, where: str) -> SecretRef:
     return SecretRef(name=name, key=key)
 
 
+def _nodes(value: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value:
+        raise ConfigError(f"{where}: nodes must be a non-empty list of node names, "
+                          f"got {value!r}")
+    for node in value:
+        if not isinstance(node, str) or len(node) > 253 or not _NODE_NAME.fullmatch(node):
+            raise ConfigError(f"{where}: nodes: {node!r} is not a node name "
+                              "(lower-case DNS subdomain)")
+    if len(set(value)) != len(value):
+        raise ConfigError(f"{where}: nodes lists a node twice: {value!r}")
+    return tuple(sorted(value))
+
+
 def parse_qpu(entry: Any, where: str) -> QPU:
     """One entry of the list, validated."""
     if not isinstance(entry, Mapping):
@@ -117,8 +141,9 @@ def parse_qpu(entry: Any, where: str) -> QPU:
     healthy = entry.get("healthy", True)
     if not isinstance(healthy, bool):
         raise ConfigError(f"{where}: healthy must be true or false, got {healthy!r}")
+    nodes = () if entry.get("nodes") is None else _nodes(entry["nodes"], where)
     return QPU(name=name, provider=provider, backend=backend, credentials=credentials,
-               healthy=healthy)
+               healthy=healthy, nodes=nodes)
 
 
 def parse_config(data: Any, source: str = "config") -> tuple[QPU, ...]:
@@ -153,3 +178,8 @@ def load_config(path: str | os.PathLike[str]) -> tuple[QPU, ...]:
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML or JSON: {exc}") from exc
     return parse_config(data, str(path))
+
+
+def for_node(qpus: tuple[QPU, ...], node: str | None) -> tuple[QPU, ...]:
+    """The QPUs the plugin on ``node`` advertises (see :meth:`QPU.hosted_on`)."""
+    return tuple(q for q in qpus if q.hosted_on(node))

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
-from qbackbone.deviceplugin.config import QPU, ConfigError, load_config
+from qbackbone.deviceplugin.config import QPU, ConfigError, for_node, load_config
 
 log = logging.getLogger(__name__)
 
@@ -72,16 +72,29 @@ class ConfigResourceManager:
     advertised, so a typo does not withdraw every QPU from the node."""
 
     def __init__(self, path: str | os.PathLike[str],
-                 credentials_host_dir: str | os.PathLike[str] | None = None) -> None:
+                 credentials_host_dir: str | os.PathLike[str] | None = None,
+                 node: str | None = None) -> None:
+        """``node``: this node's name; only the QPUs hosted on it (or on no node in
+        particular) are served. None: only those not tied to nodes."""
         self.path = Path(path)
         self.credentials_host_dir = (None if credentials_host_dir is None
                                      else Path(credentials_host_dir))
+        self.node = node
         self._lock = threading.Lock()
         self.last_error: str | None = None
         # The first read must succeed (raises ConfigError); later bad reads keep the last good.
-        self._qpus: tuple[QPU, ...] = load_config(self.path)
+        self._qpus: tuple[QPU, ...] = self._load()
         self._signature: tuple[int, int, int] | None = self._stat()
         self._states: dict[str, QPUState] = self._check()
+
+    def _load(self) -> tuple[QPU, ...]:
+        listed = load_config(self.path)
+        mine = for_node(listed, self.node)
+        skipped = [q.name for q in listed if q not in mine]
+        if skipped and self.node is None:
+            log.warning("not serving %s: they name their nodes and this plugin was not told "
+                        "its node (--node-name)", ", ".join(skipped))
+        return mine
 
     def _stat(self) -> tuple[int, int, int] | None:
         try:
@@ -97,7 +110,7 @@ class ConfigResourceManager:
         signature = self._stat()
         if force or signature != self._signature:
             try:
-                qpus = load_config(self.path)
+                qpus = self._load()
             except ConfigError as exc:
                 if str(exc) != self.last_error:
                     log.error("keeping the last good QPU list: %s", exc)
