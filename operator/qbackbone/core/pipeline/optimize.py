@@ -44,7 +44,13 @@ from qbackbone.core.pipeline.reduce import (
     deadline_remaining,
     resolve_policy,
 )
-from qbackbone.core.pipeline.run import JobRun, conclude, decide_reduced, execute_single_qpu
+from qbackbone.core.pipeline.run import (
+    DecidedJob,
+    JobRun,
+    conclude,
+    decide_reduced,
+    execute_single_qpu,
+)
 from qbackbone.core.qpus.fleet import QPU
 
 CLASSICAL_SOLVE_FRACTION = 0.5  # of the remaining deadline, for the classical path
@@ -63,15 +69,34 @@ class ProblemRun:
     exact: QuboSolution | None = None  # from the shortcut rule, reused for the optimum
 
 
+@dataclass
+class DecidedProblem:
+    """A problem job after reduce and decide: its path, and the QAOA job when quantum."""
+
+    state: ProblemRun
+    path: str  # "SingleQPU" or "Classical"
+    circuit_job: DecidedJob | None = None
+    method: str = ""  # qaoa(p=.., angle source) on the quantum path
+
+
+def decide_problem(run: JobRun, fleet: Sequence[QPU], policies: Mapping[str, InvocationPolicy],
+                   seed: int | None = None,
+                   read_config_map: ConfigMapReader | None = None) -> DecidedProblem:
+    """Reduce to a QUBO, apply the problem rules, and decide the QAOA circuit when quantum."""
+    state = _reduce(run, policies, seed, read_config_map)
+    if _decide(state) is None:
+        return DecidedProblem(state, "Classical")
+    return _decide_quantum(state, fleet)
+
+
 def run_problem_job(run: JobRun, fleet: Sequence[QPU], policies: Mapping[str, InvocationPolicy],
                     seed: int | None = None,
                     read_config_map: ConfigMapReader | None = None) -> QuantumJobStatus:
-    """Reduce, decide, solve and verify a problem job; the status (JobFailure when refused)."""
-    state = _reduce(run, policies, seed, read_config_map)
-    quantum_why = _decide(state)
-    if quantum_why is None:
-        return _solve_classically(state, "")
-    return _solve_quantum(state, fleet)
+    """Reduce, decide, solve and verify a problem job in this process."""
+    decided = decide_problem(run, fleet, policies, seed, read_config_map)
+    if decided.circuit_job is None:
+        return finish_problem_classically(decided, solve_problem_classically(decided))
+    return finish_problem_samples(decided, execute_single_qpu(decided.circuit_job))
 
 
 def _reduce(run: JobRun, policies: Mapping[str, InvocationPolicy], seed: int | None,
@@ -153,7 +178,7 @@ def _why_classical(rule: RuleOutcome) -> str:
     }.get(rule.name, f"rule {rule.name} failed")
 
 
-def _solve_quantum(state: ProblemRun, fleet: Sequence[QPU]) -> QuantumJobStatus:
+def _decide_quantum(state: ProblemRun, fleet: Sequence[QPU]) -> DecidedProblem:
     run, problem = state.run, state.problem
     options = state.policy.spec.optimization
     angles = choose_angles(problem.qubo, problem.kind, options.qaoa_layers)
@@ -170,16 +195,39 @@ def _solve_quantum(state: ProblemRun, fleet: Sequence[QPU]) -> QuantumJobStatus:
     except JobFailure as refused:
         if not state.policy.spec.fallback.enabled:
             raise
-        return _solve_classically(state, f"the QIP refused the QAOA circuit ({refused.reason}: "
+        return _classical_instead(state, f"the QIP refused the QAOA circuit ({refused.reason}: "
                                   f"{refused.message})")
     if decided.qip.path == "Distributed":
-        return _solve_classically(state, "no single QPU fits the QAOA circuit and its samples "
+        return _classical_instead(state, "no single QPU fits the QAOA circuit and its samples "
                                   f"cannot be cut ({decided.qip.message}); solving the QUBO "
                                   "classically")
     if decided.qip.path == "Classical":
-        return _solve_classically(state, f"the QIP chose Classical for the QAOA circuit "
+        return _classical_instead(state, f"the QIP chose Classical for the QAOA circuit "
                                   f"({decided.qip.message}); solving the QUBO classically")
-    counts = execute_single_qpu(decided)
+    return DecidedProblem(state, "SingleQPU", decided,
+                          method=f"qaoa(p={angles.layers}, {angles.source})")
+
+
+def _classical_instead(state: ProblemRun, why: str) -> DecidedProblem:
+    run, decision = state.run, state.run.status.decision
+    if decision is not None:
+        decision.path, decision.reason = "Classical", Reason.CLASSICAL_SELECTED
+        decision.message = why
+    run.condition(ConditionType.DECIDED, True, Reason.CLASSICAL_SELECTED, why)
+    run.progress.step("decide", why)
+    return DecidedProblem(state, "Classical")
+
+
+def finish_problem_samples(decided: DecidedProblem,
+                           counts: Mapping[str, Sequence[Mapping[str, int]]]
+                           ) -> QuantumJobStatus:
+    """Decode, repair and improve the QAOA samples of every QPU share; verify the best."""
+    state, circuit_job = decided.state, decided.circuit_job
+    assert circuit_job is not None
+    run, problem = state.run, state.problem
+    missing = [s.qpu for s in circuit_job.qip.shares if s.qpu not in counts]
+    if missing:
+        raise JobFailure(Reason.EXECUTION_FAILED, f"no samples from {', '.join(missing)}")
     run.status.phase = Phase.RECONSTRUCTING
     with run.phase("reconstruct_seconds"):
         merged: dict[str, int] = {}
@@ -189,34 +237,36 @@ def _solve_quantum(state: ProblemRun, fleet: Sequence[QPU]) -> QuantumJobStatus:
         outcome = best_of_samples(problem, merged)
     run.condition(ConditionType.EXECUTED, True, Reason.FRAGMENTS_COMPLETED,
                   f"{len(counts)} fragment(s) sampled {outcome.samples} bitstrings")
-    backends = {a.descriptor.name: a.descriptor.backend_name for a in decided.assessments}
+    backends = {a.descriptor.name: a.descriptor.backend_name for a in circuit_job.assessments}
     result = Result(path="SingleQPU", qpus=sorted(counts), shots=outcome.samples,
-                    backends=sorted(backends[q] for q in counts),
-                    method=f"qaoa(p={angles.layers}, {angles.source})")
-    noisy = any((a.estimated_fidelity or 1.0) < 1.0 for a in decided.assessments
+                    backends=sorted(backends[q] for q in counts), method=decided.method)
+    noisy = any((a.estimated_fidelity or 1.0) < 1.0 for a in circuit_job.assessments
                 if a.descriptor.name in counts)
     return _verify(state, outcome.best, result, "qaoa", outcome, noisy)
 
 
-def _solve_classically(state: ProblemRun, why: str) -> QuantumJobStatus:
-    run, problem = state.run, state.problem
-    decision = run.status.decision
-    if why and decision is not None:
-        decision.path, decision.reason = "Classical", Reason.CLASSICAL_SELECTED
-        decision.message = why
-        run.condition(ConditionType.DECIDED, True, Reason.CLASSICAL_SELECTED, why)
-        run.progress.step("decide", why)
+def solve_problem_classically(decided: DecidedProblem) -> QuboSolution:
+    """The classical solver's raw answer (a proven optimum from the shortcut is reused)."""
+    state = decided.state
+    run = state.run
     run.status.phase = Phase.RUNNING
+    if state.exact is not None and state.exact.proven_optimal:
+        return state.exact
     limit = state.policy.spec.optimization.exact_time_limit_seconds
     if state.remaining is not None:
         limit = min(limit, CLASSICAL_SOLVE_FRACTION * state.remaining)
     with run.phase("execute_seconds"):
-        if state.exact is not None and state.exact.proven_optimal:
-            chosen, raw = refine(problem, state.exact.x), state.exact
-        else:
-            chosen, raw = solve_classically(problem, limit, state.seed)
-            if raw.proven_optimal:
-                state.exact = raw
+        _, raw = solve_classically(state.problem, limit, state.seed)
+    return raw
+
+
+def finish_problem_classically(decided: DecidedProblem, raw: QuboSolution) -> QuantumJobStatus:
+    """Refine the classical solver's assignment and verify it."""
+    state = decided.state
+    run, problem = state.run, state.problem
+    if raw.proven_optimal:
+        state.exact = raw
+    chosen = refine(problem, raw.x)
     run.condition(ConditionType.EXECUTED, True, Reason.CLASSICAL_COMPLETED,
                   f"{raw.method} in {raw.seconds:.3f}s"
                   f"{' (optimum proven)' if raw.proven_optimal else ''}")

@@ -215,7 +215,7 @@ def run_job(job: QuantumJob, fleet: Sequence[QPU], policies: Mapping[str, Invoca
     """
     run = start_job(job, progress, now)
     if job.spec.problem is not None:
-        from qbackbone.core.pipeline.optimize import run_problem_job
+        from qbackbone.core.pipeline.optimize import run_problem_job  # imports this module
 
         return guarded(run, lambda: run_problem_job(run, fleet, policies, seed,
                                                     read_config_map))
