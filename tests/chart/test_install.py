@@ -87,7 +87,7 @@ def test_operator_runs_with_its_service_account_token_only(install: Install) -> 
     # Least privilege: what the chart grants, and nothing like an admin credential.
     assert _can(install, kubeconfig, "patch", "quantumjobs.qbackbone.io/status", "-A")
     assert not _can(install, kubeconfig, "list", "secrets", "-A")
-    assert not _can(install, kubeconfig, "delete", "pods", "-n", RELEASE_NS)
+    assert not _can(install, kubeconfig, "delete", "configmaps", "-n", RELEASE_NS)
     assert not _can(install, kubeconfig, "update", "quantumjobs.qbackbone.io", "-A")
 
 
