@@ -1,5 +1,5 @@
-"""Fixtures of tests/chart: the chart installed on a control plane of its own."""
+"""Fixtures of tests/chart: the chart installed on control planes of their own."""
 
-from tests.chart.installed import install
+from tests.chart.installed import install, namespaced_install
 
-__all__ = ["install"]
+__all__ = ["install", "namespaced_install"]

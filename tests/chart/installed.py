@@ -10,6 +10,7 @@ import os
 import sys
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,9 +62,13 @@ def healthy(url: str) -> bool:
         return bool(response.status == 200)
 
 
-@pytest.fixture(scope="session")
-def install(k8s_bin_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Install]:
-    local = LocalCluster(tmp_path_factory.mktemp("install-cluster"), k8s_bin_dir, tied=True)
+@contextmanager
+def installed(k8s_bin_dir: Path, state_dir: Path, *values: str,
+              namespaces: tuple[str, ...] = (RELEASE_NS,)) -> Iterator[Install]:
+    """A control plane in ``state_dir``, a node agent handing pods their service account's
+    token, and the chart rendered with ``values`` (plus a free health port, a seed and the
+    absolute worker command) applied after creating ``namespaces``."""
+    local = LocalCluster(state_dir, k8s_bin_dir, tied=True)
     info = local.start()
     api = config.new_client_from_config(config_file=info.kubeconfig)
     venv_bin = Path(sys.executable).parent
@@ -76,18 +81,35 @@ def install(k8s_bin_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
                                         service_account_tokens=True, env=env)
         text = render(k8s_bin_dir, "--include-crds",
                       "--set", f"operator.healthPort={port}", "--set", "operator.seed=11",
-                      "--set", f"worker.command={venv_bin / 'qbackbone'}",
-                      "--set-json", f"worker.namespaces={json.dumps([RELEASE_NS, TEAM_NS])}",
+                      "--set", f"worker.command={venv_bin / 'qbackbone'}", *values,
                       namespace=RELEASE_NS)
-        installed = Install(info, api, documents(text), f"http://127.0.0.1:{port}/healthz",
-                            Path(info.state_dir) / "node-agent")
-        for ns in (RELEASE_NS, TEAM_NS):
-            installed.kubectl("create", "namespace", ns)
-        installed.kubectl("apply", "--server-side", "-f", "-", stdin=text)
-        yield installed
+        found = Install(info, api, documents(text), f"http://127.0.0.1:{port}/healthz",
+                        Path(info.state_dir) / "node-agent")
+        for ns in namespaces:
+            found.kubectl("create", "namespace", ns)
+        found.kubectl("apply", "--server-side", "-f", "-", stdin=text)
+        yield found
         stop(record, proc)
     finally:
         api.close()
         local.stop()
 
 
+@pytest.fixture(scope="session")
+def install(k8s_bin_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Install]:
+    """The default install (cluster-wide RBAC); workers also in ``TEAM_NS`` (GitOps test)."""
+    with installed(k8s_bin_dir, tmp_path_factory.mktemp("install-cluster"), "--set-json",
+                   f"worker.namespaces={json.dumps([RELEASE_NS, TEAM_NS])}",
+                   namespaces=(RELEASE_NS, TEAM_NS)) as found:
+        yield found
+
+
+@pytest.fixture(scope="module")
+def namespaced_install(k8s_bin_dir: Path,
+                       tmp_path_factory: pytest.TempPathFactory) -> Iterator[Install]:
+    """An install watching only ``TEAM_NS`` (RoleBindings there, an events Role in the release
+    namespace, the namespace observer's list/watch): a control plane of its own."""
+    with installed(k8s_bin_dir, tmp_path_factory.mktemp("ns-install-cluster"), "--set-json",
+                   f"operator.watchNamespaces={json.dumps([TEAM_NS])}",
+                   namespaces=(RELEASE_NS, TEAM_NS, "elsewhere")) as found:
+        yield found

@@ -22,7 +22,7 @@ from kubernetes import client
 
 from qbackbone.dev.waiting import wait_for
 from tests.chart.helm import REPO
-from tests.chart.installed import QPUS, RELEASE_NS, Install, healthy
+from tests.chart.installed import QPUS, RELEASE_NS, TEAM_NS, Install, healthy
 from tests.cluster.fixtures import run_kubectl
 
 pytestmark = pytest.mark.cluster
@@ -53,8 +53,9 @@ def _ready(custom: client.CustomObjectsApi, name: str) -> bool:
     return any(c["type"] == "Ready" and c["status"] == "True" for c in conds)
 
 
-def _finished(custom: client.CustomObjectsApi, name: str) -> dict[str, Any] | None:
-    job = custom.get_namespaced_custom_object(G, V, RELEASE_NS, "quantumjobs", name)
+def _finished(custom: client.CustomObjectsApi, namespace: str,
+              name: str) -> dict[str, Any] | None:
+    job = custom.get_namespaced_custom_object(G, V, namespace, "quantumjobs", name)
     phase = (job.get("status") or {}).get("phase")
     return dict(job) if phase in ("Succeeded", "Failed") else None
 
@@ -91,7 +92,9 @@ def test_operator_runs_with_its_service_account_token_only(install: Install) -> 
     assert not _can(install, kubeconfig, "update", "quantumjobs.qbackbone.io", "-A")
 
 
-def test_quickstart_job_succeeds_under_the_charts_rbac(install: Install) -> None:
+def run_quickstart(install: Install, namespace: str) -> dict[str, Any]:
+    """QPUNodes Ready, examples/quickstart/ applied in ``namespace`` and verified, its pods run
+    as the worker service account, the usage figures moving; returns the job."""
     custom = client.CustomObjectsApi(install.api)
     core = client.CoreV1Api(install.api)
     wait_for(partial(healthy, install.health_url), 90, interval=0.3, what="operator /healthz")
@@ -104,20 +107,21 @@ def test_quickstart_job_succeeds_under_the_charts_rbac(install: Install) -> None
             wait_for(partial(_ready, custom, name), 60, what=f"QPUNode {name} Ready")
     except Exception:
         pytest.fail(f"QPUNodes not Ready under the chart's RBAC:\n{install.diagnostics()}")
-    install.kubectl("apply", "--server-side", "-n", RELEASE_NS,
+    install.kubectl("apply", "--server-side", "-n", namespace,
                     "-f", str(REPO / "examples" / "quickstart"))
     try:
-        job = wait_for(partial(_finished, custom, "qaoa-ring-6"), 120, interval=0.3,
-                       what="quickstart job finished")
+        job = wait_for(partial(_finished, custom, namespace, "qaoa-ring-6"), 120,
+                       interval=0.3, what="quickstart job finished")
     except Exception:
         pytest.fail(f"quickstart job did not finish:\n{install.diagnostics()}")
     status = job["status"]
     assert status["phase"] == "Succeeded", (status.get("conditions"), install.diagnostics())
     assert status["verification"]["passed"] is True
     assert len(status["result"]["expectationValues"]) == 4
+
     # The fragments ran as the chart's worker service account, with a token bound to the pod.
     def pods_done() -> Any:  # the result exists a moment before the worker exits
-        found = core.list_namespaced_pod(RELEASE_NS,
+        found = core.list_namespaced_pod(namespace,
                                          label_selector="qbackbone.io/job=qaoa-ring-6")
         return found if all(p.status.phase == "Succeeded" for p in found.items) else None
 
@@ -126,9 +130,9 @@ def test_quickstart_job_succeeds_under_the_charts_rbac(install: Install) -> None
     for pod in pods.items:
         assert pod.spec.service_account_name == WORKER_SA
         kubeconfig = install.sandbox(pod) / "kubeconfig"
-        assert _whoami(install, kubeconfig) == f"system:serviceaccount:{RELEASE_NS}:{WORKER_SA}"
-        assert not _can(install, kubeconfig, "list", "pods", "-n", RELEASE_NS)
-    policy = custom.get_namespaced_custom_object(G, V, RELEASE_NS, "invocationpolicies",
+        assert _whoami(install, kubeconfig) == f"system:serviceaccount:{namespace}:{WORKER_SA}"
+        assert not _can(install, kubeconfig, "list", "pods", "-n", namespace)
+    policy = custom.get_namespaced_custom_object(G, V, namespace, "invocationpolicies",
                                                  "default")
     valid = [c for c in policy["status"]["conditions"] if c["type"] == "Valid"]
     assert valid and valid[0]["status"] == "True"
@@ -139,5 +143,26 @@ def test_quickstart_job_succeeds_under_the_charts_rbac(install: Install) -> None
                                 ["status"].get("utilisation", 0) > 0), 30,
                  what=f"{qpu} utilisation")
     wait_for(lambda: custom.get_namespaced_custom_object(
-        G, V, RELEASE_NS, "invocationpolicies", "default")["status"].get("jobsDecided") == 1,
+        G, V, namespace, "invocationpolicies", "default")["status"].get("jobsDecided") == 1,
         30, what="policy jobsDecided 1")
+    # kopf posts the QPUNodes' events (cluster-scoped) in the operator's own namespace.
+    events = core.list_namespaced_event(RELEASE_NS).items
+    assert {e.involved_object.name for e in events if e.reason == "Calibrated"} == set(QPUS)
+    return dict(job)
+
+
+def test_quickstart_job_succeeds_under_the_charts_rbac(install: Install) -> None:
+    run_quickstart(install, RELEASE_NS)
+
+
+def test_namespaced_install_runs_jobs_only_in_its_namespaces(
+        namespaced_install: Install) -> None:
+    """operator.watchNamespaces: RoleBindings in the watched namespace, the events Role in the
+    release namespace; a job elsewhere is not touched."""
+    custom = client.CustomObjectsApi(namespaced_install.api)
+    namespaced_install.kubectl("create", "-n", "elsewhere", "-f",
+                               str(REPO / "examples" / "quickstart" / "job.yaml"))
+    run_quickstart(namespaced_install, TEAM_NS)
+    ignored = custom.get_namespaced_custom_object(G, V, "elsewhere", "quantumjobs",
+                                                  "qaoa-ring-6")
+    assert not ignored.get("status") and not ignored["metadata"].get("finalizers"), ignored

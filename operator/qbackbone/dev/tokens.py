@@ -43,15 +43,17 @@ def cluster_of(api: client.ApiClient) -> tuple[str, bytes]:
 
 
 def write_token_kubeconfig(path: Path, server: str, ca_pem: bytes, token: str, user: str,
-                           context: str = "qbackbone-dev") -> Path:
-    """Write a single-context kubeconfig authenticating with a bearer ``token`` (mode 0600)."""
+                           context: str = "qbackbone-dev", namespace: str | None = None) -> Path:
+    """Write a single-context kubeconfig authenticating with a bearer ``token`` (mode 0600);
+    ``namespace``: the context's default namespace (a pod's own, as in-cluster config has)."""
     doc = {
         "apiVersion": "v1", "kind": "Config",
         "clusters": [{"name": context, "cluster": {
             "server": server,
             "certificate-authority-data": base64.b64encode(ca_pem).decode("ascii")}}],
         "users": [{"name": user, "user": {"token": token}}],
-        "contexts": [{"name": context, "context": {"cluster": context, "user": user}}],
+        "contexts": [{"name": context, "context": {
+            "cluster": context, "user": user, **({"namespace": namespace} if namespace else {})}}],
         "current-context": context,
     }
     path.touch(mode=0o600)
@@ -63,8 +65,10 @@ def write_token_kubeconfig(path: Path, server: str, ca_pem: bytes, token: str, u
 def service_account_kubeconfig(api: client.ApiClient, namespace: str, service_account: str,
                                path: Path, expiration: int = DEFAULT_EXPIRATION,
                                pod: Any = None) -> Path:
-    """Mint a token for the service account and write a kubeconfig with it at ``path``."""
+    """Mint a token for the service account and write a kubeconfig with it at ``path`` (its
+    default namespace is the service account's, like a pod's in-cluster config)."""
     server, ca_pem = cluster_of(api)
     token = request_token(api, namespace, service_account, expiration, pod)
     return write_token_kubeconfig(path, server, ca_pem, token,
-                                  f"system:serviceaccount:{namespace}:{service_account}")
+                                  f"system:serviceaccount:{namespace}:{service_account}",
+                                  namespace=namespace)
