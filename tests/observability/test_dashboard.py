@@ -154,6 +154,11 @@ def test_promql_subset_matches_hand_computed_values() -> None:
     assert rec.evaluate("histogram_quantile(0.9, sum by (le) (rate(h_bucket[10s])))", 10.0) == \
         {frozenset(): 1.0}
     assert rec.evaluate("max by (q) (g)", 10.0) == {frozenset({("q", "1")}): 3.0}
+    assert rec.evaluate("sum by (a) (rate(c_total[10s])) > 1.5", 10.0) == \
+        {frozenset({("a", "x")}): 2.0}
+    # A window longer than the data: no extrapolation below the counter's zero or past the
+    # data by more than half a scrape interval, so increase() is the 20 that happened.
+    assert rec.evaluate('sum(increase(c_total{a="x"}[100s]))', 10.0) == {frozenset(): 20.0}
     assert rec.evaluate("g", 1000.0) == {}  # past the lookback: stale
     for bad in ("topk(3, g)", "rate(g)", "g offset 5m", "sum(g) by (q)"):
         with pytest.raises(ValueError):

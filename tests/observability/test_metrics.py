@@ -78,6 +78,11 @@ def test_label_values_are_pre_created_at_zero() -> None:
                  reason="ClassicalSelected") == 0
     assert value(m, "qbackbone_reconcile_errors_total", controller="qpunode", kind="api") == 0
     assert value(m, "qbackbone_job_duration_seconds_count", path="Distributed") == 0
+    # Every failure reason and every QIP refusal, so rate() sees the first one happen.
+    assert value(m, "qbackbone_job_failures_total", reason="PolicyNotFound") == 0
+    assert value(m, "qbackbone_job_failures_total", reason="ExecutionFailed") == 0
+    assert value(m, "qbackbone_job_failures_total", reason="QuantumSelected") is None
+    assert value(m, "qbackbone_qip_decisions_total", path="None", reason="NoEligibleQPU") == 0
 
 
 def test_a_job_is_counted_once_per_event_even_when_written_twice() -> None:

@@ -25,6 +25,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from qbackbone.api.conditions import Reason
 from qbackbone.api.quantumjob import QuantumJobStatus
 from qbackbone.observability.state import JobCounts, JobKey, QPULoad, read_index
 from qbackbone.observability.transitions import NO_PATH, decided, finished
@@ -35,6 +36,14 @@ R = TypeVar("R")
 
 PREFIX = "qbackbone"
 PATHS = ("SingleQPU", "Distributed", "Classical")
+# The QIP's possible answers (core/qip/engine.py), refusals included.
+DECISIONS = (("SingleQPU", Reason.QUANTUM_SELECTED), ("Distributed", Reason.QUANTUM_SELECTED),
+             ("Classical", Reason.CLASSICAL_SELECTED), (NO_PATH, Reason.NO_ELIGIBLE_QPU),
+             (NO_PATH, Reason.DEADLINE_INFEASIBLE))
+# Reasons a job can fail with: the Reason members from InvalidManifest on (the enum lists the
+# success-side reasons first). Pre-created so that rate() sees a job's first failure.
+_ORDER = list(Reason)
+FAILURE_REASONS = tuple(r.value for r in _ORDER[_ORDER.index(Reason.INVALID_MANIFEST):])
 CONTROLLERS = ("quantumjob", "qpunode", "invocationpolicy")
 ERROR_KINDS = ("api", "permanent", "internal")
 DECISION_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -132,9 +141,10 @@ class OperatorMetrics:
         r.register(self.state)
         for outcome in ("met", "missed"):
             self.deadlines.labels(outcome)
-        for path, reason in (("SingleQPU", "QuantumSelected"), ("Distributed", "QuantumSelected"),
-                             ("Classical", "ClassicalSelected")):
+        for path, reason in DECISIONS:
             self.decisions.labels(path, reason)
+        for failure in FAILURE_REASONS:
+            self.failures.labels(failure)
         for path in PATHS:
             self.job_seconds.labels(path)
         for controller in CONTROLLERS:

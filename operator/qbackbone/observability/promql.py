@@ -4,7 +4,8 @@ Enough of PromQL to draw ``charts/qbackbone/dashboards/qbackbone.json`` from a r
 ``/metrics`` (hack/render-dashboard.py) and to check its queries in tests: selectors with
 ``=``, ``!=``, ``=~``, ``!~`` matchers; ``rate`` and ``increase`` over a range; ``sum``,
 ``max``, ``min``, ``avg``, ``count`` with ``by (...)``; ``histogram_quantile``; ``+ - * /``
-between vectors with the same labels or with a number. Grafana's variables are substituted
+between vectors with the same labels or with a number; ``vector > number`` (and the other
+comparisons) as filters. Grafana's variables are substituted
 first (``$__rate_interval``, ``$__range``; ``$var`` matches everything). Anything else is a
 ``ValueError`` naming what is not supported, so a dashboard query outside the subset fails
 its test rather than drawing nothing.
@@ -26,9 +27,10 @@ Scrape = Mapping[tuple[str, Labels], float]  # (sample name, labels) -> value
 
 LOOKBACK = 300.0  # seconds an instant selector looks back, as Prometheus does
 AGGREGATIONS = ("sum", "max", "min", "avg", "count")
+COMPARISONS = (">", "<", ">=", "<=", "==", "!=")  # filters: keep the samples that pass
 _TOKEN = re.compile(r'\s*(?:(?P<dur>\d+[smhd])(?![a-zA-Z0-9_])|(?P<num>\d+(?:\.\d+)?(?:e[-+]?\d+)?)'
                     r'|(?P<id>[a-zA-Z_:][a-zA-Z0-9_:]*)|(?P<str>"(?:[^"\\]|\\.)*")'
-                    r'|(?P<op>=~|!~|!=|[-+*/(){}\[\],=]))')
+                    r'|(?P<op>=~|!~|!=|>=|<=|==|[-+*/(){}\[\],=<>]))')
 
 
 def substitute(expr: str, rate_interval: str, range_: str) -> str:
@@ -134,9 +136,16 @@ class _Parser:
         return tok
 
     def parse(self) -> Node:
-        node = self.additive()
+        node = self.comparison()
         if self.peek() is not None:
             raise ValueError(f"unexpected {self.peek()!r} in {self.expr!r}")
+        return node
+
+    def comparison(self) -> Node:
+        node = self.additive()
+        while self.peek() in COMPARISONS:
+            op = self.take()
+            node = Binary(op, node, self.additive())
         return node
 
     def additive(self) -> Node:
@@ -264,9 +273,13 @@ class Recording:
             if name == sel.name and sel.matches(labels):
                 yield labels, value
 
-    def _rate(self, sel: Selector, t: float) -> Vector:
+    def _increase(self, sel: Selector, t: float) -> Vector:
+        """Prometheus' extrapolated increase over ``[t - window, t]`` (counter resets counted
+        from 0; extrapolated to the window's edges by at most half a scrape interval unless
+        the samples reach them, and never below zero)."""
         assert sel.window is not None
-        lo = bisect.bisect_left(self.times, t - sel.window)
+        start = t - sel.window
+        lo = bisect.bisect_left(self.times, start)
         hi = bisect.bisect_right(self.times, t)
         points: dict[Labels, list[tuple[float, float]]] = {}
         for i in range(lo, hi):
@@ -274,10 +287,18 @@ class Recording:
                 points.setdefault(labels, []).append((self.times[i], value))
         out: Vector = {}
         for labels, pts in points.items():
-            if len(pts) < 2 or pts[-1][0] <= pts[0][0]:
+            sampled = pts[-1][0] - pts[0][0]
+            if len(pts) < 2 or sampled <= 0:
                 continue
             growth = sum(b - a if b >= a else b for (_, a), (_, b) in itertools.pairwise(pts))
-            out[labels] = growth / (pts[-1][0] - pts[0][0])  # counter resets counted from 0
+            average = sampled / (len(pts) - 1)
+            to_start, to_end = pts[0][0] - start, t - pts[-1][0]
+            if growth > 0 and pts[0][1] >= 0:
+                to_start = min(to_start, sampled * pts[0][1] / growth)  # not below zero
+            span = sampled
+            span += to_start if to_start < 1.1 * average else average / 2
+            span += to_end if to_end < 1.1 * average else average / 2
+            out[labels] = growth * span / sampled
         return out
 
     def evaluate(self, expr: str | Node, t: float) -> Value:
@@ -303,9 +324,10 @@ class Recording:
             i = self._at(t)
             return {} if i is None else dict(self._series(node, self.scrapes[i]))
         if isinstance(node, RangeFunction):
-            rates = self._rate(node.selector, t)
-            window = node.selector.window or 0.0
-            return rates if node.func == "rate" else {k: v * window for k, v in rates.items()}
+            increase = self._increase(node.selector, t)
+            window = node.selector.window or 1.0
+            return increase if node.func == "increase" else {
+                k: v / window for k, v in increase.items()}
         if isinstance(node, Aggregate):
             return _aggregate(node.op, node.by, _vector(self._eval(node.inner, t)))
         if isinstance(node, Quantile):
@@ -364,6 +386,13 @@ def _binary(op: str, left: Value, right: Value) -> Value:
             return a / b if b else (math.nan if a == 0 else math.copysign(math.inf, a))
         return {"+": a + b, "-": a - b, "*": a * b}[op]
 
+    if op in COMPARISONS:
+        test = {">": lambda a, b: a > b, "<": lambda a, b: a < b, ">=": lambda a, b: a >= b,
+                "<=": lambda a, b: a <= b, "==": lambda a, b: a == b,
+                "!=": lambda a, b: a != b}[op]
+        if not isinstance(left, dict) or isinstance(right, dict):
+            raise ValueError(f"only vector {op} number is supported")
+        return {k: v for k, v in left.items() if test(v, right)}
     if isinstance(left, float) and isinstance(right, float):
         return apply(left, right)
     if isinstance(left, float):
