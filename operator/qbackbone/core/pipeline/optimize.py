@@ -17,6 +17,7 @@ from qbackbone.api.conditions import ConditionType, Phase, Reason
 from qbackbone.api.policy import InvocationPolicy
 from qbackbone.api.quantumjob import (
     Decision,
+    QuantumJob,
     QuantumJobStatus,
     Result,
     RuleOutcome,
@@ -54,6 +55,7 @@ from qbackbone.core.pipeline.run import (
 from qbackbone.core.qpus.fleet import QPU
 
 CLASSICAL_SOLVE_FRACTION = 0.5  # of the remaining deadline, for the classical path
+SHORTCUT_RULE = "classicalNotProvenQuickly"
 
 
 @dataclass
@@ -67,6 +69,7 @@ class ProblemRun:
     remaining: float | None
     seed: int | None
     exact: QuboSolution | None = None  # from the shortcut rule, reused for the optimum
+    shortcut_proved: bool | None = None  # replay: the recorded outcome of the timed rule
 
 
 @dataclass
@@ -80,13 +83,46 @@ class DecidedProblem:
 
 
 def decide_problem(run: JobRun, fleet: Sequence[QPU], policies: Mapping[str, InvocationPolicy],
-                   seed: int | None = None,
-                   read_config_map: ConfigMapReader | None = None) -> DecidedProblem:
-    """Reduce to a QUBO, apply the problem rules, and decide the QAOA circuit when quantum."""
+                   seed: int | None = None, read_config_map: ConfigMapReader | None = None,
+                   shortcut_proved: bool | None = None) -> DecidedProblem:
+    """Reduce to a QUBO, apply the problem rules, and decide the QAOA circuit when quantum.
+
+    The classical shortcut rule depends on how fast the exact solver runs; to re-derive a
+    recorded decision exactly, pass its outcome (``shortcut_outcome`` of the first status).
+    """
     state = _reduce(run, policies, seed, read_config_map)
+    state.shortcut_proved = shortcut_proved
     if _decide(state) is None:
         return DecidedProblem(state, "Classical")
     return _decide_quantum(state, fleet)
+
+
+def shortcut_outcome(status: QuantumJobStatus) -> bool | None:
+    """Whether the timed shortcut rule proved the optimum (None: it was not evaluated)."""
+    decision = status.decision
+    rule = next((r for r in decision.rules if r.name == SHORTCUT_RULE), None) if decision else None
+    return None if rule is None else not rule.passed
+
+
+def solve_problem_spec(job: QuantumJob, policy: InvocationPolicy, seed: int | None,
+                       time_limit: float) -> QuboSolution:
+    """The classical solver on a job's problem, as a worker pod runs it (reduce, then solve).
+
+    The job must carry its topology inline (the operator inlines ConfigMaps when it decides).
+    """
+    assert job.spec.problem is not None
+    problem = reduce_problem(job.spec.problem, policy.spec.optimization.max_variables)
+    _, raw = solve_classically(problem, time_limit, seed)
+    return raw
+
+
+def classical_time_limit(decided: DecidedProblem) -> float:
+    """Time the classical solver may use: the policy's limit, at most half the deadline left."""
+    state = decided.state
+    limit = state.policy.spec.optimization.exact_time_limit_seconds
+    if state.remaining is not None:
+        limit = min(limit, CLASSICAL_SOLVE_FRACTION * state.remaining)
+    return limit
 
 
 def run_problem_job(run: JobRun, fleet: Sequence[QPU], policies: Mapping[str, InvocationPolicy],
@@ -144,12 +180,16 @@ def _decide(state: ProblemRun) -> str | None:
         if ok and mode == "Auto":
             budget = (options.classical_shortcut_fraction * state.remaining
                       if state.remaining is not None else options.classical_shortcut_seconds)
-            start = time.perf_counter()
-            state.exact = exact_solution(state.problem, budget) if budget > 0 else None
-            proven = state.exact is not None and state.exact.proven_optimal
-            ok &= _rule(rules, "classicalNotProvenQuickly",
-                        round(time.perf_counter() - start, 4) if proven else "not proven",
-                        round(budget, 4), not proven)
+            if state.shortcut_proved is not None:  # replaying a recorded decision
+                ok &= _rule(rules, SHORTCUT_RULE, "recorded", round(budget, 4),
+                            not state.shortcut_proved)
+            else:
+                start = time.perf_counter()
+                state.exact = exact_solution(state.problem, budget) if budget > 0 else None
+                proven = state.exact is not None and state.exact.proven_optimal
+                ok &= _rule(rules, SHORTCUT_RULE,
+                            round(time.perf_counter() - start, 4) if proven else "not proven",
+                            round(budget, 4), not proven)
     failed = [r for r in rules if not r.passed]
     message = ("classical: " + "; ".join(_why_classical(r) for r in failed) if failed else
                "QAOA is worth trying: the QUBO fits and the exact solver gave no quick proof")
@@ -173,8 +213,8 @@ def _why_classical(rule: RuleOutcome) -> str:
         "densityAtMost": f"coupling density {rule.value} exceeds maxConstraintDensity "
                          f"({rule.threshold})",
         "modeAllowsQuantum": "execution.mode is Classical",
-        "classicalNotProvenQuickly": f"the exact solver proved the optimum in {rule.value}s, "
-                                     f"within the {rule.threshold}s shortcut budget",
+        SHORTCUT_RULE: f"the exact solver proved the optimum in {rule.value}s, within the "
+                       f"{rule.threshold}s shortcut budget",
     }.get(rule.name, f"rule {rule.name} failed")
 
 
@@ -252,11 +292,8 @@ def solve_problem_classically(decided: DecidedProblem) -> QuboSolution:
     run.status.phase = Phase.RUNNING
     if state.exact is not None and state.exact.proven_optimal:
         return state.exact
-    limit = state.policy.spec.optimization.exact_time_limit_seconds
-    if state.remaining is not None:
-        limit = min(limit, CLASSICAL_SOLVE_FRACTION * state.remaining)
     with run.phase("execute_seconds"):
-        _, raw = solve_classically(state.problem, limit, state.seed)
+        _, raw = solve_classically(state.problem, classical_time_limit(decided), state.seed)
     return raw
 
 

@@ -1,0 +1,59 @@
+"""Problem jobs in the cluster: the recorded job with its topology inline, and the classical
+solver pod's input and result (the QAOA path reuses the fragment pods of a sampling job)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from qbackbone.core.optimize.classical import QuboSolution
+from qbackbone.core.optimize.qubo import bits_from_key, key_from_bits
+from qbackbone.k8s.builders import JobRef
+from qbackbone.k8s.names import result_name
+
+ConfigMapReader = Callable[[str, str], str]
+
+
+def inline_topology(body: Mapping[str, Any], read_config_map: ConfigMapReader) -> dict[str, Any]:
+    """The job body with a trafficEngineering topology's configMapRef replaced by the document.
+
+    The decision record then holds everything the problem was decided from, so a later
+    change to the ConfigMap cannot change a decided job. KeyError when the ConfigMap or key
+    is missing (its message names which).
+    """
+    out = json.loads(json.dumps(body))
+    topology = (((out.get("spec") or {}).get("problem") or {}).get("trafficEngineering")
+                or {}).get("topology")
+    if isinstance(topology, dict) and isinstance(topology.get("configMapRef"), dict):
+        ref = topology.pop("configMapRef")
+        topology["document"] = read_config_map(str(ref.get("name")), str(ref.get("key")))
+    return out
+
+
+def problem_input_data(job: JobRef, work: str, recorded_job: Mapping[str, Any],
+                       policy: Mapping[str, Any] | None, seed: int | None,
+                       time_limit: float) -> dict[str, str]:
+    """What the classical solver pod needs: the job (topology inline), its policy, the seed."""
+    return {"kind": "problem", "job": job.name, "jobUid": job.uid, "result": result_name(work),
+            "job.json": json.dumps(recorded_job, sort_keys=True, default=str),
+            "policy.json": json.dumps(policy, sort_keys=True, default=str),
+            "seed": json.dumps(seed), "timeLimitSeconds": f"{time_limit:.3f}"}
+
+
+def problem_result_data(solution: QuboSolution, pod: str | None) -> dict[str, str]:
+    """The solver's raw answer: the assignment (Qiskit order) and how it was found."""
+    return {"kind": "problem", "pod": pod or "", "seconds": f"{solution.seconds:.4f}",
+            "assignment": key_from_bits(solution.x), "energy": repr(solution.energy),
+            "method": solution.method, "provenOptimal": json.dumps(solution.proven_optimal)}
+
+
+def problem_solution(data: Mapping[str, str]) -> QuboSolution:
+    """The raw answer stored by problem_result_data."""
+    key = data["assignment"]
+    x = bits_from_key(key, len(key)) if key else np.zeros(0, dtype=np.int8)
+    return QuboSolution(x=x, energy=float(data["energy"]), method=data["method"],
+                        proven_optimal=bool(json.loads(data["provenOptimal"])),
+                        seconds=float(data.get("seconds") or 0.0))
