@@ -78,6 +78,21 @@ def qpu_availability(kube: Kube) -> QPUAvailability:
     return QPUAvailability(frozenset(alive), frozenset(ready))
 
 
+class QPUView:
+    """QPUNode availability for all jobs, listed at most every ``max_age`` seconds; a fresh
+    list is read before a fragment is moved (a QPU missing from an old view may be new)."""
+
+    def __init__(self, kube: Kube, max_age: float) -> None:
+        self.kube, self.max_age = kube, max_age
+        self._seen: tuple[float, QPUAvailability] | None = None
+
+    def get(self, fresh: bool = False) -> QPUAvailability:
+        now = time.monotonic()
+        if fresh or self._seen is None or now - self._seen[0] > self.max_age:
+            self._seen = (now, qpu_availability(self.kube))
+        return self._seen[1]
+
+
 @dataclass
 class Attempt:
     """One attempt of a fragment: its pod name, QPU, and what exists of it."""
@@ -154,7 +169,7 @@ class Dispatcher:
     # -- one pass ------------------------------------------------------------------------------
 
     def step(self, pods: Mapping[str, Any], configmaps: Mapping[str, Mapping[str, str]],
-             inputs: Mapping[str, Labelled], qpus: QPUAvailability) -> Tick:
+             inputs: Mapping[str, Labelled], qpus: QPUView) -> Tick:
         """Collect results, then move every unfinished fragment one step."""
         tick = Tick()
         for slot in self.source.slots:
@@ -180,11 +195,11 @@ class Dispatcher:
         return tick
 
     def _advance(self, slot: Slot, attempts: list[Attempt], current: Attempt, tick: Tick,
-                 qpus: QPUAvailability) -> None:
-        if current.qpu not in qpus.alive:
+                 qpus: QPUView) -> None:
+        if current.qpu not in qpus.get().alive and current.qpu not in qpus.get(True).alive:
             why = f"QPUNode {current.qpu} was deleted or is not Ready"
             self._reschedule(slot, current, {current.qpu}, why, Reason.QPU_UNAVAILABLE, tick,
-                             qpus.ready)
+                             qpus.get().ready)
             return
         if current.phase == "Failed":
             failed = [a for a in attempts if a.phase == "Failed"]
@@ -196,7 +211,7 @@ class Dispatcher:
                           "to retry it")
             else:
                 self._reschedule(slot, current, {a.qpu for a in failed}, why,
-                                 Reason.EXECUTION_FAILED, tick, qpus.ready)
+                                 Reason.EXECUTION_FAILED, tick, qpus.get(True).ready)
             return
         if current.phase == "Succeeded":
             tick.fail(Reason.EXECUTION_FAILED,

@@ -36,12 +36,7 @@ from qbackbone.k8s.builders import (
 )
 from qbackbone.k8s.codec import TooLarge, check_size
 from qbackbone.k8s.decision import DecisionRecord
-from qbackbone.k8s.dispatch import (
-    Dispatcher,
-    QPUAvailability,
-    qpu_availability,
-    termination,
-)
+from qbackbone.k8s.dispatch import Dispatcher, QPUView, termination
 from qbackbone.k8s.events import Event
 from qbackbone.k8s.fragments import CutSource, FragmentSource, SingleSource, cut_plan
 from qbackbone.k8s.kube import Kube
@@ -62,7 +57,7 @@ from qbackbone.observability import metrics
 __all__ = ["Event", "JobReconciler", "Retry"]
 
 log = logging.getLogger(__name__)
-QPU_VIEW_SECONDS = 0.5  # how stale the QPUNode view used for rescheduling may be
+QPU_VIEW_SECONDS = 5.0  # how old the QPUNode view may be (a fresh one before moving a fragment)
 
 
 class Retry(Exception):
@@ -110,15 +105,7 @@ class JobReconciler:
         self.worker = worker
         self.seed = seed
         self.active: dict[str, Active] = {}
-        self._availability: tuple[float, QPUAvailability] | None = None
-
-    def _qpus(self) -> QPUAvailability:
-        """The QPUNodes' availability, listed at most once per ``QPU_VIEW_SECONDS`` for all
-        the jobs reconciled meanwhile."""
-        now = time.monotonic()
-        if self._availability is None or now - self._availability[0] > QPU_VIEW_SECONDS:
-            self._availability = (now, qpu_availability(self.kube))
-        return self._availability[1]
+        self.qpus = QPUView(kube, QPU_VIEW_SECONDS)
 
     # -- entry point -------------------------------------------------------------------------
 
@@ -267,7 +254,7 @@ class JobReconciler:
         dispatcher = active.fragments
         assert dispatcher is not None
         inputs = {n: v for n, v in found.items() if v[0].get(LABEL_ROLE) == "input"}
-        tick = dispatcher.step(pods, configmaps, inputs, self._qpus())
+        tick = dispatcher.step(pods, configmaps, inputs, self.qpus)
         events += tick.events
         if tick.failure is not None:
             status = run.fail(*tick.failure)
