@@ -25,7 +25,7 @@ from qbackbone.k8s.dispatch import slot_result
 from qbackbone.k8s.fragments import CutSource, Slot, SlotResult, cut_plan
 from qbackbone.k8s.names import attempt_name, fragment_name
 from qbackbone.worker.run import run_fragment
-from tests.operator.kit import qpunode
+from tests.operator.kit import qpunode, quantum_job
 from tests.operator.test_distributed import GHZ, GHZ_OBSERVABLES, ghz_job
 
 REF = JobRef("ghz", "ns", "uid-1")
@@ -158,3 +158,28 @@ def test_a_sampling_job_too_wide_for_every_qpu_falls_back_to_classical() -> None
     assert cut_plan(again, data)[0] is None  # the stored record decides the same way
     assert again.run.status.decision is not None
     assert again.run.status.decision.path == "Classical"
+
+
+def test_a_chain_of_locc_cuts_releases_each_level_after_the_one_before() -> None:
+    """18 qubits on 8-qubit QPUs: sub0 -> sub1 -> sub2, the middle one both prepares and
+    measures. sub2 waits for sub1's results even when sub0's exist."""
+    width = 18
+    qasm = ('OPENQASM 2.0;\ninclude "qelib1.inc";\n' + f"qreg q[{width}];\nh q[0];\n"
+            + "".join(f"cx q[{i}],q[{i + 1}];\n" for i in range(width - 1)))
+    observables = ["Z" + "I" * (width - 2) + "Z", "X" * width]
+    job = quantum_job("chain", qasm, observables, shots=200)
+    job["metadata"].update(namespace="ns", uid="uid-2", generation=1)
+    record = DecisionRecord(job=job, fleet=_record().fleet, policy=None, now=NOW, seed=11)
+    source, _ = _source(record)
+    assert source.plan.edges == [("sub0", "sub1"), ("sub1", "sub2")]
+    results: dict[str, SlotResult] = {}
+    for level in ("sub0", "sub1", "sub2"):
+        later = [s for s in source.slots if s.subcircuit > level]
+        for slot in [s for s in source.slots if s.subcircuit == level]:
+            assert all(_run(source, record, s, results) is None for s in later)
+            ran = _run(source, record, slot, results)
+            assert ran is not None
+            results[slot.key] = ran[1]
+    status = source.finish(results)
+    assert status.phase == "Succeeded" and status.verification is not None
+    assert status.verification.passed and status.verification.method == "ExactStatevector"
