@@ -153,7 +153,8 @@ def test_a_cordoned_qpu_gets_no_new_fragments(api: client.ApiClient, namespace: 
                                            execution={"mode": "SingleQPU"}))
         job = wait_job(api, namespace, "skip")
         assert job["status"]["phase"] == "Succeeded", condition(job, "Failed")
-        assert job["status"]["result"]["qpus"] == [kept]
+        used = set(job["status"]["result"]["qpus"])
+        assert kept in used and cordoned not in used, used  # other sessions' QPUs may join
     finally:
         _set_cordoned(custom, cordoned, False)
     ready = wait_for(partial(_ready, custom, cordoned), 30, what=f"{cordoned} uncordoned")
