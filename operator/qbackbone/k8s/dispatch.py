@@ -133,6 +133,7 @@ class Dispatcher:
         self.nodes = nodes  # the QPUNodes of the decision, by name
         self.decided_at = decided_at
         self.deadline_seconds = deadline_seconds
+        self._inputs: dict[tuple[str, int], dict[str, str]] = {}  # built, not yet created
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -222,15 +223,12 @@ class Dispatcher:
     def _ensure(self, slot: Slot, attempt: Attempt, tick: Tick) -> None:
         """Create the attempt's input (once its work is known) and pod; release its gate."""
         if not attempt.has_input:
-            work = self.source.work(slot, attempt.qpu, attempt.number, tick.results)
-            if work is not None:
-                data = fragment_input_data(self.ref, attempt.name, self.nodes[attempt.qpu],
-                                           work.shots, work.seed, circuits_to_b64(work.circuits),
-                                           self.result_name(slot))
-                check_size(data, f"the input of fragment {slot.key}")
+            data = self._input_data(slot, attempt, tick.results)
+            if data is not None:
                 self.kube.create(build_configmap(self.ref, input_name(attempt.name), "input",
                                                  data, attempt.qpu,
                                                  labels=self._labels(slot, attempt)))
+                self._inputs.pop((slot.key, attempt.number), None)
                 attempt.has_input = True
         if attempt.pod is None:
             node = self.nodes[attempt.qpu]
@@ -247,6 +245,27 @@ class Dispatcher:
             tick.events.append(Event("Normal", "Released",
                                      f"pod {attempt.name}: predecessors have results, inputs "
                                      "written, scheduling gate removed"))
+
+    def _input_data(self, slot: Slot, attempt: Attempt,
+                    results: Mapping[str, SlotResult]) -> dict[str, str] | None:
+        """The attempt's input ConfigMap data; None while its predecessors run; TooLarge."""
+        key = (slot.key, attempt.number)
+        if key not in self._inputs:
+            work = self.source.work(slot, attempt.qpu, attempt.number, results)
+            if work is None:
+                return None
+            data = fragment_input_data(self.ref, attempt.name, self.nodes[attempt.qpu],
+                                       work.shots, work.seed, circuits_to_b64(work.circuits),
+                                       self.result_name(slot))
+            check_size(data, f"the input of fragment {slot.key}")
+            self._inputs[key] = data
+        return self._inputs[key]
+
+    def check_inputs(self) -> None:
+        """Build the first inputs of every fragment not waiting for predecessors, before
+        anything is created: TooLarge (or JobFailure) ends the job with nothing left behind."""
+        for slot in self.source.slots:
+            self._input_data(slot, Attempt(0, self.base(slot), slot.qpu), {})
 
     def _reschedule(self, slot: Slot, current: Attempt, exclude: set[str], why: str,
                     reason: Reason, tick: Tick, ready: Collection[str]) -> None:

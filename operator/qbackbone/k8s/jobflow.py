@@ -156,6 +156,8 @@ class JobReconciler:
         active = Active(record.stamp, record, decided)
         try:
             self._prepare(ref, active, None)
+            if active.fragments is not None:
+                active.fragments.check_inputs()
             decision = build_configmap(ref, decision_name(ref.name), "decision", record.to_data())
             check_size(decision["data"], "the decision record")
             cutplan = None
