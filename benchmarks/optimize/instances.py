@@ -16,7 +16,14 @@ from pathlib import Path
 import networkx as nx
 import numpy as np
 
-from qbackbone.api.problem import SliceAdmissionProblem, TrafficEngineeringProblem
+from qbackbone.api.problem import (
+    ProblemSpec,
+    QuboProblem,
+    SliceAdmissionProblem,
+    TrafficEngineeringProblem,
+)
+from qbackbone.core.optimize.problem import ReducedProblem
+from qbackbone.core.optimize.reduce import reduce_problem
 
 ROOT = Path(__file__).resolve().parents[2]
 TOPOLOGIES = ROOT / "examples" / "optimize" / "topologies"
@@ -105,3 +112,79 @@ def slice_problem(slices: int, resources: int, seed: int,
     capacity = [{"name": n, "capacity": float(max(1, round(use[k] / oversubscription)))}
                 for k, n in enumerate(names)]
     return SliceAdmissionProblem.model_validate({"resources": capacity, "slices": requests})
+
+
+# -- helpers for QAOA template tuning, the benchmark and tests (added for issue 7) ----------------
+
+QAOA_KINDS = ("qubo", "trafficEngineering", "sliceAdmission")
+
+
+def qubo_problem(variables: int, seed: int, density: float = 1.0) -> QuboProblem:
+    """A random QUBO spec: linear and coupling coefficients uniform in [-1, 1].
+
+    `density` is the fraction of the variable pairs that are coupled (1: every pair).
+    """
+    rng = np.random.default_rng(seed)
+    names = [f"x{k}" for k in range(variables)]
+    quadratic = [{"i": names[i], "j": names[j], "value": float(round(rng.uniform(-1, 1), 4))}
+                 for i in range(variables) for j in range(i + 1, variables)
+                 if rng.random() < density]
+    return QuboProblem.model_validate({
+        "variables": names,
+        "linear": {n: float(round(rng.uniform(-1, 1), 4)) for n in names},
+        "quadratic": quadratic})
+
+
+def problem_spec(kind: str, spec: QuboProblem | TrafficEngineeringProblem
+                 | SliceAdmissionProblem) -> ProblemSpec:
+    """spec.problem holding one problem of the given kind."""
+    field = {"qubo": "qubo", "trafficEngineering": "traffic_engineering",
+             "sliceAdmission": "slice_admission"}[kind]
+    return ProblemSpec(**{field: spec})
+
+
+def qaoa_instance(kind: str, seed: int, min_variables: int,
+                  max_variables: int) -> ReducedProblem | None:
+    """One random reduced problem of a class with min..max QUBO variables, or None (retry).
+
+    qubo: a dense random QUBO. trafficEngineering: gravity demands (3-10 pairs, shortest-path
+    load 1.0-1.5) on a synthetic backbone of 6-14 nodes or on Abilene, aggregated to a random
+    limit in [min_variables, max_variables]. sliceAdmission: 3-8 slices over 1-3 resources.
+    """
+    rng = np.random.default_rng(seed)
+    sub = int(rng.integers(1 << 30))
+    problem: ReducedProblem
+    if kind == "qubo":
+        n = int(rng.integers(min_variables, max_variables + 1))
+        problem = reduce_problem(problem_spec(kind, qubo_problem(n, sub)), None)
+    elif kind == "trafficEngineering":
+        graph = (zoo_graph("Abilene") if rng.random() < 0.3
+                 else synthetic_graph(int(rng.integers(6, 15)), sub))
+        spec = traffic_problem(graph, int(rng.integers(3, 11)), float(rng.uniform(1.0, 1.5)),
+                               sub)
+        limit = int(rng.integers(min_variables, max_variables + 1))
+        problem = reduce_problem(problem_spec(kind, spec), limit)
+        if len(getattr(problem, "free", [])) < 2:
+            return None
+    elif kind == "sliceAdmission":
+        spec_s = slice_problem(int(rng.integers(3, 9)), int(rng.integers(1, 4)), sub)
+        problem = reduce_problem(problem_spec(kind, spec_s), None)
+    else:
+        raise ValueError(f"unknown problem kind {kind!r}")
+    return problem if min_variables <= problem.qubo.size <= max_variables else None
+
+
+def qaoa_instances(kind: str, count: int, seed: int, min_variables: int,
+                   max_variables: int) -> list[ReducedProblem]:
+    """`count` reduced problems of a class (qaoa_instance with seeds seed, seed + 1, ...)."""
+    out: list[ReducedProblem] = []
+    k = seed
+    while len(out) < count:
+        found = qaoa_instance(kind, k, min_variables, max_variables)
+        if found is not None:
+            out.append(found)
+        k += 1
+        if k - seed > 200 * count:
+            raise RuntimeError(f"could not draw {count} {kind} instances of {min_variables}-"
+                               f"{max_variables} variables")
+    return out
