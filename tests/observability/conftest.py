@@ -1,37 +1,32 @@
-"""``qbackbone operator`` with ``--metrics-port`` and ``--log-format json`` against the real
-control plane, with its own node agent and QPUs (names distinct from tests/operator's, so
-both directories can run in one session)."""
+"""``qbackbone operator`` with ``--metrics-port`` and ``--log-format json`` on a real control
+plane of its own, with its own node agent and two QPUs."""
 
 from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import client
+from kubernetes import client, config
 
-from qbackbone.dev import ClusterInfo
+from qbackbone.dev import ClusterInfo, LocalCluster
 from qbackbone.dev.agentproc import start_node_agent
-from qbackbone.dev.procs import stop
+from qbackbone.dev.procs import free_port, stop
 from qbackbone.dev.waiting import wait_for
-from tests.operator.kit import qpunode, ready_status
+from tests.cluster.fixtures import established, run_kubectl
+from tests.operator.kit import REPO, G, V, qpunode, ready_status
 
 NODES = ("obs-host:obs-qpu-a,obs-qpu-b",)
 QPUS = ("obs-qpu-a", "obs-qpu-b")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+NAMESPACE = "metrics-test"
 
 
 def _up(url: str, proc: subprocess.Popen[bytes]) -> bool:
@@ -80,36 +75,62 @@ class MeteredOperator:
             proc.wait(5)
 
 
-@pytest.fixture(scope="session")
-def metered_operator(cluster: ClusterInfo, crds: None,
-                     tmp_path_factory: pytest.TempPathFactory) -> Iterator[MeteredOperator]:
-    """A node agent with two QPUs, the operator, and two ideal aer QPUNodes, Ready."""
-    agent, record = start_node_agent(cluster, NODES, tied=True,
-                                     pod_env=[f"KUBECONFIG={cluster.kubeconfig}"])
-    running = MeteredOperator(cluster, tmp_path_factory.mktemp("metrics") / "operator.log")
+@dataclass
+class Metered:
+    """A control plane of its own with the operator, its node agent and two Ready QPUNodes."""
+
+    info: ClusterInfo
+    api: client.ApiClient
+    operator: MeteredOperator
+    qpus: tuple[str, ...]
+    namespace: str
+
+
+@pytest.fixture(scope="module")
+def metered(k8s_bin_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Metered]:
+    """Its own cluster, so no other test's operator reconciles these jobs (and this operator
+    none of theirs) and these QPUNodes join no other test's fleet."""
+    state = tmp_path_factory.mktemp("metrics")
+    local = LocalCluster(state / "cluster", k8s_bin_dir, tied=True)
+    info = local.start()
+    api = config.new_client_from_config(config_file=info.kubeconfig)
+    agent = running = None
     try:
+        proc = run_kubectl(info, "apply", "--server-side", "-f", str(REPO / "crds"))
+        assert proc.returncode == 0, proc.stderr
+        ext = client.ApiextensionsV1Api(api)
+        for kind in ("quantumjobs", "qpunodes", "invocationpolicies"):
+            wait_for(partial(established, ext, f"{kind}.{G}"), 30, what=kind)
+        agent = start_node_agent(info, NODES, tied=True,
+                                 pod_env=[f"KUBECONFIG={info.kubeconfig}"])
+        running = MeteredOperator(info, state / "operator.log")
         running.start()
-        yield running
+        custom = client.CustomObjectsApi(api)
+        for name in QPUS:
+            custom.create_cluster_custom_object(G, V, "qpunodes",
+                                                qpunode(name, "aer", "aer_simulator", qubits=8))
+        for name in QPUS:
+            wait_for(partial(ready_status, custom, name, "True"), 60,
+                     what=f"QPUNode {name} Ready")
+        core = client.CoreV1Api(api)
+        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=NAMESPACE)))
+        wait_for(partial(core.read_namespaced_service_account, "default", NAMESPACE), 30,
+                 what=f"default ServiceAccount in {NAMESPACE}")
+        yield Metered(info, api, running, QPUS, NAMESPACE)
     finally:
-        running.stop()
-        stop(record, agent)
-
-
-@pytest.fixture(scope="session")
-def metered_fleet(api: client.ApiClient, metered_operator: MeteredOperator) -> tuple[str, ...]:
-    custom = client.CustomObjectsApi(api)
-    for name in QPUS:
-        custom.create_cluster_custom_object("qbackbone.io", "v1alpha1", "qpunodes",
-                                            qpunode(name, "aer", "aer_simulator", qubits=8))
-    for name in QPUS:
-        wait_for(partial(ready_status, custom, name, "True"), 60, what=f"QPUNode {name} Ready")
-    return QPUS
+        if running is not None:
+            running.stop()
+        if agent is not None:
+            stop(agent[1], agent[0])
+        api.close()
+        local.stop()
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
-    running = item.funcargs.get("metered_operator") if hasattr(item, "funcargs") else None
-    if report.failed and isinstance(running, MeteredOperator) and running.log.exists():
+    found = item.funcargs.get("metered") if hasattr(item, "funcargs") else None
+    running = found.operator if isinstance(found, Metered) else None
+    if report.failed and running is not None and running.log.exists():
         report.sections.append(("operator log (tail)", running.log.read_text()[-6000:]))
     return report

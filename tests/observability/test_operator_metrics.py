@@ -14,7 +14,7 @@ from kubernetes import client
 from prometheus_client.parser import text_string_to_metric_families
 
 from qbackbone.dev.waiting import wait_for
-from tests.observability.conftest import MeteredOperator
+from tests.observability.conftest import Metered
 from tests.operator.kit import G, V, create, policy, quantum_job, wait_job
 
 pytestmark = pytest.mark.cluster
@@ -55,9 +55,9 @@ class Sampler(threading.Thread):
                 self.peak[key] = max(value, self.peak.get(key, value))
 
 
-def test_jobs_decisions_deadlines_and_qpus_on_metrics(
-        api: client.ApiClient, namespace: str, metered_operator: MeteredOperator,
-        metered_fleet: tuple[str, ...]) -> None:
+def test_jobs_decisions_deadlines_and_qpus_on_metrics(metered: Metered) -> None:
+    api, namespace, metered_operator = metered.api, metered.namespace, metered.operator
+    metered_fleet = metered.qpus
     url = metered_operator.metrics_url
     wait_for(lambda: all(get(scrape(url), "qbackbone_qpu_ready", qpu=q) == 1
                          for q in metered_fleet), 30, what="qbackbone_qpu_ready of both QPUs")
