@@ -1,9 +1,9 @@
 """How busy each QPU is and how each policy is used, from the objects in the cluster.
 
-Pure functions over raw bodies (kopf hands them to the indexes in ``controllers/``):
+Pure functions over raw bodies (as kopf's event handlers in ``controllers/`` see them):
 - a fragment pod (label ``qbackbone.io/role=fragment``) counts in its QPU's ``queueDepth``
-  while it is Pending or Running, and its container's run time in ``utilisation`` (the busy
-  share of the last ``UTILISATION_WINDOW`` seconds);
+  while it is Pending (scheduling-gated ones too) or Running, and its container's run time
+  in ``utilisation`` (the busy share of the last ``UTILISATION_WINDOW`` seconds);
 - a job whose ``status.decision`` has a path counts in its policy's ``jobsDecided``, and in
   ``quantumShare`` (the share of those decided for a QPU: SingleQPU or Distributed).
 Only objects that exist count: deleting a job or its pods removes them from the figures.
