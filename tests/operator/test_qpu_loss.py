@@ -17,8 +17,19 @@ import pytest
 from kubernetes import client
 
 from qbackbone.dev.waiting import wait_for
-from tests.operator.kit import G, PodWatch, V, condition, create, qpunode, ready_status, wait_job
+from tests.operator.kit import (
+    G,
+    PodWatch,
+    V,
+    condition,
+    create,
+    qpunode,
+    quantum_job,
+    ready_status,
+    wait_job,
+)
 from tests.operator.test_distributed import check_ghz_values, fragment_pods, ghz_job
+from tests.operator.test_jobs import ENTANGLED, OBSERVABLES, exact
 
 pytestmark = pytest.mark.cluster
 
@@ -158,3 +169,26 @@ def test_a_failed_fragment_pod_with_no_other_qpu_fails_the_job(api: client.ApiCl
     assert failed is not None and failed["reason"] == "ExecutionFailed", failed
     assert "simulated readout failure" in failed["message"], failed
     assert "no other eligible QPU" in failed["message"], failed
+
+
+def test_a_single_qpu_share_on_a_deleted_qpu_moves_too(api: client.ApiClient, namespace: str,
+                                                      fleet: tuple[str, ...], ghost: str,
+                                                      core: client.CoreV1Api) -> None:
+    names = [ghost, fleet[0]]
+    create(api, namespace, quantum_job("share", ENTANGLED, OBSERVABLES, shots=2000,
+                                       execution={"mode": "SingleQPU",
+                                                  "qpuSelector": {"names": names}}))
+    (stranded,) = wait_for(lambda: pods_on(core, namespace, "share", ghost), 60,
+                           what=f"the share waiting on {ghost}")
+    assert stranded.metadata.name == f"share-frag-{ghost}"
+    delete_qpunode(api, ghost)
+    job = wait_job(api, namespace, "share", timeout=120)
+    status = job["status"]
+    assert status["phase"] == "Succeeded", condition(job, "Failed")
+    assert status["decision"]["path"] == "SingleQPU" and status["verification"]["passed"]
+    for ev, want in zip(status["result"]["expectationValues"], exact(ENTANGLED, OBSERVABLES),
+                        strict=True):
+        assert abs(ev["value"] - want) <= 4 * ev["stdError"] + 1e-9, (ev, want)
+    pods = {p.metadata.name: p for p in fragment_pods(core, namespace, "share")}
+    assert set(pods) == {f"share-frag-{fleet[0]}", f"share-frag-{ghost}-r1"}
+    assert pods[f"share-frag-{ghost}-r1"].metadata.labels["qbackbone.io/qpu"] == fleet[0]
