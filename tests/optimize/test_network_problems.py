@@ -119,7 +119,7 @@ def test_aggregation_pins_the_smallest_demands_to_fit() -> None:
     fitted = reduce_traffic(spec, 8)
     assert full.qubo.size > 8 >= fitted.qubo.size
     assert fitted.pinned and min(d.volume for d in fitted.pinned) == 1
-    assert any("pinned to their shortest path" in n for n in fitted.notes)
+    assert any("pinned to their least-loaded candidate path" in n for n in fitted.notes)
 
 
 @pytest.mark.parametrize("name, demands", [

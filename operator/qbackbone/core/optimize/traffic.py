@@ -361,6 +361,25 @@ def _build(graph: nx.Graph, free: list[AggregatedDemand],
                           background=background)
 
 
+def _pin(graph: nx.Graph, demand: AggregatedDemand,
+         pinned: list[AggregatedDemand]) -> AggregatedDemand:
+    """The demand on the candidate path that adds least overload, then congestion, to the
+    background of the demands pinned so far."""
+    background = _background(pinned)
+
+    def cost(path: list[str]) -> tuple[float, float]:
+        loads = [(background.get(e, 0.0) + demand.volume) / graph.edges[e]["capacity"]
+                 for e in _edges(path)]
+        return (sum(max(0.0, u - 1.0) for u in loads), sum(u * u for u in loads))
+
+    return AggregatedDemand(demand.source, demand.target, demand.volume,
+                            [min(demand.paths, key=cost)])
+
+
+def _overloaded_alone(problem: TrafficProblem) -> int:
+    return sum("overloads every candidate path" in n for n in problem.notes)
+
+
 def reduce_traffic(spec: TrafficEngineeringProblem, max_variables: int | None,
                    read_config_map: ConfigMapReader | None = None) -> TrafficProblem:
     """The QUBO of a traffic-engineering problem, aggregated to max_variables when asked."""
@@ -372,15 +391,19 @@ def reduce_traffic(spec: TrafficEngineeringProblem, max_variables: int | None,
     notes = [f"{len(spec.demands)} demands on {graph.number_of_nodes()} nodes and "
              f"{graph.number_of_edges()} links: {len(demands)} node pairs, "
              f"{len(problem.pinned)} with a single usable candidate path"]
-    aggregated = 0
+    full, aggregated = problem, 0
     if spec.aggregate_to_fit and max_variables is not None:
         while problem.qubo.size > max_variables and free:
-            pinned = [*pinned, free.pop()]  # the smallest free demand
+            pinned = [*pinned, _pin(graph, free.pop(), pinned)]  # the smallest free demand
             aggregated += 1
             problem = _build(graph, free, pinned)
-        if aggregated:
-            notes.append(f"{aggregated} smallest demand(s) pinned to their shortest path so the "
-                         f"QUBO fits {max_variables} variables")
+        if _overloaded_alone(problem) > _overloaded_alone(full):
+            notes.append(f"pinning demands to fit {max_variables} variables would leave a "
+                         "demand no feasible path: the problem is kept whole")
+            problem = full
+        elif aggregated:
+            notes.append(f"{aggregated} smallest demand(s) pinned to their least-loaded "
+                         f"candidate path so the QUBO fits {max_variables} variables")
     if not problem.free:
         notes.append("every demand is pinned: nothing left to optimise")
     problem.notes = notes + problem.notes

@@ -221,8 +221,9 @@ def _why_classical(rule: RuleOutcome) -> str:
 def _decide_quantum(state: ProblemRun, fleet: Sequence[QPU]) -> DecidedProblem:
     run, problem = state.run, state.problem
     options = state.policy.spec.optimization
-    angles = choose_angles(problem.qubo, problem.kind, options.qaoa_layers)
-    circuit = qaoa_circuit(problem.qubo, angles)
+    with run.phase("reduce_seconds"):  # building the circuit is part of reducing the problem
+        angles = choose_angles(problem.qubo, problem.kind, options.qaoa_layers)
+        circuit = qaoa_circuit(problem.qubo, angles)
     shots = run.job.spec.shots or options.shots
     run.progress.step("reduce", f"QAOA p={angles.layers} ({angles.source}): "
                       f"{circuit.num_qubits} qubits x {shots} shots")

@@ -63,12 +63,15 @@ class JobRun:
 
     @contextmanager
     def phase(self, timing_field: str) -> Iterator[None]:
+        """Time a block; blocks of the same phase add up (a problem job decides twice)."""
         start = time.perf_counter()
         try:
             yield
         finally:
             assert self.status.timings is not None
-            setattr(self.status.timings, timing_field, round(time.perf_counter() - start, 4))
+            before = getattr(self.status.timings, timing_field) or 0.0
+            setattr(self.status.timings, timing_field,
+                    round(before + time.perf_counter() - start, 4))
 
     def fail(self, reason: Reason, message: str) -> QuantumJobStatus:
         self.status.phase = Phase.FAILED
