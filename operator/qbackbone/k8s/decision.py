@@ -9,11 +9,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from qbackbone.core.pipeline import DecidedJob, JobRun, decide_job, start_job
+from qbackbone.core.pipeline import (
+    DecidedJob,
+    DecidedProblem,
+    JobRun,
+    decide_job,
+    decide_problem,
+    start_job,
+)
+from qbackbone.core.pipeline.optimize import shortcut_outcome
 from qbackbone.core.pipeline.progress import Progress
 from qbackbone.core.qpus.fleet import build_fleet
 from qbackbone.k8s.objects import job_from_body, policies, qpunodes
@@ -28,6 +36,7 @@ class DecisionRecord:
     policy: dict[str, Any] | None
     now: datetime
     seed: int | None
+    shortcut: bool | None = None  # problem jobs: the timed classical-shortcut rule's outcome
 
     @property
     def stamp(self) -> str:
@@ -39,21 +48,39 @@ class DecisionRecord:
         return {"job.json": json.dumps(self.job, sort_keys=True, default=str),
                 "fleet.json": json.dumps(self.fleet, sort_keys=True, default=str),
                 "policy.json": json.dumps(self.policy, sort_keys=True, default=str),
-                "now": self.stamp, "seed": json.dumps(self.seed)}
+                "now": self.stamp, "seed": json.dumps(self.seed),
+                "shortcut": json.dumps(self.shortcut)}
 
     @classmethod
     def from_data(cls, data: Mapping[str, str]) -> DecisionRecord:
         """The record stored by :meth:`to_data`."""
         return cls(job=json.loads(data["job.json"]), fleet=json.loads(data["fleet.json"]),
                    policy=json.loads(data["policy.json"]), now=datetime.fromisoformat(data["now"]),
-                   seed=json.loads(data["seed"]))
+                   seed=json.loads(data["seed"]),
+                   shortcut=json.loads(data.get("shortcut", "null")))
 
     def start(self, progress: Progress | None = None) -> JobRun:
         """A fresh run of the recorded job at the recorded clock."""
         return start_job(job_from_body(self.job), progress, self.now)
 
+    @property
+    def is_problem(self) -> bool:
+        """Whether the recorded job is a problem job (spec.problem)."""
+        return bool((self.job.get("spec") or {}).get("problem"))
+
     def decide(self, run: JobRun) -> DecidedJob:
         """Reduce, assess and decide exactly as recorded; JobFailure when refused."""
         fleet = build_fleet(qpunodes(self.fleet))
-        named = {} if self.policy is None else {self.policy["metadata"]["name"]: self.policy}
-        return decide_job(run, fleet, policies(named), self.seed)
+        return decide_job(run, fleet, policies(self._named_policy()), self.seed)
+
+    def decide_problem(self, run: JobRun) -> tuple[DecisionRecord, DecidedProblem]:
+        """A problem job's decision; the record returned also holds the outcome of the timed
+        shortcut rule, so re-deriving it later gives the same path. The recorded job carries
+        its topology inline (k8s.problem.inline_topology)."""
+        fleet = build_fleet(qpunodes(self.fleet))
+        decided = decide_problem(run, fleet, policies(self._named_policy()), self.seed,
+                                 shortcut_proved=self.shortcut)
+        return replace(self, shortcut=shortcut_outcome(run.status)), decided
+
+    def _named_policy(self) -> dict[str, Any]:
+        return {} if self.policy is None else {self.policy["metadata"]["name"]: self.policy}

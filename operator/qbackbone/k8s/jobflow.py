@@ -21,11 +21,15 @@ from qbackbone.api.quantumjob import QuantumJob, QuantumJobStatus
 from qbackbone.core.circuits.serialize import circuits_to_b64
 from qbackbone.core.pipeline import (
     DecidedJob,
+    DecidedProblem,
+    JobRun,
     finish_classical,
+    finish_problem_classically,
     guarded,
     plan_single_qpu,
 )
 from qbackbone.core.pipeline.distributed import plan_status
+from qbackbone.core.pipeline.optimize import classical_time_limit
 from qbackbone.k8s import JOBS
 from qbackbone.k8s.builders import (
     JobRef,
@@ -50,6 +54,12 @@ from qbackbone.k8s.names import (
     result_name,
 )
 from qbackbone.k8s.objects import job_from_body, read_fleet, read_policies, trimmed
+from qbackbone.k8s.problem import (
+    ProblemSource,
+    inline_topology,
+    problem_input_data,
+    problem_solution,
+)
 from qbackbone.k8s.results import classical_outcome, seconds
 from qbackbone.k8s.status import TERMINAL, failed_job_status, write_status
 from qbackbone.observability import metrics
@@ -83,10 +93,28 @@ class Active:
 
     stamp: str
     record: DecisionRecord
-    decided: DecidedJob
+    decided: DecidedJob | None  # None: a problem job solved classically
     classical: Unit | None = None
+    problem: DecidedProblem | None = None  # problem jobs (spec.problem)
     fragments: Dispatcher | None = None
     plan_data: dict[str, str] | None = None  # the cut plan record of a Distributed decision
+
+    @property
+    def run(self) -> JobRun:
+        """The run whose status this job's reconciles write."""
+        if self.decided is not None:
+            return self.decided.run
+        assert self.problem is not None
+        return self.problem.state.run
+
+
+def _derive(record: DecisionRecord, run: JobRun) -> tuple[DecisionRecord, Active]:
+    """Decide the recorded job (JobFailure when refused); a problem job's record comes back
+    with the outcome of its timed rule, to be stored."""
+    if record.is_problem:
+        record, problem = record.decide_problem(run)
+        return record, Active(record.stamp, record, problem.circuit_job, problem=problem)
+    return record, Active(record.stamp, record, record.decide(run))
 
 
 class _LogProgress:
@@ -140,20 +168,28 @@ class JobReconciler:
             msg = f"InvocationPolicy {wanted!r} is not valid: {view.invalid[wanted]}"
             status = failed_job_status(Reason.INVALID_POLICY, msg, job.metadata.generation)
             return self._write(ref, stored, status, [Event("Warning", "Failed", msg)])
-        record = DecisionRecord(job=trimmed(body), fleet=fleet.nodes,
+        recorded = trimmed(body)
+        if job.spec.problem is not None:
+            try:  # the record keeps the topology itself: a later ConfigMap edit changes nothing
+                recorded = inline_topology(recorded, self._config_map_reader(ref.namespace))
+            except KeyError as err:
+                msg = f"topology.configMapRef: {err.args[0]}"
+                status = failed_job_status(Reason.INVALID_PROBLEM, msg, job.metadata.generation)
+                return self._write(ref, stored, status, [Event("Warning", "Failed", msg)])
+        record = DecisionRecord(job=recorded, fleet=fleet.nodes,
                                 policy=view.valid.get(wanted), now=datetime.now(UTC),
                                 seed=self.seed)
         run = record.start(_LogProgress(ref.name))
         try:
-            decided = record.decide(run)
+            record, active = _derive(record, run)
         except Exception as err:
             status = guarded(run, _raiser(err))
             return self._write(ref, stored, status, [_failed_event(status)])
-        qip = decided.qip
-        generation = run.status.decision.policy_generation if run.status.decision else None
-        events = [Event("Normal", "Decided", f"{qip.path}: {qip.message} (policy {wanted}, "
+        decided_as = run.status.decision
+        generation = decided_as.policy_generation if decided_as else None
+        events = [Event("Normal", "Decided", f"{decided_as.path if decided_as else '?'}: "
+                        f"{decided_as.message if decided_as else ''} (policy {wanted}, "
                         f"generation {generation})")]
-        active = Active(record.stamp, record, decided)
         try:
             self._prepare(ref, active, None)
             if active.fragments is not None:
@@ -182,6 +218,10 @@ class JobReconciler:
         from ``plan_data`` when it was stored): the classical unit or the fragment dispatcher.
         Raises JobFailure when the job cannot run, TooLarge when an input would not fit."""
         decided, record = active.decided, active.record
+        if active.problem is not None:
+            self._prepare_problem(ref, active, active.problem)
+            return
+        assert decided is not None
         source: FragmentSource
         if decided.qip.path == "Distributed":
             plan, active.plan_data = cut_plan(decided, plan_data)
@@ -200,7 +240,33 @@ class JobReconciler:
         active.fragments = self._dispatcher(ref, active, SingleSource(decided))
         plan_single_qpu(decided)
 
+    def _prepare_problem(self, ref: JobRef, active: Active, problem: DecidedProblem) -> None:
+        """The QAOA circuit's fragments (a sampling job), or the classical solver's pod."""
+        if problem.circuit_job is not None:
+            active.fragments = self._dispatcher(ref, active, ProblemSource(problem))
+            plan_single_qpu(problem.circuit_job)
+            return
+        name = classical_name(ref.name)
+        data = problem_input_data(ref, name, active.record.job, active.record.policy,
+                                  problem.state.seed, classical_time_limit(problem))
+        check_size(data, "the problem input")
+        problem.state.run.status.phase = Phase.RUNNING
+        active.classical = Unit(build_classical_pod(ref, name, input_name(name), self.worker),
+                                build_configmap(ref, input_name(name), "input", data),
+                                result_name(name))
+
+    def _config_map_reader(self, namespace: str) -> Any:
+        def read(name: str, key: str) -> str:
+            data = self.kube.configmap(namespace, name)
+            if data is None:
+                raise KeyError(f"ConfigMap {namespace}/{name} does not exist")
+            if key not in data:
+                raise KeyError(f"ConfigMap {namespace}/{name} has no key {key!r}")
+            return data[key]
+        return read
+
     def _dispatcher(self, ref: JobRef, active: Active, source: FragmentSource) -> Dispatcher:
+        assert active.decided is not None
         nodes = {n["metadata"]["name"]: n for n in active.record.fleet}
         return Dispatcher(self.kube, ref, self.worker, source, nodes, active.record.now,
                           active.decided.reduced.deadline_remaining)
@@ -226,10 +292,10 @@ class JobReconciler:
             record = DecisionRecord.from_data(data)
             run = record.start(_LogProgress(ref.name))
             try:
-                decided = record.decide(run)
-                active = Active(record.stamp, record, decided)
+                record, active = _derive(record, run)
+                decided = active.decided
                 plan_data = None
-                if decided.qip.path == "Distributed":
+                if decided is not None and decided.qip.path == "Distributed":
                     plan_data = self.kube.configmap(ref.namespace, cutplan_name(ref.name))
                 self._prepare(ref, active, plan_data)
                 if plan_data is None and active.plan_data is not None:
@@ -246,7 +312,7 @@ class JobReconciler:
     def _advance(self, ref: JobRef, stored: Mapping[str, Any] | None, active: Active,
                  events: list[Event]) -> list[Event]:
         """Read the job's pods and ConfigMaps; create what is missing; finish when done."""
-        run = active.decided.run
+        run = active.run
         labels = {LABEL_JOB: ref.name[:63]}
         pods = self.kube.pods(ref.namespace, labels)
         found = self.kube.labelled_configmaps(ref.namespace, labels)
@@ -277,7 +343,7 @@ class JobReconciler:
                            events: list[Event]) -> list[Event]:
         unit, decided = active.classical, active.decided
         assert unit is not None
-        run = decided.run
+        run = active.run
         data = configmaps.get(unit.result)
         if data is None:
             name = unit.pod["metadata"]["name"]
@@ -293,7 +359,13 @@ class JobReconciler:
             if pod is None and self.kube.create(unit.pod):
                 events.append(Event("Normal", "Created", f"pod {name} (classical fallback)"))
             return self._write(ref, stored, run.status, events)
-        status = guarded(run, lambda: finish_classical(decided, classical_outcome(data)))
+        if active.problem is not None:
+            problem = active.problem
+            status = guarded(run, lambda: finish_problem_classically(problem,
+                                                                     problem_solution(data)))
+        else:
+            assert decided is not None
+            status = guarded(run, lambda: finish_classical(decided, classical_outcome(data)))
         self._timings(active, status, [seconds(data)])
         self.active.pop(ref.uid, None)
         events.append(Event("Normal", "Executed", "1 pod(s) completed"))

@@ -9,9 +9,14 @@ from typing import Any
 
 import numpy as np
 
+from qbackbone.api.policy import InvocationPolicy
+from qbackbone.api.quantumjob import QuantumJob, QuantumJobStatus
 from qbackbone.core.optimize.classical import QuboSolution
 from qbackbone.core.optimize.qubo import bits_from_key, key_from_bits
+from qbackbone.core.pipeline import DecidedProblem, finish_problem_samples
+from qbackbone.core.pipeline.optimize import solve_problem_spec
 from qbackbone.k8s.builders import JobRef
+from qbackbone.k8s.fragments import SingleSource, SlotResult
 from qbackbone.k8s.names import result_name
 
 ConfigMapReader = Callable[[str, str], str]
@@ -57,3 +62,28 @@ def problem_solution(data: Mapping[str, str]) -> QuboSolution:
     return QuboSolution(x=x, energy=float(data["energy"]), method=data["method"],
                         proven_optimal=bool(json.loads(data["provenOptimal"])),
                         seconds=float(data.get("seconds") or 0.0))
+
+
+class ProblemSource(SingleSource):
+    """The QAOA circuit of a problem job: the fragments of a sampling job, finished by
+    decoding, repairing and verifying the samples."""
+
+    def __init__(self, decided: DecidedProblem) -> None:
+        assert decided.circuit_job is not None
+        super().__init__(decided.circuit_job)
+        self.problem = decided
+
+    def finish(self, results: Mapping[str, SlotResult]) -> QuantumJobStatus:
+        """``finish_problem_samples`` with each share's samples."""
+        return finish_problem_samples(self.problem, {k: r.counts for k, r in results.items()})
+
+
+def run_problem_input(data: Mapping[str, str], pod: str | None) -> dict[str, str]:
+    """The worker's side: solve the recorded job's QUBO classically; the result data."""
+    job = QuantumJob.model_validate(json.loads(data["job.json"]))
+    raw_policy = json.loads(data["policy.json"])
+    policy = (InvocationPolicy.model_validate(raw_policy) if raw_policy is not None
+              else InvocationPolicy.model_validate({"metadata": {"name": "default"}}))
+    solution = solve_problem_spec(job, policy, json.loads(data["seed"]),
+                                  float(data["timeLimitSeconds"]))
+    return problem_result_data(solution, pod)

@@ -16,6 +16,7 @@ from qbackbone.core.qpus.fleet import build_fleet
 from qbackbone.k8s.builders import JobRef, build_configmap
 from qbackbone.k8s.codec import check_size
 from qbackbone.k8s.kube import Kube
+from qbackbone.k8s.problem import run_problem_input
 from qbackbone.k8s.results import classical_result_data, fragment_result_data
 
 
@@ -68,6 +69,8 @@ def run_input(kube: Kube, namespace: str, name: str) -> str:
         qpu: str | None = out["qpu"]
     elif kind == "classical":
         out, qpu = run_classical_input(data, pod), None
+    elif kind == "problem":
+        out, qpu = run_problem_input(data, pod), None
     else:
         raise InputError(f"input ConfigMap {namespace}/{name}: unknown kind {kind!r}")
     check_size(out, f"the result {result}")
