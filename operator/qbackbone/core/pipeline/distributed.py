@@ -179,7 +179,7 @@ def finish_distributed(decided: DecidedJob, plan: CutPlan, values: Sequence[floa
                        records: Sequence[FragmentRecord]) -> QuantumJobStatus:
     """The cut job's status from its reconstructed values and the fragments that ran: plan,
     result, verification (the noise allowance amplified by the sampling overhead)."""
-    from qbackbone.core.pipeline.run import _verify_and_finish
+    from qbackbone.core.pipeline.run import verify_and_finish
 
     run, reduced = decided.run, decided.reduced
     status = run.status
@@ -199,7 +199,7 @@ def finish_distributed(decided: DecidedJob, plan: CutPlan, values: Sequence[floa
     )
     noise = NoiseProfile(tuple((r.shots / total, r.fidelity) for r in records),
                          amplification=plan.overhead ** 0.5)
-    return _verify_and_finish(run, reduced, noise)
+    return verify_and_finish(run, reduced, noise)
 
 
 def classical_instead(decided: DecidedJob, why: str) -> None:

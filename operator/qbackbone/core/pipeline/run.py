@@ -267,29 +267,19 @@ def execute_single_qpu(decided: DecidedJob) -> dict[str, list[dict[str, int]]]:
 
 def _classical_instead(decided: DecidedJob, why: str) -> QuantumJobStatus:
     """When cutting cannot serve the job, the fallback may; otherwise the job fails with why."""
-    run, context = decided.run, decided.context
-    fallback = decided.reduced.policy.spec.fallback
-    in_time = context.deadline_remaining is None or (
-        context.classical_seconds or 0.0) <= context.deadline_remaining
-    if not fallback.enabled or context.classical_method is None or not in_time:
-        raise JobFailure(Reason.CUT_INFEASIBLE, why)
-    decision = run.status.decision
-    assert decision is not None
-    decision.path = "Classical"
-    decision.reason = Reason.CLASSICAL_SELECTED
-    decision.message = f"{why}; running the classical fallback ({context.classical_method})"
-    run.condition(ConditionType.DECIDED, True, Reason.CLASSICAL_SELECTED, decision.message)
-    run.progress.step("decide", decision.message)
+    from qbackbone.core.pipeline.distributed import classical_instead
+
+    classical_instead(decided, why)
     return finish_classical(decided, run_classical_fallback(decided))
 
 
 def _run_distributed(decided: DecidedJob) -> QuantumJobStatus:
     from qbackbone.core.cutting import CutPlanningError, execute_plan
-    from qbackbone.core.pipeline.distributed import FleetRunner, cut_plan_for, plan_status
+    from qbackbone.core.pipeline.distributed import FleetRunner, cut_plan_for, finish_distributed
 
     run, reduced, qip = decided.run, decided.reduced, decided.qip
     fleet, seed = decided.fleet, decided.seed
-    status, progress = run.status, run.progress
+    progress = run.progress
     policy = reduced.policy.spec
     if reduced.observables is None:
         return _classical_instead(decided, "a sampling job cannot be cut (cut reconstruction "
@@ -304,29 +294,12 @@ def _run_distributed(decided: DecidedJob) -> QuantumJobStatus:
         progress.step("cut", line)
     run.condition(ConditionType.SCHEDULED, True, Reason.PLANNED,
                   f"{len(plan.subcircuits)} subcircuits, sampling overhead {plan.overhead:.1f}")
-    status.phase = Phase.RUNNING
+    run.status.phase = Phase.RUNNING
     runner = FleetRunner(fleet, qip.eligible, policy.scheduler.shot_splitting, progress, seed)
     with run.phase("execute_seconds"):
         outcome = _guard(run, Reason.EXECUTION_FAILED,
                          lambda: execute_plan(plan, runner, seed=seed))
-    status.plan = plan_status(plan, runner.records)
-    run.condition(ConditionType.EXECUTED, True, Reason.FRAGMENTS_COMPLETED,
-                  f"{len(runner.records)} fragment(s) over {len(plan.subcircuits)} subcircuits")
-    status.phase = Phase.RECONSTRUCTING
-    total = sum(r.shots for r in runner.records)
-    status.result = Result(
-        path="Distributed", shots=total,
-        qpus=sorted({r.qpu for r in runner.records}),
-        backends=sorted({r.backend for r in runner.records}),
-        expectation_values=[
-            ExpectationValue(observable=o, value=round(v, 6), std_error=round(e, 6))
-            for o, v, e in zip(reduced.observables, outcome.values, outcome.std_errors,
-                               strict=True)
-        ],
-    )
-    noise = NoiseProfile(tuple((r.shots / total, r.fidelity) for r in runner.records),
-                         amplification=plan.overhead ** 0.5)
-    return _verify_and_finish(run, reduced, noise)
+    return finish_distributed(decided, plan, outcome.values, outcome.std_errors, runner.records)
 
 
 def plan_single_qpu(decided: DecidedJob) -> list[FragmentWork]:
@@ -370,7 +343,7 @@ def finish_single_qpu(decided: DecidedJob,
                 for i, obs in enumerate(reduced.observables)
             ]
     run.status.result = result
-    return _verify_and_finish(run, reduced, noise)
+    return verify_and_finish(run, reduced, noise)
 
 
 def _estimate(observable: str, per_qpu_counts: Sequence[Mapping[str, int]]) -> ExpectationValue:
@@ -407,10 +380,12 @@ def finish_classical(decided: DecidedJob, outcome: ClassicalOutcome) -> QuantumJ
     else:
         result.counts = dict(sorted((outcome.counts or {}).items()))
     run.status.result = result
-    return _verify_and_finish(run, reduced, NoiseProfile(((1.0, 1.0),)))
+    return verify_and_finish(run, reduced, NoiseProfile(((1.0, 1.0),)))
 
 
-def _verify_and_finish(run: JobRun, reduced: ReducedJob, noise: NoiseProfile) -> QuantumJobStatus:
+def verify_and_finish(run: JobRun, reduced: ReducedJob, noise: NoiseProfile) -> QuantumJobStatus:
+    """Check the result against exact values (or physical bounds) with the noise allowance;
+    Succeeded, or Failed with VerificationFailed."""
     status = run.status
     result = status.result
     assert result is not None
