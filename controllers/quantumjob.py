@@ -1,22 +1,34 @@
-"""QuantumJob: a level-based timer moves each unfinished job one step (see k8s.jobflow)."""
+"""QuantumJob: a level-based timer moves each unfinished job one step (see k8s.jobflow); a
+job's pod ending (its result written, or its container failed) moves the job at once."""
 
 from __future__ import annotations
 
-from typing import Any
+import copy
+import logging
+from typing import Any, cast
 
 import kopf
 
-from controllers.metrics import observed
+from controllers.metrics import error_kind, observed
 from qbackbone.k8s import GROUP, JOBS, VERSION
 from qbackbone.k8s.jobflow import JobReconciler, Retry
+from qbackbone.k8s.names import LABEL_JOB, LABEL_ROLE
 from qbackbone.k8s.status import TERMINAL
+from qbackbone.observability import current, object_context
 
 INTERVAL_SECONDS = 1.0
+WORKER_ROLES = ("fragment", "classical")
+log = logging.getLogger(__name__)
 
 
 def unfinished(status: kopf.Status, **_: Any) -> bool:
     """Only jobs that are not Succeeded or Failed are reconciled."""
     return status.get("phase") not in TERMINAL
+
+
+def _post(body: kopf.Body, events: list[Any]) -> None:
+    for event in events:
+        kopf.event(body, type=event.type, reason=event.reason, message=event.message)
 
 
 @kopf.timer(GROUP, VERSION, JOBS, interval=INTERVAL_SECONDS, when=unfinished)
@@ -28,5 +40,46 @@ def reconcile_job(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
         events = jobs.reconcile(body)
     except Retry as wait:
         raise kopf.TemporaryError(str(wait), delay=wait.delay) from None
-    for event in events:
-        kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+    _post(body, events)
+
+
+@kopf.index(GROUP, VERSION, JOBS)
+def unfinished_jobs(body: kopf.Body, namespace: str | None, name: str,
+                    **_: Any) -> dict[tuple[str | None, str], dict[str, Any]]:
+    """Unfinished QuantumJobs by (namespace, name), as last seen: what a pod's end moves."""
+    if (body.get("status") or {}).get("phase") in TERMINAL:
+        return {}
+    return {(namespace, name): copy.deepcopy(dict(body))}
+
+
+def _worker_pod_ended(body: kopf.Body, type: str | None, **_: Any) -> bool:
+    labels = (body.get("metadata") or {}).get("labels") or {}
+    return (type != "DELETED" and labels.get(LABEL_ROLE) in WORKER_ROLES
+            and LABEL_JOB in labels
+            and (body.get("status") or {}).get("phase") in ("Succeeded", "Failed"))
+
+
+@kopf.on.event("v1", "pods", when=_worker_pod_ended)
+def worker_pod_ended(body: kopf.Body, uid: str, memo: kopf.Memo, **kwargs: Any) -> None:
+    """A fragment or classical pod ended: reconcile its job now rather than at the next tick
+    (the timer stays the level-based safety net, so a failure here only logs)."""
+    jobs: JobReconciler = memo.jobs
+    index: kopf.Index[tuple[str | None, str], dict[str, Any]] = kwargs["unfinished_jobs"]
+    meta = body.get("metadata") or {}
+    owner = next((o for o in meta.get("ownerReferences") or []
+                  if o.get("kind") == "QuantumJob"), None)
+    if owner is None or not jobs.pod_ended(uid):
+        return
+    for job in index.get((meta.get("namespace"), owner.get("name")), []):
+        if job["metadata"].get("uid") != owner.get("uid"):
+            continue
+        with object_context("QuantumJob", owner.get("name"), meta.get("namespace")):
+            try:
+                _post(kopf.Body(cast(kopf.RawBody, job)), jobs.reconcile(job))
+            except Retry:
+                pass
+            except Exception as err:  # the next timer tick retries
+                label = error_kind(err)
+                if label is not None:
+                    current().reconcile_error("quantumjob", label)
+                log.warning("reconcile after pod %s ended failed: %s", meta.get("name"), err)

@@ -15,7 +15,7 @@ import json
 import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from qbackbone.api.conditions import Reason
@@ -170,14 +170,31 @@ class Dispatcher:
     # -- one pass ------------------------------------------------------------------------------
 
     def step(self, pods: Mapping[str, Any], configmaps: Mapping[str, Mapping[str, str]],
-             inputs: Mapping[str, Labelled], qpus: QPUView) -> Tick:
-        """Collect results, then move every unfinished fragment one step."""
+             inputs: Mapping[str, Labelled], qpus: QPUView, read_at: float | None = None) -> Tick:
+        """Collect results, then move every unfinished fragment one step.
+
+        ``read_at`` (Unix seconds) is when ``pods`` and ``configmaps`` were about to be read:
+        when the deadline had passed by then and a result is missing, the job fails with
+        ``DeadlineExceeded`` naming what was outstanding (a result written before the
+        deadline is in the listing, so none that arrived in time is lost).
+        """
         tick = Tick()
         for slot in self.source.slots:
             data = configmaps.get(self.result_name(slot))
             if data is not None:
                 tick.results[slot.key] = slot_result(data, self.decided_at)
                 tick.seconds[slot.key] = float(data.get("seconds") or 0.0)
+        missing = [slot for slot in self.source.slots if slot.key not in tick.results]
+        if missing and self._past_deadline(read_at):
+            outstanding = []
+            for slot in missing:
+                current = self._attempts(slot, pods, configmaps, inputs)[-1]
+                outstanding.append(f"{slot.key} (pod {current.name} on QPU {current.qpu}: "
+                                   f"{pod_state(current.pod)})")
+            return tick.fail(Reason.DEADLINE_EXCEEDED,
+                             f"{self._deadline_text(read_at)} with {len(missing)} of "
+                             f"{len(self.source.slots)} fragment result(s) outstanding: "
+                             f"{'; '.join(outstanding)}")
         for slot in self.source.slots:
             if slot.key in tick.results:
                 continue
@@ -297,19 +314,59 @@ class Dispatcher:
         return {LABEL_FRAGMENT: label_value(slot.key), LABEL_ATTEMPT: str(attempt.number),
                 LABEL_SUBCIRCUIT: label_value(slot.subcircuit)}
 
-    def _past_deadline(self) -> bool:
-        if self.deadline_seconds is None:
-            return False
-        return time.time() - self.decided_at.timestamp() > self.deadline_seconds
+    @property
+    def deadline_at(self) -> float | None:
+        """Unix seconds of the job's deadline (creation + spec.deadline); None: no deadline."""
+        return deadline_at(self.decided_at, self.deadline_seconds)
 
-    def stop_waiting(self, pods: Mapping[str, Any]) -> None:
-        """The job failed: delete its fragment pods that have not started (pending or gated)."""
+    def _past_deadline(self, now: float | None = None) -> bool:
+        at = self.deadline_at
+        return at is not None and (time.time() if now is None else now) > at
+
+    def _deadline_text(self, now: float | None) -> str:
+        return deadline_text(self.deadline_at, now)
+
+    def stop_waiting(self, pods: Mapping[str, Any], running: bool = False) -> None:
+        """The job failed: delete its fragment pods that have not started (pending or gated),
+        and with ``running`` also those still running (the deadline passed)."""
+        stop = ("Pending", "Running") if running else ("Pending",)
         for name, pod in pods.items():
             phase = pod.status.phase if pod.status else None
             role = (pod.metadata.labels or {}).get(LABEL_ROLE)
-            if role == "fragment" and phase in (None, "Pending") and \
+            if role == "fragment" and (phase is None or phase in stop) and \
                     not pod.metadata.deletion_timestamp:
                 self.kube.delete_pod(self.ref.namespace, name)
+
+
+def deadline_at(decided_at: datetime, remaining: float | None) -> float | None:
+    """Unix seconds of the deadline: the decision time plus what was left of it then."""
+    return None if remaining is None else decided_at.timestamp() + remaining
+
+
+def deadline_text(at: float | None, now: float | None) -> str:
+    """'the deadline (<UTC time>) passed <s> ago', for DeadlineExceeded messages."""
+    if at is None:
+        return "no deadline"
+    now = time.time() if now is None else now
+    when = datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds")
+    return f"the deadline ({when}) passed {max(0.0, now - at):.1f}s ago"
+
+
+def pod_state(pod: Any) -> str:
+    """A pod's state for messages: not created, gated, Pending (un)scheduled, Running, ..."""
+    if pod is None:
+        return "no pod"
+    if pod.metadata.deletion_timestamp:
+        return "being deleted"
+    phase = (pod.status.phase if pod.status else None) or "Pending"
+    node = pod.spec.node_name if pod.spec else None
+    if phase == "Pending":
+        if pod.spec is not None and pod.spec.scheduling_gates:
+            return "Pending, gated until its predecessors have results"
+        return f"Pending on node {node}, not started" if node else "Pending, not scheduled"
+    if phase == "Failed":
+        return f"Failed: {termination(pod)}"
+    return f"{phase} on node {node}" if node else phase
 
 
 def slot_result(data: Mapping[str, str], decided_at: datetime) -> SlotResult:

@@ -2,12 +2,15 @@
 
 Level-based: every call reads what exists (the decision record, fragment pods, result
 ConfigMaps), creates what is missing, and writes the status once when it changed. The
-controller calls it from a timer and posts the returned events after the status write.
+controller calls it from a timer, and at once when one of the job's pods ends; calls for the
+same job are serialised, and a job this operator finished is not reconciled again from an
+older body. The controller posts the returned events after the status write.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -40,7 +43,14 @@ from qbackbone.k8s.builders import (
 )
 from qbackbone.k8s.codec import TooLarge, check_size
 from qbackbone.k8s.decision import DecisionRecord
-from qbackbone.k8s.dispatch import Dispatcher, QPUView, termination
+from qbackbone.k8s.dispatch import (
+    Dispatcher,
+    QPUView,
+    deadline_at,
+    deadline_text,
+    pod_state,
+    termination,
+)
 from qbackbone.k8s.events import Event
 from qbackbone.k8s.fragments import CutSource, FragmentSource, SingleSource, cut_plan
 from qbackbone.k8s.kube import Kube
@@ -68,6 +78,7 @@ __all__ = ["Event", "JobReconciler", "Retry"]
 
 log = logging.getLogger(__name__)
 QPU_VIEW_SECONDS = 5.0  # how old the QPUNode view may be (a fresh one before moving a fragment)
+FORGET_SECONDS = 600.0  # finished jobs and ended pods are remembered this long
 
 
 class Retry(Exception):
@@ -107,6 +118,13 @@ class Active:
         assert self.problem is not None
         return self.problem.state.run
 
+    @property
+    def deadline_at(self) -> float | None:
+        """Unix seconds of the job's deadline (creation + spec.deadline); None: none."""
+        remaining = (self.decided.reduced.deadline_remaining if self.decided is not None
+                     else self.problem.state.remaining if self.problem is not None else None)
+        return deadline_at(self.record.now, remaining)
+
 
 def _derive(record: DecisionRecord, run: JobRun) -> tuple[DecisionRecord, Active]:
     """Decide the recorded job (JobFailure when refused); a problem job's record comes back
@@ -134,11 +152,41 @@ class JobReconciler:
         self.seed = seed
         self.active: dict[str, Active] = {}
         self.qpus = QPUView(kube, QPU_VIEW_SECONDS)
+        self._guard = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}  # one per job uid being reconciled
+        self._finished: dict[str, float] = {}  # job uid -> when this operator finished it
+        self._ended: dict[str, float] = {}  # pod uid -> when its end was first seen
 
-    # -- entry point -------------------------------------------------------------------------
+    # -- entry points ------------------------------------------------------------------------
 
     def reconcile(self, body: Mapping[str, Any]) -> list[Event]:
-        """Move the job one step; returns the events to post (after the status write)."""
+        """Move the job one step; returns the events to post (after the status write).
+
+        Safe to call from several threads: calls for one job run one at a time, and a job
+        whose terminal status this operator wrote is left alone even if ``body`` predates it.
+        """
+        uid = body["metadata"]["uid"]
+        with self._guard:
+            lock = self._locks.setdefault(uid, threading.Lock())
+        with lock:
+            if uid in self._finished:
+                return []
+            return self._reconcile(body)
+
+    def pod_ended(self, pod_uid: str) -> bool:
+        """True the first time a pod is seen Succeeded or Failed: its job may move now."""
+        now = time.monotonic()
+        with self._guard:
+            for seen in (self._ended, self._finished):
+                for key in [k for k, t in seen.items() if now - t > FORGET_SECONDS]:
+                    del seen[key]
+                    self._locks.pop(key, None)
+            if pod_uid in self._ended:
+                return False
+            self._ended[pod_uid] = now
+            return True
+
+    def _reconcile(self, body: Mapping[str, Any]) -> list[Event]:
         meta = body["metadata"]
         ref = JobRef(meta["name"], meta["namespace"], meta["uid"])
         stored = body.get("status")
@@ -150,6 +198,9 @@ class JobReconciler:
         except ManifestError as err:
             status = failed_job_status(Reason.INVALID_MANIFEST, str(err), meta.get("generation"))
             return self._write(ref, stored, status, [Event("Warning", "Failed", str(err))])
+        active = self.active.get(ref.uid)
+        if active is not None:  # its decision record exists (immutable): no need to read it
+            return self._advance(ref, stored, active, [])
         found = self.kube.configmap(ref.namespace, decision_name(ref.name))
         if found is None:
             return self._decide(ref, job, body)
@@ -314,19 +365,23 @@ class JobReconciler:
         """Read the job's pods and ConfigMaps; create what is missing; finish when done."""
         run = active.run
         labels = {LABEL_JOB: ref.name[:63]}
+        read_at = time.time()  # before the listings: a result written before it is in them
         pods = self.kube.pods(ref.namespace, labels)
         found = self.kube.labelled_configmaps(ref.namespace, labels)
         configmaps = {name: data for name, (_, data) in found.items()}
         if active.classical is not None:
-            return self._advance_classical(ref, stored, active, pods, configmaps, events)
+            return self._advance_classical(ref, stored, active, pods, configmaps, events,
+                                           read_at)
         dispatcher = active.fragments
         assert dispatcher is not None
         inputs = {n: v for n, v in found.items() if v[0].get(LABEL_ROLE) == "input"}
-        tick = dispatcher.step(pods, configmaps, inputs, self.qpus)
+        tick = dispatcher.step(pods, configmaps, inputs, self.qpus, read_at)
         events += tick.events
         if tick.failure is not None:
             status = run.fail(*tick.failure)
-            dispatcher.stop_waiting(self.kube.pods(ref.namespace, labels))
+            late = tick.failure[0] == Reason.DEADLINE_EXCEEDED  # nothing created this pass
+            dispatcher.stop_waiting(pods if late else self.kube.pods(ref.namespace, labels),
+                                    running=late)
             self.active.pop(ref.uid, None)
             return self._write(ref, stored, status, [*events, _failed_event(status)])
         if len(tick.results) < len(dispatcher.source.slots):
@@ -340,7 +395,7 @@ class JobReconciler:
 
     def _advance_classical(self, ref: JobRef, stored: Mapping[str, Any] | None, active: Active,
                            pods: Mapping[str, Any], configmaps: Mapping[str, Mapping[str, str]],
-                           events: list[Event]) -> list[Event]:
+                           events: list[Event], read_at: float) -> list[Event]:
         unit, decided = active.classical, active.decided
         assert unit is not None
         run = active.run
@@ -353,6 +408,15 @@ class JobReconciler:
                 msg = (f"pod {name} failed: {termination(pod)}" if phase == "Failed"
                        else f"pod {name} succeeded without writing {unit.result}")
                 status = run.fail(Reason.EXECUTION_FAILED, msg)
+                self.active.pop(ref.uid, None)
+                return self._write(ref, stored, status, [*events, _failed_event(status)])
+            at = active.deadline_at
+            if at is not None and read_at > at:
+                status = run.fail(Reason.DEADLINE_EXCEEDED,
+                                  f"{deadline_text(at, read_at)} without the result "
+                                  f"{unit.result} (pod {name}: {pod_state(pod)})")
+                if pod is not None and phase in (None, "Pending", "Running"):
+                    self.kube.delete_pod(ref.namespace, name)
                 self.active.pop(ref.uid, None)
                 return self._write(ref, stored, status, [*events, _failed_event(status)])
             self.kube.create(unit.input)
@@ -384,6 +448,9 @@ class JobReconciler:
                events: list[Event]) -> list[Event]:
         start = time.perf_counter()
         written = write_status(self.kube, JOBS, ref.namespace, ref.name, stored, status)
+        if status.phase.value in TERMINAL:
+            with self._guard:
+                self._finished[ref.uid] = time.monotonic()
         if written:
             metrics.job_status_written(ref.uid, stored, status)  # decisions, finishes
             log.debug("%s/%s: status written in %.3fs", ref.namespace, ref.name,
