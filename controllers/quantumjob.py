@@ -1,5 +1,5 @@
 """QuantumJob: a level-based timer moves each unfinished job one step (see k8s.jobflow); a
-job's pod ending (its result written, or its container failed) moves the job at once."""
+result ConfigMap the job waits for, or one of its pods failing, moves the job at once."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from qbackbone.observability import current, object_context
 
 INTERVAL_SECONDS = 1.0
 WORKER_ROLES = ("fragment", "classical")
+RESULTS = f"{LABEL_ROLE}=result"  # the label selector of the operator's ConfigMap watch
 log = logging.getLogger(__name__)
 
 
@@ -52,28 +53,19 @@ def unfinished_jobs(body: kopf.Body, namespace: str | None, name: str,
     return {(namespace, name): copy.deepcopy(dict(body))}
 
 
-def _worker_pod_ended(body: kopf.Body, type: str | None, **_: Any) -> bool:
-    labels = (body.get("metadata") or {}).get("labels") or {}
-    return (type != "DELETED" and labels.get(LABEL_ROLE) in WORKER_ROLES
-            and LABEL_JOB in labels
-            and (body.get("status") or {}).get("phase") in ("Succeeded", "Failed"))
+def _owner(meta: Any) -> Any:
+    return next((o for o in meta.get("ownerReferences") or [] if o.get("kind") == "QuantumJob"),
+                None)
 
 
-@kopf.on.event("v1", "pods", when=_worker_pod_ended)
-def worker_pod_ended(body: kopf.Body, uid: str, memo: kopf.Memo, **kwargs: Any) -> None:
-    """A fragment or classical pod ended: reconcile its job now rather than at the next tick
-    (the timer stays the level-based safety net, so a failure here only logs)."""
-    jobs: JobReconciler = memo.jobs
-    index: kopf.Index[tuple[str | None, str], dict[str, Any]] = kwargs["unfinished_jobs"]
-    meta = body.get("metadata") or {}
-    owner = next((o for o in meta.get("ownerReferences") or []
-                  if o.get("kind") == "QuantumJob"), None)
-    if owner is None or not jobs.pod_ended(uid):
-        return
-    for job in index.get((meta.get("namespace"), owner.get("name")), []):
+def _nudge(jobs: JobReconciler, index: Any, meta: Any, owner: Any, why: str) -> None:
+    """Reconcile the owning job now (if unfinished) rather than at its next timer tick; the
+    timer stays the level-based safety net, so a failure here is counted and logged only."""
+    namespace = meta.get("namespace")
+    for job in index.get((namespace, owner.get("name")), []):
         if job["metadata"].get("uid") != owner.get("uid"):
             continue
-        with object_context("QuantumJob", owner.get("name"), meta.get("namespace")):
+        with object_context("QuantumJob", owner.get("name"), namespace):
             try:
                 _post(kopf.Body(cast(kopf.RawBody, job)), jobs.reconcile(job))
             except Retry:
@@ -82,4 +74,37 @@ def worker_pod_ended(body: kopf.Body, uid: str, memo: kopf.Memo, **kwargs: Any) 
                 label = error_kind(err)
                 if label is not None:
                     current().reconcile_error("quantumjob", label)
-                log.warning("reconcile after pod %s ended failed: %s", meta.get("name"), err)
+                log.warning("reconcile after %s failed: %s", why, err)
+
+
+def _worker_pod_failed(body: kopf.Body, type: str | None, **_: Any) -> bool:
+    labels = (body.get("metadata") or {}).get("labels") or {}
+    return (type != "DELETED" and labels.get(LABEL_ROLE) in WORKER_ROLES
+            and LABEL_JOB in labels and (body.get("status") or {}).get("phase") == "Failed")
+
+
+@kopf.on.event("v1", "pods", when=_worker_pod_failed)
+def worker_pod_failed(body: kopf.Body, uid: str, memo: kopf.Memo, **kwargs: Any) -> None:
+    """A fragment or classical pod failed: retry or fail its job now."""
+    jobs: JobReconciler = memo.jobs
+    meta = body.get("metadata") or {}
+    owner = _owner(meta)
+    if owner is not None and jobs.pod_ended(uid):
+        _nudge(jobs, kwargs["unfinished_jobs"], meta, owner, f"pod {meta.get('name')} failed")
+
+
+def _result_written(body: kopf.Body, type: str | None, **_: Any) -> bool:
+    labels = (body.get("metadata") or {}).get("labels") or {}
+    return type in (None, "ADDED") and labels.get(LABEL_ROLE) == "result" and LABEL_JOB in labels
+
+
+@kopf.on.event("v1", "configmaps", when=_result_written)
+def result_written(body: kopf.Body, name: str, memo: kopf.Memo, **kwargs: Any) -> None:
+    """A worker wrote a result: when it is one the job can act on (its last missing result, an
+    LOCC predecessor's, a classical pod's), collect and finish or release now. The operator's
+    ConfigMap watch carries only results (``RESULTS``, set in ``setup.configure``)."""
+    jobs: JobReconciler = memo.jobs
+    meta = body.get("metadata") or {}
+    owner = _owner(meta)
+    if owner is not None and jobs.result_written(str(owner.get("uid")), name):
+        _nudge(jobs, kwargs["unfinished_jobs"], meta, owner, f"result {name} was written")

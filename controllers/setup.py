@@ -7,6 +7,7 @@ from typing import Any
 
 import kopf
 
+from controllers.quantumjob import RESULTS
 from qbackbone.k8s.builders import WorkerConfig
 from qbackbone.k8s.jobflow import JobReconciler
 from qbackbone.k8s.kube import Kube, load_api_client
@@ -24,6 +25,8 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.persistence.finalizer = f"{PREFIX}/operator"
     settings.posting.level = logging.WARNING  # events are posted explicitly, one per step
     settings.execution.max_workers = max(settings.execution.max_workers or 4, 4)
+    # The only ConfigMaps the operator watches are results (controllers.quantumjob).
+    settings.watching.label_selectors["v1", "configmaps"] = RESULTS
     memo.kube = Kube(load_api_client())
     worker = memo.get("worker") or WorkerConfig()
     memo.jobs = JobReconciler(memo.kube, worker, memo.get("seed"))

@@ -2,7 +2,8 @@
 
 Level-based: every call reads what exists (the decision record, fragment pods, result
 ConfigMaps), creates what is missing, and writes the status once when it changed. The
-controller calls it from a timer, and at once when one of the job's pods ends; calls for the
+controller calls it from a timer, and at once when a result the job waits for is written or
+one of its pods fails; calls for the
 same job are serialised, and a job this operator finished is not reconciled again from an
 older body. The controller posts the returned events after the status write.
 """
@@ -156,6 +157,7 @@ class JobReconciler:
         self._locks: dict[str, threading.Lock] = {}  # one per job uid being reconciled
         self._finished: dict[str, float] = {}  # job uid -> when this operator finished it
         self._ended: dict[str, float] = {}  # pod uid -> when its end was first seen
+        self._results: dict[str, set[str]] = {}  # job uid -> result ConfigMaps seen written
 
     # -- entry points ------------------------------------------------------------------------
 
@@ -173,18 +175,37 @@ class JobReconciler:
                 return []
             return self._reconcile(body)
 
+    def _forget_old(self, now: float) -> None:
+        for seen in (self._ended, self._finished):
+            for key in [k for k, t in seen.items() if now - t > FORGET_SECONDS]:
+                del seen[key]
+                self._locks.pop(key, None)
+                self._results.pop(key, None)
+
     def pod_ended(self, pod_uid: str) -> bool:
         """True the first time a pod is seen Succeeded or Failed: its job may move now."""
         now = time.monotonic()
         with self._guard:
-            for seen in (self._ended, self._finished):
-                for key in [k for k, t in seen.items() if now - t > FORGET_SECONDS]:
-                    del seen[key]
-                    self._locks.pop(key, None)
+            self._forget_old(now)
             if pod_uid in self._ended:
                 return False
             self._ended[pod_uid] = now
             return True
+
+    def result_written(self, job_uid: str, name: str) -> bool:
+        """A result ConfigMap of the job was written: True when a reconcile now can move the
+        job (a job not in memory, an LOCC job whose gated fragments wait for results, a
+        classical pod's result, or the last missing fragment result of any other job)."""
+        with self._guard:
+            self._forget_old(time.monotonic())
+            seen = self._results.setdefault(job_uid, set())
+            seen.add(name)
+            seen = set(seen)
+        active = self.active.get(job_uid)
+        dispatcher = active.fragments if active is not None else None
+        if dispatcher is None or any(slot.gated for slot in dispatcher.source.slots):
+            return True
+        return all(dispatcher.result_name(slot) in seen for slot in dispatcher.source.slots)
 
     def _reconcile(self, body: Mapping[str, Any]) -> list[Event]:
         meta = body["metadata"]
@@ -451,6 +472,7 @@ class JobReconciler:
         if status.phase.value in TERMINAL:
             with self._guard:
                 self._finished[ref.uid] = time.monotonic()
+                self._results.pop(ref.uid, None)
         if written:
             metrics.job_status_written(ref.uid, stored, status)  # decisions, finishes
             log.debug("%s/%s: status written in %.3fs", ref.namespace, ref.name,
