@@ -9,7 +9,7 @@ import kopf
 
 from controllers.quantumjob import RESULTS
 from qbackbone.k8s.builders import WorkerConfig
-from qbackbone.k8s.jobflow import JobReconciler
+from qbackbone.k8s.jobflow import JobReconciler, warm_up
 from qbackbone.k8s.kube import Kube, load_api_client
 
 PREFIX = "qbackbone.io"
@@ -30,6 +30,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     memo.kube = Kube(load_api_client())
     worker = memo.get("worker") or WorkerConfig()
     memo.jobs = JobReconciler(memo.kube, worker, memo.get("seed"))
+    warm_up()  # the first job's decision is then as fast as the others'
 
 
 @kopf.on.cleanup()
