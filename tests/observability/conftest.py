@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -22,18 +21,11 @@ from qbackbone.dev.agentproc import start_node_agent
 from qbackbone.dev.procs import free_port, stop
 from qbackbone.dev.waiting import wait_for
 from tests.cluster.fixtures import established, run_kubectl
-from tests.operator.kit import REPO, G, V, qpunode, ready_status
+from tests.operator.kit import REPO, G, V, qpunode, ready_status, serving
 
 NODES = ("obs-host:obs-qpu-a,obs-qpu-b",)
 QPUS = ("obs-qpu-a", "obs-qpu-b")
 NAMESPACE = "metrics-test"
-
-
-def _up(url: str, proc: subprocess.Popen[bytes]) -> bool:
-    if proc.poll() is not None:
-        return True  # reported by the caller
-    with urllib.request.urlopen(url, timeout=2) as response:
-        return bool(response.status == 200)
 
 
 class MeteredOperator:
@@ -59,7 +51,7 @@ class MeteredOperator:
                                          start_new_session=True, env=dict(os.environ))
         proc = self.proc
         for url in (f"http://127.0.0.1:{self.health}/healthz", self.metrics_url):
-            wait_for(partial(_up, url, proc), 60, interval=0.3, what=url)
+            wait_for(partial(serving, url, proc), 60, interval=0.3, what=url)
         if proc.poll() is not None:
             pytest.fail(f"operator exited with {proc.returncode}:\n{self.log.read_text()[-3000:]}")
 

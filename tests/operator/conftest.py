@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import urllib.request
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
@@ -23,9 +21,9 @@ from kubernetes import client
 
 from qbackbone.dev import ClusterInfo
 from qbackbone.dev.agentproc import start_node_agent
-from qbackbone.dev.procs import stop
+from qbackbone.dev.procs import free_port, stop
 from qbackbone.dev.waiting import wait_for
-from tests.operator.kit import PodWatch, qpunode, ready_status
+from tests.operator.kit import PodWatch, qpunode, ready_status, serving
 
 # QPU names are the agent's extended resources and the QPUNode names.
 # Distinct from tests/cluster's agent QPUs: both agents may run in one session.
@@ -44,19 +42,6 @@ def operator_agent(cluster: ClusterInfo) -> Iterator[tuple[str, ...]]:
     stop(record, proc)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _healthy(url: str, proc: subprocess.Popen[bytes]) -> bool:
-    if proc.poll() is not None:
-        return True  # reported by the caller
-    with urllib.request.urlopen(url, timeout=2) as response:
-        return bool(response.status == 200)
-
-
 class OperatorProcess:
     """``qbackbone operator`` as a subprocess, appending to one log; restartable by tests."""
 
@@ -66,7 +51,7 @@ class OperatorProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        url = f"http://127.0.0.1:{_free_port()}/healthz"
+        url = f"http://127.0.0.1:{free_port()}/healthz"
         qbackbone = str(Path(sys.executable).parent / "qbackbone")
         argv = [qbackbone, "operator", f"--kubeconfig={self.cluster.kubeconfig}",
                 f"--liveness={url}", f"--worker-command={qbackbone}", "--seed=11"]
@@ -74,7 +59,7 @@ class OperatorProcess:
             self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
                                          start_new_session=True, env=dict(os.environ))
         proc = self.proc
-        wait_for(partial(_healthy, url, proc), 60, interval=0.3, what="operator /healthz")
+        wait_for(partial(serving, url, proc), 60, interval=0.3, what="operator /healthz")
         if proc.poll() is not None:
             pytest.fail(f"operator exited with {proc.returncode}:\n{self.log.read_text()[-3000:]}")
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
 import threading
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,14 @@ from tests.cluster.fixtures import run_kubectl
 
 REPO = Path(__file__).resolve().parents[2]
 G, V = "qbackbone.io", "v1alpha1"
+
+
+def serving(url: str, proc: subprocess.Popen[bytes]) -> bool:
+    """Whether ``url`` answers 200, or the process has exited (the caller reports that)."""
+    if proc.poll() is not None:
+        return True
+    with urllib.request.urlopen(url, timeout=2) as response:
+        return bool(response.status == 200)
 
 
 def kubectl(cluster: ClusterInfo, *args: str) -> str:
