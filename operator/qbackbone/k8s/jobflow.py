@@ -23,6 +23,7 @@ from qbackbone.api.manifests import ManifestError
 from qbackbone.api.policy import DEFAULT_POLICY_NAME
 from qbackbone.api.quantumjob import QuantumJob, QuantumJobStatus
 from qbackbone.core.circuits.serialize import circuits_to_b64
+from qbackbone.core.optimize.topology import ConfigMapReader
 from qbackbone.core.pipeline import (
     DecidedJob,
     DecidedProblem,
@@ -327,7 +328,8 @@ class JobReconciler:
                                 build_configmap(ref, input_name(name), "input", data),
                                 result_name(name))
 
-    def _config_map_reader(self, namespace: str) -> Any:
+    def _config_map_reader(self, namespace: str) -> ConfigMapReader:
+        """(name, key) -> value from the cluster; KeyError naming what is missing."""
         def read(name: str, key: str) -> str:
             data = self.kube.configmap(namespace, name)
             if data is None:

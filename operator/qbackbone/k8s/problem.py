@@ -4,7 +4,7 @@ solver pod's input and result (the QAOA path reuses the fragment pods of a sampl
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -13,13 +13,12 @@ from qbackbone.api.policy import InvocationPolicy
 from qbackbone.api.quantumjob import QuantumJob, QuantumJobStatus
 from qbackbone.core.optimize.classical import QuboSolution
 from qbackbone.core.optimize.qubo import bits_from_key, key_from_bits
+from qbackbone.core.optimize.topology import ConfigMapReader
 from qbackbone.core.pipeline import DecidedProblem, finish_problem_samples
 from qbackbone.core.pipeline.optimize import solve_problem_spec
 from qbackbone.k8s.builders import JobRef
 from qbackbone.k8s.fragments import SingleSource, SlotResult
 from qbackbone.k8s.names import result_name
-
-ConfigMapReader = Callable[[str, str], str]
 
 
 def inline_topology(body: Mapping[str, Any], read_config_map: ConfigMapReader) -> dict[str, Any]:

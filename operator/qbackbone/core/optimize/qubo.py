@@ -106,6 +106,40 @@ def key_from_bits(x: np.ndarray) -> str:
     return "".join(str(int(b)) for b in reversed(np.asarray(x)))
 
 
+@dataclass(frozen=True)
+class SlackRow:
+    """A capacity constraint in integer units with its slack bits:
+    sum units[i] x_i + slack = capacity_units, penalised squared in the QUBO."""
+
+    name: str
+    units: dict[int, int]  # variable index -> units it uses
+    capacity_units: int
+    slack: list[tuple[int, float]]
+
+    @property
+    def constraint(self) -> LinearConstraint:
+        """The row as a hard equality (for exact solvers)."""
+        return LinearConstraint({**self.units, **{i: int(c) for i, c in self.slack}},
+                                self.capacity_units)
+
+    def fill_slack(self, x: np.ndarray) -> None:
+        """Set the slack bits of x to the room the chosen variables leave (clipped to what
+        the bits can hold), so a feasible x pays no penalty on this row."""
+        used = sum(u for i, u in self.units.items() if x[i])
+        value = min(max(0, self.capacity_units - used), int(sum(c for _, c in self.slack)))
+        for i, _ in self.slack:
+            x[i] = 0
+        if not self.slack:
+            return
+        last_index, last_coefficient = self.slack[-1]
+        if value >= last_coefficient and len(self.slack) > 1:
+            x[last_index] = 1
+            value -= int(last_coefficient)
+        for i, c in self.slack[:-1] if len(self.slack) > 1 else self.slack:
+            if value & int(c):
+                x[i] = 1
+
+
 class QuboBuilder:
     """Accumulates named variables, linear and quadratic terms, and squared penalties."""
 
@@ -165,6 +199,14 @@ class QuboBuilder:
             power *= 2
             k += 1
         return terms
+
+    def add_capacity(self, name: str, units: dict[int, int], capacity_units: int,
+                     weight: float) -> SlackRow:
+        """weight * (sum units x + slack - capacity_units)^2 with fresh slack bits s[name]."""
+        slack = self.slack(f"s[{name}]", capacity_units)
+        self.add_squared([(i, float(u)) for i, u in units.items()] + slack,
+                         -float(capacity_units), weight)
+        return SlackRow(name, units, capacity_units, slack)
 
     def build(self) -> Qubo:
         """The QUBO accumulated so far."""

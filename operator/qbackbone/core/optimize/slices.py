@@ -16,18 +16,7 @@ import numpy as np
 
 from qbackbone.api.problem import ProblemKind, ProblemSolution, SliceAdmissionProblem
 from qbackbone.core.optimize.problem import ProblemError, ReducedProblem, Sense
-from qbackbone.core.optimize.qubo import LinearConstraint, QuboBuilder
-from qbackbone.core.optimize.traffic import _set_slack
-
-
-@dataclass(frozen=True)
-class ResourceRow:
-    """A resource the requests could overflow, in integer units, with its slack bits."""
-
-    name: str
-    units: dict[int, int]
-    capacity_units: int
-    slack: list[tuple[int, float]]
+from qbackbone.core.optimize.qubo import QuboBuilder, SlackRow
 
 
 @dataclass
@@ -35,7 +24,7 @@ class SliceProblem(ReducedProblem):
     """The reduced slice-admission problem."""
 
     spec: SliceAdmissionProblem | None = None
-    rows: list[ResourceRow] = field(default_factory=list)
+    rows: list[SlackRow] = field(default_factory=list)  # resources the requests could overflow
 
     kind: ClassVar[ProblemKind] = "sliceAdmission"
     sense: ClassVar[Sense] = "maximize"
@@ -69,8 +58,7 @@ class SliceProblem(ReducedProblem):
         x = np.zeros(self.qubo.size, dtype=np.int8)
         x[chosen] = 1
         for row in self.rows:
-            used = sum(u for i, u in row.units.items() if x[i])
-            _set_slack(x, row.slack, max(0, row.capacity_units - used))
+            row.fill_slack(x)
         return x
 
     def objective(self, x: np.ndarray) -> float:
@@ -145,7 +133,7 @@ def reduce_slices(spec: SliceAdmissionProblem) -> SliceProblem:
         objective.variable(f"admit[{s.name}]")
         objective.add_linear(i, -s.revenue)
     constraints = []
-    rows: list[ResourceRow] = []
+    rows: list[SlackRow] = []
     limit = (1 << spec.slack_bits) - 1
     for name, cap in sorted(capacity.items()):
         users = {i: s.demands[name] for i, s in zip(idx, spec.slices, strict=True)
@@ -154,13 +142,8 @@ def reduce_slices(spec: SliceAdmissionProblem) -> SliceProblem:
             continue
         unit = cap / limit if cap > 0 else 1.0
         units = {i: math.ceil(a / unit - 1e-9) for i, a in users.items()}
-        capacity_units = limit if cap > 0 else 0
-        slack = builder.slack(f"s[{name}]", capacity_units)
-        builder.add_squared([(i, float(u)) for i, u in units.items()] + slack,
-                            -float(capacity_units), weight)
-        rows.append(ResourceRow(name, units, capacity_units, slack))
-        constraints.append(LinearConstraint({**units, **{i: int(c) for i, c in slack}},
-                                            capacity_units))
+        rows.append(builder.add_capacity(name, units, limit if cap > 0 else 0, weight))
+        constraints.append(rows[-1].constraint)
     notes = [f"{len(spec.slices)} slice requests on {len(capacity)} resources; "
              f"{len(rows)} resource(s) could overflow and carry {spec.slack_bits} slack bits"]
     qubo = builder.build()

@@ -67,7 +67,7 @@ def best_of_samples(problem: ReducedProblem, counts: Mapping[str, int]) -> Sampl
         if not problem.violations(x):
             feasible_raw += count
         candidate = refine(problem, x)
-        if not problem.violations(problem.repair(x)):
+        if candidate.feasible:  # improve() keeps a repaired assignment feasible
             feasible_repaired += count
         if _beats(problem, candidate, best):
             best = candidate
@@ -84,15 +84,14 @@ def exact_solution(problem: ReducedProblem, time_limit: float) -> QuboSolution |
 
 
 def solve_classically(problem: ReducedProblem, time_limit: float,
-                      seed: int | None) -> tuple[Candidate, QuboSolution]:
-    """Exact when it proves the optimum in time, else simulated annealing; then refined."""
+                      seed: int | None) -> QuboSolution:
+    """Exact when it proves the optimum in time, else the better of the exact solver's
+    incumbent and simulated annealing (the caller refines it)."""
     exact = exact_solution(problem, time_limit)
     if exact is not None and exact.proven_optimal:
-        raw = exact
-    else:
-        heuristic = simulated_annealing(problem.qubo, max(time_limit, 0.5), seed)
-        raw = exact if exact is not None and exact.energy <= heuristic.energy else heuristic
-    return refine(problem, raw.x), raw
+        return exact
+    heuristic = simulated_annealing(problem.qubo, max(time_limit, 0.5), seed)
+    return exact if exact is not None and exact.energy <= heuristic.energy else heuristic
 
 
 def approximation_ratio(problem: ReducedProblem, objective: float,

@@ -29,7 +29,12 @@ from qbackbone.api.problem import (
     TrafficEngineeringProblem,
 )
 from qbackbone.core.optimize.problem import ProblemError, ReducedProblem, Sense
-from qbackbone.core.optimize.qubo import LinearConstraint, QuboBuilder, objective_range
+from qbackbone.core.optimize.qubo import (
+    LinearConstraint,
+    QuboBuilder,
+    SlackRow,
+    objective_range,
+)
 from qbackbone.core.optimize.topology import ConfigMapReader, link_name, load_topology
 
 SLACK_BITS = 3
@@ -44,16 +49,6 @@ class AggregatedDemand:
     target: str
     volume: float
     paths: list[list[str]]
-
-
-@dataclass(frozen=True)
-class CapacityRow:
-    """A link the candidates could overload: its unit, the demands' units, and slack bits."""
-
-    link: str
-    units: dict[int, int]  # variable index -> units it puts on the link
-    capacity_units: int
-    slack: list[tuple[int, float]]
 
 
 def _edges(path: list[str]) -> list[Edge]:
@@ -97,8 +92,9 @@ class TrafficProblem(ReducedProblem):
     free: list[AggregatedDemand] = field(default_factory=list)
     pinned: list[AggregatedDemand] = field(default_factory=list)
     variable_of: list[list[int]] = field(default_factory=list)  # free demand -> path -> index
-    capacity_rows: list[CapacityRow] = field(default_factory=list)
+    capacity_rows: list[SlackRow] = field(default_factory=list)  # links the demands could overload
     background: dict[Edge, float] = field(default_factory=dict)
+    stranded: list[AggregatedDemand] = field(default_factory=list)  # no path fits on its own
 
     kind: ClassVar[ProblemKind] = "trafficEngineering"
     sense: ClassVar[Sense] = "minimize"
@@ -109,9 +105,10 @@ class TrafficProblem(ReducedProblem):
         return [[p for p, i in enumerate(idx) if x[i]] for idx in self.variable_of]
 
     def loads(self, routing: list[int]) -> dict[Edge, float]:
-        """Link loads when free demand d takes candidate routing[d]."""
+        """Link loads when free demand d takes candidate routing[d] (a shorter routing
+        places only the first len(routing) demands)."""
         load = dict(self.background)
-        for demand, p in zip(self.free, routing, strict=True):
+        for demand, p in zip(self.free[:len(routing)], routing, strict=True):
             for e in _edges(demand.paths[p]):
                 load[e] = load.get(e, 0.0) + demand.volume
         return load
@@ -135,8 +132,7 @@ class TrafficProblem(ReducedProblem):
         for idx, p in zip(self.variable_of, routing, strict=True):
             x[idx[p]] = 1
         for row in self.capacity_rows:
-            used = sum(u for i, u in row.units.items() if x[i])
-            _set_slack(x, row.slack, max(0, row.capacity_units - used))
+            row.fill_slack(x)
         return x
 
     # -- ReducedProblem --------------------------------------------------------------------
@@ -165,7 +161,7 @@ class TrafficProblem(ReducedProblem):
         for demand_index, chosen in enumerate(self.choices(x)):
             options = chosen or list(range(len(self.free[demand_index].paths)))
             routing.append(options[0] if len(options) == 1 else
-                           self._cheapest(demand_index, options, routing))
+                           self._cheapest(options, routing))
         routing = self._relieve_overload(routing)
         return self.encode(routing)
 
@@ -209,16 +205,10 @@ class TrafficProblem(ReducedProblem):
         load = self.loads(routing)
         return (self.overload(load), self.congestion(load))
 
-    def _cheapest(self, d: int, options: list[int], partial: list[int]) -> int:
-        """The option adding the least congestion given the demands routed so far."""
-        def cost(p: int) -> tuple[float, float]:
-            routed = [*partial, p]
-            load = dict(self.background)
-            for demand, q in zip(self.free, routed, strict=False):
-                for e in _edges(demand.paths[q]):
-                    load[e] = load.get(e, 0.0) + demand.volume
-            return (self.overload(load), self.congestion(load))
-        return min(options, key=cost)
+    def _cheapest(self, options: list[int], partial: list[int]) -> int:
+        """The path option of the next demand (number len(partial)) adding least overload,
+        then congestion, to the demands routed so far."""
+        return min(options, key=lambda p: self._score([*partial, p]))
 
     def _relieve_overload(self, routing: list[int]) -> list[int]:
         """Move demands off overloaded links while that lowers the overload."""
@@ -237,22 +227,6 @@ class TrafficProblem(ReducedProblem):
             routing = best
 
 
-def _set_slack(x: np.ndarray, slack: list[tuple[int, float]], value: int) -> None:
-    """Set the slack bits to represent value (clipped to what they can hold)."""
-    value = min(value, int(sum(c for _, c in slack)))
-    for i, _ in slack:
-        x[i] = 0
-    if not slack:
-        return
-    last_index, last_coefficient = slack[-1]
-    if value >= last_coefficient and len(slack) > 1:
-        x[last_index] = 1
-        value -= int(last_coefficient)
-    for i, c in slack[:-1] if len(slack) > 1 else slack:
-        if value & int(c):
-            x[i] = 1
-
-
 def _background(pinned: list[AggregatedDemand]) -> dict[Edge, float]:
     load: dict[Edge, float] = {}
     for demand in pinned:
@@ -261,12 +235,15 @@ def _background(pinned: list[AggregatedDemand]) -> dict[Edge, float]:
     return load
 
 
-def prune_paths(graph: nx.Graph, free: list[AggregatedDemand], pinned: list[AggregatedDemand],
-                notes: list[str]) -> tuple[list[AggregatedDemand], list[AggregatedDemand]]:
+def prune_paths(graph: nx.Graph, free: list[AggregatedDemand], pinned: list[AggregatedDemand]
+                ) -> tuple[list[AggregatedDemand], list[AggregatedDemand], list[AggregatedDemand]]:
     """Drop candidate paths the demand alone would overload (given the pinned background).
 
-    A demand left with one path is pinned to it; repeated until nothing changes.
+    A demand left with one path is pinned to it; repeated until nothing changes. Returns the
+    free and pinned demands, and the stranded ones: pinned to their least-overloaded path
+    because every candidate overloads on its own.
     """
+    stranded: list[AggregatedDemand] = []
     changed = True
     while changed:
         changed = False
@@ -280,8 +257,7 @@ def prune_paths(graph: nx.Graph, free: list[AggregatedDemand], pinned: list[Aggr
             fitting = [p for p in d.paths if overload(p) <= 0]
             if not fitting:
                 fitting = [min(d.paths, key=overload)]
-                notes.append(f"demand {d.source}<->{d.target} ({d.volume:g}) overloads every "
-                             "candidate path on its own")
+                stranded.append(d)
             if len(fitting) == len(d.paths):
                 kept_free.append(d)
                 continue
@@ -289,13 +265,14 @@ def prune_paths(graph: nx.Graph, free: list[AggregatedDemand], pinned: list[Aggr
             narrowed = AggregatedDemand(d.source, d.target, d.volume, fitting)
             (kept_free if len(fitting) > 1 else pinned).append(narrowed)
         free = kept_free
-    return free, pinned
+    return free, pinned, stranded
 
 
 def _build(graph: nx.Graph, free: list[AggregatedDemand],
            pinned: list[AggregatedDemand]) -> TrafficProblem:
-    notes: list[str] = []
-    free, pinned = prune_paths(graph, list(free), list(pinned), notes)
+    free, pinned, stranded = prune_paths(graph, list(free), list(pinned))
+    notes = [f"demand {d.source}<->{d.target} ({d.volume:g}) overloads every candidate path "
+             "on its own" for d in stranded]
     background = _background(pinned)
     names = [[f"x[{d.source}-{d.target}][{p}]" for p in range(len(d.paths))] for d in free]
     builder, congestion = QuboBuilder(), QuboBuilder()
@@ -325,7 +302,7 @@ def _build(graph: nx.Graph, free: list[AggregatedDemand],
     for idx in variable_of:
         builder.add_squared([(i, 1.0) for i in idx], -1.0, weight)
         constraints.append(LinearConstraint({i: 1 for i in idx}, 1))
-    rows: list[CapacityRow] = []
+    rows: list[SlackRow] = []
     pairwise = 0
     for e in sorted(on_link):
         room = graph.edges[e]["capacity"] - background.get(e, 0.0)
@@ -346,11 +323,8 @@ def _build(graph: nx.Graph, free: list[AggregatedDemand],
         limit = (1 << SLACK_BITS) - 1
         unit = room / limit
         units = {i: math.ceil(v / unit - 1e-9) for i, v in users}
-        slack = builder.slack(f"s[{link_name(*e)}]", limit)
-        builder.add_squared([(i, float(u)) for i, u in units.items()] + slack, -float(limit),
-                            weight)
-        rows.append(CapacityRow(link_name(*e), units, limit, slack))
-        constraints.append(LinearConstraint({**units, **{i: int(c) for i, c in slack}}, limit))
+        rows.append(builder.add_capacity(link_name(*e), units, limit, weight))
+        constraints.append(rows[-1].constraint)
     if rows or pairwise:
         notes.append(f"capacity penalties on {len(rows) + pairwise} link(s): {pairwise} "
                      f"at-most-one, {len(rows)} with {SLACK_BITS} slack bits")
@@ -358,7 +332,7 @@ def _build(graph: nx.Graph, free: list[AggregatedDemand],
     return TrafficProblem(qubo=qubo, notes=notes, objective_qubo=objective.widened(qubo.variables),
                           constraints=constraints, graph=graph, free=free,
                           pinned=pinned, variable_of=variable_of, capacity_rows=rows,
-                          background=background)
+                          background=background, stranded=stranded)
 
 
 def _pin(graph: nx.Graph, demand: AggregatedDemand,
@@ -374,10 +348,6 @@ def _pin(graph: nx.Graph, demand: AggregatedDemand,
 
     return AggregatedDemand(demand.source, demand.target, demand.volume,
                             [min(demand.paths, key=cost)])
-
-
-def _overloaded_alone(problem: TrafficProblem) -> int:
-    return sum("overloads every candidate path" in n for n in problem.notes)
 
 
 def reduce_traffic(spec: TrafficEngineeringProblem, max_variables: int | None,
@@ -397,7 +367,7 @@ def reduce_traffic(spec: TrafficEngineeringProblem, max_variables: int | None,
             pinned = [*pinned, _pin(graph, free.pop(), pinned)]  # the smallest free demand
             aggregated += 1
             problem = _build(graph, free, pinned)
-        if _overloaded_alone(problem) > _overloaded_alone(full):
+        if len(problem.stranded) > len(full.stranded):
             notes.append(f"pinning demands to fit {max_variables} variables would leave a "
                          "demand no feasible path: the problem is kept whole")
             problem = full

@@ -51,7 +51,9 @@ from qbackbone.core.pipeline.run import (
     conclude,
     decide_reduced,
     execute_single_qpu,
+    merge_sampling_counts,
 )
+from qbackbone.core.qip.engine import record_rule
 from qbackbone.core.qpus.fleet import QPU
 
 CLASSICAL_SOLVE_FRACTION = 0.5  # of the remaining deadline, for the classical path
@@ -92,7 +94,7 @@ def decide_problem(run: JobRun, fleet: Sequence[QPU], policies: Mapping[str, Inv
     """
     state = _reduce(run, policies, seed, read_config_map)
     state.shortcut_proved = shortcut_proved
-    if _decide(state) is None:
+    if not _quantum_worth_trying(state):
         return DecidedProblem(state, "Classical")
     return _decide_quantum(state, fleet)
 
@@ -112,8 +114,7 @@ def solve_problem_spec(job: QuantumJob, policy: InvocationPolicy, seed: int | No
     """
     assert job.spec.problem is not None
     problem = reduce_problem(job.spec.problem, policy.spec.optimization.max_variables)
-    _, raw = solve_classically(problem, time_limit, seed)
-    return raw
+    return solve_classically(problem, time_limit, seed)
 
 
 def classical_time_limit(decided: DecidedProblem) -> float:
@@ -158,38 +159,32 @@ def _reduce(run: JobRun, policies: Mapping[str, InvocationPolicy], seed: int | N
                       seed if seed is not None else policy.spec.scheduler.seed)
 
 
-def _rule(rules: list[RuleOutcome], name: str, value: float | str | None,
-          threshold: float | str | None, passed: bool) -> bool:
-    rules.append(RuleOutcome(name=name, value=value, threshold=threshold, passed=passed))
-    return passed
-
-
-def _decide(state: ProblemRun) -> str | None:
-    """The problem rules; None means classical, else why the quantum path is worth trying."""
+def _quantum_worth_trying(state: ProblemRun) -> bool:
+    """The problem rules, recorded in status.decision; False means the classical path."""
     run, policy, f = state.run, state.policy, state.features
     options, mode = policy.spec.optimization, run.job.spec.execution.mode
     rules: list[RuleOutcome] = []
     with run.phase("decide_seconds"):
-        ok = _rule(rules, "variablesAtMost", f.variables, options.max_variables,
-                   f.variables <= options.max_variables)
-        ok &= _rule(rules, "hasVariables", f.variables, 1, f.variables >= 1)
-        ok &= _rule(rules, "densityAtMost", round(f.density, 4),
-                    policy.spec.features.max_constraint_density,
-                    f.density <= policy.spec.features.max_constraint_density)
-        ok &= _rule(rules, "modeAllowsQuantum", mode, "not Classical", mode != "Classical")
+        ok = record_rule(rules, "variablesAtMost", f.variables, options.max_variables,
+                         f.variables <= options.max_variables)
+        ok &= record_rule(rules, "hasVariables", f.variables, 1, f.variables >= 1)
+        ok &= record_rule(rules, "densityAtMost", round(f.density, 4),
+                          policy.spec.features.max_constraint_density,
+                          f.density <= policy.spec.features.max_constraint_density)
+        ok &= record_rule(rules, "modeAllowsQuantum", mode, "not Classical", mode != "Classical")
         if ok and mode == "Auto":
             budget = (options.classical_shortcut_fraction * state.remaining
                       if state.remaining is not None else options.classical_shortcut_seconds)
             if state.shortcut_proved is not None:  # replaying a recorded decision
-                ok &= _rule(rules, SHORTCUT_RULE, "recorded", round(budget, 4),
-                            not state.shortcut_proved)
+                ok &= record_rule(rules, SHORTCUT_RULE, "recorded", round(budget, 4),
+                                  not state.shortcut_proved)
             else:
                 start = time.perf_counter()
                 state.exact = exact_solution(state.problem, budget) if budget > 0 else None
                 proven = state.exact is not None and state.exact.proven_optimal
-                ok &= _rule(rules, SHORTCUT_RULE,
-                            round(time.perf_counter() - start, 4) if proven else "not proven",
-                            round(budget, 4), not proven)
+                ok &= record_rule(rules, SHORTCUT_RULE,
+                                  round(time.perf_counter() - start, 4) if proven else "not proven",
+                                  round(budget, 4), not proven)
     failed = [r for r in rules if not r.passed]
     message = ("classical: " + "; ".join(_why_classical(r) for r in failed) if failed else
                "QAOA is worth trying: the QUBO fits and the exact solver gave no quick proof")
@@ -201,8 +196,8 @@ def _decide(state: ProblemRun) -> str | None:
     if failed:
         run.condition(ConditionType.DECIDED, True, Reason.CLASSICAL_SELECTED, message)
         run.progress.step("decide", message)
-        return None
-    return message
+        return False
+    return True
 
 
 def _why_classical(rule: RuleOutcome) -> str:
@@ -271,11 +266,7 @@ def finish_problem_samples(decided: DecidedProblem,
         raise JobFailure(Reason.EXECUTION_FAILED, f"no samples from {', '.join(missing)}")
     run.status.phase = Phase.RECONSTRUCTING
     with run.phase("reconstruct_seconds"):
-        merged: dict[str, int] = {}
-        for per_basis in counts.values():
-            for key, n in per_basis[0].items():
-                merged[key] = merged.get(key, 0) + n
-        outcome = best_of_samples(problem, merged)
+        outcome = best_of_samples(problem, merge_sampling_counts(counts.values()))
     run.condition(ConditionType.EXECUTED, True, Reason.FRAGMENTS_COMPLETED,
                   f"{len(counts)} fragment(s) sampled {outcome.samples} bitstrings")
     backends = {a.descriptor.name: a.descriptor.backend_name for a in circuit_job.assessments}
@@ -294,8 +285,7 @@ def solve_problem_classically(decided: DecidedProblem) -> QuboSolution:
     if state.exact is not None and state.exact.proven_optimal:
         return state.exact
     with run.phase("execute_seconds"):
-        _, raw = solve_classically(state.problem, classical_time_limit(decided), state.seed)
-    return raw
+        return solve_classically(state.problem, classical_time_limit(decided), state.seed)
 
 
 def finish_problem_classically(decided: DecidedProblem, raw: QuboSolution) -> QuantumJobStatus:
@@ -311,11 +301,16 @@ def finish_problem_classically(decided: DecidedProblem, raw: QuboSolution) -> Qu
     run.progress.step("execute", f"classical {raw.method}: energy {raw.energy:.6g}"
                       f"{', proven optimal' if raw.proven_optimal else ''}")
     result = Result(path="Classical", backends=[raw.method], method=raw.method)
-    return _verify(state, chosen, result, raw.method, None, noisy=False)
+    # When the solver's answer is the proven optimum, its refinement is also the reference.
+    return _verify(state, chosen, result, raw.method, None, noisy=False,
+                   reference=chosen if raw is state.exact else None)
 
 
 def _verify(state: ProblemRun, chosen: Candidate, result: Result, solver: str,
-            samples: SampleOutcome | None, noisy: bool) -> QuantumJobStatus:
+            samples: SampleOutcome | None, noisy: bool,
+            reference: Candidate | None = None) -> QuantumJobStatus:
+    """Report the solution against the optimum (``reference``: the refined exact answer,
+    when the caller has it) and check every constraint."""
     run, problem = state.run, state.problem
     options = state.policy.spec.optimization
     with run.phase("verify_seconds"):
@@ -324,7 +319,7 @@ def _verify(state: ProblemRun, chosen: Candidate, result: Result, solver: str,
             exact = exact_solution(problem, options.exact_time_limit_seconds)
         optimum = None
         if exact is not None:
-            reference = refine(problem, exact.x)
+            reference = reference or refine(problem, exact.x)
             best = reference.objective
             if reference.feasible and math.isfinite(best):
                 optimum = (best, exact.proven_optimal)

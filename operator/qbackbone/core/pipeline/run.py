@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -332,11 +332,7 @@ def finish_single_qpu(decided: DecidedJob,
         result = Result(path="SingleQPU", backends=[backend[s.qpu] for s in qip.shares],
                         qpus=[s.qpu for s in qip.shares], shots=total_shots)
         if reduced.observables is None:
-            merged: dict[str, int] = {}
-            for basis_counts in per_qpu:
-                for key, n in basis_counts[0].items():
-                    merged[key] = merged.get(key, 0) + n
-            result.counts = dict(sorted(merged.items()))
+            result.counts = merge_sampling_counts(per_qpu)
         else:
             result.expectation_values = [
                 _estimate(obs, [c[reduced.basis_of[i]] for c in per_qpu])
@@ -344,6 +340,15 @@ def finish_single_qpu(decided: DecidedJob,
             ]
     run.status.result = result
     return verify_and_finish(run, reduced, noise)
+
+
+def merge_sampling_counts(per_qpu: Iterable[Sequence[Mapping[str, int]]]) -> dict[str, int]:
+    """One histogram from each QPU's counts of a sampling job (its single circuit), sorted."""
+    merged: dict[str, int] = {}
+    for basis_counts in per_qpu:
+        for key, n in basis_counts[0].items():
+            merged[key] = merged.get(key, 0) + n
+    return dict(sorted(merged.items()))
 
 
 def _estimate(observable: str, per_qpu_counts: Sequence[Mapping[str, int]]) -> ExpectationValue:

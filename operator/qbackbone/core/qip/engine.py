@@ -28,8 +28,10 @@ class QIPDecision:
         return self.path is None
 
 
-def _rule(rules: list[RuleOutcome], name: str, value: float | str | bool | None,
-          threshold: float | str | bool | None, passed: bool, qpu: str | None = None) -> bool:
+def record_rule(rules: list[RuleOutcome], name: str, value: float | str | bool | None,
+                threshold: float | str | bool | None, passed: bool,
+                qpu: str | None = None) -> bool:
+    """Append one evaluated rule to ``rules``; returns whether it passed."""
     rules.append(RuleOutcome(name=name, value=value, threshold=threshold, passed=passed, qpu=qpu))
     return passed
 
@@ -47,40 +49,41 @@ def _feature_rules(inputs: JobInputs, policy: InvocationPolicySpec,
         ("shotBudget", f.total_shots, policy.hardware.shot_budget,
          f.total_shots <= policy.hardware.shot_budget),
     ]
-    return [name for name, value, bound, ok in checks if not _rule(rules, name, value, bound, ok)]
+    return [name for name, value, bound, ok in checks
+            if not record_rule(rules, name, value, bound, ok)]
 
 
 def _qpu_rules(q: QPUAssessment, inputs: JobInputs, policy: InvocationPolicySpec,
                rules: list[RuleOutcome]) -> tuple[bool, bool]:
     """Per-QPU rules; returns (eligible, too_small) where too_small means width or depth."""
     d = q.descriptor
-    ok = _rule(rules, "selected", q.selected, True, q.selected, d.name)
-    ok &= _rule(rules, "ready", q.ready and not d.cordoned, True, q.ready and not d.cordoned,
-                d.name)
-    fits = _rule(rules, "qubitsFit", inputs.features.qubits, d.qubits,
-                 inputs.features.qubits <= d.qubits, d.name)
+    ok = record_rule(rules, "selected", q.selected, True, q.selected, d.name)
+    ok &= record_rule(rules, "ready", q.ready and not d.cordoned, True, q.ready and not d.cordoned,
+                      d.name)
+    fits = record_rule(rules, "qubitsFit", inputs.features.qubits, d.qubits,
+                       inputs.features.qubits <= d.qubits, d.name)
     ok &= fits
     if not fits:
         return False, True
     if q.compile_error is not None:
-        _rule(rules, "compiles", q.compile_error, True, False, d.name)
+        record_rule(rules, "compiles", q.compile_error, True, False, d.name)
         return False, False
     depth_ok = d.max_depth is None or (q.two_qubit_depth or 0) <= d.max_depth
-    ok &= _rule(rules, "twoQubitDepthFits", q.two_qubit_depth, d.max_depth, depth_ok, d.name)
+    ok &= record_rule(rules, "twoQubitDepthFits", q.two_qubit_depth, d.max_depth, depth_ok, d.name)
     fid = q.estimated_fidelity if q.estimated_fidelity is not None else 1.0
     target = policy.operational.min_estimated_fidelity
-    fid_ok = _rule(rules, "estimatedFidelity", round(fid, 4), target, fid >= target, d.name)
+    fid_ok = record_rule(rules, "estimatedFidelity", round(fid, 4), target, fid >= target, d.name)
     ok &= fid_ok
     queue_ok = d.queue_depth <= policy.hardware.max_queue_depth
-    ok &= _rule(rules, "queueDepth", d.queue_depth, policy.hardware.max_queue_depth, queue_ok,
-                d.name)
+    ok &= record_rule(rules, "queueDepth", d.queue_depth, policy.hardware.max_queue_depth, queue_ok,
+                      d.name)
     max_age = policy.hardware.max_calibration_age
     if max_age is not None and q.calibration_age_seconds is not None:
-        ok &= _rule(rules, "calibrationAge", round(q.calibration_age_seconds), max_age,
-                    q.calibration_age_seconds <= max_age, d.name)
+        ok &= record_rule(rules, "calibrationAge", round(q.calibration_age_seconds), max_age,
+                          q.calibration_age_seconds <= max_age, d.name)
     if inputs.context.needs_control_flow:
-        ok &= _rule(rules, "supportsControlFlow", d.supports_control_flow, True,
-                    d.supports_control_flow, d.name)
+        ok &= record_rule(rules, "supportsControlFlow", d.supports_control_flow, True,
+                          d.supports_control_flow, d.name)
     return ok, not depth_ok or not fid_ok
 
 
@@ -96,8 +99,8 @@ def decide(inputs: JobInputs, policy: InvocationPolicySpec) -> QIPDecision:
     classical_in_time = classical_ok and (
         ctx.deadline_remaining is None or (ctx.classical_seconds or 0.0) <= ctx.deadline_remaining
     )
-    _rule(rules, "classicalFeasible", ctx.classical_method or "none", "fallback enabled",
-          classical_ok)
+    record_rule(rules, "classicalFeasible", ctx.classical_method or "none", "fallback enabled",
+                classical_ok)
 
     def classical(reason_text: str) -> QIPDecision:
         if classical_in_time:
@@ -125,10 +128,10 @@ def decide(inputs: JobInputs, policy: InvocationPolicySpec) -> QIPDecision:
                              policy.scheduler.shot_splitting, inputs.features.measured_bases)
         makespan = max(s.end for s in shares)
         in_time = ctx.deadline_remaining is None or makespan + slack <= ctx.deadline_remaining
-        _rule(rules, "deadlineSlack",
-              None if ctx.deadline_remaining is None
-              else round(ctx.deadline_remaining - makespan, 3),
-              slack, in_time)
+        record_rule(rules, "deadlineSlack",
+                    None if ctx.deadline_remaining is None
+                    else round(ctx.deadline_remaining - makespan, 3),
+                    slack, in_time)
         if in_time:
             return QIPDecision(
                 "SingleQPU", Reason.QUANTUM_SELECTED,
