@@ -94,12 +94,6 @@ def workload(rng: random.Random) -> list[tuple[float, str, dict[str, Any]]]:
     return sorted(plan, key=lambda p: p[0])
 
 
-def established(ext: Any, name: str) -> bool:
-    crd = ext.read_custom_resource_definition(name)
-    return any(c.type == "Established" and c.status == "True"
-               for c in (crd.status.conditions or []))
-
-
 def ready(custom: Any, name: str) -> bool:
     status = custom.get_cluster_custom_object(G, V, "qpunodes", name).get("status") or {}
     return any(c["type"] == "Ready" and c["status"] == "True"
@@ -117,6 +111,7 @@ def record(out: Path, seconds_after: float) -> None:
 
     from qbackbone.dev import LocalCluster
     from qbackbone.dev.agentproc import start_node_agent
+    from qbackbone.dev.crds import install_crds
     from qbackbone.dev.procs import free_port
     from qbackbone.dev.procs import stop as stop_process
     from qbackbone.dev.waiting import wait_for
@@ -129,12 +124,7 @@ def record(out: Path, seconds_after: float) -> None:
     try:
         info = cluster.start()
         api = config.new_client_from_config(config_file=info.kubeconfig)
-        kubectl = str(Path(info.bin_dir) / "kubectl")
-        subprocess.run([kubectl, f"--kubeconfig={info.kubeconfig}", "apply", "--server-side",
-                        "-f", str(ROOT / "crds")], check=True, capture_output=True, timeout=60)
-        ext = client.ApiextensionsV1Api(api)
-        for kind in ("quantumjobs", "qpunodes", "invocationpolicies"):
-            wait_for(partial(established, ext, f"{kind}.{G}"), 30, what=kind)
+        install_crds(info, api, ROOT / "crds")
         agent = start_node_agent(info, list(HOSTS), tied=True,
                                  pod_env=[f"KUBECONFIG={info.kubeconfig}"])
         qbackbone = str(Path(sys.executable).parent / "qbackbone")

@@ -40,6 +40,7 @@ from kubernetes import client, config, watch
 
 from qbackbone.dev import ClusterInfo, LocalCluster
 from qbackbone.dev.agentproc import start_node_agent
+from qbackbone.dev.crds import install_crds
 from qbackbone.dev.procs import free_port
 from qbackbone.dev.procs import stop as stop_process
 from qbackbone.dev.waiting import wait_for
@@ -131,12 +132,7 @@ class Bench:
         t["cluster"] = time.monotonic() - t0
         api = self.api = config.new_client_from_config(config_file=info.kubeconfig)
         api.user_agent = "qbackbone-bench"
-        kubectl = str(Path(info.bin_dir) / "kubectl")
-        subprocess.run([kubectl, f"--kubeconfig={info.kubeconfig}", "apply", "--server-side",
-                        "-f", str(ROOT / "crds")], check=True, capture_output=True, timeout=60)
-        ext = client.ApiextensionsV1Api(api)
-        for name in ("quantumjobs", "qpunodes", "invocationpolicies"):
-            wait_for(partial(established, ext, f"{name}.{G}"), 30, what=name)
+        install_crds(info, api, ROOT / "crds")
         t1 = time.monotonic()
         self.agent = start_node_agent(info, [f"bench-host:{','.join(QPUS)}"], tied=True,
                                       pod_env=[f"KUBECONFIG={info.kubeconfig}"])
@@ -188,12 +184,6 @@ class Bench:
             self.api.close()
         if self.cluster is not None:
             self.cluster.stop()
-
-
-def established(ext: client.ApiextensionsV1Api, name: str) -> bool:
-    crd: Any = ext.read_custom_resource_definition(name)
-    return any(c.type == "Established" and c.status == "True"
-               for c in (crd.status.conditions or []))
 
 
 def qpu_ready(custom: client.CustomObjectsApi, name: str) -> bool:

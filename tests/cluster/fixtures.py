@@ -14,7 +14,6 @@ import os
 import subprocess
 import uuid
 from collections.abc import Iterator
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from kubernetes.client.exceptions import ApiException
 
 from qbackbone.dev import BinariesMissing, ClusterInfo, LocalCluster, find_bin_dir
 from qbackbone.dev.agentproc import start_node_agent
+from qbackbone.dev.crds import install_crds
 from qbackbone.dev.procs import stop
 from qbackbone.dev.waiting import wait_for
 
@@ -128,22 +128,10 @@ def run_kubectl(cluster: ClusterInfo, *args: str, stdin: str | None = None,
                           check=False)
 
 
-def established(ext: client.ApiextensionsV1Api, name: str) -> bool:
-    """Whether a CRD reports Established."""
-    crd = ext.read_custom_resource_definition(name)
-    return any(c.type == "Established" and c.status == "True"
-               for c in (crd.status.conditions if crd.status else None) or [])
-
-
 @pytest.fixture(scope="session")
 def crds(cluster: ClusterInfo, api: client.ApiClient) -> None:
     """The generated CRDs (crds/, of which the chart's are a checked copy), applied once."""
-    proc = run_kubectl(cluster, "apply", "--server-side", "--force-conflicts", "-f",
-                       str(Path(__file__).resolve().parents[2] / "crds"))
-    assert proc.returncode == 0, proc.stderr
-    ext = client.ApiextensionsV1Api(api)
-    for kind in ("quantumjobs", "qpunodes", "invocationpolicies"):
-        wait_for(partial(established, ext, f"{kind}.qbackbone.io"), 30, what=kind)
+    install_crds(cluster, api, Path(__file__).resolve().parents[2] / "crds")
 
 
 @pytest.fixture()

@@ -13,8 +13,9 @@ from kubernetes.client.exceptions import ApiException
 
 from qbackbone.dev import ClusterInfo
 from qbackbone.dev.binaries import K8S_VERSION
+from qbackbone.dev.crds import established
 from qbackbone.dev.waiting import wait_for
-from tests.cluster.fixtures import established, run_kubectl
+from tests.cluster.fixtures import run_kubectl
 
 REPO = Path(__file__).resolve().parents[2]
 REPO_CRDS = sorted(REPO.glob("crds/*.yaml"))

@@ -18,9 +18,9 @@ from kubernetes import client, config
 
 from qbackbone.dev import ClusterInfo, LocalCluster
 from qbackbone.dev.agentproc import start_node_agent
+from qbackbone.dev.crds import install_crds
 from qbackbone.dev.procs import free_port, stop
 from qbackbone.dev.waiting import wait_for
-from tests.cluster.fixtures import established, run_kubectl
 from tests.operator.kit import REPO, G, V, qpunode, ready_status, serving
 
 NODES = ("obs-host:obs-qpu-a,obs-qpu-b",)
@@ -88,11 +88,7 @@ def metered(k8s_bin_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
     api = config.new_client_from_config(config_file=info.kubeconfig)
     agent = running = None
     try:
-        proc = run_kubectl(info, "apply", "--server-side", "-f", str(REPO / "crds"))
-        assert proc.returncode == 0, proc.stderr
-        ext = client.ApiextensionsV1Api(api)
-        for kind in ("quantumjobs", "qpunodes", "invocationpolicies"):
-            wait_for(partial(established, ext, f"{kind}.{G}"), 30, what=kind)
+        install_crds(info, api, REPO / "crds")
         agent = start_node_agent(info, NODES, tied=True,
                                  pod_env=[f"KUBECONFIG={info.kubeconfig}"])
         running = MeteredOperator(info, state / "operator.log")
