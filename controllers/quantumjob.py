@@ -58,11 +58,22 @@ def _owner(meta: Any) -> Any:
                 None)
 
 
+def _snapshot(store: Any) -> list[Any]:
+    """A copy of an index store; kopf updates indexes on its event loop while this handler
+    runs in a worker thread, so a copy can meet a change: try again (the timer is the net)."""
+    for _ in range(5):
+        try:
+            return list(store)
+        except RuntimeError:  # changed size during iteration
+            continue
+    return []
+
+
 def _nudge(jobs: JobReconciler, index: Any, meta: Any, owner: Any, why: str) -> None:
     """Reconcile the owning job now (if unfinished) rather than at its next timer tick; the
     timer stays the level-based safety net, so a failure here is counted and logged only."""
     namespace = meta.get("namespace")
-    for job in index.get((namespace, owner.get("name")), []):
+    for job in _snapshot(index.get((namespace, owner.get("name")), [])):
         if job["metadata"].get("uid") != owner.get("uid"):
             continue
         with object_context("QuantumJob", owner.get("name"), namespace):

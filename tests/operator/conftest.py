@@ -23,12 +23,22 @@ from qbackbone.dev import ClusterInfo
 from qbackbone.dev.agentproc import start_node_agent
 from qbackbone.dev.procs import free_port, stop
 from qbackbone.dev.waiting import wait_for
-from tests.operator.kit import PodWatch, qpunode, ready_status, serving
+from tests.operator.kit import (
+    PodWatch,
+    create_ready_qpunode,
+    delete_qpunode,
+    qpunode,
+    ready_status,
+    serving,
+)
 
 # QPU names are the agent's extended resources and the QPUNode names.
 # Distinct from tests/cluster's agent QPUs: both agents may run in one session.
-OPERATOR_NODES = ("op-host-a:op-qpu-a,op-qpu-b",)
+OPERATOR_NODES = ("op-host-a:op-qpu-a,op-qpu-b,op-qpu-c,op-qpu-d",)
 QPUS = ("op-qpu-a", "op-qpu-b")
+# Advertised too, QPUNodes only while a test uses them: slow in the scheduler's model.
+SLOW_QPUS = ("op-qpu-c", "op-qpu-d")
+SLOW_SHOT_TIME = "1ms"  # a 36,000-shot LOCC subcircuit: 36 s on one QPU, 18 s on two
 
 
 
@@ -98,6 +108,18 @@ def fleet(api: client.ApiClient, operator: OperatorProcess) -> tuple[str, ...]:
     for name in QPUS:
         wait_for(partial(ready_status, custom, name, "True"), 60, what=f"QPUNode {name} Ready")
     return QPUS
+
+
+@pytest.fixture
+def slow_pair(api: client.ApiClient, fleet: tuple[str, ...]) -> Iterator[tuple[str, ...]]:
+    """Two aer QPUNodes the joint plan sees as slow (1 ms per shot): a job whose deadline is
+    shorter than its shots on one of them gets its shots split over both. Real runs take
+    seconds, far inside such deadlines. Deleted after the test."""
+    for name in SLOW_QPUS:
+        create_ready_qpunode(api, name, qubits=8, shotTime=SLOW_SHOT_TIME)
+    yield SLOW_QPUS
+    for name in SLOW_QPUS:
+        delete_qpunode(api, name)
 
 
 @pytest.fixture

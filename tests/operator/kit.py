@@ -91,6 +91,23 @@ def ready_status(custom: client.CustomObjectsApi, name: str, want: str) -> dict[
     return obj if cond is not None and cond["status"] == want else None
 
 
+def create_ready_qpunode(api: client.ApiClient, name: str, **spec: Any) -> None:
+    """Create an aer QPUNode and wait until the operator has made it Ready."""
+    custom = client.CustomObjectsApi(api)
+    custom.create_cluster_custom_object(G, V, "qpunodes",
+                                        qpunode(name, "aer", "aer_simulator", **spec))
+    wait_for(lambda: ready_status(custom, name, "True"), 60, what=f"QPUNode {name} Ready")
+
+
+def delete_qpunode(api: client.ApiClient, name: str) -> None:
+    """Delete a QPUNode; gone already is fine."""
+    try:
+        client.CustomObjectsApi(api).delete_cluster_custom_object(G, V, "qpunodes", name)
+    except client.ApiException as exc:
+        if exc.status != 404:
+            raise
+
+
 class PodWatch:
     """Every pod of a namespace as first seen (ADDED) and how often each name was added."""
 

@@ -1,6 +1,10 @@
 """A Distributed job (a GHZ circuit wider than every QPU, cut with one LOCC wire) runs as
 fragment pods: the preparation subcircuit's pods are created with a scheduling gate and start
-only after the measurement subcircuit's pods have finished and written their results."""
+only after the measurement subcircuit's pods have finished and written their results.
+
+The joint plan splits a subcircuit's shots over QPUs only when the job's deadline needs it, so
+the tests that want each subcircuit on two QPUs run on the slow pair (``slow_pair``) with a
+deadline no unsplit plan meets."""
 
 from __future__ import annotations
 
@@ -22,9 +26,20 @@ GHZ = ('OPENQASM 2.0;\ninclude "qelib1.inc";\n' + f"qreg q[{WIDTH}];\nh q[0];\n"
 GHZ_OBSERVABLES = ["ZZ" + "I" * (WIDTH - 2), "Z" + "I" * (WIDTH - 2) + "Z", "X" * WIDTH]
 
 
+# On the slow pair each subcircuit's 36,000 shots take 36 s on one QPU, 18 s on two: only
+# both subcircuits split over both QPUs (36.1 s in all) meet it; real runs take seconds.
+SPLIT_DEADLINE = "45s"
+
+
 def ghz_job(name: str, **spec: Any) -> dict[str, Any]:
     """The GHZ job every distributed test runs (2000 shots; the LOCC overhead multiplies)."""
     return quantum_job(name, GHZ, GHZ_OBSERVABLES, shots=2000, **spec)
+
+
+def split_ghz_job(name: str, qpus: tuple[str, ...]) -> dict[str, Any]:
+    """The GHZ job on ``qpus`` (the slow pair) with a deadline that splits every subcircuit."""
+    return ghz_job(name, deadline=SPLIT_DEADLINE,
+                   execution={"qpuSelector": {"names": list(qpus)}})
 
 
 def check_ghz_values(job: dict[str, Any]) -> None:
@@ -58,14 +73,15 @@ def _time(value: Any) -> datetime:
 
 
 def test_locc_job_runs_as_gated_pods_in_precedence_order(api: client.ApiClient, namespace: str,
-                                                         fleet: tuple[str, ...],
+                                                         slow_pair: tuple[str, ...],
                                                          core: client.CoreV1Api,
                                                          pod_watch: PodWatch) -> None:
-    create(api, namespace, ghz_job("ghz"))
+    fleet = slow_pair
+    create(api, namespace, split_ghz_job("ghz", fleet))
     job = wait_job(api, namespace, "ghz", timeout=180)
     check_ghz_values(job)
     status = job["status"]
-    assert condition(job, "Scheduled")["reason"] == "Planned"  # type: ignore[index]
+    assert condition(job, "Scheduled")["reason"] == "Admitted"  # type: ignore[index]
     subs = {s["name"]: s for s in status["plan"]["subcircuits"]}
     prepare = {n for n, s in subs.items() if s.get("dependsOn")}
     measure = set(subs) - prepare
@@ -106,4 +122,5 @@ def test_locc_job_runs_as_gated_pods_in_precedence_order(api: client.ApiClient, 
     reasons = [e.reason for e in core.list_namespaced_event(namespace).items
                if e.involved_object.name == "ghz"]
     assert reasons.count("Released") == len(fleet), reasons
+    assert condition(job, "DeadlineMet")["status"] == "True"  # type: ignore[index]
     assert "RanInProcess" not in reasons

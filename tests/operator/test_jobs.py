@@ -113,7 +113,7 @@ def test_deleting_a_job_deletes_its_pods_and_configmaps(api: client.ApiClient, n
     assert core.list_namespaced_pod(namespace, label_selector=selector).items
     configmaps = core.list_namespaced_config_map(namespace, label_selector=selector).items
     roles = {cm.metadata.labels["qbackbone.io/role"] for cm in configmaps}
-    assert roles == {"decision", "input", "result"}
+    assert roles == {"decision", "admission", "input", "result"}
     client.CustomObjectsApi(api).delete_namespaced_custom_object(
         "qbackbone.io", "v1alpha1", namespace, "quantumjobs", "gone")
 

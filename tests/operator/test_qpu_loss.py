@@ -2,15 +2,15 @@
 eligible QPU (a new attempt, the stale pod deleted), or the job fails with the reason.
 
 The QPUs lost here are QPUNodes no node advertises (``op-ghost-*``): Ready (the operator builds
-them), so jobs are planned onto them, but their pods stay Pending: a fragment waiting on its
-QPU. A failed pod is what a kubelet reports for a container that exited 1; the test writes
-that status itself, as the node agent (the kubelet's stand-in here) would.
+them) and the fastest QPU in the scheduler's model, so the joint plan puts a lone job's
+fragments on them, but their pods stay Pending: a fragment waiting on its QPU. A failed pod is
+what a kubelet reports for a container that exited 1; the test writes that status itself, as
+the node agent (the kubelet's stand-in here) would.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from functools import partial
 from typing import Any
 
 import pytest
@@ -18,14 +18,12 @@ from kubernetes import client
 
 from qbackbone.dev.waiting import wait_for
 from tests.operator.kit import (
-    G,
     PodWatch,
-    V,
     condition,
     create,
-    qpunode,
+    create_ready_qpunode,
+    delete_qpunode,
     quantum_job,
-    ready_status,
     wait_job,
 )
 from tests.operator.test_distributed import check_ghz_values, fragment_pods, ghz_job
@@ -37,22 +35,12 @@ pytestmark = pytest.mark.cluster
 @pytest.fixture
 def ghost(api: client.ApiClient, fleet: tuple[str, ...],
           request: pytest.FixtureRequest) -> Iterator[str]:
-    """A Ready aer QPUNode that no node advertises; deleted after the test if still there."""
-    custom = client.CustomObjectsApi(api)
+    """A Ready aer QPUNode that no node advertises, modelled 20x faster than the fleet's (so
+    plans prefer it); deleted after the test if still there."""
     name = f"op-ghost-{request.node.name[5:20].replace('_', '-').strip('-')}"
-    custom.create_cluster_custom_object(G, V, "qpunodes", qpunode(name, "aer", "aer_simulator",
-                                                                  qubits=8))
-    wait_for(partial(ready_status, custom, name, "True"), 60, what=f"QPUNode {name} Ready")
+    create_ready_qpunode(api, name, qubits=8, shotTime="1us")
     yield name
     delete_qpunode(api, name)
-
-
-def delete_qpunode(api: client.ApiClient, name: str) -> None:
-    try:
-        client.CustomObjectsApi(api).delete_cluster_custom_object(G, V, "qpunodes", name)
-    except client.ApiException as exc:
-        if exc.status != 404:
-            raise
 
 
 def pods_on(core: client.CoreV1Api, namespace: str, job: str, qpu: str) -> list[Any]:
@@ -90,7 +78,7 @@ def test_fragments_on_a_deleted_qpu_are_rescheduled(api: client.ApiClient, names
     delete_qpunode(api, ghost)
     job = wait_job(api, namespace, "moved", timeout=180)
     check_ghz_values(job)
-    assert set(job["status"]["result"]["qpus"]) == set(fleet)  # nothing ran on the ghost
+    assert set(job["status"]["result"]["qpus"]) <= set(fleet)  # nothing ran on the ghost
     pods = fragment_pods(core, namespace, "moved")
     assert not [p for p in pods if p.metadata.name in {s.metadata.name for s in stranded}]
     retries = [p for p in pods if p.metadata.labels["qbackbone.io/attempt"] == "1"]
@@ -100,7 +88,7 @@ def test_fragments_on_a_deleted_qpu_are_rescheduled(api: client.ApiClient, names
         {p.metadata.labels["qbackbone.io/fragment"] for p in stranded}
     results = core.list_namespaced_config_map(
         namespace, label_selector="qbackbone.io/job=moved,qbackbone.io/role=result").items
-    assert len(results) == 2 * (len(fleet) + 1)  # one per fragment, the moved ones included
+    assert len(results) == 2  # one per fragment: each ran once, where it was moved to
     assert all(n == 1 for n in pod_watch.added.values()), pod_watch.added
     moved = [e for e in events_of(core, namespace, "moved") if e.reason == "Rescheduled"]
     assert len(moved) == 2 and all(ghost in e.message for e in moved), moved
@@ -190,5 +178,5 @@ def test_a_single_qpu_share_on_a_deleted_qpu_moves_too(api: client.ApiClient, na
                         strict=True):
         assert abs(ev["value"] - want) <= 4 * ev["stdError"] + 1e-9, (ev, want)
     pods = {p.metadata.name: p for p in fragment_pods(core, namespace, "share")}
-    assert set(pods) == {f"share-frag-{fleet[0]}", f"share-frag-{ghost}-r1"}
+    assert set(pods) == {f"share-frag-{ghost}-r1"}  # the plan put every shot on the ghost
     assert pods[f"share-frag-{ghost}-r1"].metadata.labels["qbackbone.io/qpu"] == fleet[0]

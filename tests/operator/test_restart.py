@@ -13,7 +13,7 @@ from kubernetes import client
 from qbackbone.dev.waiting import wait_for
 from tests.operator.conftest import OperatorProcess
 from tests.operator.kit import PodWatch, condition, create, get_job, quantum_job, wait_job
-from tests.operator.test_distributed import check_ghz_values, fragment_pods, ghz_job
+from tests.operator.test_distributed import check_ghz_values, fragment_pods, split_ghz_job
 from tests.operator.test_jobs import ENTANGLED, OBSERVABLES, exact
 
 pytestmark = pytest.mark.cluster
@@ -47,15 +47,16 @@ def test_sigkilled_operator_resumes_a_running_job(api: client.ApiClient, namespa
 
 
 def test_sigkill_mid_distributed_job_resumes_with_the_same_answer(
-        api: client.ApiClient, namespace: str, fleet: tuple[str, ...], operator: OperatorProcess,
-        core: client.CoreV1Api, pod_watch: PodWatch) -> None:
+        api: client.ApiClient, namespace: str, slow_pair: tuple[str, ...],
+        operator: OperatorProcess, core: client.CoreV1Api, pod_watch: PodWatch) -> None:
     """Killed while the LOCC preparation pods wait behind their gate; the measurement pods
     finish meanwhile. The new operator releases the gate from the stored results and reaches
     exactly the values of an uninterrupted run with the same seed, creating no pod twice."""
-    create(api, namespace, ghz_job("calm"))
+    fleet = slow_pair  # each subcircuit split over both (the deadline needs it)
+    create(api, namespace, split_ghz_job("calm", fleet))
     calm = wait_job(api, namespace, "calm", timeout=180)
     check_ghz_values(calm)
-    create(api, namespace, ghz_job("killed"))
+    create(api, namespace, split_ghz_job("killed", fleet))
 
     def gated() -> list[Any]:
         pods = core.list_namespaced_pod(namespace, label_selector="qbackbone.io/job=killed").items

@@ -13,6 +13,7 @@ class Phase(StrEnum):
 
     PENDING = "Pending"
     DECIDING = "Deciding"
+    QUEUED = "Queued"  # decided for a QPU, waiting for the joint plan to admit it
     SCHEDULED = "Scheduled"
     RUNNING = "Running"
     RECONSTRUCTING = "Reconstructing"
@@ -41,6 +42,8 @@ class Reason(StrEnum):
     QUANTUM_SELECTED = "QuantumSelected"
     CLASSICAL_SELECTED = "ClassicalSelected"
     PLANNED = "Planned"
+    QUEUED = "Queued"
+    ADMITTED = "Admitted"
     FRAGMENTS_COMPLETED = "FragmentsCompleted"
     CLASSICAL_COMPLETED = "ClassicalCompleted"
     MATCHES_EXACT = "MatchesExact"

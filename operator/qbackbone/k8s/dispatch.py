@@ -134,6 +134,9 @@ class Dispatcher:
         self.decided_at = decided_at
         self.deadline_seconds = deadline_seconds
         self._inputs: dict[tuple[str, int], dict[str, str]] = {}  # built, not yet created
+        # (QPU, shots, Unix start or None) of each fragment without a result, as last seen
+        self.outstanding: list[tuple[str, int, float | None]] = [
+            (slot.qpu, source.slot_shots(slot), None) for slot in source.slots]
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -195,11 +198,14 @@ class Dispatcher:
                              f"{self._deadline_text(read_at)} with {len(missing)} of "
                              f"{len(self.source.slots)} fragment result(s) outstanding: "
                              f"{'; '.join(outstanding)}")
+        self.outstanding = []
         for slot in self.source.slots:
             if slot.key in tick.results:
                 continue
             attempts = self._attempts(slot, pods, configmaps, inputs)
             current = attempts[-1]
+            self.outstanding.append((current.qpu, self.source.slot_shots(slot),
+                                     running_since(current.pod)))
             for stale in attempts[:-1]:
                 self._delete(stale)
             try:
@@ -367,6 +373,14 @@ def pod_state(pod: Any) -> str:
     if phase == "Failed":
         return f"Failed: {termination(pod)}"
     return f"{phase} on node {node}" if node else phase
+
+
+def running_since(pod: Any) -> float | None:
+    """Unix seconds since which a Running pod runs; None when it does not run."""
+    status = pod.status if pod is not None else None
+    if status is None or status.phase != "Running" or status.start_time is None:
+        return None
+    return float(status.start_time.timestamp())
 
 
 def slot_result(data: Mapping[str, str], decided_at: datetime) -> SlotResult:

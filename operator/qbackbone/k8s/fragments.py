@@ -26,6 +26,7 @@ from qbackbone.api.quantumjob import QuantumJobStatus
 from qbackbone.core.circuits.serialize import circuits_from_b64
 from qbackbone.core.cutting import CutPlan, CutPlanningError, LoccExecution, reconstruct_lo
 from qbackbone.core.errors import JobFailure
+from qbackbone.core.execute.shots import ShotShare
 from qbackbone.core.pipeline import DecidedJob, finish_single_qpu
 from qbackbone.core.pipeline.distributed import (
     FragmentRecord,
@@ -54,6 +55,21 @@ class Slot:
 
 
 @dataclass(frozen=True)
+class Need:
+    """One subcircuit's demand on QPU time, for the joint plan of the waiting jobs."""
+
+    subcircuit: str
+    shots: int  # every shot of every circuit it runs (QPU time is per shot)
+    qubits: int
+    qpus: tuple[str, ...]  # the QPUs that may run it, preferred first
+    after: tuple[str, ...] = ()  # subcircuits whose results it needs first (LOCC)
+
+
+#: Shots per subcircuit name and QPU, as the joint plan admitted the job.
+Shares = Mapping[str, Mapping[str, int]]
+
+
+@dataclass(frozen=True)
 class Work:
     """What one attempt of a slot runs: circuits compiled for its QPU, shots per circuit."""
 
@@ -79,6 +95,18 @@ class FragmentSource(Protocol):
 
     slots: list[Slot]
 
+    def needs(self) -> list[Need]:
+        """What the job asks of the QPUs, for the joint plan."""
+        ...
+
+    def assign(self, shares: Shares) -> None:
+        """Take the joint plan's shot split: the slots become one per (subcircuit, QPU)."""
+        ...
+
+    def slot_shots(self, slot: Slot) -> int:
+        """Every shot the slot runs (for the QPU time it still needs)."""
+        ...
+
     def work(self, slot: Slot, qpu: str, attempt: int,
              results: Mapping[str, SlotResult]) -> Work | None:
         """The attempt's work on ``qpu``; None while a predecessor has no result yet."""
@@ -98,12 +126,46 @@ def _preference(fleet: Sequence[QPU]) -> dict[str, tuple[float, str]]:
 
 
 class SingleSource:
-    """An uncut job: one slot per QPU share of the decision, all circuits in one call."""
+    """An uncut job: one slot per QPU share (the QIP's split until the joint plan assigns
+    one), every measured basis in one call."""
 
     def __init__(self, decided: DecidedJob) -> None:
         self.decided = decided
-        self.shares = {s.qpu: s.shots for s in decided.qip.shares}
-        self.slots = [Slot(s.qpu, SINGLE, s.qpu) for s in decided.qip.shares]
+        self._take_shares()
+
+    def _take_shares(self) -> None:
+        self.shares = {s.qpu: s.shots for s in self.decided.qip.shares}
+        self.slots = [Slot(s.qpu, SINGLE, s.qpu) for s in self.decided.qip.shares]
+
+    def needs(self) -> list[Need]:
+        """The whole circuit: every basis times the shots per basis, on its eligible QPUs."""
+        features = self.decided.reduced.features
+        return [Need(SINGLE, features.total_shots, features.qubits,
+                     tuple(self.candidates(Slot(SINGLE, SINGLE, ""))))]
+
+    def assign(self, shares: Shares) -> None:
+        """The QIP's shares become the plan's: shots per basis on each QPU (every QPU runs
+        every basis), largest remainder so the total is exact."""
+        planned = {q: n for q, n in shares[SINGLE].items() if n > 0}
+        bases = self.decided.reduced.features.measured_bases
+        per_basis = self.decided.reduced.features.shots_per_basis
+        total = sum(planned.values())
+        rank = _preference(self.decided.fleet)
+        order = sorted(planned, key=lambda q: rank.get(q, (0.0, q)))
+        raw = [per_basis * planned[q] / total for q in order]
+        counts = [int(r) for r in raw]
+        for i in sorted(range(len(raw)), key=lambda i: raw[i] - counts[i],
+                        reverse=True)[:per_basis - sum(counts)]:
+            counts[i] += 1
+        fleet = {q.name: q.descriptor for q in self.decided.fleet}
+        self.decided.qip.shares = [
+            ShotShare(q, n, 0.0, fleet[q].setup_time + n * bases * fleet[q].shot_time)
+            for q, n in zip(order, counts, strict=True) if n > 0]
+        self._take_shares()
+
+    def slot_shots(self, slot: Slot) -> int:
+        """The slot's shots per basis times the bases."""
+        return self.shares[slot.key] * self.decided.reduced.features.measured_bases
 
     def work(self, slot: Slot, qpu: str, attempt: int,
              results: Mapping[str, SlotResult]) -> Work | None:
@@ -177,23 +239,56 @@ class CutSource:
                        else _Staged(LoccExecution(plan), replay_seed(decided.seed, stamp)))
         self.fleet = {q.name: q for q in decided.fleet}
         self.fits: dict[str, list[str]] = {}
-        self.shares: dict[str, _SubShares] = {}
-        self.slots: list[Slot] = []
-        self.of_slot: dict[str, Slot] = {}
+        fractions: dict[str, list[tuple[str, float]]] = {}
         for sub in plan.subcircuits:
             fitting = [q for q, _ in fitting_qpus(decided.fleet, self.usable, sub.name,
                                                   self._fit_circuits(sub.name))]
             self.fits[sub.name] = [q.name for q in fitting]
-            total = self._total_shots(sub.name)
-            shares = subcircuit_shares(total, fitting, policy.scheduler.shot_splitting)
+            fractions[sub.name] = subcircuit_shares(self._total_shots(sub.name), fitting,
+                                                    policy.scheduler.shot_splitting)
+        self._take_fractions(fractions)
+
+    def _take_fractions(self, fractions: Mapping[str, Sequence[tuple[str, float]]]) -> None:
+        """One slot per (subcircuit, QPU) with its fraction of the subcircuit's shots."""
+        self.shares: dict[str, _SubShares] = {}
+        self.slots: list[Slot] = []
+        self.of_slot: dict[str, Slot] = {}
+        for sub in self.plan.subcircuits:
             gated = bool(self.staged and self.staged.execution.incoming[sub.name])
             keys = []
-            for qpu, _ in shares:
+            for qpu, _ in fractions[sub.name]:
                 slot = Slot(f"{sub.name}-{qpu}", sub.name, qpu, gated)
                 self.slots.append(slot)
                 self.of_slot[slot.key] = slot
                 keys.append(slot.key)
-            self.shares[sub.name] = _SubShares(keys, [f for _, f in shares])
+            self.shares[sub.name] = _SubShares(keys, [f for _, f in fractions[sub.name]])
+
+    # -- the joint plan ------------------------------------------------------------------------
+
+    def needs(self) -> list[Need]:
+        """Each subcircuit's shots on the QPUs it fits; LOCC preparations after their
+        measurements."""
+        locc = self.staged is not None
+        return [Need(sub.name, self._total_shots(sub.name), sub.qubits,
+                     tuple(self.candidates(Slot(sub.name, sub.name, ""))),
+                     tuple(sub.depends_on) if locc else ())
+                for sub in self.plan.subcircuits]
+
+    def assign(self, shares: Shares) -> None:
+        """The plan's shots per (subcircuit, QPU) become the slots' fractions."""
+        rank = _preference(self.decided.fleet)
+        fractions = {}
+        for name, per_qpu in shares.items():
+            total = sum(per_qpu.values())
+            fractions[name] = [(q, per_qpu[q] / total)
+                               for q in sorted(per_qpu, key=lambda q: rank[q]) if per_qpu[q] > 0]
+        self._take_fractions(fractions)
+
+    def slot_shots(self, slot: Slot) -> int:
+        """The slot's fraction of its subcircuit's shots."""
+        shares = self.shares[slot.subcircuit]
+        return round(self._total_shots(slot.subcircuit)
+                     * shares.fractions[shares.keys.index(slot.key)])
 
     # -- planning --------------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ older body. The controller posts the returned events after the status write.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -23,6 +24,7 @@ from qbackbone.api.manifests import ManifestError
 from qbackbone.api.policy import DEFAULT_POLICY_NAME
 from qbackbone.api.quantumjob import QuantumJob, QuantumJobStatus
 from qbackbone.core.circuits.serialize import circuits_to_b64
+from qbackbone.core.errors import JobFailure
 from qbackbone.core.optimize.topology import ConfigMapReader
 from qbackbone.core.pipeline import (
     DecidedJob,
@@ -35,6 +37,7 @@ from qbackbone.core.pipeline import (
 )
 from qbackbone.core.pipeline.distributed import plan_status
 from qbackbone.core.pipeline.optimize import classical_time_limit
+from qbackbone.core.scheduling.admission import Admit
 from qbackbone.k8s import JOBS
 from qbackbone.k8s.builders import (
     JobRef,
@@ -59,6 +62,7 @@ from qbackbone.k8s.kube import Kube
 from qbackbone.k8s.names import (
     LABEL_JOB,
     LABEL_ROLE,
+    admission_name,
     classical_name,
     cutplan_name,
     decision_name,
@@ -72,6 +76,7 @@ from qbackbone.k8s.problem import (
     problem_input_data,
     problem_solution,
 )
+from qbackbone.k8s.queue import FleetQueue, Placement, Waiting
 from qbackbone.k8s.results import classical_outcome, seconds
 from qbackbone.k8s.status import TERMINAL, failed_job_status, write_status
 from qbackbone.observability import metrics
@@ -109,7 +114,9 @@ class Active:
     decided: DecidedJob | None  # None: a problem job solved classically
     classical: Unit | None = None
     problem: DecidedProblem | None = None  # problem jobs (spec.problem)
-    fragments: Dispatcher | None = None
+    source: FragmentSource | None = None  # a quantum job's fragments, once planned
+    fragments: Dispatcher | None = None  # ... and their pods, once admitted
+    admission: dict[str, str] | None = None  # the admission record (shares.json, message)
     plan_data: dict[str, str] | None = None  # the cut plan record of a Distributed decision
 
     @property
@@ -148,10 +155,12 @@ class _LogProgress:
 class JobReconciler:
     """Reconciles QuantumJobs; one instance per operator, kept in kopf's memo."""
 
-    def __init__(self, kube: Kube, worker: WorkerConfig, seed: int | None = None) -> None:
+    def __init__(self, kube: Kube, worker: WorkerConfig, seed: int | None = None,
+                 queue: FleetQueue | None = None) -> None:
         self.kube = kube
         self.worker = worker
         self.seed = seed
+        self.queue = queue or FleetQueue(seed=seed or 0, on_plan=metrics.joint_plan_made)
         self.active: dict[str, Active] = {}
         self.qpus = QPUView(kube, QPU_VIEW_SECONDS)
         self._guard = threading.Lock()
@@ -265,8 +274,8 @@ class JobReconciler:
                         f"generation {generation})")]
         try:
             self._prepare(ref, active, None)
-            if active.fragments is not None:
-                active.fragments.check_inputs()
+            if active.source is not None:  # with the QIP's split; admission may change it
+                self._dispatcher(ref, active, active.source).check_inputs()
             decision = build_configmap(ref, decision_name(ref.name), "decision", record.to_data())
             check_size(decision["data"], "the decision record")
             cutplan = None
@@ -295,29 +304,21 @@ class JobReconciler:
             self._prepare_problem(ref, active, active.problem)
             return
         assert decided is not None
-        source: FragmentSource
         if decided.qip.path == "Distributed":
             plan, active.plan_data = cut_plan(decided, plan_data)
             if plan is not None:
-                source = CutSource(decided, plan, record.stamp)
-                with decided.run.phase("schedule_seconds"):
-                    decided.run.status.plan = plan_status(
-                        plan, [source.record(slot, None) for slot in source.slots])
-                decided.run.status.phase = Phase.RUNNING
-                active.fragments = self._dispatcher(ref, active, source)
+                active.source = CutSource(decided, plan, record.stamp)
                 return
         if decided.run.status.decision is not None and \
                 decided.run.status.decision.path == "Classical":
             active.classical = self._classical_unit(ref, decided)
             return
-        active.fragments = self._dispatcher(ref, active, SingleSource(decided))
-        plan_single_qpu(decided)
+        active.source = SingleSource(decided)
 
     def _prepare_problem(self, ref: JobRef, active: Active, problem: DecidedProblem) -> None:
         """The QAOA circuit's fragments (a sampling job), or the classical solver's pod."""
         if problem.circuit_job is not None:
-            active.fragments = self._dispatcher(ref, active, ProblemSource(problem))
-            plan_single_qpu(problem.circuit_job)
+            active.source = ProblemSource(problem)
             return
         name = classical_name(ref.name)
         data = problem_input_data(ref, name, active.record.job, active.record.policy,
@@ -375,6 +376,9 @@ class JobReconciler:
                 if plan_data is None and active.plan_data is not None:
                     self.kube.create(build_configmap(ref, cutplan_name(ref.name), "plan",
                                                      active.plan_data))
+                if active.source is not None:
+                    active.admission = self.kube.configmap(ref.namespace,
+                                                           admission_name(ref.name))
             except Exception as err:  # the record no longer decides: say so, do not loop
                 status = run.fail(Reason.INTERNAL_ERROR,
                                   f"could not re-derive the recorded decision: {err}")
@@ -387,6 +391,18 @@ class JobReconciler:
                  events: list[Event]) -> list[Event]:
         """Read the job's pods and ConfigMaps; create what is missing; finish when done."""
         run = active.run
+        if active.source is not None and active.fragments is None:
+            try:
+                waiting = self._admit(ref, active, events)
+            except TooLarge as err:
+                waiting = run.fail(Reason.INPUT_TOO_LARGE, str(err))
+            except JobFailure as failure:  # e.g. a subcircuit no longer fits its QPU
+                waiting = run.fail(failure.reason, failure.message)
+            if waiting is not None:
+                if waiting.phase.value in TERMINAL:
+                    self.active.pop(ref.uid, None)
+                    events.append(_failed_event(waiting))
+                return self._write(ref, stored, waiting, events)
         labels = {LABEL_JOB: ref.name[:63]}
         read_at = time.time()  # before the listings: a result written before it is in them
         pods = self.kube.pods(ref.namespace, labels)
@@ -415,6 +431,107 @@ class JobReconciler:
         events.append(Event("Normal", "Executed",
                             f"{len(tick.results)} fragment pod(s) completed"))
         return self._write(ref, stored, status, [*events, _final_event(status)])
+
+    # -- admission: the joint plan of the waiting jobs -------------------------------------------
+
+    def _admit(self, ref: JobRef, active: Active, events: list[Event]) -> QuantumJobStatus | None:
+        """Take the job's admission (recorded, or now from the joint plan) and set up its
+        fragments; else the status to write while it waits (or fails: deadline, QPUs gone)."""
+        run, source = active.run, active.source
+        assert source is not None
+        if active.admission is None:
+            status = self._place(ref, active, events)
+            if status is not None:
+                return status
+        assert active.admission is not None
+        source.assign(json.loads(active.admission["shares.json"]))
+        self._plan_status(active, source)
+        run.condition(ConditionType.SCHEDULED, True, Reason.ADMITTED,
+                      active.admission.get("message", "admitted by the joint plan"))
+        run.status.phase = Phase.RUNNING
+        active.fragments = self._dispatcher(ref, active, source)
+        active.fragments.check_inputs()
+        return None
+
+    def _place(self, ref: JobRef, active: Active, events: list[Event]
+               ) -> QuantumJobStatus | None:
+        """Ask the queue; on admission create the admission record (first writer wins)."""
+        run, source = active.run, active.source
+        assert source is not None
+        now = time.time()
+        at = active.deadline_at
+        needs = source.needs()
+        allowed = sorted({q for need in needs for q in need.qpus})
+        if at is not None and now > at:
+            self.queue.remove(ref.uid)
+            return run.fail(Reason.DEADLINE_EXCEEDED,
+                            f"{deadline_text(at, now)} while it waited for QPU time: the joint "
+                            f"plan never admitted it (its QPUs: {', '.join(allowed)})")
+        descriptors = {q.name: q.descriptor for q in self._decided(active).fleet}
+        view = self.qpus.get()
+        if not set(allowed) <= view.ready:  # a QPU the decision saw may be newer than the view
+            view = self.qpus.get(True)
+        placement = self.queue.place(Waiting(ref.uid, needs, descriptors, at), view.ready,
+                                     self._backlog(now))
+        if placement.unavailable and not set(allowed) & self.qpus.get(True).alive:
+            self.queue.remove(ref.uid)
+            return run.fail(Reason.QPU_UNAVAILABLE,
+                            f"none of the QPUs it may use exists any more ({', '.join(allowed)})"
+                            " while it waited for QPU time")
+        if not isinstance(placement.decision, Admit):
+            message = _waiting_message(placement, allowed, at)
+            if run.status.phase != Phase.QUEUED:
+                events.append(Event("Normal", "Queued", message))
+            run.status.phase = Phase.QUEUED
+            run.condition(ConditionType.SCHEDULED, False, Reason.QUEUED, message)
+            return run.status
+        message = _admitted_message(placement, placement.decision, needs)
+        shares = {needs[i].subcircuit: per_qpu
+                  for i, per_qpu in placement.decision.shares.items()}
+        record = build_configmap(ref, admission_name(ref.name), "admission",
+                                 {"shares.json": json.dumps(shares, sort_keys=True),
+                                  "message": message})
+        if self.kube.create(record):
+            active.admission = record["data"]
+            events.append(Event("Normal", "Admitted", message))
+        else:  # recorded before (a restart raced this reconcile): the record wins
+            active.admission = self.kube.configmap(ref.namespace, admission_name(ref.name))
+            if active.admission is None:
+                raise Retry("admission record vanished", 1.0)
+        return None
+
+    @staticmethod
+    def _decided(active: Active) -> DecidedJob:
+        assert active.decided is not None
+        return active.decided
+
+    def _plan_status(self, active: Active, source: FragmentSource) -> None:
+        """status.plan with the admitted split."""
+        decided = self._decided(active)
+        if isinstance(source, CutSource):
+            with decided.run.phase("schedule_seconds"):
+                decided.run.status.plan = plan_status(
+                    source.plan, [source.record(slot, None) for slot in source.slots])
+        else:
+            plan_single_qpu(decided)
+
+    def _backlog(self, now: float) -> dict[str, float]:
+        """Seconds of admitted work left per QPU: the fragments without a result (a running
+        one counts only what its estimate has left)."""
+        out: dict[str, float] = {}
+        for active in list(self.active.values()):
+            dispatcher = active.fragments
+            if dispatcher is None or active.decided is None:
+                continue
+            fleet = {q.name: q.descriptor for q in active.decided.fleet}
+            for qpu, shots, started in list(dispatcher.outstanding):
+                descriptor = fleet.get(qpu)
+                if descriptor is None:
+                    continue
+                estimate = descriptor.setup_time + shots * descriptor.shot_time
+                left = estimate if started is None else max(0.0, started + estimate - now)
+                out[qpu] = out.get(qpu, 0.0) + left
+        return out
 
     def _advance_classical(self, ref: JobRef, stored: Mapping[str, Any] | None, active: Active,
                            pods: Mapping[str, Any], configmaps: Mapping[str, Mapping[str, str]],
@@ -472,6 +589,7 @@ class JobReconciler:
         start = time.perf_counter()
         written = write_status(self.kube, JOBS, ref.namespace, ref.name, stored, status)
         if status.phase.value in TERMINAL:
+            self.queue.remove(ref.uid)
             with self._guard:
                 self._finished[ref.uid] = time.monotonic()
                 self._results.pop(ref.uid, None)
@@ -488,6 +606,29 @@ def warm_up() -> None:
     from qiskit import QuantumCircuit, transpile
 
     transpile(QuantumCircuit(1), optimization_level=1)
+
+
+def _waiting_message(placement: Placement, qpus: list[str], deadline_at: float | None) -> str:
+    if placement.unavailable:
+        return (f"none of its QPUs ({', '.join(qpus)}) is Ready (cordoned or being validated);"
+                " waiting for one")
+    if placement.decision.start is None:
+        until = ("" if deadline_at is None else " until its deadline ("
+                 f"{datetime.fromtimestamp(deadline_at, UTC).isoformat(timespec='seconds')})")
+        return ("the joint plan cannot finish it by its deadline behind the admitted work and "
+                f"the other waiting jobs; waiting for QPU time on {', '.join(qpus)}{until}")
+    return (f"waiting for QPU time: the joint plan of the waiting jobs starts it after the "
+            f"work already admitted on {', '.join(qpus)}")
+
+
+def _admitted_message(placement: Placement, admit: Admit, needs: list[Any]) -> str:
+    parts = []
+    for i, per_qpu in sorted(admit.shares.items()):
+        split = ", ".join(f"{q} {n}" for q, n in sorted(per_qpu.items()))
+        parts.append(f"{needs[i].subcircuit}: {split} shots")
+    return (f"admitted by the joint plan of {placement.jobs} waiting job(s) "
+            f"({placement.method}): {'; '.join(parts)}; planned to start in "
+            f"{admit.start:.2f}s and finish in {admit.end:.2f}s")
 
 
 def _raiser(err: Exception) -> Any:

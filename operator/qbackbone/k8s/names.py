@@ -49,6 +49,11 @@ def cutplan_name(job: str) -> str:
     return _bounded(job, "cutplan")
 
 
+def admission_name(job: str) -> str:
+    """The ConfigMap holding the shot split the joint plan admitted the job with."""
+    return _bounded(job, "admission")
+
+
 def label_value(text: str) -> str:
     """A label value for any text (at most 63 characters; long ones end in a digest)."""
     return _bounded(text)

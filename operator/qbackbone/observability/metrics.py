@@ -18,6 +18,7 @@ from typing import Any, ParamSpec, TypeVar
 from prometheus_client import (
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     disable_created_metrics,
     generate_latest,
@@ -135,6 +136,12 @@ class OperatorMetrics:
         self.decision_seconds = Histogram(f"{PREFIX}_scheduler_decision_seconds", "Time to "
                                           "decide and plan a job (reduce, QIP, cut, schedule)",
                                           buckets=DECISION_BUCKETS, registry=r)
+        self.plan_seconds = Histogram(f"{PREFIX}_joint_plan_seconds", "Time to plan the "
+                                      "waiting jobs together (one plan serves every waiting "
+                                      "job until it is made again)", buckets=DECISION_BUCKETS,
+                                      registry=r)
+        self.plan_jobs = Gauge(f"{PREFIX}_joint_plan_jobs", "Waiting jobs in the last joint "
+                               "plan", registry=r)
         self.job_seconds = Histogram(f"{PREFIX}_job_duration_seconds", "Decision to verified "
                                      "result of Succeeded jobs (status.timings.totalSeconds)",
                                      ["path"], buckets=JOB_BUCKETS, registry=r)
@@ -191,6 +198,12 @@ class OperatorMetrics:
                 self.deadlines.labels(done.deadline).inc()
 
     @never_raises
+    def joint_plan_made(self, seconds: float, jobs: int) -> None:
+        """The queue planned ``jobs`` waiting jobs together in ``seconds``."""
+        self.plan_seconds.observe(seconds)
+        self.plan_jobs.set(jobs)
+
+    @never_raises
     def reconcile_error(self, controller: str, kind: str) -> None:
         """A handler raised (kind: api, permanent or internal)."""
         self.reconcile_errors.labels(controller, kind).inc()
@@ -210,6 +223,11 @@ _current = OperatorMetrics()
 def current() -> OperatorMetrics:
     """The process's metrics (one per process, like prometheus_client's default registry)."""
     return _current
+
+
+def joint_plan_made(seconds: float, jobs: int) -> None:
+    """Called by the job queue after each joint plan."""
+    _current.joint_plan_made(seconds, jobs)
 
 
 def job_status_written(uid: str, stored: Mapping[str, Any] | None,

@@ -34,8 +34,10 @@ class QPU:
             raise ValueError(f"QPU {self.name}: shot_time must be > 0 and setup_time >= 0")
 
     def can_run(self, sub: Subcircuit) -> bool:
-        """Eligibility: the subcircuit fits in qubits and in feasible depth."""
-        return sub.qubits <= self.qubits and sub.depth <= self.max_depth
+        """Eligibility: the subcircuit fits in qubits and in feasible depth, and the QPU is
+        one of those the subcircuit allows (if it names any)."""
+        return (sub.qubits <= self.qubits and sub.depth <= self.max_depth
+                and (sub.qpus is None or self.name in sub.qpus))
 
     def duration(self, shots: int) -> float:
         """Wall time of a fragment of ``shots`` shots on this QPU."""
@@ -44,11 +46,16 @@ class QPU:
 
 @dataclass(frozen=True, slots=True)
 class Subcircuit:
-    """One subcircuit of a job; ``shots`` already include the sampling overhead."""
+    """One subcircuit of a job; ``shots`` already include the sampling overhead.
+
+    ``qpus`` (optional) restricts the QPUs that may run it beyond qubits and depth: in the
+    operator, the QPUs the job's policy selects and its circuits were compiled and routed for.
+    """
 
     qubits: int
     depth: int
     shots: int
+    qpus: frozenset[str] | None = None
 
     def __post_init__(self) -> None:
         if self.qubits <= 0 or self.depth < 0 or self.shots <= 0:

@@ -72,7 +72,8 @@ def validate(problem: Problem, schedule: Schedule) -> ValidationReport:
         sub = job.subcircuits[f.subcircuit]
         if f.shots <= 0:
             bad.append(f"fragment {f} has no shots")
-        if sub.qubits > qpu.qubits or sub.depth > qpu.max_depth:
+        if sub.qubits > qpu.qubits or sub.depth > qpu.max_depth or (
+                sub.qpus is not None and qpu.name not in sub.qpus):
             bad.append(
                 f"{f.job}[{f.subcircuit}] ({sub.qubits} q, depth {sub.depth}) is not eligible "
                 f"on {qpu.name} ({qpu.qubits} q, max depth {qpu.max_depth})"

@@ -1,0 +1,157 @@
+"""The operator's queue: waiting jobs planned together around admitted work (no cluster).
+
+Real decided jobs (reduce, QIP, cut) and their fragment sources; the clock is injected so
+that "time passes" without sleeping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from qiskit import QuantumCircuit, qasm2
+
+from qbackbone.core.pipeline import DecidedJob, decide_job, start_job
+from qbackbone.core.qpus.fleet import build_fleet
+from qbackbone.core.scheduling.admission import Admit, Wait
+from qbackbone.k8s.fragments import SINGLE, CutSource, SingleSource, cut_plan
+from qbackbone.k8s.queue import FleetQueue, Placement, Waiting
+from tests.conftest import make_job, make_qpu
+
+# Slow enough that QPU time matters: 1 s per fragment, 1 ms per shot.
+FLEET = build_fleet([make_qpu("qpu-a", qubits=8, shotTime="1ms", setupTime="1s"),
+                     make_qpu("qpu-b", qubits=8, shotTime="1ms", setupTime="1s")])
+ONE_QPU = build_fleet([make_qpu("qpu-a", qubits=8, shotTime="1ms", setupTime="1s")])
+
+
+def ghz(width: int) -> str:
+    circuit = QuantumCircuit(width)
+    circuit.h(0)
+    for q in range(width - 1):
+        circuit.cx(q, q + 1)
+    return qasm2.dumps(circuit)
+
+
+def decided(name: str, fleet: list, shots: int = 1000, **spec: object) -> DecidedJob:
+    job = make_job(ghz(4), ["ZZZZ"], name=name, shots=shots, **spec)
+    result = decide_job(start_job(job), fleet, {}, seed=3)
+    assert result.qip.path == "SingleQPU", result.qip.message
+    return result
+
+
+def waiting(name: str, source: SingleSource | CutSource, deadline_at: float | None = None
+            ) -> Waiting:
+    return Waiting(name, source.needs(),
+                   {q.name: q.descriptor for q in source.decided.fleet}, deadline_at)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def place(queue: FleetQueue, job: Waiting, backlog: Mapping[str, float],
+          ready: frozenset[str] = frozenset({"qpu-a", "qpu-b"})) -> Placement:
+    return queue.place(job, ready, backlog)
+
+
+def test_a_job_is_split_over_qpus_when_its_deadline_needs_it() -> None:
+    clock = Clock()
+    source = SingleSource(decided("lone", FLEET, shots=4000))
+    queue = FleetQueue(lookahead=2.0, clock=clock)
+    alone = place(queue, waiting("lone", source), {})  # no deadline: one QPU, one setup
+    assert isinstance(alone.decision, Admit) and len(alone.decision.shares[0]) == 1
+    # One QPU needs 5 s (1 s setup, 4000 shots at 1 ms); both need 3 s: a 4 s deadline splits.
+    placement = place(queue, waiting("tight", source, deadline_at=clock.now + 4.0), {})
+    assert isinstance(placement.decision, Admit)
+    assert placement.decision.start == 0.0 and placement.decision.end <= 4.0
+    split = placement.decision.shares[0]
+    assert set(split) == {"qpu-a", "qpu-b"}
+    assert sum(split.values()) == source.needs()[0].shots
+    source.assign({SINGLE: split})
+    assert sum(source.shares.values()) == 4000  # shots per basis, exact after rounding
+    assert {slot.key for slot in source.slots} == {"qpu-a", "qpu-b"}
+    assert len(queue) == 0  # admitted jobs leave the queue
+
+
+def test_a_late_job_with_a_tight_deadline_overtakes_an_earlier_one() -> None:
+    """FIFO would start ``early`` first and make ``urgent`` miss its deadline."""
+    clock = Clock()
+    plans: list[int] = []
+    queue = FleetQueue(lookahead=2.0, clock=clock, on_plan=lambda _s, n: plans.append(n))
+    early = waiting("early", SingleSource(decided("early", ONE_QPU, shots=2000)))
+    urgent = waiting("urgent", SingleSource(decided("urgent", ONE_QPU, shots=2000)),
+                     deadline_at=clock.now + 10.0)
+    ready = frozenset({"qpu-a"})
+    backlog = {"qpu-a": 5.0}  # the QPU is busy with admitted work for 5 s
+    first = queue.place(early, ready, backlog)
+    assert isinstance(first.decision, Wait) and first.decision.start == 5.0
+    second = queue.place(urgent, ready, backlog)  # arrives: the plan is made again
+    assert plans == [1, 2]
+    assert isinstance(second.decision, Wait)
+    # 2000 shots take 3 s: urgent must run 5-8 s (deadline 10 s), early after it.
+    assert second.decision.start == 5.0
+    assert queue.place(early, ready, backlog).decision.start == 8.0
+    clock.now += 4.0  # the admitted work is almost done
+    backlog = {"qpu-a": 1.0}
+    admitted = queue.place(urgent, ready, backlog)
+    assert isinstance(admitted.decision, Admit), admitted
+    assert admitted.decision.shares == {0: {"qpu-a": 2000}}
+    still = queue.place(early, ready, {"qpu-a": 4.0})  # urgent's 3 s are admitted now
+    assert isinstance(still.decision, Wait) and still.decision.start is not None
+    assert still.decision.start >= 4.0 - 1e-9
+
+
+def test_a_job_that_cannot_meet_its_deadline_waits_without_a_start() -> None:
+    clock = Clock()
+    queue = FleetQueue(clock=clock)
+    late = waiting("late", SingleSource(decided("late", FLEET)), deadline_at=clock.now + 10.0)
+    placement = place(queue, late, {"qpu-a": 100.0, "qpu-b": 100.0})
+    assert placement.decision == Wait(None, None)
+    assert not placement.unavailable
+
+
+def test_a_job_whose_qpus_are_not_ready_is_outside_the_plan() -> None:
+    queue = FleetQueue(clock=Clock())
+    job = waiting("parked", SingleSource(decided("parked", FLEET)))
+    placement = place(queue, job, {}, ready=frozenset({"qpu-z"}))
+    assert placement.unavailable and placement.decision == Wait(None, None)
+
+
+def test_two_jobs_arriving_together_share_the_qpus_without_splitting_each() -> None:
+    """The joint plan gives each job a QPU of its own where a per-job split would put both
+    jobs on both QPUs (two setups each)."""
+    queue = FleetQueue(lookahead=2.0, clock=Clock())
+    jobs = [waiting(n, SingleSource(decided(n, FLEET, shots=1000))) for n in ("j1", "j2")]
+    for job in jobs:
+        queue.add(job)  # both arrived before the first plan
+    placements = [place(queue, job, {}) for job in jobs]
+    assert all(isinstance(p.decision, Admit) for p in placements)
+    used = [set(p.decision.shares[0]) for p in placements if isinstance(p.decision, Admit)]
+    assert used[0] != used[1] and all(len(u) == 1 for u in used)
+
+
+def test_a_cut_job_is_planned_with_its_locc_precedence_and_gets_the_planned_slots() -> None:
+    fleet = build_fleet([make_qpu("qpu-a", qubits=6), make_qpu("qpu-b", qubits=6)])
+    job = make_job(ghz(10), ["Z" + "I" * 8 + "Z"], name="cut", shots=500,
+                   execution={"mode": "Distributed"})
+    decided_job = decide_job(start_job(job), fleet, {}, seed=3)
+    assert decided_job.qip.path == "Distributed", decided_job.qip.message
+    plan, _ = cut_plan(decided_job, None)
+    assert plan is not None
+    source = CutSource(decided_job, plan, "stamp")
+    needs = source.needs()
+    assert any(need.after for need in needs)  # the preparation waits for the measurement
+    queue = FleetQueue(clock=Clock())
+    placement = place(queue, Waiting("cut", needs, {q.name: q.descriptor for q in fleet}, None),
+                      {})
+    assert isinstance(placement.decision, Admit)
+    shares = {needs[i].subcircuit: split for i, split in placement.decision.shares.items()}
+    source.assign(shares)
+    for need in needs:
+        slots = [s for s in source.slots if s.subcircuit == need.subcircuit]
+        assert {s.qpu for s in slots} == set(shares[need.subcircuit])
+        assert sum(source.slot_shots(s) for s in slots) == need.shots
+        assert all(s.gated == bool(need.after) for s in slots)
