@@ -1,4 +1,5 @@
-"""Operator benchmark (issue 8): apply-to-verified-result latency, a burst of jobs, API requests.
+"""Operator benchmark (issue 8): apply-to-verified-result latency, a burst of jobs, API requests,
+and the joint plan behind admission (plans made, their time, how long jobs waited).
 
     .venv/bin/python benchmarks/operator/bench.py --quick   # 3 latency reps, 10 jobs (~2 min)
     .venv/bin/python benchmarks/operator/bench.py           # 5 latency reps, 50 jobs
@@ -37,6 +38,7 @@ from typing import Any
 import numpy as np
 import yaml
 from kubernetes import client, config, watch
+from prometheus_client.parser import text_string_to_metric_families
 
 from qbackbone.dev import ClusterInfo, LocalCluster
 from qbackbone.dev.agentproc import start_node_agent
@@ -114,6 +116,7 @@ class Bench:
         self.agent: tuple[subprocess.Popen[bytes], Any] | None = None
         self.operator: subprocess.Popen[bytes] | None = None
         self.operator_log = state / "operator.log"
+        self.metrics_url = ""
         self.api: client.ApiClient | None = None
 
     def up(self) -> dict[str, float]:
@@ -154,9 +157,11 @@ class Bench:
 
     def start_operator(self, kubeconfig: Path) -> None:
         url = f"http://127.0.0.1:{free_port()}/healthz"
+        metrics_port = free_port()
+        self.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
         qbackbone = str(Path(sys.executable).parent / "qbackbone")
         argv = [qbackbone, "operator", f"--kubeconfig={kubeconfig}", f"--liveness={url}",
-                f"--worker-command={qbackbone}", "--seed=11"]
+                f"--worker-command={qbackbone}", "--seed=11", f"--metrics-port={metrics_port}"]
         with self.operator_log.open("ab") as out:
             self.operator = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
                                              start_new_session=True)
@@ -298,6 +303,41 @@ def latency(bench: Bench, reps: int, rng: np.random.Generator) -> dict[str, Any]
     }
 
 
+def joint_plans(bench: Bench) -> dict[str, Any]:
+    """The operator's joint-plan histogram so far: plans made, mean and largest bucket."""
+    with urllib.request.urlopen(bench.metrics_url, timeout=5) as response:
+        text = response.read().decode()
+    count = total = 0.0
+    buckets: list[tuple[float, float]] = []
+    for family in text_string_to_metric_families(text):
+        if family.name != "qbackbone_joint_plan_seconds":
+            continue
+        for sample in family.samples:
+            if sample.name.endswith("_count"):
+                count = sample.value
+            elif sample.name.endswith("_sum"):
+                total = sample.value
+            elif sample.name.endswith("_bucket"):
+                buckets.append((float(sample.labels["le"]), sample.value))
+    below = [le for le, n in sorted(buckets) if n >= count]
+    return {"plans": int(count), "meanSeconds": round(total / count, 4) if count else None,
+            "allWithinSeconds": below[0] if below else None}
+
+
+def queue_waits(core: client.CoreV1Api, custom: client.CustomObjectsApi,
+                names: list[str]) -> list[float]:
+    """Seconds from each job's creation to its admission record (API timestamps: 1 s)."""
+    created = {}
+    for name in names:
+        job: Any = custom.get_namespaced_custom_object(G, V, NAMESPACE, "quantumjobs", name)
+        created[name] = parse_ts(job["metadata"]["creationTimestamp"])
+    records: Any = core.list_namespaced_config_map(
+        NAMESPACE, label_selector="qbackbone.io/role=admission")
+    return sorted(round(cm.metadata.creation_timestamp.timestamp()
+                        - created[cm.metadata.labels["qbackbone.io/job"]], 1)
+                  for cm in records.items if cm.metadata.labels["qbackbone.io/job"] in created)
+
+
 def burst(bench: Bench, n: int, rng: np.random.Generator, timeout: float) -> dict[str, Any]:
     assert bench.api is not None
     custom, core = client.CustomObjectsApi(bench.api), client.CoreV1Api(bench.api)
@@ -350,6 +390,7 @@ def burst(bench: Bench, n: int, rng: np.random.Generator, timeout: float) -> dic
               if c["type"] == "Failed" and c["status"] == "True"), "?")
         for nm in names if phase_of(objs.get(nm, {})) == "Failed")
     fragments = sum(len(v) for k, v in by_job.items() if k in set(names))
+    waits = queue_waits(core, custom, names)
     return {
         "jobs": n, "submitSeconds": round(submitted, 3), "totalSeconds": round(total, 2),
         "throughputJobsPerMinute": round(60 * len(seen) / total, 2) if seen else 0.0,
@@ -360,6 +401,8 @@ def burst(bench: Bench, n: int, rng: np.random.Generator, timeout: float) -> dic
         "noneLost": not lost,
         "noneRunTwice": not recreated and not mismatches and pods.error is None,
         "finishSecondsSorted": sorted(round(v - t0, 2) for v in seen.values()),
+        "queueWaitSeconds": {"median": statistics.median(waits) if waits else None,
+                             "max": max(waits, default=None), "admitted": len(waits)},
         "window": [wall0, wall1],
     }
 
@@ -493,6 +536,7 @@ def main() -> int:
         report["latency"] = latency(bench, reps, rng)
         print(f"burst: {jobs} jobs at once", flush=True)
         report["burst"] = burst(bench, jobs, rng, timeout=max(120.0, 12.0 * jobs))
+        report["jointPlans"] = joint_plans(bench)
         events = audit_events(bench.audit_log)
         report["requests"] = {
             "idlePer5s": requests_in(events, idle_window, 1),
@@ -539,6 +583,8 @@ def print_report(r: dict[str, Any]) -> None:
           f"{b['verified']}, fragment pods {b['fragmentPods']}")
     print(f"none lost: {b['noneLost']} {b['lost'] or ''}; none run twice: {b['noneRunTwice']} "
           f"(recreated pods {b['recreatedPods']}, mismatches {b['fragmentMismatches']})")
+    print(f"queued before admission (s, API timestamps): {b['queueWaitSeconds']}; joint plans "
+          f"(whole run): {r['jointPlans']}")
     print("\n== operator API requests per job (audit log, user qbackbone-operator) ==")
     for label, q in req.items():
         print(f"{label}: total {q['total']} over {q['windowSeconds']} s, per job {q['perJob']}:"

@@ -120,9 +120,11 @@ def test_every_query_draws_something_from_a_real_exposition() -> None:
             m.job_status_written(f"f{k}", None, {"phase": "Failed", "conditions": [
                 {"type": "Failed", "status": "True", "reason": "InvalidCircuit"}]})
             m.reconcile_error("quantumjob", "api")
+        m.joint_plan_made(0.002 + 0.01 * (k % 3), 1 + k % 4)
         jobs.clear()
         jobs[job_key("ns", done)] = [None] * (k + 1)
         jobs[job_key("ns", running)] = [None]
+        jobs[job_key("ns", {**running, "phase": "Queued"})] = [None] * (k % 3)
         rec.add(t, scrape(m))
     for expr in exprs():
         value = rec.evaluate(substitute(expr, "30s", "3m"), 175.0)

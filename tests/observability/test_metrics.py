@@ -53,7 +53,8 @@ def test_names_follow_prometheus_conventions() -> None:
         "qbackbone_jobs", "qbackbone_qip_decisions", "qbackbone_job_deadline",
         "qbackbone_job_failures", "qbackbone_reconcile_errors",
         "qbackbone_scheduler_decision_seconds", "qbackbone_job_duration_seconds",
-        "qbackbone_qpu_queue_depth", "qbackbone_qpu_utilisation_ratio", "qbackbone_qpu_ready"}
+        "qbackbone_qpu_queue_depth", "qbackbone_qpu_utilisation_ratio", "qbackbone_qpu_ready",
+        "qbackbone_joint_plan_seconds", "qbackbone_joint_plan_jobs"}
     for name, family in families.items():
         assert family.documentation, name
         if family.type == "counter":

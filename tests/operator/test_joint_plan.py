@@ -7,6 +7,7 @@ deadline here.
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,6 +15,7 @@ import pytest
 from kubernetes import client
 
 from qbackbone.dev.waiting import wait_for
+from tests.operator.conftest import OperatorProcess
 from tests.operator.kit import (
     PodWatch,
     condition,
@@ -118,3 +120,32 @@ def test_a_job_that_cannot_fit_behind_admitted_work_waits_then_misses_its_deadli
         namespace, label_selector="qbackbone.io/job=squeezed").items}
     assert roles == {"decision"}
     assert in_phase(api, namespace, "holder", "Running")  # untouched
+
+
+def test_waiting_jobs_survive_an_operator_restart(api: client.ApiClient, namespace: str,
+                                                  slow_qpu: str, operator: OperatorProcess,
+                                                  core: client.CoreV1Api,
+                                                  pod_watch: PodWatch) -> None:
+    """SIGKILL while one job runs and two wait (decision records, no admission records, no
+    pods): the new operator queues them again, plans them and runs each once."""
+    create(api, namespace, bell_job("running", slow_qpu))
+    wait_for(lambda: in_phase(api, namespace, "running", "Running"), 60, interval=0.1,
+             what="running admitted")
+    for name in ("waiting-1", "waiting-2"):
+        create(api, namespace, bell_job(name, slow_qpu))
+        wait_for(lambda name=name: in_phase(api, namespace, name, "Queued"), 30, interval=0.1,
+                 what=f"{name} queued")
+    assert not core.list_namespaced_pod(namespace, label_selector="qbackbone.io/job in "
+                                        "(waiting-1,waiting-2)").items
+    operator.stop(signal.SIGKILL)
+    operator.start()
+    for name in ("running", "waiting-1", "waiting-2"):
+        job = wait_job(api, namespace, name, timeout=120)
+        assert job["status"]["phase"] == "Succeeded", (name, condition(job, "Failed"))
+        assert job["status"]["verification"]["passed"] is True
+    assert all(n == 1 for n in pod_watch.added.values()), pod_watch.added  # none twice
+    jobs = [pod.metadata.labels["qbackbone.io/job"] for pod in list(pod_watch.first.values())]
+    assert sorted(jobs) == ["running", "waiting-1", "waiting-2"] and jobs[0] == "running"
+    for name in ("waiting-1", "waiting-2"):
+        reasons = {e.reason for e in events_of(core, namespace, name)}
+        assert {"Queued", "Resumed", "Admitted"} <= reasons, (name, reasons)

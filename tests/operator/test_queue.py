@@ -155,3 +155,17 @@ def test_a_cut_job_is_planned_with_its_locc_precedence_and_gets_the_planned_slot
         assert {s.qpu for s in slots} == set(shares[need.subcircuit])
         assert sum(source.slot_shots(s) for s in slots) == need.shots
         assert all(s.gated == bool(need.after) for s in slots)
+
+
+def test_a_job_whose_policy_forbids_splitting_stays_on_one_qpu() -> None:
+    clock = Clock()
+    source = SingleSource(decided("whole", FLEET, shots=4000))
+    queue = FleetQueue(clock=clock)
+    tight = Waiting("whole-tight", source.needs(), {q.name: q.descriptor for q in FLEET},
+                    clock.now + 4.0, splittable=False)
+    assert place(queue, tight, {}).decision == Wait(None, None)  # 5 s on one QPU > 4 s
+    roomy = Waiting("whole-roomy", source.needs(), {q.name: q.descriptor for q in FLEET},
+                    clock.now + 6.0, splittable=False)
+    placement = place(queue, roomy, {"qpu-a": 0.5})
+    assert isinstance(placement.decision, Admit)
+    assert placement.decision.shares == {0: {"qpu-b": 4000}}  # the free one, whole

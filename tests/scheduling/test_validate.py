@@ -121,3 +121,28 @@ def test_recut_jobs_are_checked_against_their_lo_variant(chain_job: Job) -> None
     recut = Schedule(frozenset({"chain"}), frags, recut=frozenset({"chain"}))
     assert check_schedule(problem, recut) == {"chain"}
     _bad(problem, replace(recut, recut=frozenset()), "shots")
+
+
+def test_a_job_that_may_not_be_split_is_held_to_one_qpu(problem: Problem,
+                                                        good: Schedule) -> None:
+    whole = replace(problem.jobs[0], splittable=False)
+    _bad(Problem(problem.qpus, (whole, problem.jobs[1])), good, "may not be split")
+
+
+def test_allowed_qpus_restrict_eligibility(problem: Problem, good: Schedule) -> None:
+    j1 = problem.jobs[0]
+    only_a = replace(j1, subcircuits=(replace(j1.subcircuits[0], qpus=frozenset({"a"})),
+                                      j1.subcircuits[1]))
+    _bad(Problem(problem.qpus, (only_a, problem.jobs[1])), good, "not eligible")
+
+
+def test_the_annealer_keeps_an_unsplittable_job_whole_and_honours_allowed_qpus() -> None:
+    from qbackbone.core.scheduling import AnnealingParams, Subcircuit, anneal
+
+    qpus = (make_qpu("a"), make_qpu("b"), make_qpu("c"))
+    split_needed = Job("s", 0.0, 6.0, (Subcircuit(2, 5, 8, frozenset({"a", "b"})),))
+    whole = Job("w", 0.0, 100.0, (Subcircuit(2, 5, 8),), splittable=False)
+    plan = anneal(Problem(qpus, (split_needed, whole)), AnnealingParams(work_budget=20_000))
+    check_schedule(Problem(qpus, (split_needed, whole)), plan)
+    assert {f.qpu for f in plan.fragments_of("s")} == {"a", "b"}  # 8.5 s alone: split
+    assert len({f.qpu for f in plan.fragments_of("w")}) == 1

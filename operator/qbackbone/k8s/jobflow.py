@@ -471,8 +471,9 @@ class JobReconciler:
         view = self.qpus.get()
         if not set(allowed) <= view.ready:  # a QPU the decision saw may be newer than the view
             view = self.qpus.get(True)
-        placement = self.queue.place(Waiting(ref.uid, needs, descriptors, at), view.ready,
-                                     self._backlog(now))
+        splittable = self._decided(active).reduced.policy.spec.scheduler.shot_splitting
+        placement = self.queue.place(Waiting(ref.uid, needs, descriptors, at, splittable),
+                                     view.ready, self._backlog(now))
         if placement.unavailable and not set(allowed) & self.qpus.get(True).alive:
             self.queue.remove(ref.uid)
             return run.fail(Reason.QPU_UNAVAILABLE,

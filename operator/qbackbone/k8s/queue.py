@@ -32,6 +32,7 @@ class Waiting:
     needs: list[Need]
     qpus: dict[str, QPUDescriptor]  # the decision's descriptors of the QPUs it may use
     deadline_at: float | None  # Unix seconds; None: no deadline
+    splittable: bool = True  # the policy's scheduler.shotSplitting
     seen: float = 0.0  # monotonic: when a reconcile last asked about it
 
 
@@ -149,7 +150,8 @@ def joint_problem(waiting: list[Waiting], ready: frozenset[str],
         precedence = tuple((index[before], index[need.subcircuit])
                            for need in job.needs for before in need.after)
         deadline = horizon if job.deadline_at is None else max(0.0, job.deadline_at - now)
-        jobs.append(sched.Job(job.uid, 0.0, deadline, subcircuits, precedence))
+        jobs.append(sched.Job(job.uid, 0.0, deadline, subcircuits, precedence,
+                              splittable=job.splittable))
     return sched.Problem(qpus, tuple(jobs))
 
 

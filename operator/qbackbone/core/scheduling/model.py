@@ -7,7 +7,7 @@ lasts ``setup_time + shots * shot_time`` on that QPU.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 CutKind = Literal["locc", "lo"]
@@ -100,6 +100,7 @@ class Job:
     precedence: tuple[tuple[int, int], ...] = ()
     plan: CutPlan | None = None
     cut_kind: CutKind = "locc"
+    splittable: bool = True  # False: each subcircuit's shots run on one QPU (its policy says)
 
     def __post_init__(self) -> None:
         if not self.subcircuits:
@@ -164,7 +165,8 @@ def with_cut_kind(job: Job, kind: CutKind) -> Job:
     """The same job cut with ``kind``; jobs without a cut plan are returned unchanged."""
     if job.plan is None or job.cut_kind == kind:
         return job
-    return job_from_cut_plan(job.name, job.arrival, job.deadline, job.plan, kind)
+    derived = job_from_cut_plan(job.name, job.arrival, job.deadline, job.plan, kind)
+    return derived if job.splittable else replace(derived, splittable=False)
 
 
 def flip_cut(job: Job) -> Job:

@@ -49,6 +49,7 @@ class JobData:
     remaining: tuple[int, ...]
     fixed_end: tuple[float, ...]
     committed: bool
+    splittable: bool = True
 
     @property
     def feasible(self) -> bool:
@@ -98,6 +99,7 @@ class Compiled:
                     remaining=tuple(max(0, r) for r in remaining),
                     fixed_end=tuple(fixed_end),
                     committed=bool(fixed),
+                    splittable=job.splittable,
                 )
             )
 
@@ -335,7 +337,7 @@ def _place(
         cands = [q for q in (choice or jd.eligible[s]) if c.release[q] < _INF]
         if not cands:
             return [], _INF
-        if split and len(cands) > 1 and (choice is not None or auto_split):
+        if split and jd.splittable and len(cands) > 1 and (choice is not None or auto_split):
             # an explicit QPU set is used as given; the automatic one skips short fragments
             min_fragment = c.min_fragment if choice is None else 0.0
             for q, n, st, en in _place_split(c, busy, cands, ready, shots, min_fragment):

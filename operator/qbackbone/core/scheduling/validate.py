@@ -111,6 +111,9 @@ def validate(problem: Problem, schedule: Schedule) -> ValidationReport:
         for i, sub in enumerate(job.subcircuits):
             if shots[i] != sub.shots:
                 bad.append(f"{name}[{i}] gets {shots[i]} shots, needs {sub.shots}")
+            on = {f.qpu for f in frags if f.subcircuit == i}
+            if not job.splittable and len(on) > 1:
+                bad.append(f"{name}[{i}] is split over {sorted(on)}; the job may not be split")
         for before, after in job.precedence:
             if starts[after] < ends[before] - _tol(ends[before]):
                 bad.append(f"{name}: subcircuit {after} starts before {before} has finished")
