@@ -54,6 +54,11 @@ OPERATOR_USER = "qbackbone-operator"
 QPUS = ("bq-a", "bq-b")
 NAMESPACE = "default"
 OVERHEAD_TARGET = 2.0
+# The deadline burst: QPUs modelled at 3 s per fragment (a fragment pod really takes 2-3 s
+# here with two sharing 2 cores); half the jobs must finish within 25 s of submission: in
+# arrival order the later ones would not (about 36 s in the model), first they do (18 s).
+DEADLINE_BURST_SETUP = 3.0
+DEADLINE_BURST_DEADLINE = 25.0
 
 AUDIT_POLICY = {
     "apiVersion": "audit.k8s.io/v1", "kind": "Policy",
@@ -192,8 +197,10 @@ class Bench:
 
 
 def qpu_ready(custom: client.CustomObjectsApi, name: str) -> bool:
+    """Ready for the QPUNode's current generation."""
     obj: Any = custom.get_cluster_custom_object(G, V, "qpunodes", name)
     return any(c["type"] == "Ready" and c["status"] == "True"
+               and c.get("observedGeneration") == obj["metadata"]["generation"]
                for c in (obj.get("status") or {}).get("conditions") or [])
 
 
@@ -325,17 +332,72 @@ def joint_plans(bench: Bench) -> dict[str, Any]:
 
 
 def queue_waits(core: client.CoreV1Api, custom: client.CustomObjectsApi,
-                names: list[str]) -> list[float]:
-    """Seconds from each job's creation to its admission record (API timestamps: 1 s)."""
+                names: list[str]) -> dict[str, Any]:
+    """Per job, seconds from creation to its decision record and from the decision record to
+    its admission record (the wait in the joint plan's queue); API timestamps, 1 s steps."""
     created = {}
     for name in names:
         job: Any = custom.get_namespaced_custom_object(G, V, NAMESPACE, "quantumjobs", name)
         created[name] = parse_ts(job["metadata"]["creationTimestamp"])
-    records: Any = core.list_namespaced_config_map(
+
+    def stamps(role: str) -> dict[str, float]:
+        records: Any = core.list_namespaced_config_map(
+            NAMESPACE, label_selector=f"qbackbone.io/role={role}")
+        return {cm.metadata.labels["qbackbone.io/job"]: cm.metadata.creation_timestamp.timestamp()
+                for cm in records.items if cm.metadata.labels["qbackbone.io/job"] in created}
+
+    decided, admitted = stamps("decision"), stamps("admission")
+
+    def summary(values: list[float]) -> dict[str, Any]:
+        return {"median": statistics.median(values) if values else None,
+                "max": max(values, default=None), "jobs": len(values)}
+
+    return {"toDecision": summary([decided[n] - created[n] for n in decided]),
+            "queued": summary([admitted[n] - decided[n] for n in admitted if n in decided])}
+
+
+def deadline_burst(bench: Bench, n: int, rng: np.random.Generator,
+                   setup: float, deadline: float) -> dict[str, Any]:
+    """``n`` jobs at once on QPUs modelled at ``setup`` s per fragment (about what a fragment
+    pod really takes here), every other one with a ``deadline``: in arrival order the later
+    deadline jobs would wait behind the others past it; the joint plan puts them first."""
+    assert bench.api is not None
+    custom, core = client.CustomObjectsApi(bench.api), client.CoreV1Api(bench.api)
+    for qpu in QPUS:
+        custom.patch_cluster_custom_object(G, V, "qpunodes", qpu,
+                                           {"spec": {"setupTime": f"{setup:g}s"}})
+    for qpu in QPUS:
+        wait_for(partial(qpu_ready, custom, qpu), 60, what=f"QPUNode {qpu} Ready again")
+    names = [f"dl-{i:03d}" for i in range(n)]
+    urgent = {nm for i, nm in enumerate(names) if i % 2 == 1}
+    t0 = time.monotonic()
+    for i, name in enumerate(names):
+        q = 3 + i % 4
+        body = quantum_job(name, layered_qasm(q, rng), observables(q), shots=1000)
+        if name in urgent:
+            body["spec"]["deadline"] = f"{deadline:g}s"
+        custom.create_namespaced_custom_object(G, V, NAMESPACE, "quantumjobs", body)
+    seen, objs = wait_terminal(custom, names, max(120.0, 10.0 * n), 0.25)
+
+    def met(nm: str) -> bool:
+        conds = ((objs.get(nm) or {}).get("status") or {}).get("conditions") or []
+        return any(c["type"] == "DeadlineMet" and c["status"] == "True" for c in conds)
+
+    admitted: Any = core.list_namespaced_config_map(
         NAMESPACE, label_selector="qbackbone.io/role=admission")
-    return sorted(round(cm.metadata.creation_timestamp.timestamp()
-                        - created[cm.metadata.labels["qbackbone.io/job"]], 1)
-                  for cm in records.items if cm.metadata.labels["qbackbone.io/job"] in created)
+    order = [cm.metadata.labels["qbackbone.io/job"] for cm in sorted(
+        admitted.items, key=lambda cm: (cm.metadata.creation_timestamp, cm.metadata.name))
+        if cm.metadata.labels["qbackbone.io/job"] in set(names)]
+    first_half = order[:len(urgent)]
+    return {
+        "jobs": n, "withDeadline": len(urgent), "deadlineSeconds": deadline,
+        "modelSetupSeconds": setup,
+        "phases": dict(Counter(phase_of(objs.get(nm, {})) or "None" for nm in names)),
+        "deadlinesMet": sum(1 for nm in urgent if met(nm)),
+        "urgentAmongFirstAdmitted": sum(1 for nm in first_half if nm in urgent),
+        "totalSeconds": round(max(seen.values()) - t0, 2) if seen else None,
+        "waitSeconds": queue_waits(core, custom, names),
+    }
 
 
 def burst(bench: Bench, n: int, rng: np.random.Generator, timeout: float) -> dict[str, Any]:
@@ -401,8 +463,7 @@ def burst(bench: Bench, n: int, rng: np.random.Generator, timeout: float) -> dic
         "noneLost": not lost,
         "noneRunTwice": not recreated and not mismatches and pods.error is None,
         "finishSecondsSorted": sorted(round(v - t0, 2) for v in seen.values()),
-        "queueWaitSeconds": {"median": statistics.median(waits) if waits else None,
-                             "max": max(waits, default=None), "admitted": len(waits)},
+        "waitSeconds": waits,
         "window": [wall0, wall1],
     }
 
@@ -536,6 +597,10 @@ def main() -> int:
         report["latency"] = latency(bench, reps, rng)
         print(f"burst: {jobs} jobs at once", flush=True)
         report["burst"] = burst(bench, jobs, rng, timeout=max(120.0, 12.0 * jobs))
+        print(f"deadline burst: {jobs // 2} jobs, half with a deadline, QPUs modelled at "
+              f"{DEADLINE_BURST_SETUP:g} s per fragment", flush=True)
+        report["deadlineBurst"] = deadline_burst(bench, jobs // 2, rng, DEADLINE_BURST_SETUP,
+                                                 DEADLINE_BURST_DEADLINE)
         report["jointPlans"] = joint_plans(bench)
         events = audit_events(bench.audit_log)
         report["requests"] = {
@@ -583,8 +648,15 @@ def print_report(r: dict[str, Any]) -> None:
           f"{b['verified']}, fragment pods {b['fragmentPods']}")
     print(f"none lost: {b['noneLost']} {b['lost'] or ''}; none run twice: {b['noneRunTwice']} "
           f"(recreated pods {b['recreatedPods']}, mismatches {b['fragmentMismatches']})")
-    print(f"queued before admission (s, API timestamps): {b['queueWaitSeconds']}; joint plans "
-          f"(whole run): {r['jointPlans']}")
+    print(f"created -> decided (s, API timestamps): {b['waitSeconds']['toDecision']}; decided -> "
+          f"admitted: {b['waitSeconds']['queued']}; joint plans (whole run): {r['jointPlans']}")
+    d = r["deadlineBurst"]
+    print(f"\n== {d['jobs']} jobs at once, {d['withDeadline']} with a {d['deadlineSeconds']:g} s "
+          f"deadline, QPUs modelled at {d['modelSetupSeconds']:g} s per fragment ==")
+    print(f"phases {d['phases']}; deadlines met {d['deadlinesMet']}/{d['withDeadline']}; "
+          f"deadline jobs among the first {d['withDeadline']} admitted: "
+          f"{d['urgentAmongFirstAdmitted']}; all terminal after {d['totalSeconds']} s; waits "
+          f"{d['waitSeconds']}")
     print("\n== operator API requests per job (audit log, user qbackbone-operator) ==")
     for label, q in req.items():
         print(f"{label}: total {q['total']} over {q['windowSeconds']} s, per job {q['perJob']}:"

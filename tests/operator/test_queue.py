@@ -8,27 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from qiskit import QuantumCircuit, qasm2
-
 from qbackbone.core.pipeline import DecidedJob, decide_job, start_job
 from qbackbone.core.qpus.fleet import build_fleet
 from qbackbone.core.scheduling.admission import Admit, Wait
 from qbackbone.k8s.fragments import SINGLE, CutSource, SingleSource, cut_plan
 from qbackbone.k8s.queue import FleetQueue, Placement, Waiting
 from tests.conftest import make_job, make_qpu
+from tests.pipeline.test_joint import ghz
 
 # Slow enough that QPU time matters: 1 s per fragment, 1 ms per shot.
 FLEET = build_fleet([make_qpu("qpu-a", qubits=8, shotTime="1ms", setupTime="1s"),
                      make_qpu("qpu-b", qubits=8, shotTime="1ms", setupTime="1s")])
 ONE_QPU = build_fleet([make_qpu("qpu-a", qubits=8, shotTime="1ms", setupTime="1s")])
-
-
-def ghz(width: int) -> str:
-    circuit = QuantumCircuit(width)
-    circuit.h(0)
-    for q in range(width - 1):
-        circuit.cx(q, q + 1)
-    return qasm2.dumps(circuit)
 
 
 def decided(name: str, fleet: list, shots: int = 1000, **spec: object) -> DecidedJob:

@@ -64,9 +64,9 @@ class FleetQueue:
     seed: int = 0
     clock: Callable[[], float] = time.time
     on_plan: Callable[[float, int], None] | None = None  # (seconds, jobs) after each plan
-    _waiting: dict[str, Waiting] = field(default_factory=dict)
-    _plan: _Plan | None = None
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _waiting: dict[str, Waiting] = field(default_factory=dict, init=False)
+    _plan: _Plan | None = field(default=None, init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     def __len__(self) -> int:
         return len(self._waiting)
