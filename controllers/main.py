@@ -34,6 +34,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     help="extra environment of worker pods (repeatable)")
     op.add_argument("--seed", type=int, default=None,
                     help="seed simulators and the transpiler (reproducible results)")
+    op.add_argument("--admission-lookahead", type=float, default=2.0, metavar="SECONDS",
+                    help="admit a waiting job once the joint plan starts it within this many "
+                    "seconds (about a fragment pod's start time; default: %(default)s)")
     op.add_argument("--metrics-port", type=int, default=DEFAULT_METRICS_PORT, metavar="PORT",
                     help="serve Prometheus metrics at http://0.0.0.0:PORT/metrics "
                     "(default: %(default)s; 0 to disable)")
@@ -69,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         kopf.run(standalone=True, clusterwide=not args.namespace, namespaces=args.namespace,
                  liveness_endpoint=None if args.liveness == "none" else args.liveness,
-                 memo=kopf.Memo(worker=worker, seed=args.seed))
+                 memo=kopf.Memo(worker=worker, seed=args.seed,
+                                lookahead=args.admission_lookahead))
     finally:
         if metrics is not None:
             metrics.close()

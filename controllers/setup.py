@@ -11,6 +11,8 @@ from controllers.quantumjob import RESULTS
 from qbackbone.k8s.builders import WorkerConfig
 from qbackbone.k8s.jobflow import JobReconciler, warm_up
 from qbackbone.k8s.kube import Kube, load_api_client
+from qbackbone.k8s.queue import FleetQueue
+from qbackbone.observability import metrics
 
 PREFIX = "qbackbone.io"
 
@@ -29,7 +31,10 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.watching.label_selectors["v1", "configmaps"] = RESULTS
     memo.kube = Kube(load_api_client())
     worker = memo.get("worker") or WorkerConfig()
-    memo.jobs = JobReconciler(memo.kube, worker, memo.get("seed"))
+    seed = memo.get("seed")
+    queue = FleetQueue(lookahead=memo.get("lookahead", 2.0), seed=seed or 0,
+                       on_plan=metrics.joint_plan_made)
+    memo.jobs = JobReconciler(memo.kube, worker, seed, queue)
     warm_up()  # the first job's decision is then as fast as the others'
 
 

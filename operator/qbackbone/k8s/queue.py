@@ -59,7 +59,7 @@ class _Plan:
 class FleetQueue:
     """Waiting jobs, the last joint plan, and admission from it (thread-safe)."""
 
-    lookahead: float = 2.0
+    lookahead: float = 2.0  # qbackbone operator --admission-lookahead
     replan_seconds: float = 1.0
     seed: int = 0
     clock: Callable[[], float] = time.time
