@@ -6,7 +6,8 @@
 
 ``record``: a local control plane (``qbackbone.dev``, binaries from ``$QB_K8S_BIN_DIR`` or
 hack/build-k8s.sh), a node agent with three QPUs on two hosts, ``crds/``, three QPUNodes (two
-ideal aer simulators, one fake_nairobi with its noise) and ``qbackbone operator
+ideal aer simulators, one fake_nairobi with its noise; each modelled at 2 s per fragment, about
+a fragment pod's real cost, so bursts wait in the joint plan's queue) and ``qbackbone operator
 --metrics-port``; then 42 jobs in two namespaces over about 3 minutes: one every 8 s (one in
 seven on the classical path; a 2-minute deadline), two bursts of 8 with 12 s or 25 s
 deadlines (the QPUs queue up and some deadlines are missed), an unparsable circuit and a
@@ -45,12 +46,13 @@ RECORDING = ROOT / "docs" / "img" / "dashboard-recording.jsonl.gz"
 PNG = ROOT / "docs" / "img" / "dashboard.png"
 G, V = "qbackbone.io", "v1alpha1"
 HOSTS = ("pop-lon:qpu-lon-1,qpu-lon-2", "dc-fra:qpu-fra")
+# setupTime 2 s: about what a fragment pod takes here, so the joint plan queues the bursts.
 QPUNODES = {"qpu-lon-1": {"backend": {"provider": "aer", "name": "aer_simulator"}, "qubits": 8,
-                          "site": "pop-london"},
+                          "site": "pop-london", "setupTime": "2s"},
             "qpu-lon-2": {"backend": {"provider": "aer", "name": "aer_simulator"}, "qubits": 8,
-                          "site": "pop-london"},
+                          "site": "pop-london", "setupTime": "2s"},
             "qpu-fra": {"backend": {"provider": "fake", "name": "fake_nairobi"},
-                        "site": "dc-frankfurt"}}
+                        "site": "dc-frankfurt", "setupTime": "2s"}}
 NAMESPACES = ("team-te", "team-slicing")
 SCRAPE_SECONDS = 2.0
 
