@@ -13,12 +13,12 @@ Two admission policies, run by the same executor:
 
 * ``joint`` (the operator now): a real ``k8s.queue.FleetQueue`` with a simulated clock. At
   every event (arrival, fragment end) and whenever the last plan goes stale (1 s + 1 us after
-  it was made: the queue re-plans only when ``now - made > replan_seconds``) every waiting job
-  is ``place``d, arrivals first added to the queue so one plan covers them all. Needs: one per
-  subcircuit (its shots, the QPUs eligible by qubits and depth, LOCC predecessors); backlog per
-  QPU: nominal seconds of admitted work not yet finished (a running fragment counts what its
-  estimate has left, as ``JobFlow._backlog`` does). An admitted job's fragments are appended to
-  its QPUs' FIFO queues; a job still waiting at its deadline is dropped.
+  it was made) every waiting job is ``place``d, arrivals first added to the queue so one plan
+  covers them all. Needs: one per subcircuit (its shots, the QPUs eligible by qubits and depth,
+  LOCC predecessors); committed work: every admitted fragment not yet ended (running since
+  when, its planned order, its LOCC predecessors), as ``JobReconciler._committed`` reports it
+  and the queue projects it onto the QPUs. An admitted job's fragments are appended to its
+  QPUs' FIFO queues; a job still waiting at its deadline is dropped.
 * ``per-job`` (the operator before): on arrival each subcircuit's shots are split over all its
   eligible QPUs with ``core.execute.shots.split_shots`` (proportional to shot rate) and
   queued at once; nothing is ever dropped. ``per-job-nosplit`` (a reference, not asked of the
@@ -64,7 +64,7 @@ from qbackbone.core.qpus.descriptor import QPUDescriptor
 from qbackbone.core.scheduling import QPU, InstanceParams, Job, Problem, generate
 from qbackbone.core.scheduling.admission import Admit
 from qbackbone.k8s.fragments import Need
-from qbackbone.k8s.queue import FleetQueue, Waiting
+from qbackbone.k8s.queue import Committed, FleetQueue, Waiting
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -88,8 +88,9 @@ class Frag:
     sub: int
     qpu: str
     shots: int
-    nominal: float  # what the planner and the backlog assume
+    nominal: float  # what the planner assumes
     actual: float  # what it takes (noise)
+    order: float = 0.0  # when the admitting plan starts it (the order QPUs take work in)
     start: float | None = None
     end: float | None = None
 
@@ -135,14 +136,16 @@ class Executor:
         for f in sorted(frags, key=lambda f: state.job.topological_order().index(f.sub)):
             self.queues[f.qpu].append(f)
 
-    def backlog(self, now: float) -> dict[str, float]:
-        out: dict[str, float] = {}
+    def committed(self) -> list[Committed]:
+        """The admitted fragments not yet ended, as the operator reports them to the queue."""
+        out: list[Committed] = []
         for name, queue in self.queues.items():
-            left = sum(f.nominal for f in queue)
             run = self.running[name]
-            if run is not None and run.start is not None:
-                left += max(0.0, run.start + run.nominal - now)
-            out[name] = left
+            for f in ([run] if run is not None else []) + queue:
+                state = self.jobs[f.job]
+                before = tuple(key(g) for g in state.frags
+                               if g.sub in state.preds[f.sub] and g.end is None)
+                out.append(Committed(f.job, key(f), f.qpu, f.shots, f.start, f.order, before))
         return out
 
     def next_end(self) -> float | None:
@@ -174,6 +177,10 @@ class Executor:
 
     def idle(self) -> bool:
         return all(f is None for f in self.running.values()) and not any(self.queues.values())
+
+
+def key(f: Frag) -> str:
+    return f"{f.sub}-{f.qpu}"
 
 
 def noise_factor(seed: int, job: str, sub: int, qpu: str, noisy: bool) -> float:
@@ -253,7 +260,7 @@ def simulate(problem: Problem, policy: str, seed: int, noisy: bool) -> dict[str,
             del waiting[uid]
             jobs[uid].dropped = True
         for uid, w in list(waiting.items()):
-            placement = queue.place(w, ready, ex.backlog(now))
+            placement = queue.place(w, ready, ex.committed())
             decision = placement.decision
             if not isinstance(decision, Admit):
                 continue
@@ -262,8 +269,11 @@ def simulate(problem: Problem, policy: str, seed: int, noisy: bool) -> dict[str,
             assert set(decision.shares) == set(range(len(state.preds))), decision.shares
             state.admitted_at = now
             state.planned_end = plan_at[0] + decision.end  # Admit times: after the plan
-            ex.enqueue(state, [frag(state, k, q, n) for k, per_qpu in decision.shares.items()
-                               for q, n in sorted(per_qpu.items()) if n > 0])
+            frags = [frag(state, k, q, n) for k, per_qpu in decision.shares.items()
+                     for q, n in sorted(per_qpu.items()) if n > 0]
+            for f in frags:
+                f.order = placement.planned_at + decision.starts[f.sub][f.qpu]
+            ex.enqueue(state, frags)
         ex.dispatch(now)
     wall = time.perf_counter() - wall
     assert ex.idle() and not waiting and len(queue) == 0

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from qbackbone.core import scheduling as sched
 from qbackbone.core.pipeline import DecidedJob, decide_job, start_job
 from qbackbone.core.qpus.fleet import build_fleet
 from qbackbone.core.scheduling.admission import Admit, Wait
 from qbackbone.k8s.fragments import SINGLE, CutSource, SingleSource, cut_plan
-from qbackbone.k8s.queue import FleetQueue, Placement, Waiting
+from qbackbone.k8s.queue import Committed, FleetQueue, Placement, Waiting, project
 from tests.conftest import make_job, make_qpu
 from tests.pipeline.test_joint import ghz
 
@@ -45,7 +46,18 @@ class Clock:
 
 def place(queue: FleetQueue, job: Waiting, backlog: Mapping[str, float],
           ready: frozenset[str] = frozenset({"qpu-a", "qpu-b"})) -> Placement:
-    return queue.place(job, ready, backlog)
+    """``backlog``: seconds each QPU stays busy with admitted work."""
+    now = queue.clock()
+    return queue.place(job, ready, [busy(q, s, now) for q, s in backlog.items()])
+
+
+def busy(qpu: str, seconds: float, now: float) -> Committed:
+    """An admitted fragment that keeps ``qpu`` (1 s setup, 1 ms per shot) busy ``seconds``
+    more: running since now with the shots to fill them, or (under 1 s) a 1-shot fragment
+    that started a little while ago."""
+    if seconds >= 1.001:
+        return Committed(f"busy-{qpu}", "f", qpu, round((seconds - 1.0) * 1000), now, now)
+    return Committed(f"busy-{qpu}", "f", qpu, 1, now - (1.001 - seconds), now)
 
 
 def test_a_job_is_split_over_qpus_when_its_deadline_needs_it() -> None:
@@ -76,7 +88,7 @@ def test_a_late_job_with_a_tight_deadline_overtakes_an_earlier_one() -> None:
     urgent = waiting("urgent", SingleSource(decided("urgent", ONE_QPU, shots=2000)),
                      deadline_at=clock.now + 10.0)
     ready = frozenset({"qpu-a"})
-    backlog = {"qpu-a": 5.0}  # the QPU is busy with admitted work for 5 s
+    backlog = [busy("qpu-a", 5.0, clock.now)]  # busy with admitted work for 5 s
     first = queue.place(early, ready, backlog)
     assert isinstance(first.decision, Wait) and first.decision.start == 5.0
     second = queue.place(urgent, ready, backlog)  # arrives: the plan is made again
@@ -86,11 +98,11 @@ def test_a_late_job_with_a_tight_deadline_overtakes_an_earlier_one() -> None:
     assert second.decision.start == 5.0
     assert queue.place(early, ready, backlog).decision.start == 8.0
     clock.now += 4.0  # the admitted work is almost done
-    backlog = {"qpu-a": 1.0}
+    backlog = [busy("qpu-a", 1.0, clock.now)]
     admitted = queue.place(urgent, ready, backlog)
     assert isinstance(admitted.decision, Admit), admitted
     assert admitted.decision.shares == {0: {"qpu-a": 2000}}
-    still = queue.place(early, ready, {"qpu-a": 4.0})  # urgent's 3 s are admitted now
+    still = queue.place(early, ready, [busy("qpu-a", 4.0, clock.now)])  # urgent's 3 s too
     assert isinstance(still.decision, Wait) and still.decision.start is not None
     assert still.decision.start >= 4.0 - 1e-9
 
@@ -160,3 +172,42 @@ def test_a_job_whose_policy_forbids_splitting_stays_on_one_qpu() -> None:
     placement = place(queue, roomy, {"qpu-a": 0.5})
     assert isinstance(placement.decision, Admit)
     assert placement.decision.shares == {0: {"qpu-b": 4000}}  # the free one, whole
+
+
+def test_admitted_work_is_projected_as_the_cluster_runs_it() -> None:
+    """A running fragment where it runs (an overrun one ends now); a waiting LOCC
+    preparation after its measurement, leaving a gap on its QPU; another waiting fragment
+    in that gap, since a QPU takes whatever can start (ungated pods are bound first)."""
+    now = 1000.0
+    qpus = {q.name: sched.QPU(q.name, 8, 10**9, q.descriptor.shot_time, q.descriptor.setup_time)
+            for q in FLEET}  # 1 s + 1 ms per shot
+    committed = [
+        Committed("locc", "measure", "qpu-a", 2000, now - 1.0, now - 1.0),  # 3 s, 2 left
+        Committed("locc", "prepare", "qpu-b", 1000, None, now + 2.0, ("measure",)),  # 2 s
+        Committed("late", "overran", "qpu-b", 1000, now - 5.0, now - 5.0),  # 2 s, 3 s ago
+        Committed("other", "next", "qpu-b", 500, None, now + 3.0),  # 1.5 s
+    ]
+    placed = {(f.job, f.shots): (f.qpu, round(f.start, 3), round(f.end, 3))
+              for f in project(committed, qpus, now)}
+    assert placed == {
+        ("committed:locc", 2000): ("qpu-a", -1.0, 2.0),
+        ("committed:late", 1000): ("qpu-b", -2.0, 0.0),  # overran: ends now
+        ("committed:other", 500): ("qpu-b", 0.0, 1.5),  # in the gap before the preparation
+        ("committed:locc", 1000): ("qpu-b", 2.0, 4.0),  # after its measurement
+    }
+
+
+def test_a_waiting_job_fills_the_gap_an_admitted_locc_job_leaves() -> None:
+    clock = Clock()
+    gap = [Committed("locc", "measure", "qpu-a", 4000, clock.now, clock.now),  # 5 s on a
+           Committed("locc", "prepare", "qpu-b", 1000, None, clock.now + 5.0, ("measure",))]
+    queue = FleetQueue(clock=clock)
+    small = Waiting("small", SingleSource(decided("small", FLEET, shots=2000)).needs(),
+                    {q.name: q.descriptor for q in FLEET}, clock.now + 4.0)
+    placement = queue.place(small, frozenset({"qpu-a", "qpu-b"}), gap)
+    assert isinstance(placement.decision, Admit)  # 3 s on qpu-b, before the preparation
+    assert placement.decision.shares == {0: {"qpu-b": 2000}}
+    big = Waiting("big", SingleSource(decided("big", FLEET, shots=6000)).needs(),
+                  {q.name: q.descriptor for q in FLEET}, None)
+    later = queue.place(big, frozenset({"qpu-a", "qpu-b"}), gap)
+    assert isinstance(later.decision, Wait) and later.decision.start == 5.0  # no gap fits 7 s

@@ -134,9 +134,9 @@ class Dispatcher:
         self.decided_at = decided_at
         self.deadline_seconds = deadline_seconds
         self._inputs: dict[tuple[str, int], dict[str, str]] = {}  # built, not yet created
-        # (QPU, shots, Unix start or None) of each fragment without a result, as last seen
-        self.outstanding: list[tuple[str, int, float | None]] = [
-            (slot.qpu, source.slot_shots(slot), None) for slot in source.slots]
+        # (slot, its current QPU, Unix start or None) per fragment without a result, as seen
+        self.outstanding: list[tuple[Slot, str, float | None]] = [
+            (slot, slot.qpu, None) for slot in source.slots]
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -204,8 +204,7 @@ class Dispatcher:
                 continue
             attempts = self._attempts(slot, pods, configmaps, inputs)
             current = attempts[-1]
-            self.outstanding.append((current.qpu, self.source.slot_shots(slot),
-                                     running_since(current.pod)))
+            self.outstanding.append((slot, current.qpu, running_since(current.pod)))
             for stale in attempts[:-1]:
                 self._delete(stale)
             try:

@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -76,7 +76,7 @@ from qbackbone.k8s.problem import (
     problem_input_data,
     problem_solution,
 )
-from qbackbone.k8s.queue import FleetQueue, Placement, Waiting
+from qbackbone.k8s.queue import Committed, FleetQueue, Placement, Waiting
 from qbackbone.k8s.results import classical_outcome, seconds
 from qbackbone.k8s.status import TERMINAL, failed_job_status, write_status
 from qbackbone.observability import metrics
@@ -117,6 +117,7 @@ class Active:
     source: FragmentSource | None = None  # a quantum job's fragments, once planned
     fragments: Dispatcher | None = None  # ... and their pods, once admitted
     admission: dict[str, str] | None = None  # the admission record (shares.json, message)
+    planned: dict[str, float] = field(default_factory=dict)  # slot key -> planned Unix start
     plan_data: dict[str, str] | None = None  # the cut plan record of a Distributed decision
 
     @property
@@ -445,6 +446,9 @@ class JobReconciler:
                 return status
         assert active.admission is not None
         source.assign(json.loads(active.admission["shares.json"]))
+        starts = json.loads(active.admission.get("starts.json") or "{}")
+        active.planned = {slot.key: float(starts.get(slot.subcircuit, {}).get(slot.qpu, 0.0))
+                          for slot in source.slots}
         self._plan_status(active, source)
         run.condition(ConditionType.SCHEDULED, True, Reason.ADMITTED,
                       active.admission.get("message", "admitted by the joint plan"))
@@ -473,7 +477,7 @@ class JobReconciler:
             view = self.qpus.get(True)
         splittable = self._decided(active).reduced.policy.spec.scheduler.shot_splitting
         placement = self.queue.place(Waiting(ref.uid, needs, descriptors, at, splittable),
-                                     view.ready, self._backlog(now))
+                                     view.ready, self._committed())
         if placement.unavailable and not set(allowed) & self.qpus.get(True).alive:
             self.queue.remove(ref.uid)
             return run.fail(Reason.QPU_UNAVAILABLE,
@@ -486,11 +490,15 @@ class JobReconciler:
             run.status.phase = Phase.QUEUED
             run.condition(ConditionType.SCHEDULED, False, Reason.QUEUED, message)
             return run.status
-        message = _admitted_message(placement, placement.decision, needs)
-        shares = {needs[i].subcircuit: per_qpu
-                  for i, per_qpu in placement.decision.shares.items()}
+        admit = placement.decision
+        message = _admitted_message(placement, admit, needs)
+        shares = {needs[i].subcircuit: per_qpu for i, per_qpu in admit.shares.items()}
+        starts = {needs[i].subcircuit: {q: round(placement.planned_at + t, 3)
+                                        for q, t in at.items()}
+                  for i, at in admit.starts.items()}
         record = build_configmap(ref, admission_name(ref.name), "admission",
                                  {"shares.json": json.dumps(shares, sort_keys=True),
+                                  "starts.json": json.dumps(starts, sort_keys=True),
                                   "message": message})
         if self.kube.create(record):
             active.admission = record["data"]
@@ -516,22 +524,23 @@ class JobReconciler:
         else:
             plan_single_qpu(decided)
 
-    def _backlog(self, now: float) -> dict[str, float]:
-        """Seconds of admitted work left per QPU: the fragments without a result (a running
-        one counts only what its estimate has left)."""
-        out: dict[str, float] = {}
-        for active in list(self.active.values()):
-            dispatcher = active.fragments
-            if dispatcher is None or active.decided is None:
+    def _committed(self) -> list[Committed]:
+        """The admitted fragments without a result, for the joint plan: QPU, shots, since
+        when they run, their planned order and their LOCC predecessors."""
+        out: list[Committed] = []
+        for uid, active in list(self.active.items()):
+            dispatcher, source = active.fragments, active.source
+            if dispatcher is None or source is None:
                 continue
-            fleet = {q.name: q.descriptor for q in active.decided.fleet}
-            for qpu, shots, started in list(dispatcher.outstanding):
-                descriptor = fleet.get(qpu)
-                if descriptor is None:
-                    continue
-                estimate = descriptor.setup_time + shots * descriptor.shot_time
-                left = estimate if started is None else max(0.0, started + estimate - now)
-                out[qpu] = out.get(qpu, 0.0) + left
+            after = {need.subcircuit: need.after for need in source.needs()}
+            slots_of: dict[str, list[str]] = {}
+            for slot in source.slots:
+                slots_of.setdefault(slot.subcircuit, []).append(slot.key)
+            for slot, qpu, started in list(dispatcher.outstanding):
+                before = tuple(k for sub in after.get(slot.subcircuit, ())
+                               for k in slots_of.get(sub, []))
+                out.append(Committed(uid, slot.key, qpu, source.slot_shots(slot),
+                                     started, active.planned.get(slot.key, 0.0), before))
         return out
 
     def _advance_classical(self, ref: JobRef, stored: Mapping[str, Any] | None, active: Active,

@@ -1,7 +1,9 @@
 """The operator's queue of decided quantum jobs waiting for QPU time, planned together.
 
 Every waiting job is planned jointly (``core.scheduling.admission``) around the work already
-admitted: each QPU is free from when its admitted fragments are expected to end. The plan is
+admitted: the fragments without a result, projected onto their QPUs (running ones where they
+run, the others in their planned order as soon as their QPU and their LOCC predecessors
+allow) and fixed in the plan, so a waiting job may use a gap they leave. The plan is
 made again when a job arrives, when the Ready QPUs change, and at least every
 ``replan_seconds`` while jobs wait (admitted work ends, time passes); admitting jobs the plan
 starts does not invalidate it. A job is admitted with the plan's shot split once the plan
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from qbackbone.core import scheduling as sched
@@ -37,6 +39,19 @@ class Waiting:
 
 
 @dataclass(frozen=True)
+class Committed:
+    """An admitted fragment without a result, as the operator last saw it."""
+
+    job: str  # the job's uid
+    key: str  # unique within the job
+    qpu: str
+    shots: int
+    started: float | None  # Unix seconds since it runs; None: not started
+    order: float  # Unix seconds the admitting plan started it: QPUs take waiting work so
+    after: tuple[str, ...] = ()  # keys (same job) of fragments that must end first (LOCC)
+
+
+@dataclass(frozen=True)
 class Placement:
     """The queue's answer for one job: admit (with shares) or wait, and the plan behind it."""
 
@@ -44,6 +59,7 @@ class Placement:
     jobs: int  # waiting jobs in the plan
     method: str
     unavailable: bool = False  # none of its QPUs is Ready
+    planned_at: float = 0.0  # Unix seconds the plan was made (the decision's times count from)
 
 
 @dataclass
@@ -74,7 +90,7 @@ class FleetQueue:
     def add(self, job: Waiting) -> None:
         """A job starts waiting (``place`` adds it too); the next plan includes it."""
         with self._lock:
-            job.seen = time.monotonic()
+            job.seen = self.clock()
             self._waiting[job.uid] = job
 
     def remove(self, uid: str) -> None:
@@ -83,61 +99,68 @@ class FleetQueue:
             self._waiting.pop(uid, None)
 
     def place(self, job: Waiting, ready: frozenset[str],
-              backlog: Mapping[str, float]) -> Placement:
+              committed: Sequence[Committed]) -> Placement:
         """Admit or keep waiting ``job`` (added if new), from the current joint plan.
 
-        ``ready``: QPUs that may take new work; ``backlog``: seconds of admitted work left
-        per QPU. An admitted job leaves the queue.
+        ``ready``: QPUs that may take new work; ``committed``: the admitted fragments without
+        a result. An admitted job leaves the queue.
         """
         with self._lock:
             now = self.clock()
-            job.seen = time.monotonic()
+            job.seen = now
             self._waiting.setdefault(job.uid, job).seen = job.seen
             self._forget_stale(job.seen)
             if not plannable(job, ready):
                 return Placement(Wait(None, None), len(self._waiting), "", unavailable=True)
             key = (frozenset(self._waiting), ready)
             plan = self._plan
-            if (plan is None or now - plan.made > self.replan_seconds
+            if (plan is None or now - plan.made >= self.replan_seconds
                     or not key[0] <= plan.key[0] or plan.key[1] != ready):
-                plan = self._plan = self._make_plan(now, key, backlog)
+                plan = self._plan = self._make_plan(now, key, committed)
             age = max(0.0, now - plan.made)
             decision = admissions(plan.problem, plan.schedule, self.lookahead + age).get(
                 job.uid, Wait(None, None))
             if isinstance(decision, Admit):
                 del self._waiting[job.uid]
-            return Placement(decision, len(plan.problem.jobs), plan.schedule.method)
+            return Placement(decision, waiting_jobs(plan.problem), plan.schedule.method,
+                             planned_at=plan.made)
 
     def _forget_stale(self, now: float) -> None:
         for uid in [u for u, w in self._waiting.items() if now - w.seen > FORGET_SECONDS]:
             del self._waiting[uid]
 
     def _make_plan(self, now: float, key: tuple[frozenset[str], frozenset[str]],
-                   backlog: Mapping[str, float]) -> _Plan:
+                   committed: Sequence[Committed]) -> _Plan:
         start = time.perf_counter()
-        problem = joint_problem(list(self._waiting.values()), key[1], backlog, now)
+        problem = joint_problem(list(self._waiting.values()), key[1], committed, now)
         schedule = plan_waiting(problem, self.seed)
         seconds = time.perf_counter() - start
         if self.on_plan is not None:
-            self.on_plan(seconds, len(problem.jobs))
+            self.on_plan(seconds, waiting_jobs(problem))
         return _Plan(now, key, problem, schedule, seconds)
 
 
 def joint_problem(waiting: list[Waiting], ready: frozenset[str],
-                  backlog: Mapping[str, float], now: float) -> sched.Problem:
-    """The scheduling problem at ``now`` (time 0): the Ready QPUs free once their backlog is
-    done, and every waiting job released now with its deadline (jobs without one get a
-    horizon by which all the work fits in sequence, so they are always admitted)."""
+                  committed: Sequence[Committed], now: float) -> sched.Problem:
+    """The scheduling problem at ``now`` (time 0): the Ready QPUs with the admitted work on
+    them as fixed fragments (each admitted job a committed job of one subcircuit per
+    fragment), and every waiting job released now with its deadline (a job without one gets
+    a horizon by which all the work fits in sequence, so it is always admitted)."""
     descriptors: dict[str, QPUDescriptor] = {}
     for job in waiting:
         descriptors.update({n: d for n, d in job.qpus.items() if n in ready})
-    qpus = tuple(sched.QPU(name, d.qubits, 10**9, d.shot_time, d.setup_time,
-                           max(0.0, backlog.get(name, 0.0)))
-                 for name, d in sorted(descriptors.items()))
-    slowest = max(((q.setup_time, q.shot_time) for q in qpus), default=(0.0, 0.0))
-    horizon = 1.0 + max((q.available_at for q in qpus), default=0.0) + sum(
-        slowest[0] + need.shots * slowest[1] for job in waiting for need in job.needs)
+    qpus = {name: sched.QPU(name, d.qubits, 10**9, d.shot_time, d.setup_time)
+            for name, d in sorted(descriptors.items())}
+    fixed = project(committed, qpus, now)
+    setup = max((q.setup_time for q in qpus.values()), default=0.0)
+    shot = max((q.shot_time for q in qpus.values()), default=0.0)
+    horizon = 1.0 + max((f.end for f in fixed), default=0.0) + sum(
+        setup + need.shots * shot for job in waiting for need in job.needs)
     jobs = []
+    for name in sorted({f.job for f in fixed}):
+        mine = [f for f in fixed if f.job == name]
+        jobs.append(sched.Job(name, min(0.0, *(f.start for f in mine)), horizon, tuple(
+            sched.Subcircuit(1, 0, f.shots, frozenset({f.qpu})) for f in mine)))
     for job in waiting:
         if not plannable(job, ready):
             continue  # it waits outside the plan
@@ -152,9 +175,61 @@ def joint_problem(waiting: list[Waiting], ready: frozenset[str],
         deadline = horizon if job.deadline_at is None else max(0.0, job.deadline_at - now)
         jobs.append(sched.Job(job.uid, 0.0, deadline, subcircuits, precedence,
                               splittable=job.splittable))
-    return sched.Problem(qpus, tuple(jobs))
+    return sched.Problem(tuple(qpus.values()), tuple(jobs), fixed=tuple(fixed))
+
+
+def project(committed: Sequence[Committed], qpus: Mapping[str, sched.QPU],
+            now: float) -> list[sched.Fragment]:
+    """Where the admitted fragments will run, in plan time (``now`` is 0), as the cluster
+    runs them: a running fragment where it runs (one that overran its estimate ends now);
+    then, repeatedly, the waiting fragment that can start first (its QPU free, its
+    predecessors ended; ties in the admitting plan's order) starts then. Fragments on QPUs
+    outside ``qpus`` are left out (no new work goes there). One committed job per admitted
+    job, named ``committed:<uid>``, one subcircuit per fragment, in the returned order."""
+    free = dict.fromkeys(qpus, float("-inf"))
+    ends: dict[tuple[str, str], float] = {}
+    placed: list[tuple[Committed, float, float]] = []
+    for c in sorted((c for c in committed if c.started is not None and c.qpu in qpus),
+                    key=lambda c: (c.started or 0.0, c.job, c.key)):
+        duration = qpus[c.qpu].duration(c.shots)
+        start = max((c.started or now) - now, free[c.qpu])
+        end = max(start + duration, 0.0)  # one that overran its estimate ends now
+        placed.append((c, end - duration, end))
+        free[c.qpu] = ends[(c.job, c.key)] = end
+    free = {q: max(0.0, t) for q, t in free.items()}
+    pending = sorted((c for c in committed if c.started is None and c.qpu in qpus),
+                     key=lambda c: (c.order, c.job, c.key))
+    keys = {(c.job, c.key) for c in pending}
+
+    def ready_at(c: Committed) -> float:
+        if any((c.job, k) in keys for k in c.after):
+            return float("inf")  # a predecessor is not placed yet
+        return max([free[c.qpu], *(ends.get((c.job, k), 0.0) for k in c.after)])
+
+    while pending:
+        c = min(pending, key=lambda c: (ready_at(c), c.order, c.job, c.key))
+        start = ready_at(c)
+        if start == float("inf"):  # a cycle cannot happen; keep going in order anyway
+            start = free[c.qpu]
+        end = start + qpus[c.qpu].duration(c.shots)
+        placed.append((c, start, end))
+        free[c.qpu] = ends[(c.job, c.key)] = end
+        pending.remove(c)
+        keys.discard((c.job, c.key))
+    fragments: list[sched.Fragment] = []
+    index: dict[str, int] = {}
+    for c, start, end in sorted(placed, key=lambda p: (p[0].job, p[0].key)):
+        name = f"committed:{c.job}"
+        index[name] = index.get(name, -1) + 1
+        fragments.append(sched.Fragment(name, index[name], c.qpu, c.shots, start, end))
+    return fragments
 
 
 def plannable(job: Waiting, ready: frozenset[str]) -> bool:
     """Whether every subcircuit of the job has a Ready QPU."""
     return all(any(q in ready for q in need.qpus) for need in job.needs)
+
+
+def waiting_jobs(problem: sched.Problem) -> int:
+    """Jobs of the problem that wait (the others are admitted work, fixed)."""
+    return len(problem.jobs) - len({f.job for f in problem.fixed})

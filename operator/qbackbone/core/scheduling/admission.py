@@ -1,15 +1,14 @@
 """Admission from a joint plan: which waiting jobs start now, and with which shot splits.
 
 The operator plans every waiting job together (``plan_waiting``) around the work already
-admitted (each QPU's ``available_at``) and admits a job once the plan starts it within a short
-lookahead; the others keep waiting and are planned again with the next arrival or as QPU time
+admitted (the problem's fixed fragments) and admits a job once the plan starts it within a
+short lookahead; the others keep waiting and are planned again with the next arrival or as QPU time
 frees up, so a late job with a tight deadline can overtake earlier ones with room to spare.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .annealing import AnnealingParams, anneal
 from .baselines import edf
@@ -25,11 +24,13 @@ ONLINE_WORK_CAP = 150_000
 
 @dataclass(frozen=True)
 class Admit:
-    """Start the job now: its shots per subcircuit index and QPU, as planned."""
+    """Start the job now: its shots per subcircuit index and QPU, as planned, and when each
+    of those fragments is planned to start (seconds after the plan was made)."""
 
     shares: dict[int, dict[str, int]]
-    start: float  # planned start and end, seconds after the plan was made
+    start: float  # planned start and end of the whole job, seconds after the plan was made
     end: float
+    starts: dict[int, dict[str, float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -42,18 +43,21 @@ class Wait:
 
 
 def plan_waiting(problem: Problem, seed: int = 0) -> Schedule:
-    """The joint plan of ``problem``'s jobs (all waiting, released at ``problem.now``).
+    """The joint plan of ``problem``'s waiting jobs (released at ``problem.now``) around its
+    fixed fragments (admitted work: jobs that have them are committed, never dropped).
 
-    One job is placed greedily (earliest finish, shots water-filled over its QPUs: what the
-    annealer would find, in a millisecond); several are planned by the QB scheduler with an
-    online work budget. Jobs are never re-cut: their cut plans are fixed before they wait.
-    The plan is checked against every constraint before it is used.
+    One waiting job is placed greedily first (EDF: earliest finish, shots split over QPUs only
+    when its deadline needs it, which leaves QPUs free for later arrivals; a millisecond);
+    when that misses its deadline, and with several waiting jobs, the QB scheduler plans with
+    an online work budget (its portfolio includes EDF and list scheduling). Jobs are never
+    re-cut: their cut plans are fixed before they wait. The plan is checked against every
+    constraint before it is used.
     """
-    if len(problem.jobs) <= 1:
-        plan = edf(problem, split=True)
-    else:
+    waiting = [j for j in problem.jobs if j.name not in {f.job for f in problem.fixed}]
+    plan = edf(problem, split=True) if len(waiting) <= 1 else None
+    if plan is None or not all(j.name in plan.admitted for j in waiting):
         budget = min(ONLINE_WORK_CAP,
-                     max(ONLINE_WORK_FLOOR, ONLINE_WORK_PER_JOB * len(problem.jobs)))
+                     max(ONLINE_WORK_FLOOR, ONLINE_WORK_PER_JOB * len(waiting)))
         plan = anneal(problem, AnnealingParams(seed=seed, work_budget=budget))
         if plan.recut:  # cannot happen without cut plans in the model; never silently re-cut
             raise AssertionError(f"the joint plan re-cut {sorted(plan.recut)}")
@@ -62,10 +66,13 @@ def plan_waiting(problem: Problem, seed: int = 0) -> Schedule:
 
 
 def admissions(problem: Problem, plan: Schedule, lookahead: float) -> dict[str, Admit | Wait]:
-    """For each job of ``problem``: admit it when ``plan`` starts it within ``lookahead``
-    seconds of ``problem.now``, else wait."""
+    """For each waiting job of ``problem`` (one without fixed fragments): admit it when
+    ``plan`` starts it within ``lookahead`` seconds of ``problem.now``, else wait."""
+    committed = {f.job for f in problem.fixed}
     out: dict[str, Admit | Wait] = {}
     for job in problem.jobs:
+        if job.name in committed:
+            continue
         fragments = plan.fragments_of(job.name)
         if job.name not in plan.admitted or not fragments:
             out[job.name] = Wait(None, None)
@@ -76,13 +83,11 @@ def admissions(problem: Problem, plan: Schedule, lookahead: float) -> dict[str, 
             out[job.name] = Wait(start, end)
             continue
         shares: dict[int, dict[str, int]] = {}
+        starts: dict[int, dict[str, float]] = {}
         for f in fragments:
             per_qpu = shares.setdefault(f.subcircuit, {})
             per_qpu[f.qpu] = per_qpu.get(f.qpu, 0) + f.shots
-        out[job.name] = Admit(shares, start, end)
+            at = starts.setdefault(f.subcircuit, {})
+            at[f.qpu] = min(at.get(f.qpu, f.start - problem.now), f.start - problem.now)
+        out[job.name] = Admit(shares, start, end, starts)
     return out
-
-
-def backlog_until(backlog: Mapping[str, float], now: float) -> dict[str, float]:
-    """QPU name -> when its admitted work ends (``available_at``), from seconds of work left."""
-    return {name: now + max(0.0, seconds) for name, seconds in backlog.items()}
