@@ -113,9 +113,10 @@ def test_cordoned_qpunode_is_not_ready_and_has_a_pending_fragments_queue(
 
 def test_jobs_queue_on_the_qpus_and_leave_utilisation(api: client.ApiClient, namespace: str,
                                                       fleet: tuple[str, ...]) -> None:
-    """Four jobs at once, each split over both QPUs: one fragment runs per QPU at a time, so
-    the others are counted in queueDepth; when all are done the queue is empty again and
-    utilisation shows the time the fragments ran."""
+    """Four jobs at once (the aer model makes each look instant, so the joint plan admits all
+    four at once, a fragment pod each over the two QPUs): one fragment runs per QPU at a
+    time, so the others are counted in queueDepth; when all are done the queue is empty again
+    and utilisation shows the time the fragments ran."""
     custom = client.CustomObjectsApi(api)
     for i in range(4):
         create(api, namespace, quantum_job(f"load-{i}", BELL, ["ZZ", "XX"], shots=2000,
