@@ -10,7 +10,6 @@ older body. The controller posts the returned events after the status write.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -39,6 +38,11 @@ from qbackbone.core.pipeline.distributed import plan_status
 from qbackbone.core.pipeline.optimize import classical_time_limit
 from qbackbone.core.scheduling.admission import Admit
 from qbackbone.k8s import JOBS
+from qbackbone.k8s.admission import (
+    AdmissionRecord,
+    committed_work,
+    waiting_message,
+)
 from qbackbone.k8s.builders import (
     JobRef,
     WorkerConfig,
@@ -76,7 +80,7 @@ from qbackbone.k8s.problem import (
     problem_input_data,
     problem_solution,
 )
-from qbackbone.k8s.queue import Committed, FleetQueue, Placement, Waiting
+from qbackbone.k8s.queue import Committed, FleetQueue, Waiting
 from qbackbone.k8s.results import classical_outcome, seconds
 from qbackbone.k8s.status import TERMINAL, failed_job_status, write_status
 from qbackbone.observability import metrics
@@ -116,7 +120,7 @@ class Active:
     problem: DecidedProblem | None = None  # problem jobs (spec.problem)
     source: FragmentSource | None = None  # a quantum job's fragments, once planned
     fragments: Dispatcher | None = None  # ... and their pods, once admitted
-    admission: dict[str, str] | None = None  # the admission record (shares.json, message)
+    admission: AdmissionRecord | None = None  # what the joint plan admitted it with
     planned: dict[str, float] = field(default_factory=dict)  # slot key -> planned Unix start
     plan_data: dict[str, str] | None = None  # the cut plan record of a Distributed decision
 
@@ -378,8 +382,9 @@ class JobReconciler:
                     self.kube.create(build_configmap(ref, cutplan_name(ref.name), "plan",
                                                      active.plan_data))
                 if active.source is not None:
-                    active.admission = self.kube.configmap(ref.namespace,
-                                                           admission_name(ref.name))
+                    found = self.kube.configmap(ref.namespace, admission_name(ref.name))
+                    if found is not None:
+                        active.admission = AdmissionRecord.from_data(found)
             except Exception as err:  # the record no longer decides: say so, do not loop
                 status = run.fail(Reason.INTERNAL_ERROR,
                                   f"could not re-derive the recorded decision: {err}")
@@ -445,13 +450,10 @@ class JobReconciler:
             if status is not None:
                 return status
         assert active.admission is not None
-        source.assign(json.loads(active.admission["shares.json"]))
-        starts = json.loads(active.admission.get("starts.json") or "{}")
-        active.planned = {slot.key: float(starts.get(slot.subcircuit, {}).get(slot.qpu, 0.0))
-                          for slot in source.slots}
+        source.assign(active.admission.shares)
+        active.planned = active.admission.planned(source)
         self._plan_status(active, source)
-        run.condition(ConditionType.SCHEDULED, True, Reason.ADMITTED,
-                      active.admission.get("message", "admitted by the joint plan"))
+        run.condition(ConditionType.SCHEDULED, True, Reason.ADMITTED, active.admission.message)
         run.status.phase = Phase.RUNNING
         active.fragments = self._dispatcher(ref, active, source)
         active.fragments.check_inputs()
@@ -484,29 +486,23 @@ class JobReconciler:
                             f"none of the QPUs it may use exists any more ({', '.join(allowed)})"
                             " while it waited for QPU time")
         if not isinstance(placement.decision, Admit):
-            message = _waiting_message(placement, allowed, at)
+            message = waiting_message(placement, allowed, at)
             if run.status.phase != Phase.QUEUED:
                 events.append(Event("Normal", "Queued", message))
             run.status.phase = Phase.QUEUED
             run.condition(ConditionType.SCHEDULED, False, Reason.QUEUED, message)
             return run.status
-        admit = placement.decision
-        message = _admitted_message(placement, admit, needs)
-        shares = {needs[i].subcircuit: per_qpu for i, per_qpu in admit.shares.items()}
-        starts = {needs[i].subcircuit: {q: round(placement.planned_at + t, 3)
-                                        for q, t in at.items()}
-                  for i, at in admit.starts.items()}
-        record = build_configmap(ref, admission_name(ref.name), "admission",
-                                 {"shares.json": json.dumps(shares, sort_keys=True),
-                                  "starts.json": json.dumps(starts, sort_keys=True),
-                                  "message": message})
-        if self.kube.create(record):
-            active.admission = record["data"]
-            events.append(Event("Normal", "Admitted", message))
-        else:  # recorded before (a restart raced this reconcile): the record wins
-            active.admission = self.kube.configmap(ref.namespace, admission_name(ref.name))
-            if active.admission is None:
-                raise Retry("admission record vanished", 1.0)
+        admitted = AdmissionRecord.from_placement(placement, placement.decision, needs)
+        if self.kube.create(build_configmap(ref, admission_name(ref.name), "admission",
+                                            admitted.to_data())):
+            active.admission = admitted
+            events.append(Event("Normal", "Admitted", admitted.message))
+            return None
+        # Recorded before (a restart raced this reconcile): the record wins.
+        found = self.kube.configmap(ref.namespace, admission_name(ref.name))
+        if found is None:
+            raise Retry("admission record vanished", 1.0)
+        active.admission = AdmissionRecord.from_data(found)
         return None
 
     @staticmethod
@@ -525,23 +521,10 @@ class JobReconciler:
             plan_single_qpu(decided)
 
     def _committed(self) -> list[Committed]:
-        """The admitted fragments without a result, for the joint plan: QPU, shots, since
-        when they run, their planned order and their LOCC predecessors."""
-        out: list[Committed] = []
-        for uid, active in list(self.active.items()):
-            dispatcher, source = active.fragments, active.source
-            if dispatcher is None or source is None:
-                continue
-            after = {need.subcircuit: need.after for need in source.needs()}
-            slots_of: dict[str, list[str]] = {}
-            for slot in source.slots:
-                slots_of.setdefault(slot.subcircuit, []).append(slot.key)
-            for slot, qpu, started in list(dispatcher.outstanding):
-                before = tuple(k for sub in after.get(slot.subcircuit, ())
-                               for k in slots_of.get(sub, []))
-                out.append(Committed(uid, slot.key, qpu, source.slot_shots(slot),
-                                     started, active.planned.get(slot.key, 0.0), before))
-        return out
+        """The admitted fragments without a result (``admission.committed_work``)."""
+        return committed_work((uid, a.source, a.fragments, a.planned)
+                              for uid, a in list(self.active.items())
+                              if a.source is not None and a.fragments is not None)
 
     def _advance_classical(self, ref: JobRef, stored: Mapping[str, Any] | None, active: Active,
                            pods: Mapping[str, Any], configmaps: Mapping[str, Mapping[str, str]],
@@ -616,29 +599,6 @@ def warm_up() -> None:
     from qiskit import QuantumCircuit, transpile
 
     transpile(QuantumCircuit(1), optimization_level=1)
-
-
-def _waiting_message(placement: Placement, qpus: list[str], deadline_at: float | None) -> str:
-    if placement.unavailable:
-        return (f"none of its QPUs ({', '.join(qpus)}) is Ready (cordoned or being validated);"
-                " waiting for one")
-    if placement.decision.start is None:
-        until = ("" if deadline_at is None else " until its deadline ("
-                 f"{datetime.fromtimestamp(deadline_at, UTC).isoformat(timespec='seconds')})")
-        return ("the joint plan cannot finish it by its deadline behind the admitted work and "
-                f"the other waiting jobs; waiting for QPU time on {', '.join(qpus)}{until}")
-    return (f"waiting for QPU time: the joint plan of the waiting jobs starts it after the "
-            f"work already admitted on {', '.join(qpus)}")
-
-
-def _admitted_message(placement: Placement, admit: Admit, needs: list[Any]) -> str:
-    parts = []
-    for i, per_qpu in sorted(admit.shares.items()):
-        split = ", ".join(f"{q} {n}" for q, n in sorted(per_qpu.items()))
-        parts.append(f"{needs[i].subcircuit}: {split} shots")
-    return (f"admitted by the joint plan of {placement.jobs} waiting job(s) "
-            f"({placement.method}): {'; '.join(parts)}; planned to start in "
-            f"{admit.start:.2f}s and finish in {admit.end:.2f}s")
 
 
 def _raiser(err: Exception) -> Any:
