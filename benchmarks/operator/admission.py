@@ -219,6 +219,7 @@ def simulate(problem: Problem, policy: str, seed: int, noisy: bool) -> dict[str,
     queue = FleetQueue(seed=seed, clock=lambda: now, on_plan=on_plan)
     ready = frozenset(qpus)
     waiting: dict[str, Waiting] = {}  # joint only, in arrival order
+    admitted: set[str] = set()  # joint: admitted, not finished
     i = 0
     wall = time.perf_counter()
     while True:
@@ -233,6 +234,9 @@ def simulate(problem: Problem, policy: str, seed: int, noisy: bool) -> dict[str,
             break
         now = max(now, min(times))
         ex.finish(now)
+        for name in [n for n in admitted if jobs[n].finish is not None]:
+            queue.remove(name)  # as the reconciler does on a terminal status
+            admitted.discard(name)
         while i < len(arrivals) and arrivals[i].arrival <= now + EPS:
             job = arrivals[i]
             i += 1
@@ -265,6 +269,7 @@ def simulate(problem: Problem, policy: str, seed: int, noisy: bool) -> dict[str,
             if not isinstance(decision, Admit):
                 continue
             del waiting[uid]
+            admitted.add(uid)
             state = jobs[uid]
             assert set(decision.shares) == set(range(len(state.preds))), decision.shares
             state.admitted_at = now

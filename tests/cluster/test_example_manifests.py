@@ -12,7 +12,8 @@ from qbackbone.dev.waiting import wait_for
 from tests.cluster.fixtures import run_kubectl
 
 REPO = Path(__file__).resolve().parents[2]
-GOOD_EXAMPLES = ["quickstart", "single-qpu", "classical", "distributed", "sampling", "optimize"]
+GOOD_EXAMPLES = ["quickstart", "single-qpu", "classical", "distributed", "sampling", "optimize",
+                 "queue"]
 
 pytestmark = pytest.mark.cluster
 

@@ -67,6 +67,7 @@ def test_a_job_is_split_over_qpus_when_its_deadline_needs_it() -> None:
     alone = place(queue, waiting("lone", source), {})  # no deadline: one QPU, one setup
     assert isinstance(alone.decision, Admit) and len(alone.decision.shares[0]) == 1
     # One QPU needs 5 s (1 s setup, 4000 shots at 1 ms); both need 3 s: a 4 s deadline splits.
+    queue = FleetQueue(lookahead=2.0, clock=clock)  # the first job is not admitted here
     placement = place(queue, waiting("tight", source, deadline_at=clock.now + 4.0), {})
     assert isinstance(placement.decision, Admit)
     assert placement.decision.start == 0.0 and placement.decision.end <= 4.0
@@ -211,3 +212,33 @@ def test_a_waiting_job_fills_the_gap_an_admitted_locc_job_leaves() -> None:
                   {q.name: q.descriptor for q in FLEET}, None)
     later = queue.place(big, frozenset({"qpu-a", "qpu-b"}), gap)
     assert isinstance(later.decision, Wait) and later.decision.start == 5.0  # no gap fits 7 s
+
+
+def test_a_job_admitted_moments_ago_still_counts_before_its_pods_exist() -> None:
+    """Reconciles run in threads: a job admitted by one may not be in the committed work
+    another reports yet. The queue keeps its planned fragments until it is."""
+    clock = Clock()
+    queue = FleetQueue(clock=clock)
+    one_qpu = frozenset({"qpu-a"})
+    first = waiting("first", SingleSource(decided("first", ONE_QPU, shots=2000)))
+    assert isinstance(queue.place(first, one_qpu, []).decision, Admit)  # 3 s on qpu-a
+    second = waiting("second", SingleSource(decided("second", ONE_QPU, shots=2000)))
+    placement = queue.place(second, one_qpu, [])  # an arrival: a new plan, first unreported
+    assert isinstance(placement.decision, Wait) and placement.decision.start == 3.0
+    reported = [Committed("first", "main", "qpu-a", 2000, clock.now, clock.now)]
+    clock.now += 1.0  # first runs, reported now: the hand-over ends
+    again = queue.place(second, one_qpu, reported)
+    assert again.decision.start == 2.0  # within the lookahead: admitted
+
+
+def test_a_finished_job_leaves_no_hand_over_behind() -> None:
+    """A job admitted and finished between two plans (never reported as committed) holds no
+    QPU time in the next plan."""
+    queue = FleetQueue(clock=Clock())
+    one_qpu = frozenset({"qpu-a"})
+    done = waiting("done", SingleSource(decided("done", ONE_QPU, shots=2000)))
+    assert isinstance(queue.place(done, one_qpu, []).decision, Admit)
+    queue.remove("done")  # what the reconciler does when it writes a terminal status
+    after = waiting("after", SingleSource(decided("after", ONE_QPU, shots=2000)))
+    placement = queue.place(after, one_qpu, [])
+    assert isinstance(placement.decision, Admit) and placement.decision.start == 0.0

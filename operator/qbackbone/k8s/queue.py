@@ -24,6 +24,7 @@ from qbackbone.core.scheduling.admission import Admit, Wait, admissions, plan_wa
 from qbackbone.k8s.fragments import Need
 
 FORGET_SECONDS = 10.0  # a waiting job not asked about for this long was deleted
+HANDOVER_SECONDS = 60.0  # an admitted job the caller never reports as committed is dropped
 
 
 @dataclass
@@ -81,6 +82,10 @@ class FleetQueue:
     clock: Callable[[], float] = time.time
     on_plan: Callable[[float, int], None] | None = None  # (seconds, jobs) after each plan
     _waiting: dict[str, Waiting] = field(default_factory=dict, init=False)
+    # Admitted here, not yet in the caller's committed work (its pods are being created by
+    # another thread): (when, its fragments as planned), so the next plan still counts them.
+    _handover: dict[str, tuple[float, list[Committed]]] = field(default_factory=dict,
+                                                                 init=False)
     _plan: _Plan | None = field(default=None, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
@@ -94,9 +99,10 @@ class FleetQueue:
             self._waiting[job.uid] = job
 
     def remove(self, uid: str) -> None:
-        """The job was admitted, failed or deleted: it no longer waits."""
+        """The job finished, failed or was deleted: it neither waits nor holds QPU time."""
         with self._lock:
             self._waiting.pop(uid, None)
+            self._handover.pop(uid, None)
 
     def place(self, job: Waiting, ready: frozenset[str],
               committed: Sequence[Committed]) -> Placement:
@@ -107,6 +113,10 @@ class FleetQueue:
         """
         with self._lock:
             now = self.clock()
+            reported = {c.job for c in committed}
+            for uid in [u for u, (at, _) in self._handover.items()
+                        if u in reported or now - at > HANDOVER_SECONDS]:
+                del self._handover[uid]
             job.seen = now
             self._waiting.setdefault(job.uid, job).seen = job.seen
             self._forget_stale(job.seen)
@@ -122,6 +132,7 @@ class FleetQueue:
                 job.uid, Wait(None, None))
             if isinstance(decision, Admit):
                 del self._waiting[job.uid]
+                self._handover[job.uid] = (now, planned_work(job, decision, plan.made))
             return Placement(decision, waiting_jobs(plan.problem), plan.schedule.method,
                              planned_at=plan.made)
 
@@ -132,6 +143,7 @@ class FleetQueue:
     def _make_plan(self, now: float, key: tuple[frozenset[str], frozenset[str]],
                    committed: Sequence[Committed]) -> _Plan:
         start = time.perf_counter()
+        committed = [*committed, *(c for _, work in self._handover.values() for c in work)]
         problem = joint_problem(list(self._waiting.values()), key[1], committed, now)
         schedule = plan_waiting(problem, self.seed)
         seconds = time.perf_counter() - start
@@ -223,6 +235,18 @@ def project(committed: Sequence[Committed], qpus: Mapping[str, sched.QPU],
         index[name] = index.get(name, -1) + 1
         fragments.append(sched.Fragment(name, index[name], c.qpu, c.shots, start, end))
     return fragments
+
+
+def planned_work(job: Waiting, admit: Admit, made: float) -> list[Committed]:
+    """An admitted job's fragments as the plan placed them (not started, in planned order)."""
+    keys = {i: [f"{need.subcircuit}/{q}" for q in admit.shares.get(i, {})]
+            for i, need in enumerate(job.needs)}
+    index = {need.subcircuit: i for i, need in enumerate(job.needs)}
+    return [Committed(job.uid, f"{need.subcircuit}/{q}", q, shots, None,
+                      made + admit.starts.get(i, {}).get(q, 0.0),
+                      tuple(k for before in need.after for k in keys[index[before]]))
+            for i, need in enumerate(job.needs)
+            for q, shots in admit.shares.get(i, {}).items() if shots > 0]
 
 
 def plannable(job: Waiting, ready: frozenset[str]) -> bool:
