@@ -264,7 +264,7 @@ def simulate(problem: Problem, policy: str, seed: int, noisy: bool) -> dict[str,
             del waiting[uid]
             jobs[uid].dropped = True
         for uid, w in list(waiting.items()):
-            placement = queue.place(w, ready, ex.committed())
+            placement = queue.place(w, ready, ex.committed)
             decision = placement.decision
             if not isinstance(decision, Admit):
                 continue

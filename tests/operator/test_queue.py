@@ -48,7 +48,7 @@ def place(queue: FleetQueue, job: Waiting, backlog: Mapping[str, float],
           ready: frozenset[str] = frozenset({"qpu-a", "qpu-b"})) -> Placement:
     """``backlog``: seconds each QPU stays busy with admitted work."""
     now = queue.clock()
-    return queue.place(job, ready, [busy(q, s, now) for q, s in backlog.items()])
+    return queue.place(job, ready, lambda: [busy(q, s, now) for q, s in backlog.items()])
 
 
 def busy(qpu: str, seconds: float, now: float) -> Committed:
@@ -90,20 +90,21 @@ def test_a_late_job_with_a_tight_deadline_overtakes_an_earlier_one() -> None:
                      deadline_at=clock.now + 10.0)
     ready = frozenset({"qpu-a"})
     backlog = [busy("qpu-a", 5.0, clock.now)]  # busy with admitted work for 5 s
-    first = queue.place(early, ready, backlog)
+    first = queue.place(early, ready, lambda: backlog)
     assert isinstance(first.decision, Wait) and first.decision.start == 5.0
-    second = queue.place(urgent, ready, backlog)  # arrives: the plan is made again
+    second = queue.place(urgent, ready, lambda: backlog)  # arrives: the plan is made again
     assert plans == [1, 2]
     assert isinstance(second.decision, Wait)
     # 2000 shots take 3 s: urgent must run 5-8 s (deadline 10 s), early after it.
     assert second.decision.start == 5.0
-    assert queue.place(early, ready, backlog).decision.start == 8.0
+    assert queue.place(early, ready, lambda: backlog).decision.start == 8.0
     clock.now += 4.0  # the admitted work is almost done
     backlog = [busy("qpu-a", 1.0, clock.now)]
-    admitted = queue.place(urgent, ready, backlog)
+    admitted = queue.place(urgent, ready, lambda: backlog)
     assert isinstance(admitted.decision, Admit), admitted
     assert admitted.decision.shares == {0: {"qpu-a": 2000}}
-    still = queue.place(early, ready, [busy("qpu-a", 4.0, clock.now)])  # urgent's 3 s too
+    urgent_too = [busy("qpu-a", 4.0, clock.now)]  # urgent's 3 s are admitted now
+    still = queue.place(early, ready, lambda: urgent_too)
     assert isinstance(still.decision, Wait) and still.decision.start is not None
     assert still.decision.start >= 4.0 - 1e-9
 
@@ -205,12 +206,12 @@ def test_a_waiting_job_fills_the_gap_an_admitted_locc_job_leaves() -> None:
     queue = FleetQueue(clock=clock)
     small = Waiting("small", SingleSource(decided("small", FLEET, shots=2000)).needs(),
                     {q.name: q.descriptor for q in FLEET}, clock.now + 4.0)
-    placement = queue.place(small, frozenset({"qpu-a", "qpu-b"}), gap)
+    placement = queue.place(small, frozenset({"qpu-a", "qpu-b"}), lambda: gap)
     assert isinstance(placement.decision, Admit)  # 3 s on qpu-b, before the preparation
     assert placement.decision.shares == {0: {"qpu-b": 2000}}
     big = Waiting("big", SingleSource(decided("big", FLEET, shots=6000)).needs(),
                   {q.name: q.descriptor for q in FLEET}, None)
-    later = queue.place(big, frozenset({"qpu-a", "qpu-b"}), gap)
+    later = queue.place(big, frozenset({"qpu-a", "qpu-b"}), lambda: gap)
     assert isinstance(later.decision, Wait) and later.decision.start == 5.0  # no gap fits 7 s
 
 
@@ -221,13 +222,14 @@ def test_a_job_admitted_moments_ago_still_counts_before_its_pods_exist() -> None
     queue = FleetQueue(clock=clock)
     one_qpu = frozenset({"qpu-a"})
     first = waiting("first", SingleSource(decided("first", ONE_QPU, shots=2000)))
-    assert isinstance(queue.place(first, one_qpu, []).decision, Admit)  # 3 s on qpu-a
+    assert isinstance(queue.place(first, one_qpu, lambda: []).decision, Admit)  # 3 s on qpu-a
     second = waiting("second", SingleSource(decided("second", ONE_QPU, shots=2000)))
-    placement = queue.place(second, one_qpu, [])  # an arrival: a new plan, first unreported
+    # An arrival: a new plan, first not reported yet.
+    placement = queue.place(second, one_qpu, lambda: [])
     assert isinstance(placement.decision, Wait) and placement.decision.start == 3.0
     reported = [Committed("first", "main", "qpu-a", 2000, clock.now, clock.now)]
     clock.now += 1.0  # first runs, reported now: the hand-over ends
-    again = queue.place(second, one_qpu, reported)
+    again = queue.place(second, one_qpu, lambda: reported)
     assert again.decision.start == 2.0  # within the lookahead: admitted
 
 
@@ -237,8 +239,8 @@ def test_a_finished_job_leaves_no_hand_over_behind() -> None:
     queue = FleetQueue(clock=Clock())
     one_qpu = frozenset({"qpu-a"})
     done = waiting("done", SingleSource(decided("done", ONE_QPU, shots=2000)))
-    assert isinstance(queue.place(done, one_qpu, []).decision, Admit)
+    assert isinstance(queue.place(done, one_qpu, lambda: []).decision, Admit)
     queue.remove("done")  # what the reconciler does when it writes a terminal status
     after = waiting("after", SingleSource(decided("after", ONE_QPU, shots=2000)))
-    placement = queue.place(after, one_qpu, [])
+    placement = queue.place(after, one_qpu, lambda: [])
     assert isinstance(placement.decision, Admit) and placement.decision.start == 0.0

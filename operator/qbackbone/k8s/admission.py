@@ -56,12 +56,13 @@ class AdmissionRecord:
 
 
 def committed_work(admitted: Iterable[tuple[str, FragmentSource, Dispatcher,
-                                            Mapping[str, float]]]) -> list[Committed]:
+                                            AdmissionRecord]]) -> list[Committed]:
     """The admitted fragments without a result, for the joint plan, from (job uid, source,
-    dispatcher, planned starts) of each admitted job: QPU, shots, since when they run, their
-    planned order and their LOCC predecessors."""
+    dispatcher, admission record) of each admitted job: QPU, shots, since when they run,
+    their planned order and their LOCC predecessors."""
     out: list[Committed] = []
-    for uid, source, dispatcher, planned in admitted:
+    for uid, source, dispatcher, record in admitted:
+        planned = record.planned(source)
         after = {need.subcircuit: need.after for need in source.needs()}
         slots_of: dict[str, list[str]] = {}
         for slot in source.slots:

@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -121,7 +121,6 @@ class Active:
     source: FragmentSource | None = None  # a quantum job's fragments, once planned
     fragments: Dispatcher | None = None  # ... and their pods, once admitted
     admission: AdmissionRecord | None = None  # what the joint plan admitted it with
-    planned: dict[str, float] = field(default_factory=dict)  # slot key -> planned Unix start
     plan_data: dict[str, str] | None = None  # the cut plan record of a Distributed decision
 
     @property
@@ -451,7 +450,6 @@ class JobReconciler:
                 return status
         assert active.admission is not None
         source.assign(active.admission.shares)
-        active.planned = active.admission.planned(source)
         self._plan_status(active, source)
         run.condition(ConditionType.SCHEDULED, True, Reason.ADMITTED, active.admission.message)
         run.status.phase = Phase.RUNNING
@@ -479,7 +477,7 @@ class JobReconciler:
             view = self.qpus.get(True)
         splittable = self._decided(active).reduced.policy.spec.scheduler.shot_splitting
         placement = self.queue.place(Waiting(ref.uid, needs, descriptors, at, splittable),
-                                     view.ready, self._committed())
+                                     view.ready, self._committed)
         if placement.unavailable and not set(allowed) & self.qpus.get(True).alive:
             self.queue.remove(ref.uid)
             return run.fail(Reason.QPU_UNAVAILABLE,
@@ -522,9 +520,10 @@ class JobReconciler:
 
     def _committed(self) -> list[Committed]:
         """The admitted fragments without a result (``admission.committed_work``)."""
-        return committed_work((uid, a.source, a.fragments, a.planned)
+        return committed_work((uid, a.source, a.fragments, a.admission)
                               for uid, a in list(self.active.items())
-                              if a.source is not None and a.fragments is not None)
+                              if a.source is not None and a.fragments is not None
+                              and a.admission is not None)
 
     def _advance_classical(self, ref: JobRef, stored: Mapping[str, Any] | None, active: Active,
                            pods: Mapping[str, Any], configmaps: Mapping[str, Mapping[str, str]],

@@ -20,7 +20,13 @@ from dataclasses import dataclass, field
 
 from qbackbone.core import scheduling as sched
 from qbackbone.core.qpus.descriptor import QPUDescriptor
-from qbackbone.core.scheduling.admission import Admit, Wait, admissions, plan_waiting
+from qbackbone.core.scheduling.admission import (
+    Admit,
+    Wait,
+    admission,
+    plan_waiting,
+    waiting_jobs,
+)
 from qbackbone.k8s.fragments import Need
 
 FORGET_SECONDS = 10.0  # a waiting job not asked about for this long was deleted
@@ -69,7 +75,6 @@ class _Plan:
     key: tuple[frozenset[str], frozenset[str]]  # the waiting jobs and Ready QPUs it covers
     problem: sched.Problem
     schedule: sched.Schedule
-    seconds: float
 
 
 @dataclass
@@ -105,18 +110,14 @@ class FleetQueue:
             self._handover.pop(uid, None)
 
     def place(self, job: Waiting, ready: frozenset[str],
-              committed: Sequence[Committed]) -> Placement:
+              committed: Callable[[], Sequence[Committed]]) -> Placement:
         """Admit or keep waiting ``job`` (added if new), from the current joint plan.
 
         ``ready``: QPUs that may take new work; ``committed``: the admitted fragments without
-        a result. An admitted job leaves the queue.
+        a result (asked for only when a plan is made). An admitted job leaves the queue.
         """
         with self._lock:
             now = self.clock()
-            reported = {c.job for c in committed}
-            for uid in [u for u, (at, _) in self._handover.items()
-                        if u in reported or now - at > HANDOVER_SECONDS]:
-                del self._handover[uid]
             job.seen = now
             self._waiting.setdefault(job.uid, job).seen = job.seen
             self._forget_stale(job.seen)
@@ -128,12 +129,11 @@ class FleetQueue:
                     or not key[0] <= plan.key[0] or plan.key[1] != ready):
                 plan = self._plan = self._make_plan(now, key, committed)
             age = max(0.0, now - plan.made)
-            decision = admissions(plan.problem, plan.schedule, self.lookahead + age).get(
-                job.uid, Wait(None, None))
+            decision = admission(plan.problem, plan.schedule, job.uid, self.lookahead + age)
             if isinstance(decision, Admit):
                 del self._waiting[job.uid]
                 self._handover[job.uid] = (now, planned_work(job, decision, plan.made))
-            return Placement(decision, waiting_jobs(plan.problem), plan.schedule.method,
+            return Placement(decision, len(waiting_jobs(plan.problem)), plan.schedule.method,
                              planned_at=plan.made)
 
     def _forget_stale(self, now: float) -> None:
@@ -141,15 +141,19 @@ class FleetQueue:
             del self._waiting[uid]
 
     def _make_plan(self, now: float, key: tuple[frozenset[str], frozenset[str]],
-                   committed: Sequence[Committed]) -> _Plan:
+                   committed: Callable[[], Sequence[Committed]]) -> _Plan:
         start = time.perf_counter()
-        committed = [*committed, *(c for _, work in self._handover.values() for c in work)]
-        problem = joint_problem(list(self._waiting.values()), key[1], committed, now)
+        work = list(committed())
+        reported = {c.job for c in work}
+        for uid in [u for u, (at, _) in self._handover.items()
+                    if u in reported or now - at > HANDOVER_SECONDS]:
+            del self._handover[uid]
+        work += [c for _, planned in self._handover.values() for c in planned]
+        problem = joint_problem(list(self._waiting.values()), key[1], work, now)
         schedule = plan_waiting(problem, self.seed)
-        seconds = time.perf_counter() - start
         if self.on_plan is not None:
-            self.on_plan(seconds, waiting_jobs(problem))
-        return _Plan(now, key, problem, schedule, seconds)
+            self.on_plan(time.perf_counter() - start, len(waiting_jobs(problem)))
+        return _Plan(now, key, problem, schedule)
 
 
 def joint_problem(waiting: list[Waiting], ready: frozenset[str],
@@ -252,8 +256,3 @@ def planned_work(job: Waiting, admit: Admit, made: float) -> list[Committed]:
 def plannable(job: Waiting, ready: frozenset[str]) -> bool:
     """Whether every subcircuit of the job has a Ready QPU."""
     return all(any(q in ready for q in need.qpus) for need in job.needs)
-
-
-def waiting_jobs(problem: sched.Problem) -> int:
-    """Jobs of the problem that wait (the others are admitted work, fixed)."""
-    return len(problem.jobs) - len({f.job for f in problem.fixed})

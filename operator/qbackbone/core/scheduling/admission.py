@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from .annealing import AnnealingParams, anneal
 from .baselines import edf
-from .model import Problem, Schedule
+from .model import Job, Problem, Schedule
 from .validate import check_schedule
 
 #: Work budget of one online plan per waiting job, with floor and cap: about 0.02-0.15 s on
@@ -53,7 +53,7 @@ def plan_waiting(problem: Problem, seed: int = 0) -> Schedule:
     re-cut: their cut plans are fixed before they wait. The plan is checked against every
     constraint before it is used.
     """
-    waiting = [j for j in problem.jobs if j.name not in {f.job for f in problem.fixed}]
+    waiting = waiting_jobs(problem)
     plan = edf(problem, split=True) if len(waiting) <= 1 else None
     if plan is None or not all(j.name in plan.admitted for j in waiting):
         budget = min(ONLINE_WORK_CAP,
@@ -65,29 +65,33 @@ def plan_waiting(problem: Problem, seed: int = 0) -> Schedule:
     return plan
 
 
-def admissions(problem: Problem, plan: Schedule, lookahead: float) -> dict[str, Admit | Wait]:
-    """For each waiting job of ``problem`` (one without fixed fragments): admit it when
-    ``plan`` starts it within ``lookahead`` seconds of ``problem.now``, else wait."""
+def waiting_jobs(problem: Problem) -> list[Job]:
+    """The problem's jobs without fixed fragments (the others are admitted work)."""
     committed = {f.job for f in problem.fixed}
-    out: dict[str, Admit | Wait] = {}
-    for job in problem.jobs:
-        if job.name in committed:
-            continue
-        fragments = plan.fragments_of(job.name)
-        if job.name not in plan.admitted or not fragments:
-            out[job.name] = Wait(None, None)
-            continue
-        start = min(f.start for f in fragments) - problem.now
-        end = max(f.end for f in fragments) - problem.now
-        if start > lookahead:
-            out[job.name] = Wait(start, end)
-            continue
-        shares: dict[int, dict[str, int]] = {}
-        starts: dict[int, dict[str, float]] = {}
-        for f in fragments:
-            per_qpu = shares.setdefault(f.subcircuit, {})
-            per_qpu[f.qpu] = per_qpu.get(f.qpu, 0) + f.shots
-            at = starts.setdefault(f.subcircuit, {})
-            at[f.qpu] = min(at.get(f.qpu, f.start - problem.now), f.start - problem.now)
-        out[job.name] = Admit(shares, start, end, starts)
-    return out
+    return [j for j in problem.jobs if j.name not in committed]
+
+
+def admission(problem: Problem, plan: Schedule, name: str, lookahead: float) -> Admit | Wait:
+    """Admit the waiting job ``name`` when ``plan`` starts it within ``lookahead`` seconds of
+    ``problem.now``, else wait (``Wait(None, None)``: the plan drops it, or does not cover
+    it)."""
+    fragments = plan.fragments_of(name)
+    if name not in plan.admitted or not fragments or any(f.job == name for f in problem.fixed):
+        return Wait(None, None)
+    start = min(f.start for f in fragments) - problem.now
+    end = max(f.end for f in fragments) - problem.now
+    if start > lookahead:
+        return Wait(start, end)
+    shares: dict[int, dict[str, int]] = {}
+    starts: dict[int, dict[str, float]] = {}
+    for f in fragments:
+        per_qpu = shares.setdefault(f.subcircuit, {})
+        per_qpu[f.qpu] = per_qpu.get(f.qpu, 0) + f.shots
+        at = starts.setdefault(f.subcircuit, {})
+        at[f.qpu] = min(at.get(f.qpu, f.start - problem.now), f.start - problem.now)
+    return Admit(shares, start, end, starts)
+
+
+def admissions(problem: Problem, plan: Schedule, lookahead: float) -> dict[str, Admit | Wait]:
+    """:func:`admission` of every waiting job of ``problem``."""
+    return {j.name: admission(problem, plan, j.name, lookahead) for j in waiting_jobs(problem)}
