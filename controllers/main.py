@@ -34,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     help="extra environment of worker pods (repeatable)")
     op.add_argument("--seed", type=int, default=None,
                     help="seed simulators and the transpiler (reproducible results)")
-    op.add_argument("--admission-lookahead", type=float, default=2.0, metavar="SECONDS",
+    op.add_argument("--admission-lookahead", type=_seconds, default=2.0, metavar="SECONDS",
                     help="admit a waiting job once the joint plan starts it within this many "
                     "seconds (about a fragment pod's start time; default: %(default)s)")
     op.add_argument("--metrics-port", type=int, default=DEFAULT_METRICS_PORT, metavar="PORT",
@@ -45,6 +45,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "(default: %(default)s)")
     op.add_argument("-v", "--verbose", action="store_true")
     op.set_defaults(func=run)
+
+
+def _seconds(text: str) -> float:
+    """A non-negative number of seconds (a negative lookahead would never admit a job)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value >= 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be 0 or more seconds, got {text}")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:

@@ -157,3 +157,10 @@ def test_fleet_lists_calibration() -> None:
     assert rows["torino"]["twoQubitGate"] == "cz" and rows["nairobi"]["twoQubitGate"] == "cx"
     assert rows["torino"]["maxDepth"] > rows["guadalupe"]["maxDepth"]
     assert rows["aer-ideal"]["maxDepth"] is None
+
+
+@pytest.mark.parametrize(("value", "message"), [("-1", "must be 0 or more seconds"),
+                                                ("soon", "not a number of seconds")])
+def test_operator_refuses_a_bad_admission_lookahead(value: str, message: str) -> None:
+    proc = run_cli("operator", f"--admission-lookahead={value}")
+    assert proc.returncode == 2 and message in proc.stderr, proc.stderr
