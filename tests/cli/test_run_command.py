@@ -76,7 +76,7 @@ BAD_JOBS = {
     "deadline-passed": (f"  circuit:\n    qasm: '{GOOD_CIRCUIT}'\n    observables: [ZZ]\n"
                         "  deadline: 10s\n", "DeadlineExceeded"),
     "deadline-garbage": (f"  circuit:\n    qasm: '{GOOD_CIRCUIT}'\n    observables: [ZZ]\n"
-                         "  deadline: whenever\n", "InvalidManifest"),
+                         "  deadline: whenever\n", "InvalidDeadline"),
     "deadline-zero": (f"  circuit:\n    qasm: '{GOOD_CIRCUIT}'\n    observables: [ZZ]\n"
                       "  deadline: 0s\n", "InvalidDeadline"),
     "missing-policy": (f"  circuit:\n    qasm: '{GOOD_CIRCUIT}'\n    observables: [ZZ]\n"

@@ -79,6 +79,10 @@ class Reason(StrEnum):
     INVALID_PROBLEM = "InvalidProblem"
     INFEASIBLE_DECISION = "InfeasibleDecision"
     INPUT_TOO_LARGE = "InputTooLarge"  # a fragment's input exceeds the 1 MiB object limit
+    FORBIDDEN_INCLUDE = "ForbiddenInclude"  # a circuit includes a non-standard file
+    TIME_LIMIT_EXCEEDED = "TimeLimitExceeded"  # the job ran past its policy's maxRunSeconds
+    MEMORY_LIMIT_EXCEEDED = "MemoryLimitExceeded"  # the job needed more than maxMemoryMiB
+    JOB_PROCESS_CRASHED = "JobProcessCrashed"  # the job's process died without a result
     QPU_UNAVAILABLE = "QPUUnavailable"  # a fragment's QPUNode is gone and no other can take it
 
 

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from qbackbone.api.common import ApiModel, Condition, Duration, ObjectMeta
+from qbackbone.api.limits import JobLimits
 
 CutKind = Literal["gate", "loccWire", "loWire"]
 
@@ -83,14 +84,15 @@ class CuttingOptions(ApiModel):
         description="gate, loccWire (gamma 3, needs precedence), loWire (gamma 4, the ablation).",
     )
     max_sampling_overhead: float = Field(default=1000.0, ge=1, description="Largest gamma^2.")
-    max_subcircuits: int = Field(default=8, ge=2, description="Most subcircuits per job.")
+    max_subcircuits: int = Field(default=8, ge=2, le=64, description="Most subcircuits per job.")
 
 
 class SchedulerOptions(ApiModel):
     """The L3 scheduler and its parameters."""
 
     algorithm: Literal["annealing", "greedyEDF", "list", "random"] = "annealing"
-    iterations: int = Field(default=2000, ge=1, description="Simulated annealing iterations.")
+    iterations: int = Field(default=2000, ge=1, le=1_000_000,
+                            description="Simulated annealing iterations.")
     initial_temperature: float = Field(default=1.0, gt=0, description="SA start temperature.")
     cooling_rate: float = Field(default=0.995, gt=0, lt=1, description="Exponential cooling.")
     shot_splitting: bool = Field(default=True, description="Split shots across eligible QPUs.")
@@ -149,7 +151,7 @@ class LearningOptions(ApiModel):
     """Learning from history (reserved: recorded, not yet acted on)."""
 
     enabled: bool = False
-    window: int = Field(default=100, ge=1, description="Jobs remembered.")
+    window: int = Field(default=100, ge=1, le=100_000, description="Jobs remembered.")
 
 
 class InvocationPolicySpec(ApiModel):
@@ -164,6 +166,7 @@ class InvocationPolicySpec(ApiModel):
     verification: VerificationOptions = Field(default_factory=VerificationOptions)
     optimization: OptimizationOptions = Field(default_factory=OptimizationOptions)
     learning: LearningOptions = Field(default_factory=LearningOptions)
+    limits: JobLimits = Field(default_factory=JobLimits)
 
     @model_validator(mode="after")
     def _consistent(self) -> InvocationPolicySpec:

@@ -7,14 +7,13 @@ import json
 import sys
 import warnings
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from qbackbone import __version__
-from qbackbone.api.conditions import Phase, Reason, set_condition
+from qbackbone.api.conditions import Phase, Reason
 from qbackbone.api.manifests import ManifestError, load_manifests
 from qbackbone.api.quantumjob import QuantumJobStatus
 
@@ -23,7 +22,7 @@ EXIT_OK, EXIT_JOB_FAILED, EXIT_USAGE = 0, 1, 2
 
 def _dump(obj: Any, fmt: str) -> str:
     if fmt == "json":
-        return json.dumps(obj, indent=2) + "\n"
+        return json.dumps(obj, indent=2, allow_nan=False) + "\n"
     return yaml.safe_dump(obj, sort_keys=False, default_flow_style=False)
 
 
@@ -35,22 +34,28 @@ def _job_object(name: str, namespace: str | None, status: QuantumJobStatus) -> d
             "status": status.to_wire()}
 
 
-def _invalid_manifest_status(message: str) -> QuantumJobStatus:
-    status = QuantumJobStatus(phase=Phase.FAILED)
-    now = datetime.now(UTC)
-    for type_, ok in (("Succeeded", False), ("Failed", True)):
-        set_condition(status.conditions, type_, ok, Reason.INVALID_MANIFEST, message, None, now)
-    return status
+def _write_job(obj: dict[str, Any], fmt: str, index: int, total: int) -> None:
+    """Write one job's object as soon as it ends (YAML); JSON lists wait for the last one."""
+    if fmt == "json" and total > 1:
+        return
+    if fmt == "yaml" and index > 0:
+        sys.stdout.write("---\n")
+    sys.stdout.write(_dump(obj, fmt))
+    sys.stdout.flush()
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """Run every QuantumJob found in the paths through the pipeline; print their status."""
+    """Run every QuantumJob found in the paths, each in its own process; print their status."""
+    from qbackbone.api.policy import InvocationPolicy
+    from qbackbone.cli.isolated import Budget, failed_status, run_isolated
     from qbackbone.cli.summary import TerminalProgress, summarise
     from qbackbone.core.errors import JobFailure
     from qbackbone.core.pipeline import run_job
     from qbackbone.core.qpus.fleet import build_fleet, default_fleet_nodes
 
     found = load_manifests([Path(p) for p in args.paths])
+    for why in found.skipped:
+        print(f"error: {Reason.INVALID_MANIFEST}: {why} (skipped)", file=sys.stderr)
     if not found.jobs and not found.broken_jobs:
         raise ManifestError(f"no QuantumJob found in {', '.join(args.paths)}")
     nodes = found.qpus or list(default_fleet_nodes())
@@ -61,27 +66,40 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"fleet: {', '.join(q.name for q in fleet)}"
           f"{' (built-in default)' if not found.qpus else ''}", file=sys.stderr)
     policies = {p.metadata.name: p for p in found.policies}
-    objects = []
+    total = len(found.broken_jobs) + len(found.jobs)
+    objects: list[dict[str, Any]] = []
     failed = False
-    for name, why in found.broken_jobs:
-        status = _invalid_manifest_status(why)
+
+    def finish(name: str, namespace: str | None, status: QuantumJobStatus) -> None:
+        nonlocal failed
         summarise(name, status)
-        objects.append(_job_object(name, None, status))
-        failed = True
+        objects.append(_job_object(name, namespace, status))
+        _write_job(objects[-1], args.output, len(objects) - 1, total)
+        failed |= status.phase == Phase.FAILED
+
+    for broken in found.broken_jobs:
+        finish(broken.name, broken.namespace, failed_status(broken.reason, broken.message))
     for job in found.jobs:
         name = job.metadata.name
+        ref = job.spec.policy_ref.name if job.spec.policy_ref else "default"
+        limits = policies.get(ref, InvocationPolicy.model_validate(
+            {"metadata": {"name": "default"}})).spec.limits
         progress = TerminalProgress(name) if not args.quiet else None
-        status = run_job(job, fleet, policies, progress=progress, seed=args.seed,
-                         read_config_map=found.read_config_map)
-        summarise(name, status)
-        objects.append(_job_object(name, job.metadata.namespace, status))
-        failed |= status.phase == Phase.FAILED
-    if len(objects) == 1:
-        sys.stdout.write(_dump(objects[0], args.output))
-    elif args.output == "json":
+
+        def work(job: Any = job, progress: Any = progress) -> QuantumJobStatus:
+            return run_job(job, fleet, policies, progress=progress, seed=args.seed,
+                           read_config_map=found.read_config_map)
+
+        if args.no_isolation:
+            status = work()
+        else:
+            status = run_isolated(work, Budget(seconds=limits.max_run_seconds,
+                                               memory_mib=limits.max_memory_mib))
+        finish(name, job.metadata.namespace, status)
+    if args.output == "json" and total > 1:
         sys.stdout.write(_dump({"apiVersion": "v1", "kind": "List", "items": objects}, "json"))
-    else:
-        sys.stdout.write(yaml.safe_dump_all(objects, sort_keys=False))
+    if found.skipped:
+        return EXIT_USAGE  # the jobs that could be read ran; the rest is listed on stderr
     return EXIT_JOB_FAILED if failed else EXIT_OK
 
 
@@ -169,6 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-o", "--output", choices=["yaml", "json"], default="yaml")
     run.add_argument("--seed", type=int, default=None, help="seed simulators and transpiler")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
+    run.add_argument("--no-isolation", action="store_true",
+                     help="run jobs in this process (no per-job time or memory limit; for "
+                     "debugging)")
     run.set_defaults(func=cmd_run)
 
     fleet = sub.add_parser("fleet", help="list the QPU fleet with calibration and max depth")

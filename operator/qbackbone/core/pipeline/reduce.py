@@ -101,7 +101,12 @@ def reduce_job(job: QuantumJob, policies: Mapping[str, InvocationPolicy],
     spec = job.spec.circuit
     if spec is None:
         raise JobFailure(Reason.INVALID_MANIFEST, "the job has no spec.circuit")
-    parsed = parse_qasm(spec.qasm)
+    limits = policy.spec.limits
+    if spec.observables and len(spec.observables) > limits.max_observables:
+        raise JobFailure(Reason.INPUT_TOO_LARGE,
+                         f"the job lists {len(spec.observables)} observables; the limit is "
+                         f"{limits.max_observables} (policy spec.limits.maxObservables)")
+    parsed = parse_qasm(spec.qasm, limits)
     if spec.sampling and spec.observables:
         raise JobFailure(Reason.INVALID_OBSERVABLE,
                          "give observables or sampling: true, not both")

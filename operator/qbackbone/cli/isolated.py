@@ -1,0 +1,153 @@
+"""Run one job in a child process with a time budget and a memory limit.
+
+`qbackbone run` must keep every other job's result whatever one job does: a crash in
+native code, an abort on a failed allocation, a hang. Each job runs in a forked child
+(the parent has built the fleet but run nothing, so no thread pool is forked mid-use); the
+child sends its status back as JSON on a pipe. The parent ends a child that passes its
+time budget, and reads a child that died without a status as a failed job.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import select
+import signal
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from qbackbone.api.conditions import Phase, Reason, set_condition
+from qbackbone.api.quantumjob import QuantumJobStatus
+
+_STDERR_TAIL = 64 * 1024
+_ALLOCATION_FAILED = ("memory allocation of", "bad_alloc", "MemoryError", "Cannot allocate memory",
+                      "out of memory", "Insufficient memory")
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What one job may use: wall-clock seconds and memory beyond what the parent holds."""
+
+    seconds: float
+    memory_mib: int
+
+
+def failed_status(reason: Reason, message: str) -> QuantumJobStatus:
+    """A Failed status with the Succeeded=False and Failed=True conditions."""
+    status = QuantumJobStatus(phase=Phase.FAILED)
+    now = datetime.now(UTC)
+    for type_, ok in (("Succeeded", False), ("Failed", True)):
+        set_condition(status.conditions, type_, ok, reason, message, None, now)
+    return status
+
+
+def _virtual_memory_bytes() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _child(work: Callable[[], QuantumJobStatus], budget: Budget, out_fd: int) -> None:
+    """Runs in the child: limit memory, do the work, write the status, never return."""
+    code = 0
+    try:
+        limit = _virtual_memory_bytes() + budget.memory_mib * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        try:
+            status = work()
+        except MemoryError:
+            status = failed_status(
+                Reason.MEMORY_LIMIT_EXCEEDED,
+                f"the job needed more than its {budget.memory_mib} MiB of memory; make it "
+                "smaller or raise the policy's spec.limits.maxMemoryMiB")
+        payload = json.dumps(status.to_wire(), allow_nan=False).encode()
+        with os.fdopen(out_fd, "wb") as out:
+            out.write(payload)
+    except BaseException:  # the child must never unwind into the parent's code
+        traceback.print_exc(file=sys.stderr)
+        code = 70
+    finally:
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def _relay(fd: int, tail: bytearray) -> bool:
+    """Copy what the child wrote to stderr; keep its end. False at end of file."""
+    chunk = os.read(fd, 65536)
+    if not chunk:
+        return False
+    sys.stderr.buffer.write(chunk)
+    sys.stderr.flush()
+    tail.extend(chunk)
+    del tail[:-_STDERR_TAIL]
+    return True
+
+
+def run_isolated(work: Callable[[], QuantumJobStatus], budget: Budget) -> QuantumJobStatus:
+    """The status ``work`` returns in a child process, or a Failed status saying why not."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    result_r, result_w = os.pipe()
+    err_r, err_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(result_r)
+        os.close(err_r)
+        os.dup2(err_w, 2)
+        os.close(err_w)
+        _child(work, budget, result_w)
+    os.close(result_w)
+    os.close(err_w)
+    payload, tail = bytearray(), bytearray()
+    open_fds = {result_r, err_r}
+    deadline = time.monotonic() + budget.seconds
+    timed_out = False
+    while open_fds:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            timed_out = True
+            os.kill(pid, signal.SIGKILL)
+            break
+        ready, _, _ = select.select(list(open_fds), [], [], min(left, 1.0))
+        for fd in ready:
+            if fd == err_r:
+                still_open = _relay(fd, tail)
+            else:
+                chunk = os.read(fd, 1 << 20)
+                payload.extend(chunk)
+                still_open = bool(chunk)
+            if not still_open:
+                open_fds.discard(fd)
+    for fd in (result_r, err_r):
+        os.close(fd)
+    _, wait_status = os.waitpid(pid, 0)
+    if timed_out:
+        return failed_status(
+            Reason.TIME_LIMIT_EXCEEDED,
+            f"the job ran longer than its {budget.seconds:g} s budget and was stopped; give it "
+            "less work or raise the policy's spec.limits.maxRunSeconds")
+    if os.WIFEXITED(wait_status) and os.WEXITSTATUS(wait_status) == 0 and payload:
+        return QuantumJobStatus.model_validate(json.loads(payload))
+    return _died(wait_status, bytes(tail), budget)
+
+
+def _died(wait_status: int, stderr_tail: bytes, budget: Budget) -> QuantumJobStatus:
+    if os.WIFSIGNALED(wait_status):
+        how = f"was killed by {signal.Signals(os.WTERMSIG(wait_status)).name}"
+    else:
+        how = f"exited with code {os.WEXITSTATUS(wait_status)}"
+    text = stderr_tail.decode(errors="replace")
+    if any(marker in text for marker in _ALLOCATION_FAILED):
+        return failed_status(
+            Reason.MEMORY_LIMIT_EXCEEDED,
+            f"the job's process {how} when an allocation failed: it needed more than its "
+            f"{budget.memory_mib} MiB of memory; make it smaller or raise the policy's "
+            "spec.limits.maxMemoryMiB")
+    return failed_status(
+        Reason.JOB_PROCESS_CRASHED,
+        f"the job's process {how} without a result (its last error output is on stderr); "
+        "the other jobs were not affected")

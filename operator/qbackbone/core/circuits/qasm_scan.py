@@ -1,0 +1,197 @@
+"""A lexical scan of OpenQASM source, run before any parser sees it.
+
+The parsers trust their input: an ``include`` reads a file, a register of 10^8 qubits is
+allocated before anything counts it, and a size past 2^64 panics inside Rust. This scan
+reads only tokens, so its cost is linear in the source, and refuses such input first.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from qbackbone.api.conditions import Reason
+from qbackbone.core.errors import JobFailure
+
+# The only files a circuit may include: the standard gate libraries, which both parsers
+# provide built in. Anything else would be read from the operator's file system.
+ALLOWED_INCLUDES = {2: frozenset({"qelib1.inc"}), 3: frozenset({"stdgates.inc"})}
+
+_TOKEN = re.compile(
+    r"""(?P<space>\s+)
+      | (?P<line_comment>//[^\n]*)
+      | (?P<block_comment>/\*.*?\*/)
+      | (?P<string>"[^"\n]*"|'[^'\n]*')
+      | (?P<number>(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)(?:[eE][+-]?[0-9]+)?)
+      | (?P<ident>[A-Za-z_$][A-Za-z0-9_]*)
+      | (?P<other>.)""",
+    re.VERBOSE | re.DOTALL | re.ASCII,
+)
+_OPEN, _CLOSE = "([{", ")]}"
+_QUANTUM_DECL = {"qreg", "qubit"}
+_CLASSICAL_DECL = {"creg", "bit"}
+
+
+@dataclass(frozen=True)
+class Token:
+    """One token with the line it starts on (1-based) for messages."""
+
+    kind: str
+    text: str
+    line: int
+
+
+@dataclass(frozen=True)
+class ScanLimits:
+    """What the scan enforces; the policy's ``spec.limits`` supplies the values."""
+
+    max_qubits: int
+    max_clbits: int
+    max_nesting: int
+
+
+@dataclass(frozen=True)
+class ScanSummary:
+    """What the scan counted: declared qubits and classical bits."""
+
+    qubits: int
+    clbits: int
+
+
+def _fail(line: int, message: str, reason: Reason = Reason.INVALID_CIRCUIT) -> JobFailure:
+    return JobFailure(reason, f"OpenQASM line {line}: {message}")
+
+
+def tokens(source: str) -> Iterator[Token]:
+    """Tokens without spaces and comments; an unterminated comment or string is an error."""
+    line = 1
+    for match in _TOKEN.finditer(source):
+        kind, text = match.lastgroup or "other", match.group()
+        if kind == "other" and text == "/" and source.startswith("/*", match.start()):
+            raise _fail(line, "a /* comment is never closed with */")
+        if kind == "other" and text in "\"'":
+            raise _fail(line, "a string is not closed on the line it starts")
+        if kind not in ("space", "line_comment", "block_comment"):
+            yield Token(kind, text, line)
+        line += text.count("\n")
+
+
+def _integer(token: Token, what: str) -> int:
+    """An integer literal (underscores allowed, as OpenQASM 3 does) or a clear failure."""
+    digits = token.text.replace("_", "")
+    if token.kind != "number" or not digits.isdigit():
+        raise _fail(token.line, f"{what} must be a non-negative integer, got {token.text!r}")
+    if len(digits) > 15:
+        raise _fail(token.line, f"{what} {digits[:20]}... is far too large")
+    return int(digits)
+
+
+class _Scanner:
+    """Walks the token list once, collecting constants and register sizes."""
+
+    def __init__(self, toks: list[Token], version: int, limits: ScanLimits) -> None:
+        self.toks = toks
+        self.version = version
+        self.limits = limits
+        self.constants: dict[str, int] = {}
+        self.qubits = 0
+        self.clbits = 0
+
+    def at(self, i: int) -> Token | None:
+        return self.toks[i] if i < len(self.toks) else None
+
+    def run(self) -> ScanSummary:
+        depth = 0
+        for i, tok in enumerate(self.toks):
+            if tok.kind == "other" and tok.text in _OPEN:
+                depth += 1
+                if depth > self.limits.max_nesting:
+                    raise _fail(tok.line, f"brackets nest deeper than {self.limits.max_nesting} "
+                                "levels; simplify the expression")
+            elif tok.kind == "other" and tok.text in _CLOSE:
+                depth = max(depth - 1, 0)
+            elif tok.kind == "ident":
+                self.statement_word(i, tok)
+        return ScanSummary(self.qubits, self.clbits)
+
+    def statement_word(self, i: int, tok: Token) -> None:
+        if tok.text == "include":
+            self.include(i, tok)
+        elif tok.text == "const":
+            self.constant(i)
+        elif tok.text in _QUANTUM_DECL or tok.text in _CLASSICAL_DECL:
+            size = self.declaration_size(i, tok)
+            if size is None:
+                return
+            if tok.text in _QUANTUM_DECL:
+                self.qubits += size
+                if self.qubits > self.limits.max_qubits:
+                    raise _fail(tok.line, f"the circuit declares {self.qubits} or more qubits; "
+                                f"the limit is {self.limits.max_qubits} (policy "
+                                "spec.limits.maxDeclaredQubits)", Reason.INPUT_TOO_LARGE)
+            else:
+                self.clbits += size
+                if self.clbits > self.limits.max_clbits:
+                    raise _fail(tok.line, f"the circuit declares {self.clbits} or more "
+                                f"classical bits; the limit is {self.limits.max_clbits} "
+                                "(policy spec.limits.maxClassicalBits)", Reason.INPUT_TOO_LARGE)
+
+    def include(self, i: int, tok: Token) -> None:
+        target = self.at(i + 1)
+        if target is None or target.kind != "string":
+            raise _fail(tok.line, "include needs a file name in quotes",
+                        Reason.FORBIDDEN_INCLUDE)
+        name = target.text[1:-1]
+        allowed = ALLOWED_INCLUDES.get(self.version, frozenset())
+        if name not in allowed:
+            # Name what the job wrote, never anything read from the file.
+            raise _fail(tok.line, f"include {target.text} is not allowed: circuits may include "
+                        f"only {', '.join(sorted(allowed))}; define the gates in the circuit "
+                        "itself", Reason.FORBIDDEN_INCLUDE)
+
+    def constant(self, i: int) -> None:
+        """``const <type>[...] NAME = <integer>;`` (other constants are not sizes)."""
+        j = i + 2
+        if (tok := self.at(j)) is not None and tok.text == "[":
+            while (tok := self.at(j)) is not None and tok.text != "]":
+                j += 1
+            j += 1
+        name, eq, value, end = self.at(j), self.at(j + 1), self.at(j + 2), self.at(j + 3)
+        if (name and eq and value and end and name.kind == "ident" and eq.text == "="
+                and value.kind == "number" and end.text == ";"
+                and value.text.replace("_", "").isdigit()):
+            self.constants[name.text] = _integer(value, f"constant {name.text}")
+
+    def declaration_size(self, i: int, tok: Token) -> int | None:
+        """The size a declaration at token i gives, 1 for a single bit, None if not one."""
+        nxt = self.at(i + 1)
+        if nxt is None:
+            return None
+        if tok.text in ("qreg", "creg"):  # qreg NAME[size];
+            bracket = self.at(i + 2)
+            if nxt.kind != "ident" or bracket is None or bracket.text != "[":
+                return None
+            return self.size_at(i + 3, tok)
+        if nxt.text == "[":  # qubit[size] NAME;
+            return self.size_at(i + 2, tok)
+        if nxt.kind == "ident" and self.version == 3:  # qubit NAME;
+            return 1
+        return None
+
+    def size_at(self, j: int, decl: Token) -> int:
+        size_tok, close = self.at(j), self.at(j + 1)
+        if size_tok is None or close is None or close.text != "]":
+            raise _fail(decl.line, f"the size of a {decl.text} declaration must be an integer "
+                        "literal or a constant declared as 'const uint n = <integer>;'")
+        if size_tok.kind == "ident":
+            if size_tok.text not in self.constants:
+                raise _fail(decl.line, f"the size {size_tok.text!r} of a {decl.text} "
+                            "declaration is not an integer constant declared before it")
+            return self.constants[size_tok.text]
+        return _integer(size_tok, f"the size of a {decl.text} declaration")
+
+
+def scan_qasm(source: str, version: int, limits: ScanLimits) -> ScanSummary:
+    """Refuse includes, oversized registers and deep nesting before any parser runs."""
+    return _Scanner(list(tokens(source)), version, limits).run()
