@@ -101,8 +101,29 @@ def parity_estimate(counts: Mapping[str, int], observable: str) -> Estimate:
     if total == 0:
         raise ValueError("no shots to estimate from")
     mean = signed / total
-    variance = max(0.0, 1.0 - mean * mean) * total / max(total - 1, 1)
-    return Estimate(mean, math.sqrt(variance / total), total)
+    return Estimate(mean, parity_std_error(mean, total), total)
+
+
+def parity_std_error(mean: float, shots: int) -> float:
+    """Standard error of a mean of ``shots`` +-1 outcomes; never 0 for finite shots.
+
+    The plug-in ``sqrt((1 - mean^2) / (shots - 1))`` is 0 when every shot agrees, which
+    claims certainty that N shots cannot give. With ``k = shots (1 + mean) / 2`` outcomes +1
+    we also take the Agresti-Coull estimate ("add two successes and two failures", the 95%
+    Wilson centre): ``p~ = (k + 2) / (N + 4)``, ``SE = 2 sqrt(p~ (1 - p~) / (N + 4))``, and
+    report the larger of the two. Inside (0, 1) the plug-in is the larger up to O(1/N); when
+    all N shots agree the error is about ``2 sqrt(2) / N``, in line with the rule of three
+    (a 95% bound of 3/N on the minority probability, 6/N on the mean). One shot says
+    nothing about the spread: its error is the largest a +-1 outcome can have, 1.
+    """
+    if shots <= 0:
+        raise ValueError("no shots to estimate from")
+    if shots == 1:
+        return 1.0
+    plug_in = max(0.0, 1.0 - mean * mean) / max(shots - 1, 1)
+    p_tilde = (shots * (1.0 + mean) / 2.0 + 2.0) / (shots + 4.0)
+    agresti_coull = 4.0 * p_tilde * (1.0 - p_tilde) / (shots + 4.0)
+    return math.sqrt(max(plug_in, agresti_coull))
 
 
 def combine_strata(estimates: Sequence[Estimate]) -> Estimate:

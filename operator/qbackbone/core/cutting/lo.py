@@ -3,7 +3,9 @@
 The library generates the subexperiments (all QPD terms, exact weights) and we reconstruct from
 counts: per term ``j`` the product of independent per-subcircuit means ``T_j``, the value
 ``sum_j coef_j T_j`` and variance ``sum_j coef_j^2 Var(T_j)`` with
-``Var(prod X_p) = prod(E_p^2 + V_p) - prod E_p^2`` and ``V = (1 - E^2) / shots`` per +-1 mean.
+``Var(prod X_p) = prod(E_p^2 + V_p) - prod E_p^2`` and ``V`` per +-1 mean from
+:func:`~qbackbone.core.circuits.observables.parity_std_error` (never 0, even when every shot
+of a subexperiment agrees).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from qiskit_addon_cutting.instructions import Move
 from qiskit_addon_cutting.qpd import TwoQubitQPDGate
 from qiskit_addon_cutting.utils.observable_grouping import ObservableCollection
 
+from qbackbone.core.circuits.observables import parity_std_error
 from qbackbone.core.circuits.serialize import circuits_from_b64
 
 from .errors import CutExecutionError, CutPlanningError
@@ -168,7 +171,7 @@ def reconstruct(
                 for mask in cog.pauli_bitmasks:
                     v = qpd_sign * parity_sign(obs_bits, mask)
                     e = float(np.dot(weights, v) / shots)
-                    vals.append((e, (1.0 - e * e) / shots))
+                    vals.append((e, parity_std_error(e, shots) ** 2))
                 est[j, k] = vals
         for o, subobs in enumerate(plan.lo.subobservables[sub.name]):
             entries = collection.lookup[PauliList([subobs])[0]]

@@ -5,8 +5,9 @@ combination ``c`` (one channel per bundle) every subcircuit runs ``N_c`` shots i
 order; a preparing subcircuit's shots are grouped by the state chosen from its predecessors'
 (channel, outcome), so each sample is one shot of every subcircuit. The estimate per ``c`` is
 the product of group means (nested along trees of in-degree-1 subcircuits), the value is
-``sum_c coef_c E_c`` and ``SE^2 = sum_c coef_c^2 Var_c / N_c`` with the per-sample variance
-``1 - E_c^2`` of a +-1 product (an upper bound for the group-mean estimator).
+``sum_c coef_c E_c`` and ``SE^2 = sum_c coef_c^2 SE_c^2`` with ``SE_c`` the standard error of
+a mean of ``N_c`` +-1 products (:func:`~qbackbone.core.circuits.observables.parity_std_error`,
+never 0; an upper bound for the group-mean estimator).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from itertools import product
 import numpy as np
 from qiskit import ClassicalRegister, QuantumCircuit
 
+from qbackbone.core.circuits.observables import parity_std_error
 from qbackbone.core.circuits.serialize import circuits_from_b64
 
 from .errors import CutExecutionError
@@ -315,12 +317,9 @@ class LoccExecution:
                     continue
                 raw, rb = self._block_products(block, label)
                 n = block.samples
-                e_raw = float(raw.mean())
-                per_sample = (1.0 - e_raw**2) * (n / (n - 1) if n > 1 else 1.0)
-                if n == 1:
-                    per_sample = 1.0
+                se = parity_std_error(float(raw.mean()), n)
                 val += block.coefficient * float(rb)
-                var += block.coefficient**2 * per_sample / n
+                var += block.coefficient**2 * se**2
             values.append(val)
             errors.append(float(np.sqrt(var)))
         return values, errors

@@ -41,7 +41,7 @@ from qbackbone.core.qip.inputs import JobInputs, OperationalContext, QPUAssessme
 from qbackbone.core.qpus.backends import derive_seed
 from qbackbone.core.qpus.fleet import QPU
 from qbackbone.core.verify.checks import NoiseProfile, verify_counts, verify_expectations
-from qbackbone.core.verify.exact import exact_distribution, exact_expectations
+from qbackbone.core.verify.exact import exact_distribution, exact_expectations, no_exact_reason
 
 T = TypeVar("T")
 
@@ -395,17 +395,18 @@ def verify_and_finish(run: JobRun, reduced: ReducedJob, noise: NoiseProfile) -> 
     result = status.result
     assert result is not None
     policy = reduced.policy.spec.verification
-    exact_ok = reduced.features.qubits <= policy.exact_max_qubits and not reduced.dynamic
+    no_exact = no_exact_reason(reduced.features.qubits, policy.exact_max_qubits, reduced.dynamic)
     with run.phase("verify_seconds"):
         verification: Verification
         if result.expectation_values is not None and reduced.observables is not None:
-            exact = exact_expectations(reduced.circuit, reduced.observables) if exact_ok else None
+            exact = (exact_expectations(reduced.circuit, reduced.observables)
+                     if no_exact is None else None)
             verification = verify_expectations(result.expectation_values, exact, noise,
-                                               policy.max_deviation_sigma)
+                                               policy.max_deviation_sigma, no_exact)
         else:
-            dist = exact_distribution(reduced.circuit) if exact_ok else None
+            dist = exact_distribution(reduced.circuit) if no_exact is None else None
             verification = verify_counts(result.counts or {}, dist, noise,
-                                         policy.max_deviation_sigma)
+                                         policy.max_deviation_sigma, no_exact)
     status.verification = verification
     run.progress.step("verify", f"{verification.method}: "
                       f"{'passed' if verification.passed else 'FAILED'} ({verification.details})")

@@ -1,12 +1,27 @@
-"""Checks of a result: against exact values (within noise and sampling error) or bounds."""
+"""Checks of a result: against exact values (within noise and sampling error) or bounds.
+
+Each observable is one two-sided test, so a job with many observables would fail by chance
+if each were tested at ``maxDeviationSigma``. The policy's sigma is read as the job's
+family-wise false-failure level ``alpha = 2 (1 - Phi(sigma))`` and every observable is tested
+at the Sidak threshold for ``m`` tests (:func:`familywise_threshold`). Sidak's inequality makes
+this conservative for the positively correlated estimates of one measurement basis.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from statistics import NormalDist
 
 from qbackbone.api.quantumjob import ExpectationValue, Verification
+
+# Results carry values and errors to 6 decimals (pipeline/run.py rounds them): no deviation
+# or error below this can be resolved, so it is the smallest scale a deviation is measured in.
+# It also keeps a reported stdError of 0 (an exact classical value, or a rounded one) from
+# turning a rounding difference into an infinite number of sigmas.
+VALUE_RESOLUTION = 1e-6
+_LISTED = 5  # observables named in details; the rest are counted (details stay small)
 
 
 @dataclass(frozen=True)
@@ -30,35 +45,80 @@ class NoiseProfile:
         return sum(w * (1.0 - p) for w, p in self.shares)
 
 
+def familywise_threshold(max_sigma: float, tests: int) -> float:
+    """Per-test two-sided threshold (in sigma) for ``tests`` tests at the family-wise level
+    that ``max_sigma`` gives one test: ``alpha = 2 (1 - Phi(max_sigma))`` and
+    ``z_m = Phi^-1(1 - (1 - (1 - alpha)^(1/m)) / 2)`` (Sidak). Never below ``max_sigma``."""
+    if tests <= 1:
+        return max_sigma
+    alpha = math.erfc(max_sigma / math.sqrt(2.0))  # 2 (1 - Phi(z)), accurate far in the tail
+    per_test = -math.expm1(math.log1p(-alpha) / tests)  # 1 - (1 - alpha)^(1/m), no cancellation
+    if per_test / 2.0 <= 0.0:  # alpha underflowed (sigma > ~38): the Gaussian tail asymptote
+        return math.sqrt(max_sigma * max_sigma + 2.0 * math.log(tests))
+    return max(max_sigma, -NormalDist().inv_cdf(per_test / 2.0))
+
+
+def _threshold_text(max_sigma: float, z: float, tests: int) -> str:
+    if tests <= 1:
+        return f"allowed {z:.3g} sigma"
+    return (f"allowed {z:.3g} sigma per observable (Sidak: family-wise {max_sigma:g} sigma "
+            f"over {tests} observables)")
+
+
+def _names(names: Sequence[str]) -> str:
+    shown = ", ".join(names[:_LISTED])
+    return shown if len(names) <= _LISTED else f"{shown} and {len(names) - _LISTED} more"
+
+
+def _usable(v: ExpectationValue) -> bool:
+    return math.isfinite(v.value) and math.isfinite(v.std_error) and v.std_error >= 0.0
+
+
+def _scale(v: ExpectationValue) -> float:
+    return max(v.std_error, VALUE_RESOLUTION)
+
+
 def verify_expectations(values: Sequence[ExpectationValue], exact: Sequence[float] | None,
-                        noise: NoiseProfile, max_sigma: float) -> Verification:
-    """Pass when every value is within max_sigma standard errors plus the noise allowance."""
+                        noise: NoiseProfile, max_sigma: float,
+                        no_exact: str | None = None) -> Verification:
+    """Pass when every value is within the family-wise threshold of standard errors plus the
+    noise allowance of its exact value (or, without ``exact``, when ``|<P>| <= 1`` within the
+    threshold; ``no_exact`` says why there is no exact reference)."""
+    z = familywise_threshold(max_sigma, len(values))
+    allowed = _threshold_text(max_sigma, z, len(values))
     if exact is None:
-        bad = [v for v in values if abs(v.value) > 1.0 + max_sigma * v.std_error]
+        broken = [v.observable for v in values if not _usable(v)]
+        bad = [v.observable for v in values
+               if _usable(v) and abs(v.value) > 1.0 + z * _scale(v)]
         return Verification(
-            method="PhysicalBounds", passed=not bad, noisy=noise.noisy,
-            details="too wide for exact simulation; checked |<P>| <= 1 within the error bars"
-            + (f"; out of bounds: {', '.join(v.observable for v in bad)}" if bad else ""),
+            method="PhysicalBounds", passed=not bad and not broken, noisy=noise.noisy,
+            details=f"{no_exact or 'too wide for exact simulation'}; checked |<P>| <= 1 "
+            f"({allowed})" + (f"; out of bounds: {_names(bad)}" if bad else "")
+            + (f"; not a finite number: {_names(broken)}" if broken else ""),
         )
     allowance = noise.expectation_allowance()
-    sigmas, devs, failed = [], [], []
+    sigmas, devs, failed, broken = [], [], [], []
     for v, e in zip(values, exact, strict=True):
+        if not _usable(v) or not math.isfinite(e):
+            broken.append(v.observable)
+            continue
         dev = abs(v.value - e)
         devs.append(dev)
-        sigmas.append(dev / v.std_error if v.std_error > 0 else (0.0 if dev < 1e-9 else math.inf))
-        if dev > max_sigma * v.std_error + allowance + 1e-9:
+        sigmas.append(dev / _scale(v))
+        if dev > z * _scale(v) + allowance:
             failed.append(v.observable)
-    worst = max(sigmas, default=0.0)
-    details = (f"max deviation {max(devs, default=0.0):.4g} = {worst:.2f} sigma; allowed "
-               f"{max_sigma:g} sigma" + (f" + noise allowance {allowance:.3g}" if noise.noisy
-                                         else " (noise-free backends)"))
+    worst, largest = max(sigmas, default=0.0), max(devs, default=0.0)
+    details = (f"max deviation {largest:.4g} = {worst:.2f} sigma; {allowed}"
+               + (f" + noise allowance {allowance:.3g}" if noise.noisy
+                  else " (noise-free backends)"))
     if failed:
-        details += f"; beyond the allowance: {', '.join(failed)}"
+        details += f"; beyond the allowance: {_names(failed)}"
+    if broken:
+        details += f"; not a finite number: {_names(broken)}"
     return Verification(
-        method="ExactStatevector", passed=not failed, noisy=noise.noisy,
-        exact_values=[round(e, 12) for e in exact],
-        max_deviation_sigma=None if math.isinf(worst) else round(worst, 3),
-        max_abs_deviation=round(max(devs, default=0.0), 6),
+        method="ExactStatevector", passed=not failed and not broken, noisy=noise.noisy,
+        exact_values=[round(e, 12) for e in exact] if all(map(math.isfinite, exact)) else None,
+        max_deviation_sigma=round(worst, 3), max_abs_deviation=round(largest, 6),
         noise_allowance=round(allowance, 6), details=details,
     )
 
@@ -71,24 +131,31 @@ def total_variation(counts: Mapping[str, int], exact: Mapping[str, float]) -> fl
 
 
 def verify_counts(counts: Mapping[str, int], exact: Mapping[str, float] | None,
-                  noise: NoiseProfile, max_sigma: float) -> Verification:
-    """Pass when the TVD is within the sampling bound (scaled by max_sigma) plus noise."""
+                  noise: NoiseProfile, max_sigma: float,
+                  no_exact: str | None = None) -> Verification:
+    """Pass when the TVD is within the sampling bound (scaled by max_sigma) plus noise.
+
+    The distance is one test of the whole distribution, so ``max_sigma`` needs no
+    multiple-testing correction here.
+    """
     shots = sum(counts.values())
-    if exact is None:
-        ok = shots > 0 and all(c >= 0 for c in counts.values())
-        return Verification(method="PhysicalBounds", passed=ok, noisy=noise.noisy,
-                            details=f"{shots} shots over {len(counts)} outcomes; no exact "
-                            "reference (too wide, or measurements mid-circuit)")
+    valid = shots > 0 and all(c >= 0 for c in counts.values())
+    if exact is None or not valid:
+        why = no_exact or "no exact reference (too wide, or measurements mid-circuit)"
+        return Verification(method="PhysicalBounds", passed=valid, noisy=noise.noisy,
+                            details=f"{shots} shots over {len(counts)} outcomes; "
+                            + (why if valid else "no shots, or a negative count"))
     tvd = total_variation(counts, exact)
-    # E[TVD] <= 1/2 sum_i sqrt(p_i (1 - p_i) / N): the sampling scale of the distance.
-    scale = 0.5 * sum(math.sqrt(p * (1 - p) / shots) for p in exact.values())
+    # E[TVD] <= 1/2 sum_i sqrt(p_i (1 - p_i) / N): the sampling scale of the distance, never
+    # below one shot's weight (a deterministic outcome has scale 0).
+    scale = max(0.5 * sum(math.sqrt(p * (1 - p) / shots) for p in exact.values()), 1.0 / shots)
     allowance = noise.distribution_allowance()
-    bound = max_sigma * max(scale, 1.0 / shots) + allowance
+    bound = max_sigma * scale + allowance
     return Verification(
         method="ExactDistribution", passed=tvd <= bound, noisy=noise.noisy,
         total_variation_distance=round(tvd, 6), noise_allowance=round(allowance, 6),
-        max_deviation_sigma=round(tvd / scale, 3) if scale > 0 else None,
+        max_deviation_sigma=round(tvd / scale, 3),
         details=f"total variation distance {tvd:.4g}; bound {bound:.4g} "
-        f"({max_sigma:g} x sampling scale {scale:.3g}"
+        f"({max_sigma:g} x sampling scale {scale:.3g}, one test of the distribution"
         + (f" + noise allowance {allowance:.3g})" if noise.noisy else ")"),
     )
