@@ -189,10 +189,11 @@ def decide_reduced(run: JobRun, reduced: ReducedJob, fleet: Sequence[QPU],
     with run.phase("decide_seconds"):
         assessments = assess_fleet(reduced.measured_circuits, f.qubits, fleet,
                                    job.spec.execution.qpu_selector, run.now, compiled)
-        method = choose_method(f.qubits, policy.fallback)
+        method = choose_method(f.qubits, policy.fallback, reduced.circuit)
+        sampled = reduced.shots if reduced.observables is None else 0
         context = OperationalContext(
             mode=job.spec.execution.mode, deadline_remaining=reduced.deadline_remaining,
-            classical_seconds=estimate_seconds(method, f.qubits, f.size),
+            classical_seconds=estimate_seconds(method, f.qubits, f.size, sampled),
             classical_method=method, needs_control_flow=reduced.dynamic)
         qip = decide(JobInputs(f, context, tuple(assessments)), policy)
     earlier = status.decision

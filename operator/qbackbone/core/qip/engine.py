@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from qbackbone.api.conditions import Reason
 from qbackbone.api.policy import InvocationPolicySpec
 from qbackbone.api.quantumjob import RuleOutcome
+from qbackbone.core.classical.fallback import describe_limits
 from qbackbone.core.execute.shots import ShotShare, split_shots
 from qbackbone.core.qip.inputs import JobInputs, QPUAssessment
 
@@ -102,7 +103,7 @@ def decide(inputs: JobInputs, policy: InvocationPolicySpec) -> QIPDecision:
     record_rule(rules, "classicalFeasible", ctx.classical_method or "none", "fallback enabled",
                 classical_ok)
 
-    def classical(reason_text: str) -> QIPDecision:
+    def classical(reason_text: str, refusal: Reason = Reason.NO_ELIGIBLE_QPU) -> QIPDecision:
         if classical_in_time:
             return QIPDecision("Classical", Reason.CLASSICAL_SELECTED,
                                f"{reason_text}; running the classical fallback "
@@ -113,16 +114,14 @@ def decide(inputs: JobInputs, policy: InvocationPolicySpec) -> QIPDecision:
                                f"{ctx.classical_seconds:.1f}s but only "
                                f"{ctx.deadline_remaining:.1f}s remain", rules=rules)
         why = ("the policy disables the fallback" if not policy.fallback.enabled
-               else f"the circuit ({inputs.features.qubits} qubits) is beyond the fallback's "
-               f"limits (statevector {policy.fallback.max_statevector_qubits}, "
-               f"MPS {policy.fallback.max_mps_qubits})")
-        return QIPDecision(None, Reason.NO_ELIGIBLE_QPU, f"{reason_text}, and {why}", rules=rules)
+               else describe_limits(inputs.features.qubits, policy.fallback))
+        return QIPDecision(None, refusal, f"{reason_text}, and {why}", rules=rules)
 
     if ctx.mode == "Classical":
-        return classical("the job asks for execution.mode Classical")
+        return classical("the job asks for execution.mode Classical", Reason.CLASSICAL_INFEASIBLE)
     if failed_features:
         return classical(f"the job is outside the policy's quantum region "
-                         f"({', '.join(failed_features)})")
+                         f"({', '.join(failed_features)})", Reason.CLASSICAL_INFEASIBLE)
     if eligible and ctx.mode in ("Auto", "SingleQPU"):
         shares = split_shots(inputs.features.shots_per_basis, [q.descriptor for q in eligible],
                              policy.scheduler.shot_splitting, inputs.features.measured_bases)
