@@ -48,7 +48,7 @@ class JobLimits(ApiModel):
         "Failed/TimeLimitExceeded and the other jobs go on.",
     )
     max_memory_mib: int = Field(
-        default=1536, ge=256, le=65_536,
+        default=1536, ge=256, le=65_536, alias="maxMemoryMiB",
         description="Memory one job may add in `qbackbone run`; past it the job ends "
         "Failed/MemoryLimitExceeded and the other jobs go on.",
     )

@@ -150,4 +150,6 @@ def _died(wait_status: int, stderr_tail: bytes, budget: Budget) -> QuantumJobSta
     return failed_status(
         Reason.JOB_PROCESS_CRASHED,
         f"the job's process {how} without a result (its last error output is on stderr); "
-        "the other jobs were not affected")
+        f"native code that cannot allocate within the job's {budget.memory_mib} MiB often "
+        "ends this way: make the job smaller or raise spec.limits.maxMemoryMiB; the other "
+        "jobs were not affected")

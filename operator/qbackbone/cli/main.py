@@ -41,6 +41,8 @@ def _write_job(obj: dict[str, Any], fmt: str, index: int, total: int) -> None:
     if fmt == "yaml" and index > 0:
         sys.stdout.write("---\n")
     sys.stdout.write(_dump(obj, fmt))
+    if fmt == "yaml":
+        sys.stdout.write("...\n")  # YAML's document end: a reader knows this one is whole
     sys.stdout.flush()
 
 
