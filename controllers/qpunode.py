@@ -10,6 +10,7 @@ import kopf
 from controllers.metrics import observed
 from qbackbone.api.qpunode import CORDONED, QPUNodeStatus
 from qbackbone.k8s import GROUP, QPUNODES, VERSION
+from qbackbone.k8s.jobflow import JobReconciler
 from qbackbone.k8s.kube import Kube
 from qbackbone.k8s.names import LABEL_ROLE
 from qbackbone.k8s.qpunodes import qpunode_status
@@ -60,5 +61,10 @@ def fragment_pod_seen(type: str, body: kopf.Body, uid: str, memo: kopf.Memo,
 
 @kopf.on.event(GROUP, VERSION, QPUNODES)
 def qpunode_seen(type: str, body: kopf.Body, name: str, memo: kopf.Memo, **_: Any) -> None:
-    """A QPUNode was listed, changed or deleted (its stored status is the write's base)."""
-    memo.qpu_load.see_qpunode(name, None if type == "DELETED" else body)
+    """A QPUNode was listed, changed or deleted (its stored status is the write's base); the
+    job reconciler's QPU view is re-read when the node's availability changed."""
+    seen = None if type == "DELETED" else body
+    memo.qpu_load.see_qpunode(name, seen)
+    jobs: JobReconciler | None = memo.get("jobs")
+    if jobs is not None:
+        jobs.qpus.observe(name, seen)

@@ -1,22 +1,31 @@
-"""A fragment's QPU goes away, or its pod fails: the fragment is rescheduled on another
-eligible QPU (a new attempt, the stale pod deleted), or the job fails with the reason.
+"""A fragment's QPU goes away, or its pod fails: a fragment that has not started is
+rescheduled on another eligible QPU (a new attempt, the stale pod deleted), one that runs
+finishes where it runs and its result is used, or the job fails with the reason. The status
+names the QPUs that produced the result.
 
 The QPUs lost here are QPUNodes no node advertises (``op-ghost-*``): Ready (the operator builds
 them) and the fastest QPU in the scheduler's model, so the joint plan puts a lone job's
-fragments on them, but their pods stay Pending: a fragment waiting on its QPU. A failed pod is
-what a kubelet reports for a container that exited 1; the test writes that status itself, as
-the node agent (the kubelet's stand-in here) would.
+fragments on them, but their pods stay Pending: a fragment waiting on its QPU. A started, failed
+or finished pod is what a kubelet reports for its container; the test writes that status
+itself, as the node agent (the kubelet's stand-in here) would, and runs such a pod's work with
+the worker's own code.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from kubernetes import client
 
 from qbackbone.dev.waiting import wait_for
+from qbackbone.k8s.jobflow import QPU_VIEW_SECONDS
+from qbackbone.k8s.kube import Kube
+from qbackbone.k8s.names import input_name
+from qbackbone.worker.run import run_input
 from tests.operator.kit import (
     PodWatch,
     condition,
@@ -53,15 +62,36 @@ def events_of(core: client.CoreV1Api, namespace: str, job: str) -> list[Any]:
             if e.involved_object.name == job]
 
 
+def report(core: client.CoreV1Api, namespace: str, pod: str, phase: str,
+           state: dict[str, Any]) -> None:
+    """Write the pod's phase and its container's state, as a kubelet does."""
+    status: dict[str, Any] = {"phase": phase, "containerStatuses": [
+        {"name": "worker", "image": "qbackbone", "imageID": "", "ready": phase == "Running",
+         "restartCount": 0, "state": state}]}
+    if phase == "Running":
+        status["startTime"] = datetime.now(UTC).isoformat(timespec="seconds")
+    core.patch_namespaced_pod_status(pod, namespace, {"status": status})
+
+
 def fail_pod(core: client.CoreV1Api, namespace: str, pod: str, message: str) -> None:
-    """Report the pod's container as exited 1 with ``message``, as a kubelet does."""
-    terminated = {"exitCode": 1, "reason": "Error", "message": message,
-                  "startedAt": "2026-01-01T00:00:00Z", "finishedAt": "2026-01-01T00:00:01Z"}
-    core.patch_namespaced_pod_status(pod, namespace, {"status": {
-        "phase": "Failed",
-        "containerStatuses": [{"name": "worker", "image": "qbackbone", "imageID": "",
-                               "ready": False, "restartCount": 0,
-                               "state": {"terminated": terminated}}]}})
+    """Report the pod's container as exited 1 with ``message``."""
+    report(core, namespace, pod, "Failed", {"terminated": {
+        "exitCode": 1, "reason": "Error", "message": message,
+        "startedAt": "2026-01-01T00:00:00Z", "finishedAt": "2026-01-01T00:00:01Z"}})
+
+
+def start_pod(core: client.CoreV1Api, namespace: str, pod: str) -> None:
+    """Report the pod's container as started."""
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    report(core, namespace, pod, "Running", {"running": {"startedAt": now}})
+
+
+def finish_pod(api: client.ApiClient, core: client.CoreV1Api, namespace: str, pod: str) -> None:
+    """The pod's worker runs its input (the worker's own code, here) and exits 0."""
+    run_input(Kube(api), namespace, input_name(pod))
+    report(core, namespace, pod, "Succeeded", {"terminated": {
+        "exitCode": 0, "reason": "Completed",
+        "startedAt": "2026-01-01T00:00:00Z", "finishedAt": "2026-01-01T00:00:01Z"}})
 
 
 def test_fragments_on_a_deleted_qpu_are_rescheduled(api: client.ApiClient, namespace: str,
@@ -170,6 +200,12 @@ def test_a_single_qpu_share_on_a_deleted_qpu_moves_too(api: client.ApiClient, na
                            what=f"the share waiting on {ghost}")
     assert stranded.metadata.name == f"share-frag-{ghost}"
     delete_qpunode(api, ghost)
+    deleted = time.monotonic()
+    wait_for(lambda: pods_on(core, namespace, "share", fleet[0]), 30, interval=0.05,
+             what=f"the share moved to {fleet[0]}")
+    moved_after = time.monotonic() - deleted
+    print(f"\nshare moved {moved_after:.2f}s after its QPUNode was deleted")
+    assert moved_after < 3.0  # the QPUNode watch marks the view stale: no 5 s old view
     job = wait_job(api, namespace, "share", timeout=120)
     status = job["status"]
     assert status["phase"] == "Succeeded", condition(job, "Failed")
@@ -180,3 +216,60 @@ def test_a_single_qpu_share_on_a_deleted_qpu_moves_too(api: client.ApiClient, na
     pods = {p.metadata.name: p for p in fragment_pods(core, namespace, "share")}
     assert set(pods) == {f"share-frag-{ghost}-r1"}  # the plan put every shot on the ghost
     assert pods[f"share-frag-{ghost}-r1"].metadata.labels["qbackbone.io/qpu"] == fleet[0]
+
+
+def test_a_running_fragment_on_a_deleted_qpu_finishes_and_its_result_is_used(
+        api: client.ApiClient, namespace: str, fleet: tuple[str, ...], ghost: str,
+        core: client.CoreV1Api) -> None:
+    names = [ghost, fleet[0]]
+    create(api, namespace, quantum_job("ran", ENTANGLED, OBSERVABLES, shots=2000,
+                                       execution={"mode": "SingleQPU",
+                                                  "qpuSelector": {"names": names}}))
+    (pod,) = wait_for(lambda: pods_on(core, namespace, "ran", ghost), 60,
+                      what=f"the share waiting on {ghost}")
+    name = pod.metadata.name
+    start_pod(core, namespace, name)
+    delete_qpunode(api, ghost)
+    time.sleep(QPU_VIEW_SECONDS + 2)  # the longest the operator took to act before
+    (still,) = pods_on(core, namespace, "ran", ghost)
+    assert still.metadata.name == name and not still.metadata.deletion_timestamp
+    assert len(fragment_pods_now(core, namespace, "ran")) == 1  # no second attempt
+    assert not [e for e in events_of(core, namespace, "ran") if e.reason == "Rescheduled"]
+    finish_pod(api, core, namespace, name)
+    job = wait_job(api, namespace, "ran", timeout=60)
+    status = job["status"]
+    assert status["phase"] == "Succeeded", condition(job, "Failed")
+    assert status["result"]["qpus"] == [ghost]  # the lost QPU's result, used
+    assert [f["qpu"] for f in status["plan"]["fragments"]] == [ghost]
+
+
+def test_a_gated_fragment_is_never_released_onto_a_deleted_qpu(
+        api: client.ApiClient, namespace: str, fleet: tuple[str, ...], ghost: str,
+        core: client.CoreV1Api) -> None:
+    """The measurement runs on the ghost and finishes moments after the ghost is deleted:
+    its result is used, and its preparation (gated on the ghost) runs elsewhere."""
+    create(api, namespace, ghz_job("held", execution={"qpuSelector": {"names": [ghost,
+                                                                                fleet[0]]}}))
+    pods = wait_for(lambda: [p for p in pods_on(core, namespace, "held", ghost)
+                             if not p.spec.scheduling_gates], 60,
+                    what=f"the measurement pod on {ghost}")
+    measurement = pods[0].metadata.name
+    start_pod(core, namespace, measurement)
+    delete_qpunode(api, ghost)
+    finish_pod(api, core, namespace, measurement)  # about a second after the deletion
+    job = wait_job(api, namespace, "held", timeout=120)
+    check_ghz_values(job)
+    events = events_of(core, namespace, "held")
+    released = [e.message for e in events if e.reason == "Released"]
+    assert not [m for m in released if f"-{ghost}:" in m], released  # none on the ghost
+    assert not [p for p in pods_on(core, namespace, "held", ghost)
+                if p.metadata.labels["qbackbone.io/subcircuit"] == "sub1"]  # deleted gated
+    status = job["status"]
+    by_sub = {f["subcircuit"]: f["qpu"] for f in status["plan"]["fragments"]}
+    assert by_sub == {"sub0": ghost, "sub1": fleet[0]}, status["plan"]
+    assert status["result"]["qpus"] == sorted([ghost, fleet[0]])
+
+
+def fragment_pods_now(core: client.CoreV1Api, namespace: str, job: str) -> list[Any]:
+    return core.list_namespaced_pod(
+        namespace, label_selector=f"qbackbone.io/job={job},qbackbone.io/role=fragment").items

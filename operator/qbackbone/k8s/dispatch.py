@@ -2,6 +2,13 @@
 what is missing, release gated pods, reschedule fragments whose QPU is gone or whose pod
 failed.
 
+A lost QPU (its QPUNode deleted, being deleted, or Ready=False other than Cordoned) is decided
+from the API server's state read in that pass (``availability.Pass``), never from an older view,
+and so is every creation or release of a pod on a QPU. One rule for the fragments on it: one
+whose pod has started (``Running``) finishes where it runs and its result is used (if the pod
+then fails, it moves like any failed pod); one that has not started (no pod, ``Pending`` or
+gated) moves to attempt ``n+1`` on another QPU and its pod is deleted.
+
 Per fragment (``Slot``) the state lives in the API server: attempt ``n`` is the pod
 ``attempt_name(fragment_name(job, key), n)`` with its input ConfigMap, labelled with the
 fragment and attempt; every attempt writes the *same* result ConfigMap (created once, first
@@ -13,7 +20,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -21,7 +28,7 @@ from typing import Any
 from qbackbone.api.conditions import Reason
 from qbackbone.core.circuits.serialize import circuits_to_b64
 from qbackbone.core.errors import JobFailure
-from qbackbone.k8s import QPUNODES
+from qbackbone.k8s.availability import Pass, QPUView
 from qbackbone.k8s.builders import (
     JobRef,
     WorkerConfig,
@@ -48,49 +55,8 @@ from qbackbone.k8s.names import (
 from qbackbone.k8s.results import fragment_counts
 
 Labelled = tuple[Mapping[str, str], Mapping[str, str]]  # a ConfigMap's labels and data
-CORDONED = "Cordoned"  # Ready=False reason of a QPUNode that keeps its work but takes no new
 MAX_ATTEMPTS = 6  # QPU losses and the one retry of a failed pod, per fragment
 TERMINAL_PODS = ("Succeeded", "Failed")
-
-
-@dataclass(frozen=True)
-class QPUAvailability:
-    """QPUNodes now: ``alive`` keep the fragments they have (they exist, are not being
-    deleted, and are Ready, being validated, or cordoned); ``ready`` may take new attempts."""
-
-    alive: frozenset[str]
-    ready: frozenset[str]
-
-
-def qpu_availability(kube: Kube) -> QPUAvailability:
-    """Read every QPUNode's Ready condition."""
-    alive, ready = set(), set()
-    for body in kube.list_objects(QPUNODES):
-        name = body["metadata"]["name"]
-        if body["metadata"].get("deletionTimestamp"):
-            continue  # being deleted: gone for the fragments on it
-        cond = next((c for c in (body.get("status") or {}).get("conditions") or []
-                     if c.get("type") == "Ready"), None)
-        if cond is None or cond.get("status") != "False" or cond.get("reason") == CORDONED:
-            alive.add(name)
-        if cond is not None and cond.get("status") == "True":
-            ready.add(name)
-    return QPUAvailability(frozenset(alive), frozenset(ready))
-
-
-class QPUView:
-    """QPUNode availability for all jobs, listed at most every ``max_age`` seconds; a fresh
-    list is read before a fragment is moved (a QPU missing from an old view may be new)."""
-
-    def __init__(self, kube: Kube, max_age: float) -> None:
-        self.kube, self.max_age = kube, max_age
-        self._seen: tuple[float, QPUAvailability] | None = None
-
-    def get(self, fresh: bool = False) -> QPUAvailability:
-        now = time.monotonic()
-        if fresh or self._seen is None or now - self._seen[0] > self.max_age:
-            self._seen = (now, qpu_availability(self.kube))
-        return self._seen[1]
 
 
 @dataclass
@@ -137,6 +103,8 @@ class Dispatcher:
         # (slot, its current QPU, Unix start or None) per fragment without a result, as seen
         self.outstanding: list[tuple[Slot, str, float | None]] = [
             (slot, slot.qpu, None) for slot in source.slots]
+        # where each fragment runs now (its current attempt's QPU) or ran (its result's)
+        self.placed: dict[str, str] = {slot.key: slot.qpu for slot in source.slots}
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -187,6 +155,7 @@ class Dispatcher:
             if data is not None:
                 tick.results[slot.key] = slot_result(data, self.decided_at)
                 tick.seconds[slot.key] = float(data.get("seconds") or 0.0)
+                self.placed[slot.key] = tick.results[slot.key].qpu or self.placed[slot.key]
         missing = [slot for slot in self.source.slots if slot.key not in tick.results]
         if missing and self._past_deadline(read_at):
             outstanding = []
@@ -199,16 +168,16 @@ class Dispatcher:
                              f"{len(self.source.slots)} fragment result(s) outstanding: "
                              f"{'; '.join(outstanding)}")
         self.outstanding = []
-        for slot in self.source.slots:
-            if slot.key in tick.results:
-                continue
+        view = Pass(qpus)
+        for slot in missing:
             attempts = self._attempts(slot, pods, configmaps, inputs)
             current = attempts[-1]
+            self.placed[slot.key] = current.qpu
             self.outstanding.append((slot, current.qpu, running_since(current.pod)))
             for stale in attempts[:-1]:
                 self._delete(stale)
             try:
-                self._advance(slot, attempts, current, tick, qpus)
+                self._advance(slot, attempts, current, tick, view)
             except JobFailure as failure:
                 tick.fail(failure.reason, failure.message)
             except TooLarge as err:
@@ -218,11 +187,11 @@ class Dispatcher:
         return tick
 
     def _advance(self, slot: Slot, attempts: list[Attempt], current: Attempt, tick: Tick,
-                 qpus: QPUView) -> None:
-        if current.qpu not in qpus.get().alive and current.qpu not in qpus.get(True).alive:
-            why = f"QPUNode {current.qpu} was deleted or is not Ready"
-            self._reschedule(slot, current, {current.qpu}, why, Reason.QPU_UNAVAILABLE, tick,
-                             qpus.get().ready)
+                 view: Pass) -> None:
+        if current.phase == "Running":
+            return  # started: it finishes where it runs, even on a QPU lost since (module doc)
+        if view.lost(current.qpu):
+            self._move(slot, current, tick, view)
             return
         if current.phase == "Failed":
             failed = [a for a in attempts if a.phase == "Failed"]
@@ -234,24 +203,36 @@ class Dispatcher:
                           "to retry it")
             else:
                 self._reschedule(slot, current, {a.qpu for a in failed}, why,
-                                 Reason.EXECUTION_FAILED, tick, qpus.get(True).ready)
+                                 Reason.EXECUTION_FAILED, tick, view)
             return
         if current.phase == "Succeeded":
             tick.fail(Reason.EXECUTION_FAILED,
                       f"pod {current.name} succeeded without writing {self.result_name(slot)}")
             return
-        self._ensure(slot, current, tick)
+        self._ensure(slot, current, tick, view)
 
-    def _ensure(self, slot: Slot, attempt: Attempt, tick: Tick) -> None:
-        """Create the attempt's input (once its work is known) and pod; release its gate."""
-        if not attempt.has_input:
-            data = self._input_data(slot, attempt, tick.results)
-            if data is not None:
-                self.kube.create(build_configmap(self.ref, input_name(attempt.name), "input",
-                                                 data, attempt.qpu,
-                                                 labels=self._labels(slot, attempt)))
-                self._inputs.pop((slot.key, attempt.number), None)
-                attempt.has_input = True
+    def _move(self, slot: Slot, current: Attempt, tick: Tick, view: Pass) -> None:
+        """The fragment's QPU is lost and its pod has not started: attempt n+1 elsewhere."""
+        why = f"QPUNode {current.qpu} was deleted or is not Ready"
+        self._reschedule(slot, current, {current.qpu}, why, Reason.QPU_UNAVAILABLE, tick, view)
+
+    def _ensure(self, slot: Slot, attempt: Attempt, tick: Tick, view: Pass) -> None:
+        """Create the attempt's input (once its work is known) and pod; release its gate.
+        Nothing is created or released on a QPU the API server no longer has: the fragment
+        moves instead."""
+        data = None if attempt.has_input else self._input_data(slot, attempt, tick.results)
+        gated = attempt.pod is not None and bool(attempt.pod.spec.scheduling_gates)
+        release = gated and (attempt.has_input or data is not None)
+        if (attempt.pod is None or data is not None or release) and \
+                attempt.qpu not in view.fresh().alive:
+            self._move(slot, attempt, tick, view)
+            return
+        if data is not None:
+            self.kube.create(build_configmap(self.ref, input_name(attempt.name), "input",
+                                             data, attempt.qpu,
+                                             labels=self._labels(slot, attempt)))
+            self._inputs.pop((slot.key, attempt.number), None)
+            attempt.has_input = True
         if attempt.pod is None:
             node = self.nodes[attempt.qpu]
             pod = build_fragment_pod(self.ref, attempt.name, input_name(attempt.name),
@@ -262,7 +243,7 @@ class Dispatcher:
                 gate = "" if attempt.has_input else ", gated until its predecessors have results"
                 tick.events.append(Event("Normal", "Created",
                                          f"pod {attempt.name} on QPU {attempt.qpu}{gate}"))
-        elif attempt.has_input and attempt.pod.spec.scheduling_gates:
+        elif release:
             self.kube.remove_scheduling_gates(self.ref.namespace, attempt.name)
             tick.events.append(Event("Normal", "Released",
                                      f"pod {attempt.name}: predecessors have results, inputs "
@@ -290,9 +271,11 @@ class Dispatcher:
             self._input_data(slot, Attempt(0, self.base(slot), slot.qpu), {})
 
     def _reschedule(self, slot: Slot, current: Attempt, exclude: set[str], why: str,
-                    reason: Reason, tick: Tick, ready: Collection[str]) -> None:
-        """Attempt ``n+1`` on the preferred Ready QPU that fits; the job fails when none does."""
+                    reason: Reason, tick: Tick, view: Pass) -> None:
+        """Attempt ``n+1`` on the preferred QPU Ready now that fits; the job fails when none
+        does."""
         eligible = self.source.candidates(slot)
+        ready = view.fresh().ready
         others = [q for q in eligible if q in ready and q in self.nodes and q not in exclude]
         if not others or current.number + 1 >= MAX_ATTEMPTS:
             tried = "" if others else (f"; no other eligible QPU is Ready (eligible: "
@@ -303,8 +286,9 @@ class Dispatcher:
             return
         following = Attempt(current.number + 1,
                             attempt_name(self.base(slot), current.number + 1), others[0])
-        self._ensure(slot, following, tick)
+        self._ensure(slot, following, tick, view)
         self._delete(current)
+        self.placed[slot.key] = following.qpu
         tick.events.append(Event("Warning", "Rescheduled",
                                  f"fragment {slot.key}: {why}; attempt {following.number} "
                                  f"on QPU {following.qpu} (pod {following.name})"))
@@ -331,16 +315,20 @@ class Dispatcher:
     def _deadline_text(self, now: float | None) -> str:
         return deadline_text(self.deadline_at, now)
 
-    def stop_waiting(self, pods: Mapping[str, Any], running: bool = False) -> None:
-        """The job failed: delete its fragment pods that have not started (pending or gated),
-        and with ``running`` also those still running (the deadline passed)."""
-        stop = ("Pending", "Running") if running else ("Pending",)
-        for name, pod in pods.items():
-            phase = pod.status.phase if pod.status else None
-            role = (pod.metadata.labels or {}).get(LABEL_ROLE)
-            if role == "fragment" and (phase is None or phase in stop) and \
-                    not pod.metadata.deletion_timestamp:
-                self.kube.delete_pod(self.ref.namespace, name)
+    def stop_waiting(self, pods: Mapping[str, Any]) -> None:
+        """The job failed: delete its pods that have not finished (``stop_pods``)."""
+        stop_pods(self.kube, self.ref.namespace, pods)
+
+
+def stop_pods(kube: Kube, namespace: str, pods: Mapping[str, Any]) -> None:
+    """Delete a failed job's fragment and classical pods that have not finished (gated,
+    pending or running), so none runs on for a result nothing will use."""
+    for name, pod in pods.items():
+        phase = pod.status.phase if pod.status else None
+        role = (pod.metadata.labels or {}).get(LABEL_ROLE)
+        if role in ("fragment", "classical") and phase not in TERMINAL_PODS and \
+                not pod.metadata.deletion_timestamp:
+            kube.delete_pod(namespace, name)
 
 
 def deadline_at(decided_at: datetime, remaining: float | None) -> float | None:

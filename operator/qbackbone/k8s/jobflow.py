@@ -43,6 +43,7 @@ from qbackbone.k8s.admission import (
     committed_work,
     waiting_message,
 )
+from qbackbone.k8s.availability import QPUView
 from qbackbone.k8s.builders import (
     JobRef,
     WorkerConfig,
@@ -54,7 +55,6 @@ from qbackbone.k8s.codec import TooLarge, check_size
 from qbackbone.k8s.decision import DecisionRecord
 from qbackbone.k8s.dispatch import (
     Dispatcher,
-    QPUView,
     deadline_at,
     deadline_text,
     pod_state,
@@ -88,7 +88,7 @@ from qbackbone.observability import metrics
 __all__ = ["Event", "JobReconciler", "Retry", "warm_up"]
 
 log = logging.getLogger(__name__)
-QPU_VIEW_SECONDS = 5.0  # how old the QPUNode view may be (a fresh one before moving a fragment)
+QPU_VIEW_SECONDS = 5.0  # the shared QPUNode view's age at most (k8s.availability)
 FORGET_SECONDS = 600.0  # finished jobs and ended pods are remembered this long
 
 
@@ -424,8 +424,7 @@ class JobReconciler:
         if tick.failure is not None:
             status = run.fail(*tick.failure)
             late = tick.failure[0] == Reason.DEADLINE_EXCEEDED  # nothing created this pass
-            dispatcher.stop_waiting(pods if late else self.kube.pods(ref.namespace, labels),
-                                    running=late)
+            dispatcher.stop_waiting(pods if late else self.kube.pods(ref.namespace, labels))
             self.active.pop(ref.uid, None)
             return self._write(ref, stored, status, [*events, _failed_event(status)])
         if len(tick.results) < len(dispatcher.source.slots):
