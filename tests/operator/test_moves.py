@@ -15,13 +15,14 @@ from typing import Any, cast
 import pytest
 from kubernetes import client
 
+from qbackbone.core.circuits.serialize import circuits_to_b64
 from qbackbone.core.pipeline import plan_single_qpu
 from qbackbone.k8s import QPUNODES
 from qbackbone.k8s.availability import QPUView
-from qbackbone.k8s.builders import PRECEDENCE_GATE, JobRef, WorkerConfig
+from qbackbone.k8s.builders import PRECEDENCE_GATE, JobRef, WorkerConfig, fragment_input_data
 from qbackbone.k8s.decision import DecisionRecord
-from qbackbone.k8s.dispatch import Dispatcher
-from qbackbone.k8s.fragments import SINGLE, SingleSource
+from qbackbone.k8s.dispatch import Dispatcher, slot_result
+from qbackbone.k8s.fragments import SINGLE
 from qbackbone.k8s.kube import Kube
 from qbackbone.k8s.names import (
     LABEL_ATTEMPT,
@@ -32,6 +33,8 @@ from qbackbone.k8s.names import (
     label_value,
     qpu_resource,
 )
+from qbackbone.k8s.single import SingleSource
+from qbackbone.worker.run import run_fragment
 from tests.operator.kit import qpunode, quantum_job
 from tests.operator.test_jobs import ENTANGLED, OBSERVABLES
 
@@ -178,3 +181,25 @@ def test_the_view_is_read_again_only_when_availability_changes() -> None:
     del kube.nodes["qa"]
     assert "qa" not in view.get().alive and kube.lists == 2
 
+
+def test_status_names_the_qpu_that_ran_a_moved_share() -> None:
+    """All shots planned on an ideal simulator, run (after a move) on a noisy device: the
+    result, its noise allowance and the plan are the device's."""
+    nodes = [ready_node("qa", qubits=8), ready_node("qb", "fake", "fake_nairobi")]
+    record, source = decided_on("qa", nodes)
+    (slot,) = source.slots
+    work = source.work(slot, "qb", 1, {})
+    assert work is not None
+    node = next(n for n in record.fleet if n["metadata"]["name"] == "qb")
+    name = f"{fragment_name('job', 'qa')}-r1"
+    data = fragment_input_data(REF, name, node, work.shots, work.seed,
+                               circuits_to_b64(work.circuits))
+    status = source.finish({"qa": slot_result(run_fragment(data, name), record.now)})
+    assert status.phase == "Succeeded", status.conditions
+    assert status.result is not None and status.result.qpus == ["qb"]
+    assert status.result.backends == ["fake_nairobi"]
+    assert status.verification is not None and status.verification.noisy
+    assert status.plan is not None
+    (fragment,) = status.plan.fragments
+    assert (fragment.name, fragment.qpu, fragment.backend) == ("main-qb", "qb", "fake_nairobi")
+    assert "qa" not in json.dumps(status.result.model_dump()) + fragment.name

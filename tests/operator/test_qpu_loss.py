@@ -13,6 +13,7 @@ the worker's own code.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -92,6 +93,11 @@ def finish_pod(api: client.ApiClient, core: client.CoreV1Api, namespace: str, po
     report(core, namespace, pod, "Succeeded", {"terminated": {
         "exitCode": 0, "reason": "Completed",
         "startedAt": "2026-01-01T00:00:00Z", "finishedAt": "2026-01-01T00:00:01Z"}})
+
+
+def named_qpus(status: dict[str, Any]) -> str:
+    """The parts of a status that name QPUs: the result and the plan."""
+    return json.dumps({k: status.get(k) for k in ("result", "plan")})
 
 
 def test_fragments_on_a_deleted_qpu_are_rescheduled(api: client.ApiClient, namespace: str,
@@ -210,6 +216,10 @@ def test_a_single_qpu_share_on_a_deleted_qpu_moves_too(api: client.ApiClient, na
     status = job["status"]
     assert status["phase"] == "Succeeded", condition(job, "Failed")
     assert status["decision"]["path"] == "SingleQPU" and status["verification"]["passed"]
+    # The status names the QPU that produced the result, not the one planned first.
+    assert status["result"]["qpus"] == [fleet[0]]
+    assert [f["qpu"] for f in status["plan"]["fragments"]] == [fleet[0]]
+    assert ghost not in named_qpus(status), named_qpus(status)
     for ev, want in zip(status["result"]["expectationValues"], exact(ENTANGLED, OBSERVABLES),
                         strict=True):
         assert abs(ev["value"] - want) <= 4 * ev["stdError"] + 1e-9, (ev, want)

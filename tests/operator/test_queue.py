@@ -12,8 +12,9 @@ from qbackbone.core import scheduling as sched
 from qbackbone.core.pipeline import DecidedJob, decide_job, start_job
 from qbackbone.core.qpus.fleet import build_fleet
 from qbackbone.core.scheduling.admission import Admit, Wait
-from qbackbone.k8s.fragments import SINGLE, CutSource, SingleSource, cut_plan
+from qbackbone.k8s.fragments import SINGLE, CutSource, cut_plan
 from qbackbone.k8s.queue import Committed, FleetQueue, Placement, Waiting, project
+from qbackbone.k8s.single import SingleSource
 from tests.conftest import make_job, make_qpu
 from tests.pipeline.test_joint import ghz
 

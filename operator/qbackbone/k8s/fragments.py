@@ -2,13 +2,13 @@
 placed on a QPU by the plan) and, per attempt, the circuits compiled for the QPU it runs on.
 
 Pure (no I/O): ``k8s.dispatch`` turns slots into pods. Two sources: the uncut SingleQPU job
-(one slot per QPU share) and the cut job (one slot per (subcircuit, QPU) share, the shots of
-each circuit split as ``FleetRunner`` splits them). For LOCC plans a preparation subcircuit's
-circuits depend on its predecessors' measured outcomes, so its slots are *gated* until every
-predecessor slot has its result. The staged LOCC state is replayed from the stored results:
-every ``circuits``/``submit`` step draws from a generator seeded by (seed, subcircuit, step),
-so the replay gives the same circuits and estimate whatever order results arrived in and
-whether or not the operator restarted in between.
+(``k8s.single``: one slot per QPU share) and the cut job (one slot per (subcircuit, QPU)
+share, the shots of each circuit split as ``FleetRunner`` splits them). For LOCC plans a
+preparation subcircuit's circuits depend on its predecessors' measured outcomes, so its
+slots are *gated* until every predecessor slot has its result. The staged LOCC state is
+replayed from the stored results: every ``circuits``/``submit`` step draws from a generator
+seeded by (seed, subcircuit, step), so the replay gives the same circuits and estimate
+whatever order results arrived in and whether or not the operator restarted in between.
 """
 
 from __future__ import annotations
@@ -22,12 +22,11 @@ import numpy as np
 from qiskit import QuantumCircuit
 
 from qbackbone.api.conditions import ConditionType, Reason
-from qbackbone.api.quantumjob import QuantumJobStatus
+from qbackbone.api.quantumjob import Plan, QuantumJobStatus
 from qbackbone.core.circuits.serialize import circuits_from_b64
 from qbackbone.core.cutting import CutPlan, CutPlanningError, LoccExecution, reconstruct_lo
 from qbackbone.core.errors import JobFailure
-from qbackbone.core.execute.shots import ShotShare
-from qbackbone.core.pipeline import DecidedJob, finish_single_qpu
+from qbackbone.core.pipeline import DecidedJob
 from qbackbone.core.pipeline.distributed import (
     FragmentRecord,
     classical_instead,
@@ -120,69 +119,15 @@ class FragmentSource(Protocol):
         """Reconstruct and verify from every slot's result."""
         ...
 
+    def retarget(self, plan: Plan | None, placed: Mapping[str, str]) -> None:
+        """Point status.plan's fragments at the QPUs they run on now (``placed``, by slot key):
+        a fragment moved off a lost QPU is shown where it moved."""
+        ...
 
-def _preference(fleet: Sequence[QPU]) -> dict[str, tuple[float, str]]:
+
+def preference(fleet: Sequence[QPU]) -> dict[str, tuple[float, str]]:
+    """Sort key of each QPU: fastest shots first, then by name."""
     return {q.name: (q.descriptor.shot_time, q.name) for q in fleet}
-
-
-class SingleSource:
-    """An uncut job: one slot per QPU share (the QIP's split until the joint plan assigns
-    one), every measured basis in one call."""
-
-    def __init__(self, decided: DecidedJob) -> None:
-        self.decided = decided
-        self._take_shares()
-
-    def _take_shares(self) -> None:
-        self.shares = {s.qpu: s.shots for s in self.decided.qip.shares}
-        self.slots = [Slot(s.qpu, SINGLE, s.qpu) for s in self.decided.qip.shares]
-
-    def needs(self) -> list[Need]:
-        """The whole circuit: every basis times the shots per basis, on its eligible QPUs."""
-        features = self.decided.reduced.features
-        return [Need(SINGLE, features.total_shots, features.qubits,
-                     tuple(self.candidates(Slot(SINGLE, SINGLE, ""))))]
-
-    def assign(self, shares: Shares) -> None:
-        """The QIP's shares become the plan's: shots per basis on each QPU (every QPU runs
-        every basis), largest remainder so the total is exact."""
-        planned = {q: n for q, n in shares[SINGLE].items() if n > 0}
-        bases = self.decided.reduced.features.measured_bases
-        per_basis = self.decided.reduced.features.shots_per_basis
-        total = sum(planned.values())
-        rank = _preference(self.decided.fleet)
-        order = sorted(planned, key=lambda q: rank.get(q, (0.0, q)))
-        raw = [per_basis * planned[q] / total for q in order]
-        counts = [int(r) for r in raw]
-        for i in sorted(range(len(raw)), key=lambda i: raw[i] - counts[i],
-                        reverse=True)[:per_basis - sum(counts)]:
-            counts[i] += 1
-        fleet = {q.name: q.descriptor for q in self.decided.fleet}
-        self.decided.qip.shares = [
-            ShotShare(q, n, 0.0, fleet[q].setup_time + n * bases * fleet[q].shot_time)
-            for q, n in zip(order, counts, strict=True) if n > 0]
-        self._take_shares()
-
-    def slot_shots(self, slot: Slot) -> int:
-        """The slot's shots per basis times the bases."""
-        return self.shares[slot.key] * self.decided.reduced.features.measured_bases
-
-    def work(self, slot: Slot, qpu: str, attempt: int,
-             results: Mapping[str, SlotResult]) -> Work | None:
-        """The decision's compilation for ``qpu``, the slot's shots per circuit."""
-        seed = self.decided.seed if attempt == 0 else derive_seed(self.decided.seed, slot.key,
-                                                                  attempt)
-        return Work(list(self.decided.compiled.circuits[qpu]), self.shares[slot.key], seed)
-
-    def candidates(self, slot: Slot) -> list[str]:
-        """Eligible QPUs the job's circuits were compiled for."""
-        rank = _preference(self.decided.fleet)
-        names = [q for q in self.decided.qip.eligible if q in self.decided.compiled.circuits]
-        return sorted(names, key=lambda q: rank.get(q, (0.0, q)))
-
-    def finish(self, results: Mapping[str, SlotResult]) -> QuantumJobStatus:
-        """``finish_single_qpu`` with each share's counts."""
-        return finish_single_qpu(self.decided, {k: r.counts for k, r in results.items()})
 
 
 @dataclass
@@ -276,7 +221,7 @@ class CutSource:
 
     def assign(self, shares: Shares) -> None:
         """The plan's shots per (subcircuit, QPU) become the slots' fractions."""
-        rank = _preference(self.decided.fleet)
+        rank = preference(self.decided.fleet)
         fractions = {}
         for name, per_qpu in shares.items():
             total = sum(per_qpu.values())
@@ -372,7 +317,7 @@ class CutSource:
 
     def candidates(self, slot: Slot) -> list[str]:
         """The usable QPUs the subcircuit fits, fastest first."""
-        rank = _preference(self.decided.fleet)
+        rank = preference(self.decided.fleet)
         return sorted(self.fits[slot.subcircuit], key=lambda q: rank[q])
 
     def finish(self, results: Mapping[str, SlotResult]) -> QuantumJobStatus:
@@ -407,6 +352,31 @@ class CutSource:
         """The slot's shots per circuit (its predecessors must have results)."""
         assignment = self._assignment(slot)
         return [] if assignment is None else assignment[1]
+
+    def retarget(self, plan: Plan | None, placed: Mapping[str, str]) -> None:
+        """The planned fragments of moved slots on their QPUs now."""
+        retarget(plan, self.slots, placed,
+                 {q: (f.descriptor.backend_name, None) for q, f in self.fleet.items()})
+
+
+def retarget(plan: Plan | None, slots: Sequence[Slot], placed: Mapping[str, str],
+             described: Mapping[str, tuple[str, float | None]]) -> None:
+    """Move the planned fragments (listed in slot order) of slots placed on another QPU known
+    to ``described`` (QPU -> backend, estimated fidelity or None to keep): QPU, backend,
+    fidelity, and the QPU in the fragment's name (kept unique)."""
+    if plan is None or len(plan.fragments) != len(slots):
+        return
+    for i, (fragment, slot) in enumerate(zip(plan.fragments, slots, strict=True)):
+        qpu = placed.get(slot.key, fragment.qpu)
+        if qpu == fragment.qpu or qpu not in described:
+            continue
+        name = fragment.name.replace(fragment.qpu, qpu, 1)
+        if any(f.name == name for f in plan.fragments):
+            name = f"{name}-{i}"
+        backend, fidelity = described[qpu]
+        fragment.name, fragment.qpu, fragment.backend = name, qpu, backend
+        if fidelity is not None:
+            fragment.estimated_fidelity = fidelity
 
 
 def cut_plan(decided: DecidedJob, stored: Mapping[str, str] | None

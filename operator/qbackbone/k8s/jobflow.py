@@ -61,7 +61,7 @@ from qbackbone.k8s.dispatch import (
     termination,
 )
 from qbackbone.k8s.events import Event
-from qbackbone.k8s.fragments import CutSource, FragmentSource, SingleSource, cut_plan
+from qbackbone.k8s.fragments import CutSource, FragmentSource, cut_plan
 from qbackbone.k8s.kube import Kube
 from qbackbone.k8s.names import (
     LABEL_JOB,
@@ -82,6 +82,7 @@ from qbackbone.k8s.problem import (
 )
 from qbackbone.k8s.queue import Committed, FleetQueue, Waiting
 from qbackbone.k8s.results import classical_outcome, seconds
+from qbackbone.k8s.single import SingleSource
 from qbackbone.k8s.status import TERMINAL, failed_job_status, write_status
 from qbackbone.observability import metrics
 
@@ -421,6 +422,7 @@ class JobReconciler:
         inputs = {n: v for n, v in found.items() if v[0].get(LABEL_ROLE) == "input"}
         tick = dispatcher.step(pods, configmaps, inputs, self.qpus, read_at)
         events += tick.events
+        dispatcher.source.retarget(run.status.plan, dispatcher.placed)
         if tick.failure is not None:
             status = run.fail(*tick.failure)
             late = tick.failure[0] == Reason.DEADLINE_EXCEEDED  # nothing created this pass

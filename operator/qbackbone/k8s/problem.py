@@ -17,8 +17,9 @@ from qbackbone.core.optimize.topology import ConfigMapReader
 from qbackbone.core.pipeline import DecidedProblem, finish_problem_samples
 from qbackbone.core.pipeline.optimize import solve_problem_spec
 from qbackbone.k8s.builders import JobRef
-from qbackbone.k8s.fragments import SingleSource, SlotResult
+from qbackbone.k8s.fragments import SlotResult
 from qbackbone.k8s.names import result_name
+from qbackbone.k8s.single import SingleSource
 
 
 def inline_topology(body: Mapping[str, Any], read_config_map: ConfigMapReader) -> dict[str, Any]:
@@ -73,8 +74,10 @@ class ProblemSource(SingleSource):
         self.problem = decided
 
     def finish(self, results: Mapping[str, SlotResult]) -> QuantumJobStatus:
-        """``finish_problem_samples`` with each share's samples."""
-        return finish_problem_samples(self.problem, {k: r.counts for k, r in results.items()})
+        """``finish_problem_samples`` with the samples of the QPUs that produced them."""
+        status = finish_problem_samples(self.problem, self.as_ran(results))
+        self.plan_as_ran(results)
+        return status
 
 
 def run_problem_input(data: Mapping[str, str], pod: str | None) -> dict[str, str]:

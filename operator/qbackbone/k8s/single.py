@@ -1,0 +1,144 @@
+"""The fragments of an uncut (SingleQPU) job: one slot per QPU share, every measured basis in
+one backend call; finished from the counts of the QPUs that actually ran each share.
+
+Pure (no I/O), like ``k8s.fragments``. A share may have been moved off a lost QPU (a new
+attempt on another one); its result names the QPU that ran it, and that QPU is what the
+result, the noise allowance and ``status.plan`` are built from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from qbackbone.api.conditions import Reason
+from qbackbone.api.quantumjob import Plan, QuantumJobStatus
+from qbackbone.core.errors import JobFailure
+from qbackbone.core.execute.shots import ShotShare
+from qbackbone.core.pipeline import DecidedJob, finish_single_qpu
+from qbackbone.core.qpus.backends import derive_seed
+from qbackbone.k8s.fragments import (
+    SINGLE,
+    Counts,
+    Need,
+    Shares,
+    Slot,
+    SlotResult,
+    Work,
+    preference,
+    retarget,
+)
+
+
+class SingleSource:
+    """An uncut job: one slot per QPU share (the QIP's split until the joint plan assigns
+    one), every measured basis in one call."""
+
+    def __init__(self, decided: DecidedJob) -> None:
+        self.decided = decided
+        self._take_shares()
+
+    def _take_shares(self) -> None:
+        self.shares = {s.qpu: s.shots for s in self.decided.qip.shares}
+        self.slots = [Slot(s.qpu, SINGLE, s.qpu) for s in self.decided.qip.shares]
+
+    def needs(self) -> list[Need]:
+        """The whole circuit: every basis times the shots per basis, on its eligible QPUs."""
+        features = self.decided.reduced.features
+        return [Need(SINGLE, features.total_shots, features.qubits,
+                     tuple(self.candidates(Slot(SINGLE, SINGLE, ""))))]
+
+    def assign(self, shares: Shares) -> None:
+        """The QIP's shares become the plan's: shots per basis on each QPU (every QPU runs
+        every basis), largest remainder so the total is exact."""
+        planned = {q: n for q, n in shares[SINGLE].items() if n > 0}
+        bases = self.decided.reduced.features.measured_bases
+        per_basis = self.decided.reduced.features.shots_per_basis
+        total = sum(planned.values())
+        rank = preference(self.decided.fleet)
+        order = sorted(planned, key=lambda q: rank.get(q, (0.0, q)))
+        raw = [per_basis * planned[q] / total for q in order]
+        counts = [int(r) for r in raw]
+        for i in sorted(range(len(raw)), key=lambda i: raw[i] - counts[i],
+                        reverse=True)[:per_basis - sum(counts)]:
+            counts[i] += 1
+        fleet = {q.name: q.descriptor for q in self.decided.fleet}
+        self.decided.qip.shares = [
+            ShotShare(q, n, 0.0, fleet[q].setup_time + n * bases * fleet[q].shot_time)
+            for q, n in zip(order, counts, strict=True) if n > 0]
+        self._take_shares()
+
+    def slot_shots(self, slot: Slot) -> int:
+        """The slot's shots per basis times the bases."""
+        return self.shares[slot.key] * self.decided.reduced.features.measured_bases
+
+    def work(self, slot: Slot, qpu: str, attempt: int,
+             results: Mapping[str, SlotResult]) -> Work | None:
+        """The decision's compilation for ``qpu``, the slot's shots per circuit."""
+        seed = self.decided.seed if attempt == 0 else derive_seed(self.decided.seed, slot.key,
+                                                                  attempt)
+        return Work(list(self.decided.compiled.circuits[qpu]), self.shares[slot.key], seed)
+
+    def candidates(self, slot: Slot) -> list[str]:
+        """Eligible QPUs the job's circuits were compiled for."""
+        rank = preference(self.decided.fleet)
+        names = [q for q in self.decided.qip.eligible if q in self.decided.compiled.circuits]
+        return sorted(names, key=lambda q: rank.get(q, (0.0, q)))
+
+    def finish(self, results: Mapping[str, SlotResult]) -> QuantumJobStatus:
+        """``finish_single_qpu`` with the counts of the QPUs that produced them."""
+        status = finish_single_qpu(self.decided, self.as_ran(results))
+        self.plan_as_ran(results)
+        return status
+
+    def as_ran(self, results: Mapping[str, SlotResult]) -> dict[str, Counts]:
+        """Counts by the QPU that produced them, with the decision's shares moved to those
+        QPUs (so the result names them and the noise allowance is theirs); shares that ran
+        on one QPU become one stratum."""
+        assessed = {a.descriptor.name for a in self.decided.assessments}
+        shots: dict[str, int] = {}
+        counts: dict[str, Counts] = {}
+        spans: dict[str, tuple[float, float]] = {}
+        for share in self.decided.qip.shares:
+            result = results[share.qpu]  # slot keys are the planned QPUs
+            qpu = result.qpu if result.qpu in assessed else share.qpu
+            shots[qpu] = shots.get(qpu, 0) + share.shots
+            counts[qpu] = _added(counts.get(qpu), result.counts, qpu)
+            start, end = spans.get(qpu, (result.started, result.ended))
+            spans[qpu] = (min(start, result.started), max(end, result.ended))
+        self.decided.qip.shares = [ShotShare(q, n, *spans[q]) for q, n in shots.items()]
+        return counts
+
+    def plan_as_ran(self, results: Mapping[str, SlotResult]) -> None:
+        """status.plan's fragments as they ran: QPU, backend, fidelity and times."""
+        plan = self.decided.run.status.plan
+        if plan is None or len(plan.fragments) != len(self.slots):
+            return
+        ran = [results[slot.key] for slot in self.slots]
+        self.retarget(plan, {s.key: r.qpu for s, r in zip(self.slots, ran, strict=True)})
+        for fragment, result in zip(plan.fragments, ran, strict=True):
+            fragment.backend = result.backend or fragment.backend
+            fragment.estimated_fidelity = round(result.fidelity, 4)
+            fragment.planned_start_seconds = result.started
+            fragment.planned_end_seconds = result.ended
+        plan.estimated_makespan_seconds = max(r.ended for r in ran)
+
+    def retarget(self, plan: Plan | None, placed: Mapping[str, str]) -> None:
+        """The planned fragments of moved slots on their QPUs now."""
+        retarget(plan, self.slots, placed, {
+            a.descriptor.name: (a.descriptor.backend_name,
+                                None if a.estimated_fidelity is None
+                                else round(a.estimated_fidelity, 4))
+            for a in self.decided.assessments})
+
+
+def _added(total: Counts | None, counts: Counts, qpu: str) -> Counts:
+    """Counts per circuit, summed over the shares that ran the same circuits on ``qpu``."""
+    if total is None:
+        return [dict(c) for c in counts]
+    if len(total) != len(counts):
+        raise JobFailure(Reason.EXECUTION_FAILED,
+                         f"two shares on {qpu} returned {len(total)} and {len(counts)} counts")
+    for merged, more in zip(total, counts, strict=True):
+        for key, n in more.items():
+            merged[key] = merged.get(key, 0) + n
+    return total
