@@ -104,6 +104,19 @@ def test_bad_jobs_fail_with_a_reason(name: str, qasm: str, spec: dict[str, Any],
     assert events and reason in events[0].message
 
 
+def test_policy_not_found_names_the_policies_of_the_namespace(api: client.ApiClient,
+                                                             namespace: str,
+                                                             fleet: tuple[str, ...]) -> None:
+    for name in ("fast", "careful"):
+        create(api, namespace, policy(name))
+    create(api, namespace, quantum_job("astray", ENTANGLED, OBSERVABLES,
+                                       policyRef={"name": "nowhere"}))
+    failed = condition(wait_job(api, namespace, "astray", timeout=60), "Failed")
+    assert failed is not None and failed["reason"] == "PolicyNotFound", failed
+    assert "'nowhere'" in failed["message"] and namespace in failed["message"], failed
+    assert "(known: careful, fast)" in failed["message"], failed
+
+
 def test_deleting_a_job_deletes_its_pods_and_configmaps(api: client.ApiClient, namespace: str,
                                                         fleet: tuple[str, ...],
                                                         core: client.CoreV1Api) -> None:

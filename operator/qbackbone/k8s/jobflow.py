@@ -255,6 +255,13 @@ class JobReconciler:
             msg = f"InvocationPolicy {wanted!r} is not valid: {view.invalid[wanted]}"
             status = failed_job_status(Reason.INVALID_POLICY, msg, job.metadata.generation)
             return self._write(ref, stored, status, [Event("Warning", "Failed", msg)])
+        if wanted not in view.valid and wanted != DEFAULT_POLICY_NAME:
+            known = ", ".join(sorted(view.valid)) or "none"
+            msg = (f"InvocationPolicy {wanted!r} does not exist in namespace {ref.namespace} "
+                   f"(known: {known}); create it or remove spec.policyRef to use the default")
+            status = failed_job_status(Reason.POLICY_NOT_FOUND, msg, job.metadata.generation)
+            return self._write(ref, stored, status, [Event("Warning", "Failed",
+                                                           f"{Reason.POLICY_NOT_FOUND}: {msg}")])
         recorded = trimmed(body)
         if job.spec.problem is not None:
             try:  # the record keeps the topology itself: a later ConfigMap edit changes nothing
