@@ -12,6 +12,7 @@ import urllib3.exceptions
 from kubernetes.client.exceptions import ApiException
 
 from qbackbone.k8s import GROUP, JOBS, QPUNODES, VERSION
+from qbackbone.k8s.failures import EXITS
 from qbackbone.observability import current, object_context
 from qbackbone.observability.state import JobKey, QPULoad, job_key, qpu_load
 
@@ -30,8 +31,17 @@ def error_kind(err: BaseException) -> str | None:
     return "internal"
 
 
+class HandlerCrash(Exception):
+    """A handler raised a ``BaseException`` that is not the process stopping: handed to kopf
+    as an ordinary error (logged, retried), which a ``BaseException`` would escape."""
+
+    def __init__(self, err: BaseException) -> None:
+        super().__init__(f"{type(err).__name__}: {err}")
+
+
 def observed(controller: str) -> Callable[[H], H]:
-    """Run a (sync) kopf handler with its object in the log context; count what it raises."""
+    """Run a (sync) kopf handler with its object in the log context; count what it raises
+    (a ``BaseException`` other than the process stopping becomes a ``HandlerCrash``)."""
     kind = KINDS[controller]
 
     def wrap(handler: H) -> H:
@@ -45,6 +55,11 @@ def observed(controller: str) -> Callable[[H], H]:
                     if label is not None:
                         current().reconcile_error(controller, label)
                     raise
+                except BaseException as err:  # e.g. pyo3's PanicException
+                    if isinstance(err, EXITS):
+                        raise
+                    current().reconcile_error(controller, "internal")
+                    raise HandlerCrash(err) from err
         return run  # type: ignore[return-value]
     return wrap
 

@@ -11,6 +11,7 @@ import kopf
 
 from controllers.metrics import error_kind, observed
 from qbackbone.k8s import GROUP, JOBS, VERSION
+from qbackbone.k8s.failures import EXITS
 from qbackbone.k8s.jobflow import JobReconciler, Retry
 from qbackbone.k8s.names import LABEL_JOB, LABEL_ROLE
 from qbackbone.k8s.status import TERMINAL
@@ -81,11 +82,13 @@ def _nudge(jobs: JobReconciler, index: Any, meta: Any, owner: Any, why: str) -> 
                 _post(kopf.Body(cast(kopf.RawBody, job)), jobs.reconcile(job))
             except Retry:
                 pass
-            except Exception as err:  # the next timer tick retries
+            except BaseException as err:  # the next timer tick retries
+                if isinstance(err, EXITS):
+                    raise
                 label = error_kind(err)
                 if label is not None:
                     current().reconcile_error("quantumjob", label)
-                log.warning("reconcile after %s failed: %s", why, err)
+                log.warning("reconcile after %s failed: %s: %s", why, type(err).__name__, err)
 
 
 def _worker_pod_failed(body: kopf.Body, type: str | None, **_: Any) -> bool:

@@ -58,9 +58,11 @@ from qbackbone.k8s.dispatch import (
     deadline_at,
     deadline_text,
     pod_state,
+    stop_pods,
     termination,
 )
 from qbackbone.k8s.events import Event
+from qbackbone.k8s.failures import EXITS, TRANSIENT, failure_of
 from qbackbone.k8s.fragments import CutSource, FragmentSource, cut_plan
 from qbackbone.k8s.kube import Kube
 from qbackbone.k8s.names import (
@@ -83,7 +85,7 @@ from qbackbone.k8s.problem import (
 from qbackbone.k8s.queue import Committed, FleetQueue, Waiting
 from qbackbone.k8s.results import classical_outcome, seconds
 from qbackbone.k8s.single import SingleSource
-from qbackbone.k8s.status import TERMINAL, failed_job_status, write_status
+from qbackbone.k8s.status import TERMINAL, failed_job_status, parse_status, write_status
 from qbackbone.observability import metrics
 
 __all__ = ["Event", "JobReconciler", "Retry", "warm_up"]
@@ -188,7 +190,14 @@ class JobReconciler:
         with lock:
             if uid in self._finished:
                 return []
-            return self._reconcile(body)
+            try:
+                return self._reconcile(body)
+            except Retry:
+                raise
+            except BaseException as err:  # PanicException is one (k8s.failures)
+                if isinstance(err, EXITS + TRANSIENT):
+                    raise  # the process stops, or the API server is retried by kopf
+                return self._crashed(body, err)
 
     def _forget_old(self, now: float) -> None:
         for seen in (self._ended, self._finished):
@@ -276,8 +285,10 @@ class JobReconciler:
         run = record.start(_LogProgress(ref.name))
         try:
             record, active = _derive(record, run)
-        except Exception as err:
-            status = guarded(run, _raiser(err))
+        except BaseException as err:  # a hostile job fails alone (k8s.failures)
+            if isinstance(err, EXITS):
+                raise
+            status = _fail(ref, run, err)
             return self._write(ref, stored, status, [_failed_event(status)])
         decided_as = run.status.decision
         generation = decided_as.policy_generation if decided_as else None
@@ -297,8 +308,10 @@ class JobReconciler:
         except TooLarge as err:
             status = run.fail(Reason.INPUT_TOO_LARGE, str(err))
             return self._write(ref, stored, status, [*events, _failed_event(status)])
-        except Exception as err:  # a refusal while planning (e.g. CutInfeasible) or a bug
-            status = guarded(run, _raiser(err))
+        except BaseException as err:  # a refusal (e.g. CutInfeasible), a hostile job, a bug
+            if isinstance(err, EXITS):
+                raise
+            status = _fail(ref, run, err)
             return self._write(ref, stored, status, [*events, _failed_event(status)])
         if not self.kube.create(decision):
             return events  # another reconcile got there first; collect on the next tick
@@ -599,6 +612,29 @@ class JobReconciler:
                       time.perf_counter() - start)
         return events
 
+    def _crashed(self, body: Mapping[str, Any], err: BaseException) -> list[Event]:
+        """A reconcile raised what no step handles (a bug, or an input that broke a library):
+        the job fails with the reason (``failures.failure_of``) and its unfinished pods are
+        deleted; other jobs and the operator carry on."""
+        meta = body["metadata"]
+        ref = JobRef(meta["name"], meta["namespace"], meta["uid"])
+        reason, message = failure_of(err)
+        log.error("%s/%s: %s: %s", ref.namespace, ref.name, reason, message, exc_info=err)
+        stored = body.get("status")
+        active = self.active.pop(ref.uid, None)
+        if active is not None:
+            status = active.run.fail(reason, message)
+        else:
+            base = parse_status(QuantumJobStatus, stored)
+            status = failed_job_status(reason, message, meta.get("generation"), base)
+        try:
+            stop_pods(self.kube, ref.namespace,
+                      self.kube.pods(ref.namespace, {LABEL_JOB: ref.name[:63]}))
+        except TRANSIENT as api_err:  # its pods are deleted with the job, at the latest
+            log.warning("%s/%s: could not delete its pods: %s", ref.namespace, ref.name, api_err)
+        return self._write(ref, stored, status,
+                           [Event("Warning", "Failed", f"{reason}: {message}")])
+
 
 def warm_up() -> None:
     """Load what the first decision would otherwise load: Qiskit's transpiler stage plugins
@@ -608,10 +644,12 @@ def warm_up() -> None:
     transpile(QuantumCircuit(1), optimization_level=1)
 
 
-def _raiser(err: Exception) -> Any:
-    def step() -> QuantumJobStatus:
-        raise err
-    return step
+def _fail(ref: JobRef, run: JobRun, err: BaseException) -> QuantumJobStatus:
+    """The failed status for what a step raised; the traceback logged unless a refusal."""
+    reason, message = failure_of(err)
+    if not isinstance(err, JobFailure):
+        log.error("%s/%s: %s: %s", ref.namespace, ref.name, reason, message, exc_info=err)
+    return run.fail(reason, message)
 
 
 def _failed_reason(status: QuantumJobStatus) -> tuple[str, str]:
