@@ -21,7 +21,8 @@ def validate_observables(observables: Sequence[str], width: int) -> list[str]:
                          "no observables given: list Pauli strings, or set sampling: true")
     checked = []
     for index, raw in enumerate(observables):
-        text = str(raw).strip().upper()
+        text = str(raw).strip()
+        text = text.upper() if text.isascii() else text  # a dotless i upper-cases to I
         bad = sorted(set(text) - PAULI_LETTERS)
         if bad or not text:
             raise JobFailure(
