@@ -138,3 +138,17 @@ def test_run_classical_refuses_a_method_too_narrow() -> None:
     with pytest.raises(JobFailure) as err:
         run_classical(ghz(64, t_gate=True), ["Z" * 64], 0, "matrix_product_state", seed=1)
     assert err.value.reason == "ClassicalInfeasible"
+
+
+def test_the_job_memory_limit_bounds_the_statevector_fallback() -> None:
+    """A policy's limits.maxMemoryMiB holds a statevector of at most so many qubits."""
+    from qbackbone.api.limits import JobLimits
+    from qbackbone.api.policy import FallbackOptions
+    from qbackbone.core.classical.fallback import choose_method
+
+    small = JobLimits(max_memory_mib=256).statevector_qubits(copies=2)
+    assert small == 23  # 2^23 amplitudes x 16 bytes x 2 copies = 256 MiB
+    options = FallbackOptions()
+    assert choose_method(23, options, memory_qubits=small) == "statevector"
+    assert choose_method(24, options, memory_qubits=small) == "matrix_product_state"
+    assert choose_method(24, FallbackOptions(method="statevector"), memory_qubits=small) is None

@@ -6,6 +6,8 @@ keep one job from taking the operator (or a laptop) down whatever a policy says.
 
 from __future__ import annotations
 
+import math
+
 from pydantic import Field
 
 from qbackbone.api.common import ApiModel
@@ -52,3 +54,8 @@ class JobLimits(ApiModel):
         description="Memory one job may add in `qbackbone run`; past it the job ends "
         "Failed/MemoryLimitExceeded and the other jobs go on.",
     )
+
+    def statevector_qubits(self, copies: int) -> int:
+        """Widest statevector (16-byte amplitudes, ``copies`` of them live at once) that fits
+        in ``maxMemoryMiB``."""
+        return int(math.log2(self.max_memory_mib * 1024 * 1024 / (16 * copies)))

@@ -59,15 +59,23 @@ def is_clifford(circuit: QuantumCircuit) -> bool:
     return True
 
 
+def statevector_limit(options: FallbackOptions, memory_qubits: int | None = None) -> int:
+    """Widest statevector fallback: the policy's, the memory ceiling's and the job's memory
+    limit's (``memory_qubits``, from spec.limits.maxMemoryMiB) smallest."""
+    limit = min(options.max_statevector_qubits, STATEVECTOR_MAX_QUBITS)
+    return limit if memory_qubits is None else min(limit, memory_qubits)
+
+
 def choose_method(qubits: int, options: FallbackOptions,
-                  circuit: QuantumCircuit | None = None) -> str | None:
+                  circuit: QuantumCircuit | None = None,
+                  memory_qubits: int | None = None) -> str | None:
     """A method that can run the circuit within the policy's limits; None if none can.
 
     statevector up to min(policy, memory ceiling); with method auto, stabilizer for a
     Clifford ``circuit`` (exact at any width Aer allows); then matrix_product_state up to
     min(policy, Aer's 63 qubits).
     """
-    sv_limit = min(options.max_statevector_qubits, STATEVECTOR_MAX_QUBITS)
+    sv_limit = statevector_limit(options, memory_qubits)
     if options.method in ("auto", "statevector") and qubits <= sv_limit:
         return "statevector"
     if (options.method == "auto" and circuit is not None and qubits <= STABILIZER_MAX_QUBITS
@@ -79,11 +87,12 @@ def choose_method(qubits: int, options: FallbackOptions,
     return None
 
 
-def describe_limits(qubits: int, options: FallbackOptions) -> str:
+def describe_limits(qubits: int, options: FallbackOptions,
+                    memory_qubits: int | None = None) -> str:
     """Why no fallback method fits a circuit this wide, and what to do about it."""
     limits = {
-        "statevector": f"statevector up to "
-                       f"{min(options.max_statevector_qubits, STATEVECTOR_MAX_QUBITS)} qubits",
+        "statevector": f"statevector up to {statevector_limit(options, memory_qubits)} qubits "
+                       "(policy fallback.maxStatevectorQubits and limits.maxMemoryMiB)",
         "stabilizer": f"stabilizer up to {STABILIZER_MAX_QUBITS} qubits for Clifford circuits",
         "mps": f"matrix_product_state up to {min(options.max_mps_qubits, MPS_MAX_QUBITS)} qubits",
     }

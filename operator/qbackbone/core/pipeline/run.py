@@ -189,7 +189,8 @@ def decide_reduced(run: JobRun, reduced: ReducedJob, fleet: Sequence[QPU],
     with run.phase("decide_seconds"):
         assessments = assess_fleet(reduced.measured_circuits, f.qubits, fleet,
                                    job.spec.execution.qpu_selector, run.now, compiled)
-        method = choose_method(f.qubits, policy.fallback, reduced.circuit)
+        method = choose_method(f.qubits, policy.fallback, reduced.circuit,
+                               policy.limits.statevector_qubits(copies=2))
         sampled = reduced.shots if reduced.observables is None else 0
         context = OperationalContext(
             mode=job.spec.execution.mode, deadline_remaining=reduced.deadline_remaining,
@@ -396,7 +397,8 @@ def verify_and_finish(run: JobRun, reduced: ReducedJob, noise: NoiseProfile) -> 
     result = status.result
     assert result is not None
     policy = reduced.policy.spec.verification
-    no_exact = no_exact_reason(reduced.features.qubits, policy.exact_max_qubits, reduced.dynamic)
+    no_exact = no_exact_reason(reduced.features.qubits, policy.exact_max_qubits, reduced.dynamic,
+                               reduced.policy.spec.limits.statevector_qubits(copies=3))
     with run.phase("verify_seconds"):
         verification: Verification
         if result.expectation_values is not None and reduced.observables is not None:

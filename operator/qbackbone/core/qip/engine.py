@@ -114,7 +114,8 @@ def decide(inputs: JobInputs, policy: InvocationPolicySpec) -> QIPDecision:
                                f"{ctx.classical_seconds:.1f}s but only "
                                f"{ctx.deadline_remaining:.1f}s remain", rules=rules)
         why = ("the policy disables the fallback" if not policy.fallback.enabled
-               else describe_limits(inputs.features.qubits, policy.fallback))
+               else describe_limits(inputs.features.qubits, policy.fallback,
+                                    policy.limits.statevector_qubits(copies=2)))
         return QIPDecision(None, refusal, f"{reason_text}, and {why}", rules=rules)
 
     if ctx.mode == "Classical":

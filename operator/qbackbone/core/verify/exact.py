@@ -16,14 +16,19 @@ from qiskit.quantum_info import Pauli, Statevector
 EXACT_MAX_QUBITS = 26
 
 
-def no_exact_reason(qubits: int, policy_max_qubits: int, dynamic: bool) -> str | None:
-    """Why a circuit gets no exact reference (None when it gets one)."""
+def no_exact_reason(qubits: int, policy_max_qubits: int, dynamic: bool,
+                    memory_qubits: int | None = None) -> str | None:
+    """Why a circuit gets no exact reference (None when it gets one); ``memory_qubits`` is the
+    widest statevector the job's memory limit holds."""
     if dynamic:
         return "no exact reference: the circuit measures mid-circuit or uses classical control"
     if qubits > EXACT_MAX_QUBITS and policy_max_qubits > EXACT_MAX_QUBITS:
         return (f"no exact reference: {qubits} qubits is beyond the exact simulation's memory "
                 f"ceiling of {EXACT_MAX_QUBITS} qubits (2^{EXACT_MAX_QUBITS} amplitudes, 1 GiB; "
                 f"the policy's exactMaxQubits {policy_max_qubits} is capped there)")
+    if memory_qubits is not None and qubits > memory_qubits and qubits <= policy_max_qubits:
+        return (f"no exact reference: {qubits} qubits does not fit in the job's memory limit "
+                f"(policy limits.maxMemoryMiB holds {memory_qubits} qubits)")
     if qubits > policy_max_qubits:
         return (f"no exact reference: {qubits} qubits is wider than the policy's "
                 f"exactMaxQubits ({policy_max_qubits})")
