@@ -40,7 +40,7 @@ PATHS = ("SingleQPU", "Distributed", "Classical")
 # The QIP's possible answers (core/qip/engine.py), refusals included.
 DECISIONS = (("SingleQPU", Reason.QUANTUM_SELECTED), ("Distributed", Reason.QUANTUM_SELECTED),
              ("Classical", Reason.CLASSICAL_SELECTED), (NO_PATH, Reason.NO_ELIGIBLE_QPU),
-             (NO_PATH, Reason.DEADLINE_INFEASIBLE))
+             (NO_PATH, Reason.DEADLINE_INFEASIBLE), (NO_PATH, Reason.CLASSICAL_INFEASIBLE))
 # Reasons a job can fail with: the Reason members from InvalidManifest on (the enum lists the
 # success-side reasons first). Pre-created so that rate() sees a job's first failure.
 _ORDER = list(Reason)
