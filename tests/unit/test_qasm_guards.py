@@ -131,3 +131,9 @@ def test_syntax_errors_say_where_and_leak_no_python_internals(source: str, expec
 
 def test_the_source_size_limit_comes_first() -> None:
     _refused(V2 + "qreg q[1];\n" + "h q[0];\n" * 200_000, Reason.INPUT_TOO_LARGE)
+
+
+def test_register_sizes_may_be_integer_expressions() -> None:
+    assert parse_qasm(V3 + "qubit[(2+3)*2] q;\nh q[0];").num_qubits == 10
+    _refused(V3 + "qubit[1000*1000] q;", Reason.INPUT_TOO_LARGE)
+    _refused(V3 + "qubit[x] q;", Reason.INVALID_CIRCUIT)

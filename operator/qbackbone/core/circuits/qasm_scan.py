@@ -180,16 +180,73 @@ class _Scanner:
         return None
 
     def size_at(self, j: int, decl: Token) -> int:
-        size_tok, close = self.at(j), self.at(j + 1)
-        if size_tok is None or close is None or close.text != "]":
+        """The size between ``[`` and ``]``: integers, earlier integer constants, + - * ()."""
+        end = j
+        while (tok := self.at(end)) is not None and tok.text != "]" and end - j < 64:
+            end += 1
+        if self.at(end) is None or end == j:
             raise _fail(decl.line, f"the size of a {decl.text} declaration must be an integer "
-                        "literal or a constant declared as 'const uint n = <integer>;'")
-        if size_tok.kind == "ident":
-            if size_tok.text not in self.constants:
-                raise _fail(decl.line, f"the size {size_tok.text!r} of a {decl.text} "
-                            "declaration is not an integer constant declared before it")
-            return self.constants[size_tok.text]
-        return _integer(size_tok, f"the size of a {decl.text} declaration")
+                        "expression in brackets")
+        return _SizeExpression(self.toks[j:end], self.constants, decl).value()
+
+
+class _SizeExpression:
+    """A tiny recursive-descent evaluator for register sizes (at most 64 tokens)."""
+
+    def __init__(self, toks: list[Token], constants: dict[str, int], decl: Token) -> None:
+        self.toks, self.constants, self.decl, self.pos = toks, constants, decl, 0
+
+    def fail(self) -> JobFailure:
+        return _fail(self.decl.line, f"the size of a {self.decl.text} declaration must be built "
+                     "from integers and constants declared before it as "
+                     "'const uint n = <integer>;' with + - * and parentheses")
+
+    def value(self) -> int:
+        result = self.sum()
+        if self.pos != len(self.toks):
+            raise self.fail()
+        if not 0 <= result < 10**15:
+            raise _fail(self.decl.line, f"the size of a {self.decl.text} declaration is out of "
+                        "range")
+        return result
+
+    def peek(self) -> str | None:
+        return self.toks[self.pos].text if self.pos < len(self.toks) else None
+
+    def sum(self) -> int:
+        total = self.product()
+        while self.peek() in ("+", "-"):
+            sign = 1 if self.toks[self.pos].text == "+" else -1
+            self.pos += 1
+            total += sign * self.product()
+        return total
+
+    def product(self) -> int:
+        total = self.atom()
+        while self.peek() == "*":
+            self.pos += 1
+            total *= self.atom()
+            if abs(total) >= 10**15:
+                raise _fail(self.decl.line, f"the size of a {self.decl.text} declaration is "
+                            "out of range")
+        return total
+
+    def atom(self) -> int:
+        if self.pos >= len(self.toks):
+            raise self.fail()
+        tok = self.toks[self.pos]
+        self.pos += 1
+        if tok.text == "(":
+            inner = self.sum()
+            if self.peek() != ")":
+                raise self.fail()
+            self.pos += 1
+            return inner
+        if tok.kind == "ident":
+            if tok.text not in self.constants:
+                raise self.fail()
+            return self.constants[tok.text]
+        return _integer(tok, f"the size of a {self.decl.text} declaration")
 
 
 def scan_qasm(source: str, version: int, limits: ScanLimits) -> ScanSummary:
