@@ -135,6 +135,10 @@ def test_waiting_jobs_survive_an_operator_restart(api: client.ApiClient, namespa
         create(api, namespace, bell_job(name, slow_qpu))
         wait_for(lambda name=name: in_phase(api, namespace, name, "Queued"), 30, interval=0.1,
                  what=f"{name} queued")
+        # kopf posts the event after the status write: a kill right after the write loses it
+        wait_for(lambda name=name: "Queued" in {e.reason for e in events_of(core, namespace,
+                                                                             name)},
+                 10, interval=0.1, what=f"{name}'s Queued event")
     assert not core.list_namespaced_pod(namespace, label_selector="qbackbone.io/job in "
                                         "(waiting-1,waiting-2)").items
     operator.stop(signal.SIGKILL)
