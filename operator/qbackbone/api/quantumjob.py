@@ -8,6 +8,7 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from qbackbone.api.common import ApiModel, Condition, Duration, ObjectMeta
 from qbackbone.api.conditions import Phase
+from qbackbone.api.policy import CutKind
 from qbackbone.api.problem import ProblemSolution, ProblemSpec
 
 ExecutionMode = Literal["Auto", "SingleQPU", "Distributed", "Classical"]
@@ -160,11 +161,25 @@ class PlannedFragment(ApiModel):
 
 
 class Plan(ApiModel):
-    """What runs where."""
+    """What runs where; for a Distributed job also how it was cut and what that costs."""
 
     subcircuits: list[PlannedSubcircuit] = Field(default_factory=list)
     fragments: list[PlannedFragment] = Field(default_factory=list)
     estimated_makespan_seconds: float | None = None
+    cut_kinds: list[CutKind] | None = Field(
+        default=None, description="Distributed: the cut kinds used (empty: the circuit runs "
+        "whole on one subcircuit).")
+    gamma: float | None = Field(
+        default=None, description="Distributed: the cuts' gamma (product over cuts, 1 uncut).")
+    sampling_overhead: float | None = Field(
+        default=None, description="Distributed: gamma^2, the factor on the shots a subcircuit "
+        "runs for the precision of an uncut run.")
+    qpd_terms: int | None = Field(
+        default=None, description="Distributed: quasi-probability terms (gate and LO wire cuts) "
+        "or channel combinations (LOCC wire cuts) the estimate sums over.")
+    rejected_candidates: list[str] | None = Field(
+        default=None, description="Distributed: the other cut plans the planner found and why "
+        "each was not used (limits broken, or not cheaper).")
 
 
 class ExpectationValue(ApiModel):

@@ -84,6 +84,8 @@ class CandidateSummary(_Model):
     cuts: int
     overhead: float
     subcircuits: int
+    kinds: list[CutKind] = []
+    qpd_terms: int = Field(default=0, description="QPD terms (LO) or channel combinations (LOCC)")
     verdict: str
 
 
@@ -99,6 +101,8 @@ class CutPlan(_Model):
     edges: list[tuple[str, str]] = Field(default=[], description="(measure, prepare) precedence")
     gamma: float
     overhead: float
+    qpd_terms: int = Field(default=1, description="QPD terms (LO) or channel combinations "
+                           "(LOCC) the estimate sums over; 1 uncut")
     base_shots: int
     explanation: list[str]
     candidates: list[CandidateSummary] = []
@@ -111,6 +115,12 @@ class CutPlan(_Model):
             if sub.name == name:
                 return sub
         raise KeyError(f"no subcircuit {name!r} in plan; have {[s.name for s in self.subcircuits]}")
+
+    @property
+    def cut_kinds(self) -> list[CutKind]:
+        """The cut kinds used (gate, loWire, loccWire order); empty when uncut."""
+        used = {c.kind for c in self.cuts}
+        return [k for k in ("gate", "loWire", "loccWire") if k in used]
 
     @property
     def total_shots(self) -> int:

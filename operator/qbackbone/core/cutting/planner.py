@@ -4,35 +4,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 from qiskit import QuantumCircuit
-from qiskit_addon_cutting import DeviceConstraints, OptimizationParameters, find_cuts
 
 from qbackbone.core.circuits.observables import group_into_bases, validate_observables
 from qbackbone.core.circuits.serialize import circuits_to_b64
 from qbackbone.core.errors import JobFailure
 
+from .candidates import KINDS, Candidate, Limits, find_candidates
 from .capacity import QPUCapacity
 from .errors import CutPlanningError
-from .lo import LoPartition, partition, subexperiments
-from .locc import Layout, allocate, build_layout
-from .models import (
-    BundleSpec,
-    CandidateSummary,
-    CutKind,
-    CutPlan,
-    CutSpec,
-    LoccData,
-    LoData,
-    Method,
-    Role,
-    SubcircuitSpec,
-)
-from .mub import MAX_WIRES
-from .structure import components, merge_isolated, segment, topological_order, two_qubit_depth
-
-KINDS = ("gate", "loWire", "loccWire")
+from .lo import subexperiments
+from .locc import allocate
+from .models import CutPlan, LoccData, LoData, Role, SubcircuitSpec
+from .structure import two_qubit_depth
 
 
 def unitary_part(circuit: QuantumCircuit) -> QuantumCircuit:
@@ -77,101 +62,6 @@ def _two_local(circuit: QuantumCircuit) -> QuantumCircuit:
             ]
         )
     raise CutPlanningError("circuit keeps gates on more than two qubits after decomposition")
-
-
-@dataclass
-class _Candidate:
-    method: Method
-    width: int
-    cut_circuit: QuantumCircuit
-    cuts: list[CutSpec]
-    gamma: float
-    parts: dict[str, tuple[int, int]]  # name -> (qubits, two-qubit depth)
-    edges: list[tuple[str, str]] = field(default_factory=list)
-    bundles: list[BundleSpec] = field(default_factory=list)
-    lo_part: LoPartition | None = None
-    layout: Layout | None = None
-    note: str = ""
-    problems: list[str] = field(default_factory=list)
-
-    @property
-    def overhead(self) -> float:
-        return self.gamma**2
-
-
-def _search(circuit: QuantumCircuit, width: int, gate: bool, wire: bool, max_gamma: float,
-            seed: int | None) -> tuple[QuantumCircuit, bool]:
-    params = OptimizationParameters(seed=seed, max_gamma=max_gamma, gate_lo=gate, wire_lo=wire)
-    cut, meta = find_cuts(circuit, params, DeviceConstraints(qubits_per_subcircuit=width))
-    return cut, bool(meta["minimum_reached"])
-
-
-def _cut_specs(cut: QuantumCircuit, wire_kind: CutKind) -> list[CutSpec]:
-    specs = []
-    for pos, inst in enumerate(cut.data):
-        if inst.operation.name == "qpd_2q":
-            g = float(sum(abs(c) for c in inst.operation.basis.coeffs))
-            qs = [cut.find_bit(q).index for q in inst.qubits]
-            specs.append(CutSpec(kind="gate", qubits=qs, position=pos, gamma=g))
-        elif inst.operation.name == "cut_wire":
-            qs = [cut.find_bit(q).index for q in inst.qubits]
-            specs.append(CutSpec(kind=wire_kind, qubits=qs, position=pos,
-                                 gamma=4.0 if wire_kind == "loWire" else 3.0))
-    return specs
-
-
-def _lo_candidate(
-    cut: QuantumCircuit, obs: list[str], width: int, cap: int, note: str
-) -> _Candidate:
-    part = partition(cut, obs, cap)
-    parts = {n: (c.num_qubits, two_qubit_depth(c)) for n, c in part.subcircuits.items()}
-    return _Candidate("lo", width, cut, _cut_specs(cut, "loWire"), part.gamma, parts,
-                      lo_part=part, note=note)
-
-
-def _locc_candidate(cut: QuantumCircuit, obs: list[str], width: int, cap: int,
-                    allow_lo: bool) -> _Candidate:
-    seg = segment(cut)
-    links = [list(segs) for op, segs in seg.ops if len(segs) >= 2]
-    labels = components(seg.num_segments, links)
-    linked = {labels[m.src] for m in seg.moves if labels[m.src] != labels[m.dst]}
-    linked |= {labels[m.dst] for m in seg.moves if labels[m.src] != labels[m.dst]}
-    widths: dict[int, int] = {}
-    for lab in labels:
-        widths[lab] = widths.get(lab, 0) + 1
-    labels = merge_isolated(labels, widths, linked, cap)
-    layout = build_layout(seg, labels, MAX_WIRES)
-    edges = sorted({(b.source, b.target) for b in layout.bundles})
-    if topological_order(layout.names, edges) is None:
-        if not allow_lo:
-            cand = _Candidate("locc", width, cut, _cut_specs(cut, "loccWire"), math.inf, {})
-            cand.problems.append("LOCC precedence would be cyclic and the policy forbids the LO "
-                                 "fallback (loWire not allowed)")
-            return cand
-        return _lo_candidate(cut, obs, width, cap,
-                             "LOCC precedence would be cyclic: these wire cuts fall back to LO")
-    specs = _cut_specs(cut, "loccWire")
-    for s in specs:
-        s.bundle = layout.bundle_of_cut.get(s.position)
-        if s.bundle is not None:
-            n = next(b.wires for b in layout.bundles if b.name == s.bundle)
-            s.gamma = float(2 ** (n + 1) - 1) ** (1.0 / n)  # per-wire share of the bundle
-    gamma = math.prod(b.gamma for b in layout.bundles)
-    parts = {n: (layout.bodies[n].num_qubits, two_qubit_depth(layout.bodies[n]))
-             for n in layout.names}
-    return _Candidate("locc", width, cut, specs, gamma, parts, edges, layout.bundles, layout=layout)
-
-
-def _check(cand: _Candidate, qpus: Sequence[QPUCapacity], max_overhead: float,
-           max_subcircuits: int) -> None:
-    if cand.overhead > max_overhead:
-        cand.problems.append(f"needs gamma^2 = {cand.overhead:.4g} > maxSamplingOverhead "
-                             f"{max_overhead:.4g}")
-    if len(cand.parts) > max_subcircuits:
-        cand.problems.append(f"{len(cand.parts)} subcircuits > maxSubcircuits {max_subcircuits}")
-    for name, (q, d) in cand.parts.items():
-        if not any(qpu.fits(q, d) for qpu in qpus):
-            cand.problems.append(f"{name} ({q} qubits, two-qubit depth {d}) fits no QPU")
 
 
 def plan_cuts(
@@ -221,61 +111,36 @@ def plan_cuts(
     ]
     if not allowed_kinds:
         raise CutPlanningError(explanation[0] + "; the policy allows no cut kinds")
-    cap = biggest.qubits
-    widths = sorted({min(q.qubits, n - 1) for q in qpus if q.qubits >= 2}, reverse=True)
-    gate, lo_wire, locc = ("gate" in allowed_kinds, "loWire" in allowed_kinds,
-                           "loccWire" in allowed_kinds)
-    max_gamma = max(math.sqrt(max_overhead), 2.0) * 4
-    candidates: list[_Candidate] = []
-    for width in widths:
-        if locc:
-            cut, minimum = _search(circuit, width, False, True, max_gamma * 2, seed)
-            cand = _locc_candidate(cut, obs, width, cap, lo_wire)
-            found = f"find_cuts minimum_reached={minimum}"
-            cand.note = f"{cand.note}; {found}" if cand.note else found
-            candidates.append(cand)
-        if gate or lo_wire:
-            cut, minimum = _search(circuit, width, gate, lo_wire, max_gamma, seed)
-            if gate and not lo_wire and any(i.operation.name == "cut_wire" for i in cut.data):
-                continue
-            candidates.append(_lo_candidate(cut, obs, width, cap,
-                                            f"find_cuts minimum_reached={minimum}"))
-    for cand in candidates:
-        if not cand.problems:
-            _check(cand, qpus, max_overhead, max_subcircuits)
-    summaries = [
-        CandidateSummary(method=c.method, width=c.width, cuts=len(c.cuts),
-                         overhead=c.overhead if math.isfinite(c.overhead) else -1.0,
-                         subcircuits=len(c.parts),
-                         verdict="; ".join(c.problems) or "fits")
-        for c in candidates
-    ]
-    feasible = [c for c in candidates if not c.problems]
-    if not feasible:
-        best = min(candidates, key=lambda c: (c.overhead, len(c.cuts)))
-        raise CutPlanningError(
-            f"no cut plan within the limits: cheapest found ({best.method}, {len(best.cuts)} cuts, "
-            f"subcircuits of <= {best.width} qubits) {'; '.join(best.problems)}. "
-            + " | ".join(f"{s.method}@{s.width}q: {s.verdict}" for s in summaries)
-        )
-    chosen = min(feasible, key=lambda c: (c.overhead, len(c.parts), len(c.cuts)))
-    explanation.append(
-        f"chosen: {chosen.method} plan with {len(chosen.cuts)} cut(s) into {len(chosen.parts)} "
-        f"subcircuits of <= {chosen.width} qubits, gamma {chosen.gamma:.4g}, sampling overhead "
-        f"{chosen.overhead:.4g} ({chosen.note})"
-    )
-    for c in sorted(candidates, key=lambda c: c.overhead):
-        if c is chosen:
+    limits = Limits(max_overhead, max_subcircuits)
+    candidates = find_candidates(circuit, obs, qpus, allowed_kinds, limits, seed)
+    for cand in sorted((c for c in candidates if not c.problems), key=Candidate.rank):
+        try:
+            plan = _materialise(cand, circuit, obs, groups, member, shots, qpus)
+        except CutPlanningError as err:  # a limit only building can show
+            cand.problems.append(str(err))
             continue
-        if c.overhead < chosen.overhead or (c.overhead == chosen.overhead and c.problems):
-            explanation.append(
-                f"not chosen: {c.method} plan at width {c.width} with {len(c.cuts)} cut(s), "
-                f"overhead {c.overhead:.4g}: {'; '.join(c.problems) or 'no cheaper'}"
-            )
-    plan = _materialise(chosen, circuit, obs, groups, member, shots, qpus)
-    plan.explanation = explanation + plan.explanation
-    plan.candidates = summaries
-    return plan
+        plan.explanation = explanation + _explain(cand, candidates) + plan.explanation
+        plan.candidates = [c.summary(c is cand) for c in sorted(candidates, key=Candidate.rank)]
+        return plan
+    if not candidates:
+        raise CutPlanningError(explanation[0] + "; the searches found no cut plan")
+    best = min(candidates, key=Candidate.rank)
+    raise CutPlanningError(
+        f"no cut plan within the limits: cheapest found ({best.method}, {len(best.cuts)} cuts, "
+        f"subcircuits of <= {best.width} qubits) {'; '.join(best.problems)}. "
+        + " | ".join(f"{c.method}@{c.width}q: {'; '.join(c.problems)}" for c in candidates)
+    )
+
+
+def _explain(chosen: Candidate, candidates: Sequence[Candidate]) -> list[str]:
+    """Why this plan: the chosen candidate, then every other one with its verdict."""
+    lines = [f"chosen: {chosen.describe()}, gamma {chosen.gamma:.4g} ({chosen.note})"]
+    for c in sorted(candidates, key=Candidate.rank):
+        if c is not chosen:
+            verdict = "; ".join(c.problems) or "buildable but not cheaper"
+            lines.append(f"{'rejected' if c.problems else 'not chosen'}: {c.describe()}: "
+                         f"{verdict}")
+    return lines
 
 
 def _uncut_plan(circuit: QuantumCircuit, obs: list[str], groups: list[str], member: list[int],
@@ -295,7 +160,7 @@ def _uncut_plan(circuit: QuantumCircuit, obs: list[str], groups: list[str], memb
     )
 
 
-def _materialise(c: _Candidate, circuit: QuantumCircuit, obs: list[str], groups: list[str],
+def _materialise(c: Candidate, circuit: QuantumCircuit, obs: list[str], groups: list[str],
                  member: list[int], shots: int, qpus: Sequence[QPUCapacity]) -> CutPlan:
     def eligible(name: str) -> list[str]:
         q, d = c.parts[name]
@@ -320,8 +185,8 @@ def _materialise(c: _Candidate, circuit: QuantumCircuit, obs: list[str], groups:
         lo = LoData(coefficients=coefs, subobservables={
             k: [p.to_label() for p in v] for k, v in c.lo_part.subobservables.items()})
         return CutPlan(method="lo", num_qubits=circuit.num_qubits, observables=obs, cuts=c.cuts,
-                       subcircuits=subs, gamma=c.gamma, overhead=c.overhead, base_shots=shots,
-                       explanation=notes, lo=lo)
+                       subcircuits=subs, gamma=c.gamma, overhead=c.overhead,
+                       qpd_terms=len(coefs), base_shots=shots, explanation=notes, lo=lo)
     layout = c.layout
     assert layout is not None
     for name in layout.names:
@@ -342,6 +207,6 @@ def _materialise(c: _Candidate, circuit: QuantumCircuit, obs: list[str], groups:
                  f"(= {shots} x overhead {c.overhead:.4g}), {len(groups)} basis/bases")
     return CutPlan(method="locc", num_qubits=circuit.num_qubits, observables=obs, cuts=c.cuts,
                    subcircuits=subs, bundles=layout.bundles, edges=c.edges, gamma=c.gamma,
-                   overhead=c.overhead, base_shots=shots, explanation=notes,
+                   overhead=c.overhead, qpd_terms=c.terms, base_shots=shots, explanation=notes,
                    locc=LoccData(group_bases=groups, observable_group=member,
                                  samples_per_group=samples))

@@ -171,7 +171,29 @@ def plan_status(plan: CutPlan, records: Sequence[FragmentRecord]) -> Plan:
                                    planned_end_seconds=round(r.ended, 4))
                    for i, r in enumerate(records)],
         estimated_makespan_seconds=round(max((r.ended for r in records), default=0.0), 4),
+        cut_kinds=plan.cut_kinds, gamma=round(plan.gamma, 6),
+        sampling_overhead=round(plan.overhead, 6), qpd_terms=plan.qpd_terms,
+        rejected_candidates=rejected_candidates(plan),
     )
+
+
+MAX_LISTED_CANDIDATES = 10
+
+
+def rejected_candidates(plan: CutPlan) -> list[str]:
+    """One line per cut plan the planner found but did not use, with the reason."""
+    lines = []
+    for c in plan.candidates:
+        if c.verdict == "chosen":
+            continue
+        overhead = f"{c.overhead:.4g}" if c.overhead >= 0 else "unbounded"
+        lines.append(f"{c.method} ({'+'.join(c.kinds) or 'no cuts'}) at <= {c.width} qubits, "
+                     f"{c.cuts} cut(s), overhead {overhead}, {c.qpd_terms} QPD term(s): "
+                     f"{c.verdict}")
+    if len(lines) > MAX_LISTED_CANDIDATES:
+        more = len(lines) - MAX_LISTED_CANDIDATES
+        lines = [*lines[:MAX_LISTED_CANDIDATES], f"and {more} more"]
+    return lines
 
 
 def finish_distributed(decided: DecidedJob, plan: CutPlan, values: Sequence[float],
