@@ -226,9 +226,14 @@ def finish_distributed(decided: DecidedJob, plan: CutPlan, values: Sequence[floa
 
 def classical_instead(decided: DecidedJob, why: str) -> None:
     """Turn the Distributed decision into Classical when cutting cannot serve the job and the
-    policy's fallback can in time; JobFailure(CutInfeasible, why) otherwise."""
+    policy's fallback can in time; JobFailure(CutInfeasible, why) otherwise, and always when
+    the job asked for execution.mode Distributed (a requested mode is honoured or fails)."""
     run, context = decided.run, decided.context
     fallback = decided.reduced.policy.spec.fallback
+    if context.mode == "Distributed":
+        raise JobFailure(Reason.CUT_INFEASIBLE, f"execution.mode Distributed was requested but "
+                         f"{why}, so it cannot be honoured (only mode Auto falls back to "
+                         "classical simulation)")
     in_time = context.deadline_remaining is None or (
         context.classical_seconds or 0.0) <= context.deadline_remaining
     if not fallback.enabled or context.classical_method is None or not in_time:

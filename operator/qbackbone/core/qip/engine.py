@@ -118,11 +118,17 @@ def decide(inputs: JobInputs, policy: InvocationPolicySpec) -> QIPDecision:
                                     policy.limits.statevector_qubits(copies=2)))
         return QIPDecision(None, refusal, f"{reason_text}, and {why}", rules=rules)
 
+    def instead(reason_text: str, refusal: Reason = Reason.NO_ELIGIBLE_QPU) -> QIPDecision:
+        """The fallback for Auto; a requested quantum mode is refused rather than replaced."""
+        if ctx.mode in REQUESTED_QUANTUM_MODES:
+            return honour_or_refuse(ctx.mode, reason_text, refusal, rules)
+        return classical(reason_text, refusal)
+
     if ctx.mode == "Classical":
         return classical("the job asks for execution.mode Classical", Reason.CLASSICAL_INFEASIBLE)
     if failed_features:
-        return classical(f"the job is outside the policy's quantum region "
-                         f"({', '.join(failed_features)})", Reason.CLASSICAL_INFEASIBLE)
+        return instead(f"the job is outside the policy's quantum region "
+                       f"({', '.join(failed_features)})", Reason.CLASSICAL_INFEASIBLE)
     if eligible and ctx.mode in ("Auto", "SingleQPU"):
         shares = split_shots(inputs.features.shots_per_basis, [q.descriptor for q in eligible],
                              policy.scheduler.shot_splitting, inputs.features.measured_bases)
@@ -139,8 +145,11 @@ def decide(inputs: JobInputs, policy: InvocationPolicySpec) -> QIPDecision:
                 f"({', '.join(q.descriptor.name for q in eligible)}); estimated "
                 f"{makespan:.2f}s", eligible=[q.descriptor.name for q in eligible],
                 shares=shares, rules=rules)
-        return classical(f"the QPUs need about {makespan:.1f}s plus {slack:.1f}s slack, more "
-                         f"than the {ctx.deadline_remaining:.1f}s left before the deadline")
+        late = (f"the QPUs need about {makespan:.1f}s plus {slack:.1f}s slack, more than the "
+                f"{ctx.deadline_remaining:.1f}s left before the deadline")
+        if ctx.mode == "SingleQPU":
+            return honour_or_refuse(ctx.mode, late, Reason.DEADLINE_INFEASIBLE, rules)
+        return classical(late)
     too_small_everywhere = all(small for _, ok, small in assessed if not ok) and bool(assessed)
     if policy.cutting.enabled and too_small_everywhere and ctx.mode in ("Auto", "Distributed"):
         return QIPDecision(
@@ -148,11 +157,41 @@ def decide(inputs: JobInputs, policy: InvocationPolicySpec) -> QIPDecision:
             "no single QPU can take the circuit (width, depth or fidelity); cutting is allowed",
             eligible=[q.descriptor.name for q, _, _ in assessed if q.selected and q.ready],
             rules=rules)
-    if ctx.mode == "SingleQPU" and not eligible:
-        return classical("execution.mode SingleQPU was asked but no single QPU is eligible")
     if not assessed:
-        return classical("the fleet has no QPUs")
+        return instead("the fleet has no QPUs")
+    if ctx.mode == "SingleQPU":
+        return instead(f"no single QPU is eligible ({failed_qpu_rules(rules)})")
+    if ctx.mode == "Distributed":
+        if not policy.cutting.enabled:
+            return instead("the policy forbids cutting", Reason.CUT_INFEASIBLE)
+        return instead(f"some QPUs fail rules that cutting cannot fix ({failed_qpu_rules(rules)})")
     why = "no QPU is eligible"
     if not policy.cutting.enabled:
         why += " and the policy forbids cutting"
     return classical(why)
+
+
+REQUESTED_QUANTUM_MODES = ("SingleQPU", "Distributed")
+
+
+def failed_qpu_rules(rules: list[RuleOutcome]) -> str:
+    """The QPU rules that failed, per QPU: 'a: qubitsFit 6 > 3; b: ready'."""
+    failed: dict[str, list[str]] = {}
+    for r in rules:
+        if r.qpu is not None and not r.passed:
+            plain = r.value is None or isinstance(r.value, bool)
+            failed.setdefault(r.qpu, []).append(
+                r.name if plain else f"{r.name} {r.value} vs {r.threshold}")
+    listed = "; ".join(f"{q}: {', '.join(names)}" for q, names in failed.items())
+    return listed or "no QPU rule failed"
+
+
+def honour_or_refuse(mode: str, why: str, reason: Reason,
+                     rules: list[RuleOutcome]) -> QIPDecision:
+    """A job that asked for a quantum mode no plan can honour fails with the reason; the
+    classical fallback serves only Auto (and Classical) jobs."""
+    if reason == Reason.CLASSICAL_INFEASIBLE:  # outside the quantum region: no QPU may take it
+        reason = Reason.NO_ELIGIBLE_QPU
+    return QIPDecision(None, reason, f"execution.mode {mode} was requested but {why}, so it "
+                       "cannot be honoured (only mode Auto falls back to classical simulation)",
+                       rules=rules)
