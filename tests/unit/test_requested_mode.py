@@ -1,5 +1,6 @@
 """A requested execution.mode (SingleQPU, Distributed) is honoured or the job fails with the
-reason; the classical fallback serves only Auto (issue 15). Auto keeps its fallback."""
+reason; the classical fallback serves only Auto (issue 15). Auto keeps its fallback. A
+Classical result computed by statevector is labelled a self-check, not MatchesExact."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from qiskit import qasm2
 
 from qbackbone.api.policy import InvocationPolicy, InvocationPolicySpec
 from qbackbone.api.quantumjob import QuantumJob
-from qbackbone.core.pipeline import run_job
+from qbackbone.core.classical.fallback import ClassicalOutcome
+from qbackbone.core.pipeline import decide_job, finish_classical, run_job, start_job
 from qbackbone.core.qip.engine import decide
 from qbackbone.core.qip.inputs import JobInputs
 from qbackbone.core.qpus.fleet import build_fleet
@@ -108,3 +110,50 @@ def test_requested_distributed_that_a_cut_plan_fits_succeeds() -> None:
                      seed=1)
     assert status.phase == "Succeeded", status.conditions
     assert status.result is not None and status.result.path == "Distributed"
+
+
+# Classical results: statevector is checked against the same exact statevector (a self-check);
+# MPS is checked against it independently.
+def classical_job(sampling: bool = False) -> QuantumJob:
+    return make_job(qasm2.dumps(cu1_bridge()), None if sampling else OBS, shots=2000,
+                    execution={"mode": "Classical"})
+
+
+def fallback(method: str) -> dict[str, InvocationPolicy]:
+    return {"default": InvocationPolicy.model_validate({"metadata": {"name": "default"},
+                                                       "spec": {"fallback": {"method": method}}})}
+
+
+def verified_reason(status: object) -> str:
+    return next(c.reason for c in status.conditions  # type: ignore[attr-defined]
+                if c.type == "Verified")
+
+
+@pytest.mark.parametrize("sampling", [False, True])
+def test_a_statevector_result_is_verified_only_as_a_self_check(sampling: bool) -> None:
+    status = run_job(classical_job(sampling), TWO_HALVES, fallback("statevector"), seed=2)
+    assert status.phase == "Succeeded", status.conditions
+    assert status.result is not None and status.result.method == "statevector"
+    v = status.verification
+    assert v is not None and v.passed and v.method == "SelfCheck"
+    assert v.details.startswith("self-check, no independent verification")
+    assert verified_reason(status) == "SelfCheck"
+
+
+def test_an_mps_result_is_checked_independently_against_exact() -> None:
+    status = run_job(classical_job(), TWO_HALVES, fallback("mps"), seed=2)
+    assert status.phase == "Succeeded", status.conditions
+    assert status.result is not None and status.result.method == "matrix_product_state"
+    assert status.verification is not None and status.verification.method == "ExactStatevector"
+    assert verified_reason(status) == "MatchesExact"
+
+
+def test_a_wrong_statevector_result_still_fails_its_self_check() -> None:
+    decided = decide_job(start_job(classical_job()), TWO_HALVES, fallback("statevector"), seed=2)
+    wrong = ClassicalOutcome([0.5] * len(OBS), None, "statevector")
+    status = finish_classical(decided, wrong)
+    assert status.phase == "Failed"
+    assert status.verification is not None and status.verification.method == "SelfCheck"
+    assert not status.verification.passed
+    failed = next(c for c in status.conditions if c.type == "Failed")
+    assert failed.reason == "VerificationFailed"

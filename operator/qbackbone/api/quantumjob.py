@@ -209,7 +209,9 @@ class Verification(ApiModel):
     """How the result was checked and how far it is from the truth."""
 
     method: Literal["ExactStatevector", "PhysicalBounds", "ExactDistribution", "SelfConsistent",
-                    "OperationalConstraints"]
+                    "OperationalConstraints", "SelfCheck"] = Field(
+        description="SelfCheck: a classical statevector result compared with the same exact "
+        "simulation, so not an independent verification.")
     passed: bool
     noisy: bool = Field(description="Whether noisy QPUs contributed (deviations expected).")
     exact_values: list[float] | None = None
