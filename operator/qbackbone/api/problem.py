@@ -6,7 +6,7 @@ turns it into a QUBO; the result comes back in network terms (status.result.solu
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
@@ -54,8 +54,8 @@ class Link(ApiModel):
     source: str = Field(min_length=1)
     target: str = Field(min_length=1)
     capacity: float | None = Field(
-        default=None, description="Capacity in the demands' unit (default: defaultCapacity).",
-        json_schema_extra={"exclusiveMinimum": 0},
+        default=None, gt=0,
+        description="Capacity in the demands' unit (default: defaultCapacity).",
     )
 
 
@@ -76,12 +76,11 @@ class Topology(ApiModel):
         "LinkSpeedRaw, in bit/s; see capacityScale).",
     )
     capacity_scale: float = Field(
-        default=1.0, description="Multiplies document capacities (1e-6 turns bit/s into Mbit/s).",
-        json_schema_extra={"exclusiveMinimum": 0},
+        default=1.0, gt=0,
+        description="Multiplies document capacities (1e-6 turns bit/s into Mbit/s).",
     )
     default_capacity: float = Field(
-        default=10_000.0, description="Capacity of links that carry none.",
-        json_schema_extra={"exclusiveMinimum": 0},
+        default=10_000.0, gt=0, description="Capacity of links that carry none.",
     )
     node_attribute: str | None = Field(
         default=None, description="Node attribute to use as the node name (GraphML: label)."
@@ -110,8 +109,7 @@ class Demand(ApiModel):
 
     source: str = Field(min_length=1)
     target: str = Field(min_length=1)
-    volume: float = Field(description="Traffic volume, in the capacities' unit.",
-                          json_schema_extra={"exclusiveMinimum": 0})
+    volume: float = Field(gt=0, description="Traffic volume, in the capacities' unit.")
 
 
 class TrafficEngineeringProblem(ApiModel):
@@ -135,16 +133,15 @@ class ResourceCapacity(ApiModel):
     """A PoP or link resource and its capacity."""
 
     name: str = Field(min_length=1, description="A PoP ('pop-a') or a link ('a-b').")
-    capacity: float = Field(json_schema_extra={"minimum": 0})
+    capacity: float = Field(ge=0)
 
 
 class SliceRequest(ApiModel):
     """A network slice asking to be admitted."""
 
     name: str = Field(min_length=1)
-    revenue: float = Field(description="What admitting it earns.",
-                           json_schema_extra={"exclusiveMinimum": 0})
-    demands: dict[str, float] = Field(
+    revenue: float = Field(gt=0, description="What admitting it earns.")
+    demands: dict[str, Annotated[float, Field(ge=0)]] = Field(
         min_length=1, description="Resource name to the amount this slice uses."
     )
 

@@ -15,6 +15,7 @@ from qbackbone.core.optimize.qubo import LinearConstraint, Qubo
 BRUTE_FORCE_MAX_VARIABLES = 20
 BRUTE_FORCE_PREFERRED_VARIABLES = 16
 _CHUNK_BITS = 16
+CP_SAT_MAX_TERMS = 50_000  # about 7.5 kB each in CP-SAT: ~400 MB at this size
 _CP_SAT_SCALE = 1e6  # the largest |coefficient| becomes this integer in CP-SAT's objective
 
 
@@ -101,14 +102,19 @@ def solve_exact(qubo: Qubo, time_limit: float, objective: Qubo | None = None,
 
     With `objective` and `constraints` (the penalty-free form of the same problem), CP-SAT
     solves that form, which it proves far faster; when the constraints cannot hold it solves
-    the QUBO itself. Energies are always those of `qubo`.
+    the QUBO itself. Energies are always those of `qubo`. None (no proof) also when the
+    CP-SAT model would hold more than CP_SAT_MAX_TERMS variables and products.
     """
     # Brute force beats CP-SAT on dense unconstrained QUBOs up to ~16 variables; with hard
     # constraints CP-SAT prunes so well that it wins above 12.
     if qubo.size <= (12 if constraints else BRUTE_FORCE_PREFERRED_VARIABLES):
         return brute_force(qubo)
+    if _cp_sat_terms(qubo) > CP_SAT_MAX_TERMS:
+        return None  # the model alone would take gigabytes: no proof, annealing instead
     start = time.perf_counter()
-    if objective is not None and constraints:
+    if objective is not None and constraints and (
+            _cp_sat_terms(objective) + sum(len(c.coefficients) for c in constraints)
+            <= CP_SAT_MAX_TERMS):
         found = cp_sat(objective, time_limit, constraints=constraints)
         if found is not None:
             return QuboSolution(found.x, float(qubo.energy(found.x)), found.method,
@@ -117,17 +123,32 @@ def solve_exact(qubo: Qubo, time_limit: float, objective: Qubo | None = None,
     return cp_sat(qubo, time_limit)
 
 
+def _cp_sat_terms(qubo: Qubo) -> int:
+    """Variables and products a CP-SAT model of the QUBO holds (each costs kilobytes)."""
+    return qubo.size + int(np.count_nonzero(qubo.quadratic))
+
+
 def local_search(qubo: Qubo, x: np.ndarray) -> np.ndarray:
     """Steepest single-flip descent to a local minimum."""
     current = np.asarray(x, dtype=np.int8).copy()
     if qubo.size == 0:
         return current
+    # The local field is updated per flip (O(n), not O(n^2)) and recomputed exactly before
+    # the search stops, so rounding never ends or prolongs it.
+    sym = qubo.quadratic + qubo.quadratic.T
+    field = qubo.linear + sym @ current
+    exact = True
     for _ in range(10 * qubo.size + 10):
-        deltas = qubo.flip_deltas(current)
+        deltas = (1.0 - 2.0 * current) * field
         k = int(np.argmin(deltas))
         if deltas[k] >= -1e-12:
-            break
+            if exact:
+                break
+            field, exact = qubo.linear + sym @ current, True
+            continue
+        field += (1.0 - 2.0 * current[k]) * sym[:, k]
         current[k] ^= 1
+        exact = False
     return current
 
 

@@ -19,6 +19,10 @@ class ProblemError(ValueError):
     """A problem that cannot be reduced (unknown node, empty topology, ...)."""
 
 
+class ProblemTooLarge(ProblemError):
+    """A problem beyond a size limit (a document, a graph, a QUBO): reported as InputTooLarge."""
+
+
 @dataclass
 class ReducedProblem(ABC):
     """A network problem as a QUBO, with the way back from bits to a decision.

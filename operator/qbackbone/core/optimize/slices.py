@@ -15,6 +15,7 @@ from typing import ClassVar
 import numpy as np
 
 from qbackbone.api.problem import ProblemKind, ProblemSolution, SliceAdmissionProblem
+from qbackbone.core.optimize.limits import check_quantity, check_variables
 from qbackbone.core.optimize.problem import ProblemError, ReducedProblem, Sense
 from qbackbone.core.optimize.qubo import QuboBuilder, SlackRow
 
@@ -110,19 +111,35 @@ class SliceProblem(ReducedProblem):
         solution.rejected = [names[s] for s in range(len(names)) if s not in chosen]
 
 
-def reduce_slices(spec: SliceAdmissionProblem) -> SliceProblem:
-    """The QUBO of a slice-admission problem."""
-    capacity = {r.name: r.capacity for r in spec.resources}
+def _check_slices(spec: SliceAdmissionProblem) -> dict[str, float]:
+    """Names unique, resources known, every amount a number in range: the capacities."""
+    capacity = {r.name: check_quantity(f"sliceAdmission.resources[{k}].capacity", r.capacity,
+                                       zero_ok=True) for k, r in enumerate(spec.resources)}
     if len(capacity) != len(spec.resources):
         raise ProblemError("resources: every name must appear once")
     names = [s.name for s in spec.slices]
     if len(set(names)) != len(names):
         raise ProblemError("slices: every name must appear once")
-    for s in spec.slices:
+    for k, s in enumerate(spec.slices):
+        check_quantity(f"sliceAdmission.slices[{k}].revenue", s.revenue)
         unknown = sorted(set(s.demands) - set(capacity))
         if unknown:
             raise ProblemError(f"slice {s.name!r} uses unknown resource(s) {', '.join(unknown)} "
                                f"(known: {', '.join(sorted(capacity))})")
+        for resource, amount in s.demands.items():
+            check_quantity(f"sliceAdmission.slices[{k}].demands.{resource}", amount, zero_ok=True)
+    check_quantity("the revenue of all slices, added up,", sum(s.revenue for s in spec.slices))
+    return capacity
+
+
+def reduce_slices(spec: SliceAdmissionProblem, max_variables: int | None = None) -> SliceProblem:
+    """The QUBO of a slice-admission problem; its size is checked before it is built."""
+    capacity = _check_slices(spec)
+    overflowing = [name for name, cap in sorted(capacity.items())
+                   if sum(s.demands.get(name, 0.0) for s in spec.slices) > cap]
+    check_variables(len(spec.slices) + spec.slack_bits * len(overflowing),
+                    "this slice-admission problem", max_variables,
+                    "give fewer slice requests, or fewer slackBits")
     builder = QuboBuilder()
     idx = [builder.variable(f"admit[{s.name}]") for s in spec.slices]
     weight = sum(s.revenue for s in spec.slices) + 1.0
@@ -135,13 +152,13 @@ def reduce_slices(spec: SliceAdmissionProblem) -> SliceProblem:
     constraints = []
     rows: list[SlackRow] = []
     limit = (1 << spec.slack_bits) - 1
-    for name, cap in sorted(capacity.items()):
+    for name in overflowing:
+        cap = capacity[name]
         users = {i: s.demands[name] for i, s in zip(idx, spec.slices, strict=True)
                  if s.demands.get(name, 0.0) > 0}
-        if sum(users.values()) <= cap:
-            continue
         unit = cap / limit if cap > 0 else 1.0
-        units = {i: math.ceil(a / unit - 1e-9) for i, a in users.items()}
+        # More than the capacity is infeasible alone; capping keeps units within CP-SAT's int64.
+        units = {i: min(math.ceil(a / unit - 1e-9), limit + 1) for i, a in users.items()}
         rows.append(builder.add_capacity(name, units, limit if cap > 0 else 0, weight))
         constraints.append(rows[-1].constraint)
     notes = [f"{len(spec.slices)} slice requests on {len(capacity)} resources; "

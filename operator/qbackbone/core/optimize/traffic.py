@@ -13,9 +13,7 @@ breaks a constraint (residual >= 1 unit) costs more than every feasible one.
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from dataclasses import dataclass, field
-from itertools import islice, pairwise
 from typing import ClassVar
 
 import networkx as nx
@@ -28,60 +26,26 @@ from qbackbone.api.problem import (
     RoutedDemand,
     TrafficEngineeringProblem,
 )
-from qbackbone.core.optimize.problem import ProblemError, ReducedProblem, Sense
+from qbackbone.core.optimize.limits import check_variables
+from qbackbone.core.optimize.problem import ReducedProblem, Sense
 from qbackbone.core.optimize.qubo import (
     LinearConstraint,
     QuboBuilder,
     SlackRow,
     objective_range,
 )
+from qbackbone.core.optimize.routing import (
+    SLACK_BITS,
+    AggregatedDemand,
+    Edge,
+    Layout,
+    aggregate_demands,
+    fewest_pins,
+    path_edges,
+    pin_sequence,
+    plan_layout,
+)
 from qbackbone.core.optimize.topology import ConfigMapReader, link_name, load_topology
-
-SLACK_BITS = 3
-Edge = tuple[str, str]
-
-
-@dataclass(frozen=True)
-class AggregatedDemand:
-    """Demands between one unordered node pair, summed, with their candidate paths."""
-
-    source: str
-    target: str
-    volume: float
-    paths: list[list[str]]
-
-
-def _edges(path: list[str]) -> list[Edge]:
-    return [tuple(sorted((a, b))) for a, b in pairwise(path)]  # type: ignore[misc]
-
-
-def candidate_paths(graph: nx.Graph, source: str, target: str, k: int,
-                    max_stretch: float) -> list[list[str]]:
-    """The k shortest simple paths by hops, pruned to max_stretch times the shortest."""
-    paths = list(islice(nx.shortest_simple_paths(graph, source, target), k))
-    shortest = len(paths[0]) - 1
-    return [p for p in paths if len(p) - 1 <= max_stretch * shortest]
-
-
-def aggregate_demands(graph: nx.Graph, spec: TrafficEngineeringProblem) -> list[AggregatedDemand]:
-    """Merge demands of the same unordered pair; find candidate paths; largest first."""
-    volume: defaultdict[tuple[str, str], float] = defaultdict(float)
-    for d in spec.demands:
-        for node in (d.source, d.target):
-            if node not in graph:
-                raise ProblemError(f"demand {d.source}->{d.target}: node {node!r} is not in the "
-                                   "topology")
-        if d.source == d.target:
-            raise ProblemError(f"demand {d.source}->{d.target}: source and target are the same")
-        pair = (d.source, d.target) if d.source < d.target else (d.target, d.source)
-        volume[pair] += d.volume
-    out = []
-    for (s, t), v in volume.items():
-        if not nx.has_path(graph, s, t):
-            raise ProblemError(f"demand {s}<->{t}: no path in the topology")
-        out.append(AggregatedDemand(s, t, v, candidate_paths(graph, s, t, spec.candidate_paths,
-                                                             spec.max_stretch)))
-    return sorted(out, key=lambda d: (-d.volume, d.source, d.target))
 
 
 @dataclass
@@ -109,7 +73,7 @@ class TrafficProblem(ReducedProblem):
         places only the first len(routing) demands)."""
         load = dict(self.background)
         for demand, p in zip(self.free[:len(routing)], routing, strict=True):
-            for e in _edges(demand.paths[p]):
+            for e in path_edges(demand.paths[p]):
                 load[e] = load.get(e, 0.0) + demand.volume
         return load
 
@@ -227,69 +191,20 @@ class TrafficProblem(ReducedProblem):
             routing = best
 
 
-def _background(pinned: list[AggregatedDemand]) -> dict[Edge, float]:
-    load: dict[Edge, float] = {}
-    for demand in pinned:
-        for e in _edges(demand.paths[0]):
-            load[e] = load.get(e, 0.0) + demand.volume
-    return load
-
-
-def prune_paths(graph: nx.Graph, free: list[AggregatedDemand], pinned: list[AggregatedDemand]
-                ) -> tuple[list[AggregatedDemand], list[AggregatedDemand], list[AggregatedDemand]]:
-    """Drop candidate paths the demand alone would overload (given the pinned background).
-
-    A demand left with one path is pinned to it; repeated until nothing changes. Returns the
-    free and pinned demands, and the stranded ones: pinned to their least-overloaded path
-    because every candidate overloads on its own.
-    """
-    stranded: list[AggregatedDemand] = []
-    changed = True
-    while changed:
-        changed = False
-        background = _background(pinned)
-        kept_free = []
-        for d in free:
-            def overload(path: list[str], d: AggregatedDemand = d,
-                         background: dict[Edge, float] = background) -> float:
-                return max(background.get(e, 0.0) + d.volume - graph.edges[e]["capacity"]
-                           for e in _edges(path))
-            fitting = [p for p in d.paths if overload(p) <= 0]
-            if not fitting:
-                fitting = [min(d.paths, key=overload)]
-                stranded.append(d)
-            if len(fitting) == len(d.paths):
-                kept_free.append(d)
-                continue
-            changed = True
-            narrowed = AggregatedDemand(d.source, d.target, d.volume, fitting)
-            (kept_free if len(fitting) > 1 else pinned).append(narrowed)
-        free = kept_free
-    return free, pinned, stranded
-
-
-def _build(graph: nx.Graph, free: list[AggregatedDemand],
-           pinned: list[AggregatedDemand]) -> TrafficProblem:
-    free, pinned, stranded = prune_paths(graph, list(free), list(pinned))
+def _build(graph: nx.Graph, plan: Layout) -> TrafficProblem:
+    free, pinned, background, on_link = plan.free, plan.pinned, plan.background, plan.on_link
     notes = [f"demand {d.source}<->{d.target} ({d.volume:g}) overloads every candidate path "
-             "on its own" for d in stranded]
-    background = _background(pinned)
+             "on its own" for d in plan.stranded]
     names = [[f"x[{d.source}-{d.target}][{p}]" for p in range(len(d.paths))] for d in free]
     builder, congestion = QuboBuilder(), QuboBuilder()
     variable_of = [[builder.variable(n) for n in row] for row in names]
-    owner = {i: d for d, idx in enumerate(variable_of) for i in idx}
     for row in names:
         for n in row:
             congestion.variable(n)
     # Congestion: per link, (background + sum v x)^2 / cap^2.
-    on_link: defaultdict[Edge, list[tuple[int, float]]] = defaultdict(list)
-    for demand, idx in zip(free, variable_of, strict=True):
-        for p, i in enumerate(idx):
-            for e in _edges(demand.paths[p]):
-                on_link[e].append((i, demand.volume))
     for e in set(on_link) | set(background):
         cap = graph.edges[e]["capacity"]
-        congestion.add_squared([(i, v / cap) for i, v in on_link.get(e, [])],
+        congestion.add_squared([(i, v / cap) for i, v, _ in on_link.get(e, [])],
                                background.get(e, 0.0) / cap, 1.0)
     objective = congestion.build()
     weight = objective_range(objective.linear, objective.quadratic) + 1.0
@@ -304,25 +219,20 @@ def _build(graph: nx.Graph, free: list[AggregatedDemand],
         constraints.append(LinearConstraint({i: 1 for i in idx}, 1))
     rows: list[SlackRow] = []
     pairwise = 0
-    for e in sorted(on_link):
-        room = graph.edges[e]["capacity"] - background.get(e, 0.0)
+    for e, at_most_one in plan.rows:
         users = on_link[e]
-        worst = sum(max((v for i, v in users if owner[i] == d), default=0.0)
-                    for d in range(len(free)))
-        if worst <= room:
-            continue
-        cross = [(a, b) for k, a in enumerate(users) for b in users[k + 1:]
-                 if owner[a[0]] != owner[b[0]]]
-        if all(a[1] + b[1] > room for a, b in cross):
+        if at_most_one:
             # At most one demand fits: a penalty per pair, no slack variables needed.
-            for (i, _), (j, _) in cross:
-                builder.add_quadratic(i, j, weight)
-                constraints.append(LinearConstraint({i: 1, j: 1}, 1, equality=False))
+            for k, (i, _, a) in enumerate(users):
+                for j, _, b in users[k + 1:]:
+                    if a != b:
+                        builder.add_quadratic(i, j, weight)
+                        constraints.append(LinearConstraint({i: 1, j: 1}, 1, equality=False))
             pairwise += 1
             continue
         limit = (1 << SLACK_BITS) - 1
-        unit = room / limit
-        units = {i: math.ceil(v / unit - 1e-9) for i, v in users}
+        unit = (graph.edges[e]["capacity"] - background.get(e, 0.0)) / limit
+        units = {i: math.ceil(v / unit - 1e-9) for i, v, _ in users}
         rows.append(builder.add_capacity(link_name(*e), units, limit, weight))
         constraints.append(rows[-1].constraint)
     if rows or pairwise:
@@ -332,22 +242,10 @@ def _build(graph: nx.Graph, free: list[AggregatedDemand],
     return TrafficProblem(qubo=qubo, notes=notes, objective_qubo=objective.widened(qubo.variables),
                           constraints=constraints, graph=graph, free=free,
                           pinned=pinned, variable_of=variable_of, capacity_rows=rows,
-                          background=background, stranded=stranded)
+                          background=background, stranded=plan.stranded)
 
 
-def _pin(graph: nx.Graph, demand: AggregatedDemand,
-         pinned: list[AggregatedDemand]) -> AggregatedDemand:
-    """The demand on the candidate path that adds least overload, then congestion, to the
-    background of the demands pinned so far."""
-    background = _background(pinned)
-
-    def cost(path: list[str]) -> tuple[float, float]:
-        loads = [(background.get(e, 0.0) + demand.volume) / graph.edges[e]["capacity"]
-                 for e in _edges(path)]
-        return (sum(max(0.0, u - 1.0) for u in loads), sum(u * u for u in loads))
-
-    return AggregatedDemand(demand.source, demand.target, demand.volume,
-                            [min(demand.paths, key=cost)])
+_TOO_LARGE_HINT = ("set aggregateToFit: true, or give fewer demands or candidatePaths")
 
 
 def reduce_traffic(spec: TrafficEngineeringProblem, max_variables: int | None,
@@ -357,23 +255,33 @@ def reduce_traffic(spec: TrafficEngineeringProblem, max_variables: int | None,
     demands = aggregate_demands(graph, spec)
     free = [d for d in demands if len(d.paths) > 1]
     pinned = [d for d in demands if len(d.paths) == 1]
-    problem = _build(graph, free, pinned)
+    full = plan_layout(graph, free, pinned)
     notes = [f"{len(spec.demands)} demands on {graph.number_of_nodes()} nodes and "
              f"{graph.number_of_edges()} links: {len(demands)} node pairs, "
-             f"{len(problem.pinned)} with a single usable candidate path"]
-    full, aggregated = problem, 0
-    if spec.aggregate_to_fit and max_variables is not None:
-        while problem.qubo.size > max_variables and free:
-            pinned = [*pinned, _pin(graph, free.pop(), pinned)]  # the smallest free demand
-            aggregated += 1
-            problem = _build(graph, free, pinned)
-        if len(problem.stranded) > len(full.stranded):
+             f"{len(full.pinned)} with a single usable candidate path"]
+    chosen = full
+    if spec.aggregate_to_fit and max_variables is not None and full.variables > max_variables:
+        pins = pin_sequence(graph, free, pinned)
+
+        def pinned_first(k: int) -> Layout:
+            return plan_layout(graph, free[:len(free) - k], [*pinned, *pins[:k]])
+
+        aggregated = fewest_pins(lambda k: pinned_first(k).variables <= max_variables,
+                                 len(free))
+        chosen = pinned_first(aggregated)
+        if len(chosen.stranded) > len(full.stranded):
             notes.append(f"pinning demands to fit {max_variables} variables would leave a "
                          "demand no feasible path: the problem is kept whole")
-            problem = full
-        elif aggregated:
+            chosen = full
+        else:
             notes.append(f"{aggregated} smallest demand(s) pinned to their least-loaded "
                          f"candidate path so the QUBO fits {max_variables} variables")
+    hint = _TOO_LARGE_HINT
+    if spec.aggregate_to_fit and chosen is full:
+        hint = ("aggregateToFit kept it whole because pinning demands would leave one no "
+                "feasible path: give fewer demands, fewer candidatePaths or more capacity")
+    check_variables(chosen.variables, "this traffic-engineering problem", max_variables, hint)
+    problem = _build(graph, chosen)
     if not problem.free:
         notes.append("every demand is pinned: nothing left to optimise")
     problem.notes = notes + problem.notes

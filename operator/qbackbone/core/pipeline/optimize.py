@@ -27,7 +27,7 @@ from qbackbone.core.circuits.features import extract_features
 from qbackbone.core.errors import JobFailure
 from qbackbone.core.optimize.classical import QuboSolution
 from qbackbone.core.optimize.features import QuboFeatures, qubo_features
-from qbackbone.core.optimize.problem import ProblemError, ReducedProblem
+from qbackbone.core.optimize.problem import ProblemError, ProblemTooLarge, ReducedProblem
 from qbackbone.core.optimize.qaoa import choose_angles, qaoa_circuit
 from qbackbone.core.optimize.reduce import reduce_problem
 from qbackbone.core.optimize.solve import (
@@ -41,6 +41,7 @@ from qbackbone.core.optimize.solve import (
 )
 from qbackbone.core.optimize.topology import ConfigMapReader
 from qbackbone.core.pipeline.reduce import (
+    MAX_SHOTS,
     ReducedJob,
     deadline_remaining,
     resolve_policy,
@@ -70,6 +71,7 @@ class ProblemRun:
     features: QuboFeatures
     remaining: float | None
     seed: int | None
+    shots: int  # QAOA samples, should the quantum path be taken
     exact: QuboSolution | None = None  # from the shortcut rule, reused for the optimum
     shortcut_proved: bool | None = None  # replay: the recorded outcome of the timed rule
 
@@ -145,8 +147,11 @@ def _reduce(run: JobRun, policies: Mapping[str, InvocationPolicy], seed: int | N
         policy = resolve_policy(job, policies)
         remaining = deadline_remaining(job, run.now)
         options = policy.spec.optimization
+        shots = problem_shots(job, policy)
         try:
             problem = reduce_problem(job.spec.problem, options.max_variables, read_config_map)
+        except ProblemTooLarge as err:
+            raise JobFailure(Reason.INPUT_TOO_LARGE, str(err)) from None
         except ProblemError as err:
             raise JobFailure(Reason.INVALID_PROBLEM, str(err)) from None
         features = qubo_features(problem.qubo)
@@ -156,7 +161,23 @@ def _reduce(run: JobRun, policies: Mapping[str, InvocationPolicy], seed: int | N
                       f"couplings (density {features.density:.2f}), ruggedness "
                       f"{features.ruggedness:.2f}")
     return ProblemRun(run, policy, problem, features, remaining,
-                      seed if seed is not None else policy.spec.scheduler.seed)
+                      seed if seed is not None else policy.spec.scheduler.seed, shots)
+
+
+def problem_shots(job: QuantumJob, policy: InvocationPolicy) -> int:
+    """QAOA samples: spec.shots, else the policy's optimization.shots; InvalidShots when out of
+    range (checked before anything is reduced or sampled)."""
+    shots = job.spec.shots
+    if shots is None:
+        return policy.spec.optimization.shots
+    if shots <= 0:
+        raise JobFailure(Reason.INVALID_SHOTS, f"spec.shots must be a positive number of QAOA "
+                         f"samples, got {shots}; leave it out to use the policy's "
+                         f"optimization.shots ({policy.spec.optimization.shots})")
+    if shots > MAX_SHOTS:
+        raise JobFailure(Reason.INVALID_SHOTS, f"spec.shots {shots:,} exceeds the limit of "
+                         f"{MAX_SHOTS:,} samples per job")
+    return shots
 
 
 def _quantum_worth_trying(state: ProblemRun) -> bool:
@@ -219,7 +240,7 @@ def _decide_quantum(state: ProblemRun, fleet: Sequence[QPU]) -> DecidedProblem:
     with run.phase("reduce_seconds"):  # building the circuit is part of reducing the problem
         angles = choose_angles(problem.qubo, problem.kind, options.qaoa_layers)
         circuit = qaoa_circuit(problem.qubo, angles)
-    shots = run.job.spec.shots or options.shots
+    shots = state.shots
     run.progress.step("reduce", f"QAOA p={angles.layers} ({angles.source}): "
                       f"{circuit.num_qubits} qubits x {shots} shots")
     reduced = ReducedJob(policy=state.policy, circuit=circuit, observables=None, bases=[],
