@@ -16,12 +16,12 @@ from qbackbone.core.circuits.features import CircuitFeatures, extract_features
 from qbackbone.core.circuits.observables import (
     MeasurementBasis,
     group_into_bases,
-    shots_for_precision,
     validate_observables,
 )
 from qbackbone.core.circuits.parse import parse_qasm
 from qbackbone.core.circuits.prepare import is_dynamic, sampling_circuit, unitary_part
 from qbackbone.core.errors import JobFailure
+from qbackbone.core.execute.shots import precision_shots
 
 DEFAULT_SHOTS = 4000
 MAX_SHOTS = 10_000_000
@@ -84,7 +84,11 @@ def requested_shots(job: QuantumJob) -> int:
         raise JobFailure(Reason.INVALID_SHOTS,
                          f"spec.precision must be between 0 and 1 (a standard error), got "
                          f"{precision}")
-    candidates = [s for s in (shots, precision and shots_for_precision(precision)) if s]
+    try:
+        derived = precision_shots(precision, MAX_SHOTS) if precision is not None else None
+    except ValueError as err:
+        raise JobFailure(Reason.INVALID_SHOTS, str(err)) from None
+    candidates = [s for s in (shots, derived) if s]
     chosen = max(candidates) if candidates else DEFAULT_SHOTS
     if chosen > MAX_SHOTS:
         raise JobFailure(Reason.INVALID_SHOTS,
