@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from qbackbone.api.common import ApiModel, Condition, Duration, ObjectMeta
 
@@ -14,6 +14,9 @@ Provider = Literal["aer", "fake", "ibm-runtime"]
 QPU_RESOURCE_PREFIX = "qpu.qbackbone.io/"
 # Reason of Ready=False on a QPUNode whose spec.cordoned is true (valid, but takes no new work).
 CORDONED = "Cordoned"
+MAX_QUBITS = 10_000  # the largest devices offer about a thousand
+MIN_SHOT_TIME, MAX_SHOT_TIME = 1e-9, 60.0  # seconds per shot
+MAX_SETUP_TIME = 86_400.0  # seconds per fragment
 
 
 def qpu_resource(qpu: str) -> str:
@@ -72,12 +75,14 @@ class QPUNodeSpec(ApiModel):
     qubits: int | None = Field(
         default=None,
         ge=1,
+        le=MAX_QUBITS,
         description="Qubits this QPU offers; at most the device's. Defaults to the device's count "
         "(fake/ibm-runtime) or 24 (aer).",
     )
     max_depth: int | None = Field(
         default=None,
         ge=1,
+        le=1_000_000_000,
         description="Largest two-qubit-gate depth of a transpiled circuit this QPU accepts. When "
         "absent it is derived from coherence and gate errors (status.derivedMaxDepth).",
     )
@@ -106,11 +111,23 @@ class QPUNodeSpec(ApiModel):
             raise ValueError("backend.provider ibm-runtime needs credentialsSecretRef")
         if self.backend.options.noise_from and self.backend.provider != "aer":
             raise ValueError("backend.options.noiseFrom applies to provider aer only")
-        if self.shot_time is not None and self.shot_time <= 0:
-            raise ValueError("shotTime must be positive")
-        if self.setup_time is not None and self.setup_time < 0:
-            raise ValueError("setupTime must not be negative")
         return self
+
+    @field_validator("shot_time")
+    @classmethod
+    def _shot_time_in_range(cls, value: float | None) -> float | None:
+        if value is not None and not MIN_SHOT_TIME <= value <= MAX_SHOT_TIME:
+            raise ValueError(f"shotTime must be between 1ns and {MAX_SHOT_TIME:g}s per shot, got "
+                             f"{value:g}s")
+        return value
+
+    @field_validator("setup_time")
+    @classmethod
+    def _setup_time_in_range(cls, value: float | None) -> float | None:
+        if value is not None and not 0 <= value <= MAX_SETUP_TIME:
+            raise ValueError(f"setupTime must be between 0s and {MAX_SETUP_TIME:g}s (a day), got "
+                             f"{value:g}s")
+        return value
 
 
 class CalibrationSnapshot(ApiModel):

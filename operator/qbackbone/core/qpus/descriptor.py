@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 import statistics
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -115,18 +117,28 @@ def calibration_from_target(target: Target, taken_at: datetime | None = None) ->
         for qargs, inst_props in (inst_map or {}).items():
             if qargs is None or inst_props is None:
                 continue
-            if inst_props.error is not None:
-                errors[(name, tuple(qargs))] = float(inst_props.error)
-            if inst_props.duration is not None:
-                durations[(name, tuple(qargs))] = float(inst_props.duration)
+            error, duration = _number(inst_props.error), _number(inst_props.duration)
+            if error is not None and error <= 1:  # a probability; anything else is unknown
+                errors[(name, tuple(qargs))] = error
+            if duration is not None:
+                durations[(name, tuple(qargs))] = duration
     return Calibration(
-        t1=tuple(p.t1 if p is not None else None for p in props),
-        t2=tuple(p.t2 if p is not None else None for p in props),
+        t1=tuple(_number(p.t1) or None if p is not None else None for p in props),
+        t2=tuple(_number(p.t2) or None if p is not None else None for p in props),
         gate_errors=errors,
         gate_durations=durations,
         two_qubit_gate=two_qubit,
         taken_at=taken_at,
     )
+
+
+def _number(value: object) -> float | None:
+    """A calibration figure when it is a finite non-negative number, else None (unknown):
+    backends report missing entries as None and, now and then, as NaN or negative."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) and number >= 0 else None
 
 
 def best_region(target: Target, size: int) -> list[int]:

@@ -70,6 +70,6 @@ def derive_max_depth(cal: Calibration, threshold: float = DEFAULT_SUCCESS_THRESH
         return None
     per_layer = -math.log(max(1.0 - err, 1e-12))
     per_layer += 2 * dur * ((1.0 / t1 if t1 else 0.0) + _dephasing_rate(t1, t2))
-    if per_layer <= 0:
+    if not per_layer > 0 or not math.isfinite(per_layer):
         return None
     return max(1, int(-math.log(threshold) / per_layer))
