@@ -13,9 +13,9 @@ from qbackbone.api.quantumjob import QuantumJobStatus
 class TerminalProgress:
     """Prints each pipeline step with the time since the job started."""
 
-    def __init__(self, job: str, stream: TextIO = sys.stderr) -> None:
+    def __init__(self, job: str, stream: TextIO | None = None) -> None:
         self.job = job
-        self.stream = stream
+        self.stream = stream or sys.stderr  # looked up now: sys.stderr may be replaced
         self.start = time.perf_counter()
 
     def step(self, phase: str, message: str) -> None:
@@ -46,7 +46,7 @@ def _solution_lines(s: ProblemSolution) -> list[str]:
     return lines
 
 
-def summarise(name: str, status: QuantumJobStatus, stream: TextIO = sys.stderr) -> None:
+def summarise(name: str, status: QuantumJobStatus, stream: TextIO | None = None) -> None:
     """Decision and why, plan, result, verification and timings, in a few lines."""
     out: list[str] = [f"== {name}: {status.phase}"]
     d = status.decision
@@ -87,4 +87,4 @@ def summarise(name: str, status: QuantumJobStatus, stream: TextIO = sys.stderr) 
     failed_cond = next((c for c in status.conditions if c.type == "Failed"), None)
     if failed_cond is not None:
         out.append(f"FAILED {failed_cond.reason}: {failed_cond.message}")
-    print("\n".join(out), file=stream, flush=True)
+    print("\n".join(out), file=stream or sys.stderr, flush=True)
