@@ -232,8 +232,8 @@ def classical_instead(decided: DecidedJob, why: str) -> None:
     fallback = decided.reduced.policy.spec.fallback
     if context.mode == "Distributed":
         raise JobFailure(Reason.CUT_INFEASIBLE, f"execution.mode Distributed was requested but "
-                         f"{why}, so it cannot be honoured (only mode Auto falls back to "
-                         "classical simulation)")
+                         f"{why}, so it cannot be honoured (mode Auto would allow the "
+                         "classical fallback)")
     in_time = context.deadline_remaining is None or (
         context.classical_seconds or 0.0) <= context.deadline_remaining
     if not fallback.enabled or context.classical_method is None or not in_time:

@@ -193,5 +193,5 @@ def honour_or_refuse(mode: str, why: str, reason: Reason,
     if reason == Reason.CLASSICAL_INFEASIBLE:  # outside the quantum region: no QPU may take it
         reason = Reason.NO_ELIGIBLE_QPU
     return QIPDecision(None, reason, f"execution.mode {mode} was requested but {why}, so it "
-                       "cannot be honoured (only mode Auto falls back to classical simulation)",
+                       "cannot be honoured (mode Auto would allow the classical fallback)",
                        rules=rules)
