@@ -131,3 +131,15 @@ def test_numeric_bounds_use_openapi_v3_0_flags() -> None:
     for line in text.splitlines():
         if "exclusiveMinimum:" in line or "exclusiveMaximum:" in line:
             assert line.strip().endswith("true"), line
+
+
+def test_yaml_alias_bombs_and_recursive_aliases_are_refused(tmp_path: Path) -> None:
+    levels = ", ".join(f"&a{i} [{', '.join([f'*a{i - 1}'] * 4)}]" for i in range(1, 16))
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("apiVersion: qbackbone.io/v1alpha1\nkind: QuantumJob\n"
+                    f"metadata: {{name: b}}\nspec: [&a0 [x, x, x, x], {levels}]\n")
+    found = load_manifests([bomb])
+    assert found.broken_jobs and "expands to more than" in found.broken_jobs[0].message
+    recursive = tmp_path / "recursive.yaml"
+    recursive.write_text("a: &x [*x]\n")
+    assert "contains it" in load_manifests([recursive]).skipped[0]

@@ -137,3 +137,29 @@ def test_register_sizes_may_be_integer_expressions() -> None:
     assert parse_qasm(V3 + "qubit[(2+3)*2] q;\nh q[0];").num_qubits == 10
     _refused(V3 + "qubit[1000*1000] q;", Reason.INPUT_TOO_LARGE)
     _refused(V3 + "qubit[x] q;", Reason.INVALID_CIRCUIT)
+
+
+def test_carriage_return_ends_a_line_comment_as_the_grammar_says() -> None:
+    _refused(V3 + "qubit[1] q;\n// x\rqubit[100000] big;\nh q[0];", Reason.INPUT_TOO_LARGE)
+    _refused("OPENQASM 3.0;\n// x\rinclude \"/etc/passwd\";\nqubit[1] q;",
+             Reason.FORBIDDEN_INCLUDE)
+
+
+@pytest.mark.parametrize("source", [
+    V2 + "qreg q[2];\nh q[18446744073709551617];",
+    V3 + "qubit[1] q;\nrz(1" + "0" * 400 + ") q[0];",
+])
+def test_integers_past_64_bits_are_refused_anywhere(source: str) -> None:
+    assert "too large" in _refused(source, Reason.INVALID_CIRCUIT)
+
+
+def test_openqasm3_definitions_are_sized_before_the_importer_unrolls_them() -> None:
+    lines = [V3, "qubit[1] q;", "gate g0 a { h a; }"]
+    lines += [f"gate g{k} a {{ g{k - 1} a; g{k - 1} a; g{k - 1} a; }}" for k in range(1, 12)]
+    _refused("\n".join(lines), Reason.INPUT_TOO_LARGE)  # never called: still 14 s to import
+    _refused(V3 + "qubit[1] q;\ngate g a { pow(1000000) @ h a; }\ng q[0];",
+             Reason.INPUT_TOO_LARGE)
+
+
+def test_box_is_refused_as_unsupported() -> None:
+    _refused(V3 + "qubit[1] q;\nbox { h q[0]; }", Reason.UNSUPPORTED_OPERATION)

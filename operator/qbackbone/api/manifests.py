@@ -29,12 +29,58 @@ KINDS: dict[str, type[QuantumJob] | type[QPUNode] | type[InvocationPolicy]] = {
 
 
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024
+# YAML aliases share nodes: twelve levels of four aliases are 500 bytes and 4^12 nodes once
+# anything walks them. Documents are measured as expanded before they are constructed.
+MAX_DOCUMENT_NODES = 2_000_000
 _JOB_KIND = re.compile(r"^kind:\s*['\"]?QuantumJob['\"]?\s*$", re.MULTILINE)
 _FLEET_KIND = re.compile(r"^kind:\s*['\"]?(QPUNode|InvocationPolicy)['\"]?\s*$", re.MULTILINE)
 _NAME = re.compile(r"^\s+name:\s*['\"]?([a-z0-9][-a-z0-9.]{0,62})['\"]?\s*$", re.MULTILINE)
 # A validation error only in these fields has a more precise reason than InvalidManifest.
 _FIELD_REASONS = {"deadline": Reason.INVALID_DEADLINE, "shots": Reason.INVALID_SHOTS,
                   "precision": Reason.INVALID_SHOTS}
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _check_expanded_size(root: yaml.Node) -> None:
+    """Count a document's nodes as they would be once aliases are expanded (each shared node
+    counted once per use, computed once); refuse recursive aliases and oversized documents."""
+    sizes: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if id(node) in sizes:
+            continue
+        kids = _children(node)
+        if not children_done:
+            on_path.add(id(node))
+            stack.append((node, True))
+            for kid in kids:
+                if id(kid) in on_path:
+                    raise yaml.YAMLError("an alias refers to a node that contains it")
+                if id(kid) not in sizes:
+                    stack.append((kid, False))
+            continue
+        on_path.discard(id(node))
+        sizes[id(node)] = 1 + sum(sizes[id(kid)] for kid in kids)
+        if sizes[id(node)] > MAX_DOCUMENT_NODES:
+            raise yaml.YAMLError(f"the document expands to more than {MAX_DOCUMENT_NODES} "
+                                 "values (aliases counted where they are used)")
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader that measures each document before constructing it."""
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        _check_expanded_size(node)
+        return super().construct_document(node)
 
 
 class ManifestError(ValueError):
@@ -110,12 +156,12 @@ def parse_document(doc: Any, source: str) -> QuantumJob | QPUNode | InvocationPo
     kind = doc.get("kind")
     if not isinstance(kind, str) or kind not in KINDS:
         raise ManifestError(
-            f"{source}: kind {str(kind)[:60]!r} is not one of {', '.join(KINDS)} "
+            f"{source}: kind {_shown(kind)} is not one of {', '.join(KINDS)} "
             f"(apiVersion {API_VERSION})"
         )
     if doc.get("apiVersion") != API_VERSION:
         raise ManifestError(f"{source}: {kind} needs apiVersion {API_VERSION}, got "
-                            f"{str(doc.get('apiVersion'))[:60]!r}")
+                            f"{_shown(doc.get('apiVersion'))}")
     if not isinstance(doc.get("metadata"), dict):
         raise ManifestError(f"{source}: {kind}: metadata must be a mapping with a name")
     name = _document_name(doc) or "?"
@@ -127,6 +173,11 @@ def parse_document(doc: Any, source: str) -> QuantumJob | QPUNode | InvocationPo
                             _reason_for(err)) from None
     except RecursionError:
         raise ManifestError(f"{source}: {kind} {name!r}: nested too deeply") from None
+
+
+def _shown(value: Any) -> str:
+    """A value for a message: a short string as written, anything else by its type."""
+    return repr(value[:60]) if isinstance(value, str) else f"(a {type(value).__name__})"
 
 
 def _document_name(doc: dict[str, Any]) -> str | None:
@@ -177,7 +228,7 @@ def _read_documents(file: Path) -> list[Any]:
     except UnicodeDecodeError as err:
         raise ManifestError(f"{file}: not UTF-8 text (byte {err.start})") from None
     try:
-        return [d for d in yaml.safe_load_all(text) if d is not None]
+        return [d for d in yaml.load_all(text, Loader=_BoundedLoader) if d is not None]
     except yaml.YAMLError as err:
         raise ManifestError(f"{file}: not valid YAML: {str(err)[:500]}") from None
     except RecursionError:

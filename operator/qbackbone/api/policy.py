@@ -118,7 +118,9 @@ class VerificationOptions(ApiModel):
         default=20, ge=0, le=30, description="Verify against exact statevector up to this width."
     )
     max_deviation_sigma: float = Field(
-        default=4.0, gt=0, description="Allowed deviation from exact in reported standard errors."
+        default=4.0, ge=0.1, le=50,
+        description="Allowed deviation from exact in reported standard errors (family-wise "
+        "over a job's observables).",
     )
 
 

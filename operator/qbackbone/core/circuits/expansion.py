@@ -66,6 +66,12 @@ class _Walker:
                 "the circuit has a while loop, whose run time cannot be bounded before it "
                 "runs; unroll it or use a for loop over a fixed range",
             )
+        if op.name == "box":
+            raise JobFailure(
+                Reason.UNSUPPORTED_OPERATION,
+                "the circuit uses an OpenQASM 3 box, which the backends do not run; remove the "
+                "box and keep its contents",
+            )
         if isinstance(op, ForLoopOp):
             indexset, _, body = op.params
             iterations = len(indexset)
@@ -129,12 +135,19 @@ def _check_parameters(op: Instruction) -> None:
                     "value (inputs are not supported)",
                 )
             value = complex(value)
-        if isinstance(value, int | float | complex) and not math.isfinite(abs(value)):
+        if isinstance(value, int | float | complex) and not _finite(value):
             raise JobFailure(
                 Reason.INVALID_CIRCUIT,
                 f"gate {op.name!r} has a parameter that is not a finite number ({value}); "
                 "angles must be finite",
             )
+
+
+def _finite(value: complex) -> bool:
+    try:
+        return math.isfinite(abs(value))
+    except OverflowError:  # an integer too large for a float
+        return False
 
 
 def expanded_size(circuit: QuantumCircuit, limits: ExpansionLimits) -> int:

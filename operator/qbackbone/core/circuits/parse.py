@@ -26,7 +26,7 @@ _MAX_PARSER_MESSAGE = 300
 
 def qasm_version(source: str) -> int:
     """The major OpenQASM version the source declares (2 when it declares none)."""
-    stripped = re.sub(r"//[^\n]*", "", source)
+    stripped = re.sub(r"//[^\n\r]*", "", source)
     match = _VERSION.search(stripped)
     return int(match.group(1)) if match else 2
 
@@ -111,7 +111,8 @@ def parse_qasm(source: str, limits: JobLimits | None = None) -> QuantumCircuit:
                          f"OPENQASM {version} is not supported: use OpenQASM 2 or 3")
     scan_qasm(source, version, ScanLimits(max_qubits=limits.max_declared_qubits,
                                           max_clbits=limits.max_classical_bits,
-                                          max_nesting=limits.max_bracket_nesting))
+                                          max_nesting=limits.max_bracket_nesting,
+                                          max_operations=limits.max_operations))
     try:
         circuit = _parse(source, version)
     except JobFailure:

@@ -20,7 +20,7 @@ ALLOWED_INCLUDES = {2: frozenset({"qelib1.inc"}), 3: frozenset({"stdgates.inc"})
 
 _TOKEN = re.compile(
     r"""(?P<space>\s+)
-      | (?P<line_comment>//[^\n]*)
+      | (?P<line_comment>//[^\n\r]*)
       | (?P<block_comment>/\*.*?\*/)
       | (?P<string>"[^"\n]*"|'[^'\n]*')
       | (?P<number>(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)(?:[eE][+-]?[0-9]+)?)
@@ -29,6 +29,11 @@ _TOKEN = re.compile(
     re.VERBOSE | re.DOTALL | re.ASCII,
 )
 _OPEN, _CLOSE = "([{", ")]}"
+_MAX_INTEGER = 2**63 - 1  # the parsers read integers into 64-bit words (qasm2 panics past it)
+_MODIFIERS = {"ctrl", "negctrl", "inv", "pow"}
+# Qiskit's OpenQASM 3 importer unrolls every gate definition while it parses, at about 4,000
+# operations a second here (3^11 calls: 14 s, unused): its definitions get a budget of their own.
+V3_DEFINITIONS_BUDGET = 20_000
 _QUANTUM_DECL = {"qreg", "qubit"}
 _CLASSICAL_DECL = {"creg", "bit"}
 
@@ -49,6 +54,7 @@ class ScanLimits:
     max_qubits: int
     max_clbits: int
     max_nesting: int
+    max_operations: int
 
 
 @dataclass(frozen=True)
@@ -95,6 +101,8 @@ class _Scanner:
         self.version = version
         self.limits = limits
         self.constants: dict[str, int] = {}
+        self.gate_cost: dict[str, int] = {}
+        self.definitions_total = 0
         self.qubits = 0
         self.clbits = 0
 
@@ -111,6 +119,12 @@ class _Scanner:
                                 "levels; simplify the expression")
             elif tok.kind == "other" and tok.text in _CLOSE:
                 depth = max(depth - 1, 0)
+            elif tok.kind == "number":
+                digits = tok.text.replace("_", "")
+                if digits.isdigit() and (len(digits) > 19 or int(digits) > _MAX_INTEGER):
+                    raise _fail(tok.line, f"the integer {digits[:24]}... is too large (at most "
+                                f"{_MAX_INTEGER}); write a real number such as 1e20 if an "
+                                "angle is meant")
             elif tok.kind == "ident":
                 self.statement_word(i, tok)
         return ScanSummary(self.qubits, self.clbits)
@@ -118,6 +132,8 @@ class _Scanner:
     def statement_word(self, i: int, tok: Token) -> None:
         if tok.text == "include":
             self.include(i, tok)
+        elif tok.text == "gate":
+            self.gate_definition(i, tok)
         elif tok.text == "const":
             self.constant(i)
         elif tok.text in _QUANTUM_DECL or tok.text in _CLASSICAL_DECL:
@@ -149,6 +165,61 @@ class _Scanner:
             raise _fail(tok.line, f"include {target.text} is not allowed: circuits may include "
                         f"only {', '.join(sorted(allowed))}; define the gates in the circuit "
                         "itself", Reason.FORBIDDEN_INCLUDE)
+
+    def gate_definition(self, i: int, tok: Token) -> None:
+        """Size a gate's body once unrolled, before a parser expands it.
+
+        OpenQASM 3's importer expands every definition as it parses, so twelve definitions
+        that each call the previous one three times take minutes even if never used.
+        """
+        name = self.at(i + 1)
+        j = i + 2
+        while (t := self.at(j)) is not None and t.text != "{":
+            j += 1
+        if name is None or name.kind != "ident" or t is None:
+            return
+        cost, depth, start = 0, 0, True
+        j += 1
+        while (t := self.at(j)) is not None:
+            if t.text == "}" and depth == 0:
+                break
+            depth += {"{": 1, "}": -1}.get(t.text, 0)
+            if start and t.kind == "ident":
+                j, repeats, callee = self.call_at(j)
+                cost += repeats * self.gate_cost.get(callee, 1)
+                if cost > self.limits.max_operations:
+                    raise _fail(tok.line, f"gate {name.text!r} unrolls to more than "
+                                f"{self.limits.max_operations} operations; flatten it or raise "
+                                "the policy's spec.limits.maxOperations",
+                                Reason.INPUT_TOO_LARGE)
+                start = False
+                continue
+            start = t.text in (";", "{", "}")
+            j += 1
+        self.gate_cost[name.text] = max(cost, 1)
+        self.definitions_total += max(cost, 1)
+        if self.version == 3 and self.definitions_total > V3_DEFINITIONS_BUDGET:
+            raise _fail(tok.line, f"the gate definitions unroll to more than "
+                        f"{V3_DEFINITIONS_BUDGET} operations in all; the OpenQASM 3 importer "
+                        "expands each one as it parses: flatten them, or write the circuit in "
+                        "OpenQASM 2", Reason.INPUT_TOO_LARGE)
+
+    def call_at(self, j: int) -> tuple[int, int, str]:
+        """(index after the callee, repetitions from pow(k) modifiers, callee name)."""
+        repeats = 1
+        while (t := self.at(j)) is not None and t.text in _MODIFIERS:
+            j += 1
+            if (paren := self.at(j)) is not None and paren.text == "(":
+                arg = self.at(j + 1)
+                if t.text == "pow" and arg is not None and arg.text.isdigit():
+                    repeats *= max(1, min(int(arg.text), self.limits.max_operations + 1))
+                while (p := self.at(j)) is not None and p.text != ")":
+                    j += 1
+                j += 1
+            if (at := self.at(j)) is not None and at.text == "@":
+                j += 1
+        callee = self.at(j)
+        return j + 1, repeats, callee.text if callee is not None else ""
 
     def constant(self, i: int) -> None:
         """``const <type>[...] NAME = <integer>;`` (other constants are not sizes)."""

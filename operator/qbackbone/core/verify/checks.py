@@ -52,6 +52,8 @@ def familywise_threshold(max_sigma: float, tests: int) -> float:
     if tests <= 1:
         return max_sigma
     alpha = math.erfc(max_sigma / math.sqrt(2.0))  # 2 (1 - Phi(z)), accurate far in the tail
+    if alpha >= 1.0:  # a threshold of (about) zero sigma: every deviation fails anyway
+        return max_sigma
     per_test = -math.expm1(math.log1p(-alpha) / tests)  # 1 - (1 - alpha)^(1/m), no cancellation
     if per_test / 2.0 <= 0.0:  # alpha underflowed (sigma > ~38): the Gaussian tail asymptote
         return math.sqrt(max_sigma * max_sigma + 2.0 * math.log(tests))
