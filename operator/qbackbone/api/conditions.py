@@ -49,6 +49,7 @@ class Reason(StrEnum):
     MATCHES_EXACT = "MatchesExact"
     WITHIN_NOISE_BUDGET = "WithinNoiseBudget"
     WITHIN_PHYSICAL_BOUNDS = "WithinPhysicalBounds"
+    SELF_CHECK = "SelfCheck"  # compared with the same simulation that produced it
     DEVIATES = "DeviatesFromExact"
     OUT_OF_BOUNDS = "OutOfPhysicalBounds"
     COMPLETED = "Completed"

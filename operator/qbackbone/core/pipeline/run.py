@@ -57,8 +57,7 @@ class JobRun:
                                        timings=Timings())
         self.started = time.perf_counter()
 
-    def condition(self, type_: ConditionType, ok: bool, reason: Reason | str,
-                  message: str) -> None:
+    def condition(self, type_: ConditionType, ok: bool, reason: Reason, message: str) -> None:
         set_condition(self.status.conditions, type_, ok, reason, message,
                       self.job.metadata.generation, datetime.now(UTC))
 
@@ -392,9 +391,6 @@ def finish_classical(decided: DecidedJob, outcome: ClassicalOutcome) -> QuantumJ
                              self_check=outcome.method == "statevector")
 
 
-SELF_CHECK = "SelfCheck"  # Verified reason when the check cannot be independent
-
-
 def verify_and_finish(run: JobRun, reduced: ReducedJob, noise: NoiseProfile,
                       self_check: bool = False) -> QuantumJobStatus:
     """Check the result against exact values (or physical bounds) with the noise allowance;
@@ -429,10 +425,10 @@ def verify_and_finish(run: JobRun, reduced: ReducedJob, noise: NoiseProfile,
         run.condition(ConditionType.VERIFIED, False, Reason.DEVIATES, verification.details)
         return run.fail(Reason.VERIFICATION_FAILED,
                         f"the result did not pass {verification.method}: {verification.details}")
-    reason: Reason | str = {"ExactStatevector": Reason.MATCHES_EXACT,
-                            "ExactDistribution": Reason.MATCHES_EXACT,
-                            "SelfCheck": SELF_CHECK}.get(verification.method,
-                                                         Reason.WITHIN_PHYSICAL_BOUNDS)
+    reason = {"ExactStatevector": Reason.MATCHES_EXACT,
+              "ExactDistribution": Reason.MATCHES_EXACT,
+              "SelfCheck": Reason.SELF_CHECK}.get(verification.method,
+                                                  Reason.WITHIN_PHYSICAL_BOUNDS)
     if verification.noisy and verification.method != "PhysicalBounds":
         reason = Reason.WITHIN_NOISE_BUDGET
     run.condition(ConditionType.VERIFIED, True, reason, verification.details)
