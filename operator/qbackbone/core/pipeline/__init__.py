@@ -1,5 +1,8 @@
 """Reduce, solve, verify for one job: in one process (run_job) or step by step (operator)."""
 
+from qbackbone.core.pipeline.classical import finish_classical, run_classical_fallback
+from qbackbone.core.pipeline.decide import DecidedJob, decide_job
+from qbackbone.core.pipeline.jobrun import JobRun, guarded, start_job
 from qbackbone.core.pipeline.optimize import (
     DecidedProblem,
     decide_problem,
@@ -7,19 +10,8 @@ from qbackbone.core.pipeline.optimize import (
     finish_problem_samples,
     solve_problem_classically,
 )
-from qbackbone.core.pipeline.run import (
-    DecidedJob,
-    FragmentWork,
-    JobRun,
-    decide_job,
-    finish_classical,
-    finish_single_qpu,
-    guarded,
-    plan_single_qpu,
-    run_classical_fallback,
-    run_job,
-    start_job,
-)
+from qbackbone.core.pipeline.run import run_job
+from qbackbone.core.pipeline.single import FragmentWork, finish_single_qpu, plan_single_qpu
 
 __all__ = [
     "DecidedJob",

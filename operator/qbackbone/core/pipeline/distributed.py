@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from qiskit import QuantumCircuit
 
@@ -20,18 +19,25 @@ from qbackbone.api.quantumjob import (
     Result,
 )
 from qbackbone.core.circuits.features import two_qubit_depth
-from qbackbone.core.cutting import CutPlan, QPUCapacity, plan_cuts
+from qbackbone.core.cutting import (
+    CutPlan,
+    CutPlanningError,
+    QPUCapacity,
+    execute_plan,
+    plan_cuts,
+)
 from qbackbone.core.cutting import unitary_part as cut_ready
 from qbackbone.core.errors import JobFailure
 from qbackbone.core.execute.shots import split_shots
+from qbackbone.core.pipeline.classical import finish_classical, run_classical_fallback
+from qbackbone.core.pipeline.decide import DecidedJob
+from qbackbone.core.pipeline.finish import verify_and_finish
+from qbackbone.core.pipeline.jobrun import as_job_failure
 from qbackbone.core.pipeline.progress import Progress
 from qbackbone.core.qpus.backends import derive_seed
 from qbackbone.core.qpus.fidelity import estimate_success_probability
 from qbackbone.core.qpus.fleet import QPU
 from qbackbone.core.verify.checks import NoiseProfile
-
-if TYPE_CHECKING:
-    from qbackbone.core.pipeline.run import DecidedJob
 
 
 def capacities(fleet: Sequence[QPU], usable: Sequence[str]) -> list[QPUCapacity]:
@@ -201,8 +207,6 @@ def finish_distributed(decided: DecidedJob, plan: CutPlan, values: Sequence[floa
                        records: Sequence[FragmentRecord]) -> QuantumJobStatus:
     """The cut job's status from its reconstructed values and the fragments that ran: plan,
     result, verification (the noise allowance amplified by the sampling overhead)."""
-    from qbackbone.core.pipeline.run import verify_and_finish
-
     run, reduced = decided.run, decided.reduced
     status = run.status
     assert reduced.observables is not None
@@ -245,3 +249,37 @@ def classical_instead(decided: DecidedJob, why: str) -> None:
     decision.message = f"{why}; running the classical fallback ({context.classical_method})"
     run.condition(ConditionType.DECIDED, True, Reason.CLASSICAL_SELECTED, decision.message)
     run.progress.step("decide", decision.message)
+
+
+def _fall_back_to_classical(decided: DecidedJob, why: str) -> QuantumJobStatus:
+    """When cutting cannot serve the job, the fallback may; otherwise the job fails with why."""
+    classical_instead(decided, why)
+    return finish_classical(decided, run_classical_fallback(decided))
+
+
+def run_distributed(decided: DecidedJob) -> QuantumJobStatus:
+    """Cut, run the subcircuits on the fleet and reconstruct; the fallback when none fits."""
+    run, reduced, qip = decided.run, decided.reduced, decided.qip
+    fleet, seed = decided.fleet, decided.seed
+    progress = run.progress
+    policy = reduced.policy.spec
+    if reduced.observables is None:
+        return _fall_back_to_classical(decided, "a sampling job cannot be cut (cut "
+                                       "reconstruction gives expectation values): give "
+                                       "observables")
+    with run.phase("cut_seconds"):
+        try:
+            plan = cut_plan_for(reduced.circuit, reduced.observables, fleet, qip.eligible,
+                                policy.cutting, reduced.shots, seed)
+        except CutPlanningError as err:
+            return _fall_back_to_classical(decided, f"no cut plan fits: {err}")
+    for line in plan.explanation:
+        progress.step("cut", line)
+    run.condition(ConditionType.SCHEDULED, True, Reason.PLANNED,
+                  f"{len(plan.subcircuits)} subcircuits, sampling overhead {plan.overhead:.1f}")
+    run.status.phase = Phase.RUNNING
+    runner = FleetRunner(fleet, qip.eligible, policy.scheduler.shot_splitting, progress, seed)
+    with run.phase("execute_seconds"):
+        outcome = as_job_failure(run, Reason.EXECUTION_FAILED,
+                                 lambda: execute_plan(plan, runner, seed=seed))
+    return finish_distributed(decided, plan, outcome.values, outcome.std_errors, runner.records)

@@ -7,8 +7,8 @@ from dataclasses import dataclass, replace
 
 from qbackbone.api.policy import SchedulerOptions
 from qbackbone.core import scheduling as sched
+from qbackbone.core.pipeline.decide import DecidedJob
 from qbackbone.core.pipeline.distributed import cut_plan_for
-from qbackbone.core.pipeline.run import DecidedJob
 from qbackbone.core.qpus.fleet import QPU
 
 

@@ -40,20 +40,16 @@ from qbackbone.core.optimize.solve import (
     solve_classically,
 )
 from qbackbone.core.optimize.topology import ConfigMapReader
+from qbackbone.core.pipeline.decide import DecidedJob, decide_reduced
+from qbackbone.core.pipeline.finish import conclude, merge_sampling_counts
+from qbackbone.core.pipeline.jobrun import JobRun
 from qbackbone.core.pipeline.reduce import (
     MAX_SHOTS,
     ReducedJob,
     deadline_remaining,
     resolve_policy,
 )
-from qbackbone.core.pipeline.run import (
-    DecidedJob,
-    JobRun,
-    conclude,
-    decide_reduced,
-    execute_single_qpu,
-    merge_sampling_counts,
-)
+from qbackbone.core.pipeline.single import execute_single_qpu
 from qbackbone.core.qip.engine import record_rule
 from qbackbone.core.qpus.fleet import QPU
 

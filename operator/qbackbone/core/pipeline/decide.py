@@ -1,0 +1,91 @@
+"""Reduce, assess every QPU and let the QIP decide: the DecidedJob every path starts from."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from qbackbone.api.conditions import ConditionType, Phase
+from qbackbone.api.policy import InvocationPolicy
+from qbackbone.api.quantumjob import Decision
+from qbackbone.core.classical.fallback import choose_method, estimate_seconds
+from qbackbone.core.errors import JobFailure
+from qbackbone.core.pipeline.assess import CompiledJob, assess_fleet
+from qbackbone.core.pipeline.jobrun import JobRun
+from qbackbone.core.pipeline.reduce import ReducedJob, reduce_job
+from qbackbone.core.qip.engine import QIPDecision, decide
+from qbackbone.core.qip.inputs import JobInputs, OperationalContext, QPUAssessment
+from qbackbone.core.qpus.fleet import QPU
+
+
+@dataclass
+class DecidedJob:
+    """A job after reduce, assess and decide: what the execution steps need."""
+
+    run: JobRun
+    reduced: ReducedJob
+    qip: QIPDecision
+    assessments: list[QPUAssessment]
+    compiled: CompiledJob
+    context: OperationalContext
+    fleet: Sequence[QPU]
+    seed: int | None
+
+
+def _decision_model(qip: QIPDecision, reduced: ReducedJob) -> Decision:
+    return Decision(
+        path=qip.path,
+        policy=reduced.policy.metadata.name,
+        policy_generation=reduced.policy.metadata.generation,
+        reason=qip.reason, message=qip.message, eligible_qpus=qip.eligible,
+        features=reduced.features.as_dict(), rules=qip.rules,
+    )
+
+
+def decide_job(run: JobRun, fleet: Sequence[QPU], policies: Mapping[str, InvocationPolicy],
+               seed: int | None = None) -> DecidedJob:
+    """Reduce, assess every QPU, and let the QIP decide; JobFailure when refused."""
+    run.status.phase = Phase.DECIDING
+    with run.phase("reduce_seconds"):
+        reduced = reduce_job(run.job, policies, run.now)
+    f = reduced.features
+    run.progress.step("reduce", f"{f.qubits} qubits, depth {f.depth}, {f.two_qubit_gates} "
+                      f"two-qubit gates, {f.measured_bases} basis circuit(s) x {reduced.shots} "
+                      "shots")
+    return decide_reduced(run, reduced, fleet, seed)
+
+
+def decide_reduced(run: JobRun, reduced: ReducedJob, fleet: Sequence[QPU],
+                   seed: int | None = None) -> DecidedJob:
+    """Assess every QPU for a reduced circuit and let the QIP decide; JobFailure when refused.
+
+    A decision already in the status (a problem job's) keeps its rules and features; the
+    circuit's are added to them.
+    """
+    job, status, progress = run.job, run.status, run.progress
+    f = reduced.features
+    policy = reduced.policy.spec
+    seed = seed if seed is not None else policy.scheduler.seed
+    compiled = CompiledJob()
+    with run.phase("decide_seconds"):
+        assessments = assess_fleet(reduced.measured_circuits, f.qubits, fleet,
+                                   job.spec.execution.qpu_selector, run.now, compiled)
+        method = choose_method(f.qubits, policy.fallback, reduced.circuit,
+                               policy.limits.statevector_qubits(copies=2))
+        sampled = reduced.shots if reduced.observables is None else 0
+        context = OperationalContext(
+            mode=job.spec.execution.mode, deadline_remaining=reduced.deadline_remaining,
+            classical_seconds=estimate_seconds(method, f.qubits, f.size, sampled),
+            classical_method=method, needs_control_flow=reduced.dynamic)
+        qip = decide(JobInputs(f, context, tuple(assessments)), policy)
+    earlier = status.decision
+    status.decision = _decision_model(qip, reduced)
+    if earlier is not None:
+        status.decision.rules = earlier.rules + status.decision.rules
+        status.decision.features = {**earlier.features, **status.decision.features}
+    progress.step("decide", f"{qip.path or 'refused'}: {qip.message}")
+    if qip.refused:
+        run.condition(ConditionType.DECIDED, False, qip.reason, qip.message)
+        raise JobFailure(qip.reason, qip.message)
+    run.condition(ConditionType.DECIDED, True, qip.reason, qip.message)
+    return DecidedJob(run, reduced, qip, assessments, compiled, context, fleet, seed)

@@ -1,0 +1,82 @@
+"""Finishing a job, whatever its path: merged counts, verification, deadline and success."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+
+from qbackbone.api.conditions import ConditionType, Phase, Reason
+from qbackbone.api.quantumjob import QuantumJobStatus, Verification
+from qbackbone.core.pipeline.jobrun import JobRun
+from qbackbone.core.pipeline.reduce import ReducedJob
+from qbackbone.core.verify.checks import NoiseProfile, verify_counts, verify_expectations
+from qbackbone.core.verify.exact import exact_distribution, exact_expectations, no_exact_reason
+
+
+def merge_sampling_counts(per_qpu: Iterable[Sequence[Mapping[str, int]]]) -> dict[str, int]:
+    """One histogram from each QPU's counts of a sampling job (its single circuit), sorted."""
+    merged: dict[str, int] = {}
+    for basis_counts in per_qpu:
+        for key, n in basis_counts[0].items():
+            merged[key] = merged.get(key, 0) + n
+    return dict(sorted(merged.items()))
+
+
+def verify_and_finish(run: JobRun, reduced: ReducedJob, noise: NoiseProfile,
+                      self_check: bool = False) -> QuantumJobStatus:
+    """Check the result against exact values (or physical bounds) with the noise allowance;
+    Succeeded, or Failed with VerificationFailed. ``self_check``: the result came from the
+    same exact simulation as the reference, so an exact comparison is labelled SelfCheck."""
+    status = run.status
+    result = status.result
+    assert result is not None
+    policy = reduced.policy.spec.verification
+    no_exact = no_exact_reason(reduced.features.qubits, policy.exact_max_qubits, reduced.dynamic,
+                               reduced.policy.spec.limits.statevector_qubits(copies=3))
+    with run.phase("verify_seconds"):
+        verification: Verification
+        if result.expectation_values is not None and reduced.observables is not None:
+            exact = (exact_expectations(reduced.circuit, reduced.observables)
+                     if no_exact is None else None)
+            verification = verify_expectations(result.expectation_values, exact, noise,
+                                               policy.max_deviation_sigma, no_exact)
+        else:
+            dist = exact_distribution(reduced.circuit) if no_exact is None else None
+            verification = verify_counts(result.counts or {}, dist, noise,
+                                         policy.max_deviation_sigma, no_exact)
+    if self_check and verification.method in ("ExactStatevector", "ExactDistribution"):
+        verification.method = "SelfCheck"
+        verification.details = ("self-check, no independent verification: the statevector "
+                                "fallback computed the result by the same exact simulation as "
+                                f"the reference; {verification.details}")
+    status.verification = verification
+    run.progress.step("verify", f"{verification.method}: "
+                      f"{'passed' if verification.passed else 'FAILED'} ({verification.details})")
+    if not verification.passed:
+        run.condition(ConditionType.VERIFIED, False, Reason.DEVIATES, verification.details)
+        return run.fail(Reason.VERIFICATION_FAILED,
+                        f"the result did not pass {verification.method}: {verification.details}")
+    reason = {"ExactStatevector": Reason.MATCHES_EXACT,
+              "ExactDistribution": Reason.MATCHES_EXACT,
+              "SelfCheck": Reason.SELF_CHECK}.get(verification.method,
+                                                  Reason.WITHIN_PHYSICAL_BOUNDS)
+    if verification.noisy and verification.method != "PhysicalBounds":
+        reason = Reason.WITHIN_NOISE_BUDGET
+    run.condition(ConditionType.VERIFIED, True, reason, verification.details)
+    return conclude(run, reduced.deadline_remaining)
+
+
+def conclude(run: JobRun, remaining: float | None) -> QuantumJobStatus:
+    """A verified result: the deadline condition, then Succeeded."""
+    status, result, verification = run.status, run.status.result, run.status.verification
+    assert result is not None and verification is not None
+    elapsed = time.perf_counter() - run.started
+    if remaining is not None:
+        met = elapsed <= remaining
+        run.condition(ConditionType.DEADLINE_MET, met,
+                      Reason.FINISHED_IN_TIME if met else Reason.DEADLINE_MISSED,
+                      f"finished {elapsed:.2f}s after start with {remaining:.2f}s available")
+    status.phase = Phase.SUCCEEDED
+    run.condition(ConditionType.SUCCEEDED, True, Reason.COMPLETED,
+                  f"{result.path} result verified by {verification.method}")
+    return run.finish()
