@@ -60,6 +60,13 @@ def cases(secret_file: Path) -> dict[str, tuple[str, str]]:
         "include": ("include-secret", _job("inc", f'OPENQASM 2.0;\ninclude "{secret_file}";\n'
                                                   "qreg q[1];\nh q[0];")),
         "loader": ("deep-yaml", "a: " + "[" * 5000 + "]" * 5000 + "\n"),
+        "yaml-aliases": ("alias-bomb-16", "apiVersion: qbackbone.io/v1alpha1\nkind: QuantumJob\n"
+                         "metadata: {name: bomb}\nspec: [&a0 [x, x, x, x], " + ", ".join(
+                             f"&a{i} [{', '.join([f'*a{i - 1}'] * 4)}]" for i in range(1, 17))
+                         + "]\n"),
+        "v3-definitions": ("v3-gates-3^12", _job("v3nest", v3 + "qubit[1] q;\ngate g0 a { h a; }\n"
+                           + "".join(f"gate g{k} a {{ g{k - 1} a; g{k - 1} a; g{k - 1} a; }}\n"
+                                     for k in range(1, 13)) + "g12 q[0];")),
         "panic": ("qreg-2^64", _job("panic", v2 + "qreg q[18446744073709551616];\nh q[0];")),
         "register-size": ("qubit[1e8]", _job("big", v3 + "qubit[100000000] q;\nh q[0];")),
         "expansion": ("nested-gates-40", _job("nest", _nested_gates(40))),
