@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import resource
-import select
 import signal
 import sys
 import time
@@ -26,7 +25,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-_STDERR_TAIL = 16 * 1024
+from qbackbone.cli.isolated import fork_and_collect
 
 
 def _status_kib(field: str) -> int:
@@ -148,55 +147,22 @@ def _child(request: dict[str, Any], fleet: list[Any], out_fd: int) -> None:
 
 def run_one(request: dict[str, Any], fleet: list[Any]) -> dict[str, Any]:
     """Fork, run the request in the child within its time limit, and describe what happened."""
-    result_r, result_w = os.pipe()
-    err_r, err_w = os.pipe()
     started = time.monotonic()
-    pid = os.fork()
-    if pid == 0:  # the child's stdout and stderr both go to the tail; stdin is closed off
-        os.close(result_r)
-        os.close(err_r)
-        os.dup2(err_w, 1)
-        os.dup2(err_w, 2)
-        null = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(null, 0)
-        _child(request, fleet, result_w)
-    os.close(result_w)
-    os.close(err_w)
-    payload, tail = bytearray(), bytearray()
-    open_fds = {result_r, err_r}
-    deadline = started + float(request.get("timeout", 20.0))
-    timed_out = False
-    while open_fds:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            timed_out = True
-            os.kill(pid, signal.SIGKILL)
-            break
-        ready, _, _ = select.select(list(open_fds), [], [], min(left, 1.0))
-        for fd in ready:
-            chunk = os.read(fd, 1 << 20)
-            if not chunk:
-                open_fds.discard(fd)
-            elif fd == result_r:
-                payload.extend(chunk)
-            else:
-                tail.extend(chunk)
-                del tail[:-_STDERR_TAIL]
-    for fd in (result_r, err_r):
-        os.close(fd)
-    _, wait_status = os.waitpid(pid, 0)
+    outcome = fork_and_collect(lambda out_fd: _child(request, fleet, out_fd),
+                               float(request.get("timeout", 20.0)), relay=False)
     elapsed = round(time.monotonic() - started, 3)
     result: dict[str, Any] = {"jobs": [], "skipped": [], "refused": None}
-    if timed_out:
+    wait_status = outcome.wait_status
+    if outcome.timed_out:
         result["hang"] = True
-    elif payload:
-        result = json.loads(payload)
+    elif outcome.payload:
+        result = json.loads(outcome.payload)
     elif os.WIFSIGNALED(wait_status):
         result["crash"] = f"killed by {signal.Signals(os.WTERMSIG(wait_status)).name}"
     else:
         result["crash"] = f"exited with code {os.WEXITSTATUS(wait_status)} without a result"
     result["elapsed"] = elapsed
-    result["stderr"] = tail.decode(errors="replace")
+    result["stderr"] = outcome.output_tail.decode(errors="replace")
     return result
 
 

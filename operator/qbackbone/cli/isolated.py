@@ -75,36 +75,44 @@ def _child(work: Callable[[], QuantumJobStatus], budget: Budget, out_fd: int) ->
         os._exit(code)
 
 
-def _relay(fd: int, tail: bytearray) -> bool:
-    """Copy what the child wrote to stderr; keep its end. False at end of file."""
-    chunk = os.read(fd, 65536)
-    if not chunk:
-        return False
-    sys.stderr.buffer.write(chunk)
-    sys.stderr.flush()
-    tail.extend(chunk)
-    del tail[:-_STDERR_TAIL]
-    return True
+@dataclass(frozen=True)
+class ForkOutcome:
+    """What a forked child left: its payload, the end of its output, how it ended."""
+
+    payload: bytes
+    output_tail: bytes
+    wait_status: int
+    timed_out: bool
 
 
-def run_isolated(work: Callable[[], QuantumJobStatus], budget: Budget) -> QuantumJobStatus:
-    """The status ``work`` returns in a child process, or a Failed status saying why not."""
+def fork_and_collect(child_main: Callable[[int], None], seconds: float,
+                     relay: bool = True) -> ForkOutcome:
+    """Run ``child_main(out_fd)`` in a forked child and collect what it writes to ``out_fd``.
+
+    The child reads nothing (stdin is /dev/null) and its stdout and stderr go to a pipe, so
+    nothing it prints can corrupt the parent's stdout; ``relay`` copies that output to the
+    parent's stderr as it comes. A child still running after ``seconds`` is killed.
+    """
     sys.stdout.flush()
     sys.stderr.flush()
     result_r, result_w = os.pipe()
-    err_r, err_w = os.pipe()
+    out_r, out_w = os.pipe()
     pid = os.fork()
     if pid == 0:
-        os.close(result_r)
-        os.close(err_r)
-        os.dup2(err_w, 2)
-        os.close(err_w)
-        _child(work, budget, result_w)
+        try:
+            os.close(result_r)
+            os.close(out_r)
+            os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+            os.dup2(out_w, 1)
+            os.dup2(out_w, 2)
+            child_main(result_w)
+        finally:
+            os._exit(70)  # child_main ends the process itself; this is the safety net
     os.close(result_w)
-    os.close(err_w)
+    os.close(out_w)
     payload, tail = bytearray(), bytearray()
-    open_fds = {result_r, err_r}
-    deadline = time.monotonic() + budget.seconds
+    open_fds = {result_r, out_r}
+    deadline = time.monotonic() + seconds
     timed_out = False
     while open_fds:
         left = deadline - time.monotonic()
@@ -114,25 +122,35 @@ def run_isolated(work: Callable[[], QuantumJobStatus], budget: Budget) -> Quantu
             break
         ready, _, _ = select.select(list(open_fds), [], [], min(left, 1.0))
         for fd in ready:
-            if fd == err_r:
-                still_open = _relay(fd, tail)
-            else:
-                chunk = os.read(fd, 1 << 20)
-                payload.extend(chunk)
-                still_open = bool(chunk)
-            if not still_open:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
                 open_fds.discard(fd)
-    for fd in (result_r, err_r):
+            elif fd == result_r:
+                payload.extend(chunk)
+            else:
+                if relay:
+                    sys.stderr.buffer.write(chunk)
+                    sys.stderr.flush()
+                tail.extend(chunk)
+                del tail[:-_STDERR_TAIL]
+    for fd in (result_r, out_r):
         os.close(fd)
     _, wait_status = os.waitpid(pid, 0)
-    if timed_out:
+    return ForkOutcome(bytes(payload), bytes(tail), wait_status, timed_out)
+
+
+def run_isolated(work: Callable[[], QuantumJobStatus], budget: Budget) -> QuantumJobStatus:
+    """The status ``work`` returns in a child process, or a Failed status saying why not."""
+    outcome = fork_and_collect(lambda out_fd: _child(work, budget, out_fd), budget.seconds)
+    if outcome.timed_out:
         return failed_status(
             Reason.TIME_LIMIT_EXCEEDED,
             f"the job ran longer than its {budget.seconds:g} s budget and was stopped; give it "
             "less work or raise the policy's spec.limits.maxRunSeconds")
-    if os.WIFEXITED(wait_status) and os.WEXITSTATUS(wait_status) == 0 and payload:
-        return QuantumJobStatus.model_validate(json.loads(payload))
-    return _died(wait_status, bytes(tail), budget)
+    status = outcome.wait_status
+    if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 and outcome.payload:
+        return QuantumJobStatus.model_validate(json.loads(outcome.payload))
+    return _died(status, outcome.output_tail, budget)
 
 
 def _died(wait_status: int, stderr_tail: bytes, budget: Budget) -> QuantumJobStatus:
