@@ -132,3 +132,32 @@ def test_results_survive_a_run_that_is_killed(tmp_path: Path) -> None:
     proc.communicate(timeout=30)
     first = yaml.safe_load("".join(lines))
     assert first["metadata"]["name"] == "a" and first["status"]["phase"] == "Succeeded"
+
+
+def test_a_policy_raising_limits_past_the_machine_fails_that_job_only(tmp_path: Path) -> None:
+    """Under a 3 GiB address-space limit (a user's ulimit -v), a policy that allows a 28-qubit
+    statevector (4 GiB) gets MemoryLimitExceeded for its job; the good job still succeeds."""
+    import resource
+
+    greedy = ("apiVersion: qbackbone.io/v1alpha1\nkind: InvocationPolicy\nmetadata: {name: g}\n"
+              "spec: {limits: {maxMemoryMiB: 65536}, fallback: {maxStatevectorQubits: 32}}\n---\n"
+              + job_manifest('  policyRef: {name: g}\n  execution: {mode: Classical}\n'
+                             + _circuit(V2 + "qreg q[28];\\nh q;\\nt q;", "[" + "Z" * 28 + "]"),
+                             name="greedy"))
+    (tmp_path / "fleet.yaml").write_text(IDEAL_FLEET)
+    (tmp_path / "good.yaml").write_text(job_manifest(GOOD, name="good"))
+    (tmp_path / "greedy.yaml").write_text(greedy)
+    limit = 3 * 1024**3
+
+    def limited() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    proc = subprocess.run([sys.executable, "-m", "qbackbone.cli.main", "run", "-q", "-o", "json",
+                           str(tmp_path)], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=600, preexec_fn=limited)
+    assert proc.returncode == 1, proc.stderr
+    by_name = {i["metadata"]["name"]: i["status"] for i in json.loads(proc.stdout)["items"]}
+    assert by_name["good"]["phase"] == "Succeeded"
+    failed = next(c for c in by_name["greedy"]["conditions"] if c["type"] == "Failed")
+    assert failed["reason"] == "MemoryLimitExceeded", failed
+    assert "Traceback" not in proc.stderr

@@ -56,7 +56,10 @@ def _child(work: Callable[[], QuantumJobStatus], budget: Budget, out_fd: int) ->
     code = 0
     try:
         limit = _virtual_memory_bytes() + budget.memory_mib * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        _, hard = resource.getrlimit(resource.RLIMIT_AS)
+        if hard != resource.RLIM_INFINITY:  # run under a tighter limit (ulimit -v): keep it
+            limit = min(limit, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
         try:
             status = work()
         except MemoryError:

@@ -62,12 +62,21 @@ def start_job(job: QuantumJob, progress: Progress | None = None,
     return JobRun(job, progress or SilentProgress(), now or datetime.now(UTC))
 
 
+_ALLOCATION_FAILED = ("Cannot allocate memory", "Insufficient memory", "bad_alloc")
+_MEMORY_ADVICE = ("the job could not allocate the memory it needs; make it smaller, or raise the "
+                  "policy's spec.limits.maxMemoryMiB if the machine has the memory")
+
+
 def guarded(run: JobRun, step: Callable[[], QuantumJobStatus]) -> QuantumJobStatus:
     """Run a step; a JobFailure or any bug ends in a Failed status, never an exception."""
     try:
         return step()
     except JobFailure as failure:
         return run.fail(failure.reason, failure.message)
+    except MemoryError:
+        return run.fail(Reason.MEMORY_LIMIT_EXCEEDED, _MEMORY_ADVICE)
+    except RecursionError:
+        return run.fail(Reason.INPUT_TOO_LARGE, "the job's input nests too deeply to process")
     except Exception as err:  # a bug must fail this job, never the process that runs it
         return run.fail(Reason.INTERNAL_ERROR,
                         f"unexpected {type(err).__name__}: {err} (please report this)")
@@ -80,4 +89,8 @@ def as_job_failure(run: JobRun, reason: Reason, action: Callable[[], T]) -> T:
     except JobFailure:
         raise
     except Exception as err:
-        raise JobFailure(reason, f"{type(err).__name__}: {err}") from err
+        text = f"{type(err).__name__}: {err}"
+        if isinstance(err, MemoryError) or any(m in text for m in _ALLOCATION_FAILED):
+            raise JobFailure(Reason.MEMORY_LIMIT_EXCEEDED,
+                             f"{_MEMORY_ADVICE} ({text[:200]})") from err
+        raise JobFailure(reason, text) from err
