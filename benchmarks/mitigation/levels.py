@@ -232,26 +232,50 @@ def run_task(device: str, circuit: Any, seeds: list[int]) -> list[dict[str, Any]
                     at_zero = ext[:, 0]
                     row["sys_spread"] = float(np.max(np.abs(at_zero - value)))
                 rows.append(row)
-            # also the derived L2+sys row set
-            if level == "L2":
-                for r in [x for x in rows if x.get("level") == "L2" and x["seed"] == seed
-                          and "value" in x]:
-                    std_nf = r["stds_noise_factors"][0]
-                    # statistical sigma: never smaller than the sigma at noise factor 1
-                    stat = max(r["std"], std_nf)
-                    # a Pauli expectation value lies in [-1, 1]: clip the value, cap the error
-                    sysr = min(math.hypot(r["sys_spread"], SYS_FLOOR), 1.0)
-                    rows.append({**r, "level": "L2+sys", "value": float(np.clip(r["value"], -1, 1)),
-                                 "std": min(stat, 1.0), "systematic": sysr})
-                    # linear extrapolation (index 1 of the default ("exponential", "linear")):
-                    # its own sigma; systematic = half its distance to the exponential fit
-                    lin = r["evs_extrapolated"][1][0]
-                    lin_std = r["stds_extrapolated"][1][0]
-                    half = 0.5 * abs(r["evs_extrapolated"][0][0] - lin)
-                    rows.append({**r, "level": "L2lin+sys", "value": float(np.clip(lin, -1, 1)),
-                                 "std": min(max(lin_std, std_nf), 1.0),
-                                 "systematic": min(math.hypot(half, SYS_FLOOR), 1.0)})
     return rows
+
+
+def _finite(x: float, fallback: float) -> float:
+    return x if math.isfinite(x) else fallback
+
+
+def derive(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The L2+sys and L2lin+sys rows, derived from the L2 rows (no extra runs).
+
+    A Pauli expectation value lies in [-1, 1]: values are clipped, errors capped at 1. When
+    the primitive's fit returns a non-finite sigma (a degenerate fit: seen on flat data), the
+    statistical sigma falls back to twice the largest sigma of the noise factors.
+    """
+    out = [r for r in rows if r.get("level") not in ("L2+sys", "L2lin+sys")]
+    for r in [x for x in out if x.get("level") == "L2" and "value" in x]:
+        std_nf = r["stds_noise_factors"]
+        fallback = 2 * max(std_nf)
+        # statistical sigma: never smaller than the sigma at noise factor 1
+        stat = max(_finite(r["std"], fallback), std_nf[0])
+        spread = _finite(r["sys_spread"], 1.0)
+        out.append({**r, "level": "L2+sys", "value": float(np.clip(r["value"], -1, 1)),
+                    "std": min(stat, 1.0),
+                    "systematic": min(math.hypot(spread, SYS_FLOOR), 1.0)})
+        # linear extrapolation (index 1 of the default ("exponential", "linear")):
+        # its own sigma; systematic = half its distance to the exponential fit
+        lin = r["evs_extrapolated"][1][0]
+        lin_std = _finite(r["stds_extrapolated"][1][0], fallback)
+        half = _finite(0.5 * abs(r["evs_extrapolated"][0][0] - lin), 1.0)
+        out.append({**r, "level": "L2lin+sys", "value": float(np.clip(lin, -1, 1)),
+                    "std": min(max(lin_std, std_nf[0]), 1.0),
+                    "systematic": min(math.hypot(half, SYS_FLOOR), 1.0)})
+    return out
+
+
+def _strict(x: Any) -> Any:
+    """Strict JSON: non-finite floats become strings ("inf", "nan")."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return str(x)
+    if isinstance(x, dict):
+        return {k: _strict(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_strict(v) for v in x]
+    return x
 
 
 # ---------------------------------------------------------------- summary
@@ -266,9 +290,12 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
             return {"n": 0}
         dev = np.array([abs(r["value"] - r["exact"]) for r in sel])
         sig = np.array([math.hypot(r["std"], r.get("systematic", 0.0)) for r in sel])
+        finite = np.isfinite(sig)
         z = dev / np.maximum(sig, 1e-12)
+        sig = sig[finite]
         return {
             "n": len(sel),
+            "nonfinite_sigma": int(np.sum(~finite)),
             "within_1sigma": round(float(np.mean(z <= 1)), 4),
             "within_2sigma": round(float(np.mean(z <= 2)), 4),
             "within_3sigma": round(float(np.mean(z <= 3)), 4),
@@ -341,8 +368,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--seeds", type=int, default=None)
+    ap.add_argument("--resummarise", type=Path, default=None, metavar="JSON",
+                    help="re-derive and re-summarise the rows of a results file (no runs)")
     args = ap.parse_args(argv)
     warnings.simplefilter("ignore")
+    if args.resummarise is not None:
+        old = json.loads(args.resummarise.read_text())
+        old["rows"] = derive(old["rows"])
+        old["summary"] = summarise(old["rows"])
+        print_table(old["summary"])
+        args.out.write_text(json.dumps(_strict(old), indent=1, allow_nan=False) + "\n")
+        print(f"wrote {args.out}")
+        return 0
     devices = QUICK_DEVICES if args.quick else list(DEVICES)
     seeds = list(range(1, 1 + (args.seeds or (1 if args.quick else 3))))
     circs = circuits(args.quick)
@@ -370,6 +407,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[{i}/{len(tasks)}] {d} {name} {time.perf_counter() - start:.0f}s",
                   file=sys.stderr, flush=True)
     total = time.perf_counter() - start
+    rows = derive(rows)
     summary = summarise(rows)
     print_table(summary)
     print(f"\ntotal wall time {total:.0f} s", flush=True)
@@ -401,7 +439,7 @@ def main(argv: list[str] | None = None) -> int:
         "rows": rows,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(doc, indent=1) + "\n")
+    args.out.write_text(json.dumps(_strict(doc), indent=1, allow_nan=False) + "\n")
     print(f"wrote {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}")
     return 0
 
