@@ -51,7 +51,9 @@ def device_errors(name: str) -> tuple[float, float, float]:
 def main(argv: list[str]) -> int:
     path = Path(argv[0]) if argv else RESULTS
     doc = json.loads(path.read_text())
-    rows = [r for r in doc["rows"] if "value" in r]
+    rows: list[dict[str, Any]] = [
+        {k: (float(v) if k in ("value", "std", "systematic") else v) for k, v in r.items()}
+        for r in doc["rows"] if "value" in r]
     errs = {d: device_errors(d) for d in dict.fromkeys(r["device"] for r in rows)}
 
     def infidelity(r: dict[str, Any]) -> float:
@@ -62,6 +64,10 @@ def main(argv: list[str]) -> int:
         return max((1 - f) * max(abs(r["value"]), 0.1), 1e-6)
 
     out: dict[str, Any] = {}
+    l1_sigma: dict[float, dict[tuple[Any, ...], float]] = {}
+
+    def key(r: dict[str, Any]) -> tuple[Any, ...]:
+        return (r["device"], r["circuit"], r["seed"], r["observable"])
     print(f"{'level@Q':10} {'c (all)':>8} {'held-out <=1s':>13} {'<=2s':>6} {'<=3s':>6} "
           f"{'med sigma':>9} {'sigma<=0.08':>11}")
     for q, level in [(q, lv) for q in (0.5, 0.7)
@@ -94,9 +100,44 @@ def main(argv: list[str]) -> int:
                "median_sigma": round(float(np.median(s)), 4),
                "frac_sigma_le_0.08": round(float(np.mean(s <= 0.08)), 4)}
         out[f"{level}@q{q}"] = res
+        if level == "L1":
+            l1_sigma[q] = {}
+            for held in errs:
+                train = [r for r in sel if r["device"] != held]
+                c = float(np.quantile([abs(r["value"] - r["exact"]) / infidelity(r)
+                                       for r in train], q))
+                for r in sel:
+                    if r["device"] == held:
+                        l1_sigma[q][key(r)] = math.hypot(r["std"], min(c * infidelity(r), 1.0))
         print(f"{level + '@' + str(q):10} {c_all:>8.3f} {res['within_1sigma']:>13.3f} "
               f"{res['within_2sigma']:>6.3f} {res['within_3sigma']:>6.3f} "
               f"{res['median_sigma']:>9.4f} {res['frac_sigma_le_0.08']:>11.3f}")
+    # the combined rule: L2 (linear fit, spread as systematic) when its sigma is <= 0.08, else
+    # L1 with the residual model (held-out c)
+    by_level = {lv: {key(r): r for r in rows if r["level"] == lv} for lv in ("L1", "L2lin+sys")}
+    for q, l1s in l1_sigma.items():
+        zs, sigs, bias, picked_l2 = [], [], [], 0
+        for k, r1 in by_level["L1"].items():
+            r2 = by_level["L2lin+sys"].get(k)
+            s2 = math.hypot(r2["std"], r2.get("systematic", 0.0)) if r2 else math.inf
+            if r2 is not None and s2 <= 0.08:
+                r, sig = r2, s2
+                picked_l2 += 1
+            else:
+                r, sig = r1, l1s[k]
+            zs.append(abs(r["value"] - r["exact"]) / sig)
+            sigs.append(sig)
+            bias.append(abs(r["value"] - r["exact"]))
+        z, sg = np.array(zs), np.array(sigs)
+        res = {"n": len(z), "picked_L2": picked_l2,
+               "within_1sigma": round(float(np.mean(z <= 1)), 4),
+               "within_2sigma": round(float(np.mean(z <= 2)), 4),
+               "within_3sigma": round(float(np.mean(z <= 3)), 4),
+               "mean_abs_bias": round(float(np.mean(bias)), 4),
+               "median_sigma": round(float(np.median(sg)), 4),
+               "frac_sigma_le_0.08": round(float(np.mean(sg <= 0.08)), 4)}
+        out[f"L2lin-else-L1model@q{q}"] = res
+        print(f"combined L2lin(sigma<=0.08) else L1+model@{q}: {res}")
     print("device median errors (2q, 1q, readout):",
           {d: tuple(round(x, 4) for x in e) for d, e in errs.items()})
     print(json.dumps(out))
