@@ -15,8 +15,8 @@ value with the exact Statevector value:
 
 Prints the figures and writes benchmarks/results/mitigation-baseline.json.
 
-    .venv/bin/python benchmarks/mitigation/levels.py            # full run, ~15-25 min on 2 cores
-    .venv/bin/python benchmarks/mitigation/levels.py --quick    # ~2-3 min
+    .venv/bin/python benchmarks/mitigation/levels.py            # full run, 900 s on 2 cores
+    .venv/bin/python benchmarks/mitigation/levels.py --quick    # ~1-2 min, writes to $TMPDIR
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import os
 import platform
 import random
 import sys
+import tempfile
 import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -366,12 +367,17 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="2 devices, 6 circuits, 1 seed")
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--out", type=Path, default=None,
+                    help=f"results file (default {RESULTS.relative_to(ROOT)}; with --quick a "
+                         "file in the temp directory, so a quick run never replaces the baseline)")
     ap.add_argument("--seeds", type=int, default=None)
     ap.add_argument("--resummarise", type=Path, default=None, metavar="JSON",
                     help="re-derive and re-summarise the rows of a results file (no runs)")
     args = ap.parse_args(argv)
     warnings.simplefilter("ignore")
+    if args.out is None:
+        args.out = (Path(tempfile.gettempdir()) / "mitigation-quick.json" if args.quick
+                    else RESULTS)
     if args.resummarise is not None:
         old = json.loads(args.resummarise.read_text())
         old["rows"] = derive(old["rows"])
