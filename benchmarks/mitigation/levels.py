@@ -268,6 +268,43 @@ def derive(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def write_results(path: Path, doc: dict[str, Any]) -> None:
+    """Strict JSON: the header and summary indented, one compact line per row."""
+    doc = _strict(doc)
+    rows = doc.pop("rows")
+    head = json.dumps(doc, indent=1, allow_nan=False)[:-2]
+    bulky = ("evs_noise_factors", "stds_noise_factors", "evs_extrapolated", "stds_extrapolated",
+             "sys_spread")
+    body = ",\n".join(
+        json.dumps(_rounded({k: v for k, v in r.items()
+                             if r["level"] not in ("L2+sys", "L2lin+sys") or k not in bulky}),
+                   separators=(",", ":"), allow_nan=False)
+        for r in rows)
+    path.write_text(f'{head},\n "rows": [\n{body}\n ]\n}}\n')
+
+
+def _rounded(x: Any) -> Any:
+    """Floats to 6 significant digits (the rows' precision far exceeds their shot noise)."""
+    if isinstance(x, float):
+        return float(f"{x:.6g}")
+    if isinstance(x, dict):
+        return {k: _rounded(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_rounded(v) for v in x]
+    return x
+
+
+def _unstrict(x: Any) -> Any:
+    """Read back what _strict wrote."""
+    if isinstance(x, str) and x in ("inf", "-inf", "nan"):
+        return float(x)
+    if isinstance(x, dict):
+        return {k: _unstrict(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_unstrict(v) for v in x]
+    return x
+
+
 def _strict(x: Any) -> Any:
     """Strict JSON: non-finite floats become strings ("inf", "nan")."""
     if isinstance(x, float) and not math.isfinite(x):
@@ -379,11 +416,11 @@ def main(argv: list[str] | None = None) -> int:
         args.out = (Path(tempfile.gettempdir()) / "mitigation-quick.json" if args.quick
                     else RESULTS)
     if args.resummarise is not None:
-        old = json.loads(args.resummarise.read_text())
+        old = _unstrict(json.loads(args.resummarise.read_text()))
         old["rows"] = derive(old["rows"])
         old["summary"] = summarise(old["rows"])
         print_table(old["summary"])
-        args.out.write_text(json.dumps(_strict(old), indent=1, allow_nan=False) + "\n")
+        write_results(args.out, old)
         print(f"wrote {args.out}")
         return 0
     devices = QUICK_DEVICES if args.quick else list(DEVICES)
@@ -445,7 +482,7 @@ def main(argv: list[str] | None = None) -> int:
         "rows": rows,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(_strict(doc), indent=1, allow_nan=False) + "\n")
+    write_results(args.out, doc)
     print(f"wrote {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}")
     return 0
 
