@@ -16,7 +16,7 @@ from statistics import NormalDist
 
 from qbackbone.api.quantumjob import ExpectationValue, Verification
 
-# Results carry values and errors to 6 decimals (pipeline/run.py rounds them): no deviation
+# Results carry values and errors to 6 decimals (the pipeline paths round them): no deviation
 # or error below this can be resolved, so it is the smallest scale a deviation is measured in.
 # It also keeps a reported stdError of 0 (an exact classical value, or a rounded one) from
 # turning a rounding difference into an infinite number of sigmas.
