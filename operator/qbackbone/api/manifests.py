@@ -217,14 +217,20 @@ def _yaml_files(path: Path) -> list[Path]:
     return [path]
 
 
-def _read_documents(file: Path) -> list[Any]:
+def _read_head(file: Path) -> bytes:
+    """The file's bytes, at most one past the size limit (so an oversized file is never read
+    whole)."""
+    with file.open("rb") as handle:
+        return handle.read(MAX_MANIFEST_BYTES + 1)
+
+
+def _parse_documents(file: Path, raw: bytes) -> list[Any]:
     """The YAML documents of one file, or a ManifestError naming the file and the problem."""
-    size = file.stat().st_size
-    if size > MAX_MANIFEST_BYTES:
-        raise ManifestError(f"{file}: {size} bytes; manifests are limited to "
+    if len(raw) > MAX_MANIFEST_BYTES:
+        raise ManifestError(f"{file}: {file.stat().st_size} bytes; manifests are limited to "
                             f"{MAX_MANIFEST_BYTES} bytes")
     try:
-        text = file.read_bytes().decode("utf-8")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
         raise ManifestError(f"{file}: not UTF-8 text (byte {err.start})") from None
     try:
@@ -237,13 +243,10 @@ def _read_documents(file: Path) -> list[Any]:
         raise ManifestError(f"{file}: a value cannot be read: {str(err)[:200]}") from None
 
 
-def _unreadable_file(found: ManifestSet, file: Path, error: ManifestError) -> None:
+def _unreadable_file(found: ManifestSet, file: Path, raw: bytes, error: ManifestError) -> None:
     """A file that cannot be read fails as the job it says it is, or is skipped with the
     error; one that says it holds QPUNodes or policies stops the run (see _add_document)."""
-    try:
-        head = file.read_bytes()[:MAX_MANIFEST_BYTES].decode("utf-8", errors="replace")
-    except OSError:
-        head = ""
+    head = raw[:MAX_MANIFEST_BYTES].decode("utf-8", errors="replace")
     if _FLEET_KIND.search(head):
         raise error
     if _JOB_KIND.search(head):
@@ -301,10 +304,11 @@ def load_manifests(paths: list[Path]) -> ManifestSet:
     found = ManifestSet()
     for root in paths:
         for file in _yaml_files(root):
+            raw = _read_head(file)
             try:
-                documents = _read_documents(file)
+                documents = _parse_documents(file, raw)
             except ManifestError as err:
-                _unreadable_file(found, file, err)
+                _unreadable_file(found, file, raw, err)
                 continue
             for index, doc in enumerate(documents):
                 _add_document(found, doc, f"{file} (document {index + 1})", index)
