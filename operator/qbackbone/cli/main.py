@@ -48,11 +48,12 @@ def _write_job(obj: dict[str, Any], fmt: str, index: int, total: int) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run every QuantumJob found in the paths, each in its own process; print their status."""
-    from qbackbone.api.policy import InvocationPolicy
+    from qbackbone.api.limits import JobLimits
     from qbackbone.cli.isolated import Budget, failed_status, run_isolated
     from qbackbone.cli.summary import TerminalProgress, summarise
     from qbackbone.core.errors import JobFailure
     from qbackbone.core.pipeline import run_job
+    from qbackbone.core.pipeline.reduce import resolve_policy
     from qbackbone.core.qpus.fleet import build_fleet, default_fleet_nodes
 
     found = load_manifests([Path(p) for p in args.paths])
@@ -83,9 +84,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         finish(broken.name, broken.namespace, failed_status(broken.reason, broken.message))
     for job in found.jobs:
         name = job.metadata.name
-        ref = job.spec.policy_ref.name if job.spec.policy_ref else "default"
-        limits = policies.get(ref, InvocationPolicy.model_validate(
-            {"metadata": {"name": "default"}})).spec.limits
+        try:
+            limits = resolve_policy(job, policies).spec.limits
+        except JobFailure:  # the job itself fails PolicyNotFound, within the default limits
+            limits = JobLimits()
         progress = TerminalProgress(name) if not args.quiet else None
 
         def work(job: Any = job, progress: Any = progress) -> QuantumJobStatus:
