@@ -58,3 +58,20 @@ def test_an_exception_escaping_the_work_is_a_crash_not_a_lost_run() -> None:
 
     status = run_isolated(broken, Budget(seconds=30, memory_mib=512))
     assert _reason(status) == Reason.JOB_PROCESS_CRASHED
+
+
+def test_a_native_panic_in_a_pipeline_step_fails_that_job_as_invalid_circuit() -> None:
+    """pyo3's PanicException is a BaseException: the shared guard must still catch it."""
+    from qbackbone.core.pipeline.jobrun import guarded, start_job
+    from tests.conftest import make_job
+    from tests.operator.test_hostile_jobs import panic_type
+
+    panic = panic_type()
+
+    def step() -> QuantumJobStatus:
+        raise panic("index out of bounds")
+
+    run = start_job(make_job('OPENQASM 2.0; qreg q[1];', ["Z"]))
+    status = guarded(run, step)
+    assert status.phase == Phase.FAILED and _reason(status) == Reason.INVALID_CIRCUIT
+    assert "panic" in status.conditions[-1].message

@@ -23,10 +23,9 @@ from datetime import UTC, datetime
 
 from qbackbone.api.conditions import Phase, Reason, set_condition
 from qbackbone.api.quantumjob import QuantumJobStatus
+from qbackbone.core.errors import allocation_failed
 
 _STDERR_TAIL = 64 * 1024
-_ALLOCATION_FAILED = ("memory allocation of", "bad_alloc", "MemoryError", "Cannot allocate memory",
-                      "out of memory", "Insufficient memory")
 
 
 @dataclass(frozen=True)
@@ -162,7 +161,7 @@ def _died(wait_status: int, stderr_tail: bytes, budget: Budget) -> QuantumJobSta
     else:
         how = f"exited with code {os.WEXITSTATUS(wait_status)}"
     text = stderr_tail.decode(errors="replace")
-    if any(marker in text for marker in _ALLOCATION_FAILED):
+    if allocation_failed(text):
         return failed_status(
             Reason.MEMORY_LIMIT_EXCEEDED,
             f"the job's process {how} when an allocation failed: it needed more than its "

@@ -13,9 +13,9 @@ import urllib3.exceptions
 from kubernetes.client.exceptions import ApiException
 
 from qbackbone.api.conditions import Reason
-from qbackbone.core.errors import JobFailure
+from qbackbone.core.errors import PROCESS_EXITS, JobFailure, native_panic
 
-EXITS = (KeyboardInterrupt, SystemExit, GeneratorExit)  # the process is stopping
+EXITS = PROCESS_EXITS  # the process is stopping
 TRANSIENT = (ApiException, urllib3.exceptions.HTTPError, ConnectionError, TimeoutError)
 MAX_ERROR_TEXT = 300  # of an unexpected error's text in a message
 
@@ -30,7 +30,6 @@ def failure_of(err: BaseException) -> tuple[Reason, str]:
                                         f"it ({text})")
     if isinstance(err, RecursionError):
         return Reason.INPUT_TOO_LARGE, f"the job's input is nested too deeply to process ({text})"
-    if type(err).__name__ == "PanicException":  # pyo3: a Rust component (Qiskit) panicked
-        return Reason.INVALID_CIRCUIT, (f"the circuit made Qiskit's native code panic ({text}); "
-                                        "it is malformed or beyond what Qiskit handles")
+    if (panic := native_panic(err)) is not None:
+        return panic.reason, panic.message
     return Reason.INTERNAL_ERROR, f"unexpected {text} (please report this)"

@@ -10,7 +10,7 @@ from typing import TypeVar
 
 from qbackbone.api.conditions import ConditionType, Phase, Reason, set_condition
 from qbackbone.api.quantumjob import QuantumJob, QuantumJobStatus, Timings
-from qbackbone.core.errors import JobFailure
+from qbackbone.core.errors import PROCESS_EXITS, JobFailure, allocation_failed, native_panic
 from qbackbone.core.pipeline.progress import Progress, SilentProgress
 
 T = TypeVar("T")
@@ -62,7 +62,6 @@ def start_job(job: QuantumJob, progress: Progress | None = None,
     return JobRun(job, progress or SilentProgress(), now or datetime.now(UTC))
 
 
-_ALLOCATION_FAILED = ("Cannot allocate memory", "Insufficient memory", "bad_alloc")
 _MEMORY_ADVICE = ("the job could not allocate the memory it needs; make it smaller, or raise the "
                   "policy's spec.limits.maxMemoryMiB if the machine has the memory")
 
@@ -77,7 +76,11 @@ def guarded(run: JobRun, step: Callable[[], QuantumJobStatus]) -> QuantumJobStat
         return run.fail(Reason.MEMORY_LIMIT_EXCEEDED, _MEMORY_ADVICE)
     except RecursionError:
         return run.fail(Reason.INPUT_TOO_LARGE, "the job's input nests too deeply to process")
-    except Exception as err:  # a bug must fail this job, never the process that runs it
+    except PROCESS_EXITS:
+        raise
+    except BaseException as err:  # a bug, or a native panic, fails this job, never the process
+        if (panic := native_panic(err)) is not None:
+            return run.fail(panic.reason, panic.message)
         return run.fail(Reason.INTERNAL_ERROR,
                         f"unexpected {type(err).__name__}: {err} (please report this)")
 
@@ -90,7 +93,7 @@ def as_job_failure(run: JobRun, reason: Reason, action: Callable[[], T]) -> T:
         raise
     except Exception as err:
         text = f"{type(err).__name__}: {err}"
-        if isinstance(err, MemoryError) or any(m in text for m in _ALLOCATION_FAILED):
+        if isinstance(err, MemoryError) or allocation_failed(text):
             raise JobFailure(Reason.MEMORY_LIMIT_EXCEEDED,
                              f"{_MEMORY_ADVICE} ({text[:200]})") from err
         raise JobFailure(reason, text) from err
