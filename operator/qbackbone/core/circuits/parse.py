@@ -1,8 +1,8 @@
 """Parse OpenQASM 2 and 3 into Qiskit circuits, with errors a person can act on.
 
-Every limit is checked before the work it limits: the source's size, its includes, its
-declared registers and bracket nesting by a lexical scan (``qasm_scan``) before a parser
-runs; the unrolled size, gate nesting, loops and parameters (``expansion``) before any
+Every limit is checked before the work it limits: the source's version, includes, declared
+registers and bracket nesting by a lexical scan (``qasm_scan``) before a parser runs; the
+unrolled size, gate nesting, loops and parameters (``expansion``) before any
 transpiler or simulator does.
 """
 
@@ -18,17 +18,9 @@ from qbackbone.core.circuits.expansion import ExpansionLimits, expanded_size
 from qbackbone.core.circuits.qasm_scan import ScanLimits, scan_qasm
 from qbackbone.core.errors import JobFailure
 
-_VERSION = re.compile(r"^\s*OPENQASM\s+(\d+)(?:\.\d+)?\s*;", re.MULTILINE | re.ASCII)
 _UNDEFINED = re.compile(r"'?([A-Za-z_][\w]*)'? is not defined|gate '([^']+)' is not defined")
 _GATE_CLASS = re.compile(r"(\w+?)(?:Gate)?\.__init__\(\)")
 _MAX_PARSER_MESSAGE = 300
-
-
-def qasm_version(source: str) -> int:
-    """The major OpenQASM version the source declares (2 when it declares none)."""
-    stripped = re.sub(r"//[^\n\r]*", "", source)
-    match = _VERSION.search(stripped)
-    return int(match.group(1)) if match else 2
 
 
 def _used_as_gate(source: str, name: str) -> bool:
@@ -105,14 +97,10 @@ def parse_qasm(source: str, limits: JobLimits | None = None) -> QuantumCircuit:
         raise JobFailure(Reason.INPUT_TOO_LARGE,
                          f"the circuit source is {size} bytes; the limit is "
                          f"{limits.max_circuit_bytes} (policy spec.limits.maxCircuitBytes)")
-    version = qasm_version(source)
-    if version not in (2, 3):
-        raise JobFailure(Reason.INVALID_CIRCUIT,
-                         f"OPENQASM {version} is not supported: use OpenQASM 2 or 3")
-    scan_qasm(source, version, ScanLimits(max_qubits=limits.max_declared_qubits,
-                                          max_clbits=limits.max_classical_bits,
-                                          max_nesting=limits.max_bracket_nesting,
-                                          max_operations=limits.max_operations))
+    version = scan_qasm(source, ScanLimits(max_qubits=limits.max_declared_qubits,
+                                           max_clbits=limits.max_classical_bits,
+                                           max_nesting=limits.max_bracket_nesting,
+                                           max_operations=limits.max_operations))
     try:
         circuit = _parse(source, version)
     except JobFailure:

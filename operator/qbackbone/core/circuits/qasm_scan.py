@@ -57,14 +57,6 @@ class ScanLimits:
     max_operations: int
 
 
-@dataclass(frozen=True)
-class ScanSummary:
-    """What the scan counted: declared qubits and classical bits."""
-
-    qubits: int
-    clbits: int
-
-
 def _fail(line: int, message: str, reason: Reason = Reason.INVALID_CIRCUIT) -> JobFailure:
     return JobFailure(reason, f"OpenQASM line {line}: {message}")
 
@@ -109,7 +101,7 @@ class _Scanner:
     def at(self, i: int) -> Token | None:
         return self.toks[i] if i < len(self.toks) else None
 
-    def run(self) -> ScanSummary:
+    def run(self) -> None:
         depth = 0
         for i, tok in enumerate(self.toks):
             if tok.kind == "other" and tok.text in _OPEN:
@@ -127,7 +119,6 @@ class _Scanner:
                                 "angle is meant")
             elif tok.kind == "ident":
                 self.statement_word(i, tok)
-        return ScanSummary(self.qubits, self.clbits)
 
     def statement_word(self, i: int, tok: Token) -> None:
         if tok.text == "include":
@@ -320,6 +311,23 @@ class _SizeExpression:
         return _integer(tok, f"the size of a {self.decl.text} declaration")
 
 
-def scan_qasm(source: str, version: int, limits: ScanLimits) -> ScanSummary:
-    """Refuse includes, oversized registers and deep nesting before any parser runs."""
-    return _Scanner(list(tokens(source)), version, limits).run()
+def _declared_version(toks: list[Token]) -> int:
+    """The major version of the first ``OPENQASM <n>;`` header (2 when there is none)."""
+    for i, tok in enumerate(toks[:-2]):
+        number, end = toks[i + 1], toks[i + 2]
+        if tok.text == "OPENQASM" and number.kind == "number" and end.text == ";":
+            major = number.text.split(".")[0]
+            if major not in ("2", "3"):
+                raise JobFailure(Reason.INVALID_CIRCUIT, f"OPENQASM {major[:12]} is not "
+                                 "supported: use OpenQASM 2 or 3")
+            return int(major)
+    return 2
+
+
+def scan_qasm(source: str, limits: ScanLimits) -> int:
+    """The OpenQASM version the source declares, once the scan has refused includes,
+    oversized registers and definitions, huge integers and deep nesting; no parser has run."""
+    toks = list(tokens(source))
+    version = _declared_version(toks)
+    _Scanner(toks, version, limits).run()
+    return version
