@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 from qbackbone.api.conditions import Reason
 from qbackbone.api.quantumjob import Plan, QuantumJobStatus
+from qbackbone.core.cutting import merge_counts
 from qbackbone.core.errors import JobFailure
 from qbackbone.core.execute.shots import ShotShare
 from qbackbone.core.pipeline import DecidedJob, finish_single_qpu
@@ -96,17 +97,20 @@ class SingleSource:
         on one QPU become one stratum."""
         assessed = {a.descriptor.name for a in self.decided.assessments}
         shots: dict[str, int] = {}
-        counts: dict[str, Counts] = {}
+        ran: dict[str, list[Counts]] = {}
         spans: dict[str, tuple[float, float]] = {}
         for share in self.decided.qip.shares:
             result = results[share.qpu]  # slot keys are the planned QPUs
             qpu = result.qpu if result.qpu in assessed else share.qpu
             shots[qpu] = shots.get(qpu, 0) + share.shots
-            counts[qpu] = _added(counts.get(qpu), result.counts, qpu)
+            ran.setdefault(qpu, []).append(result.counts)
             start, end = spans.get(qpu, (result.started, result.ended))
             spans[qpu] = (min(start, result.started), max(end, result.ended))
         self.decided.qip.shares = [ShotShare(q, n, *spans[q]) for q, n in shots.items()]
-        return counts
+        try:
+            return {qpu: merge_counts(parts) for qpu, parts in ran.items()}
+        except ValueError as err:  # shares on one QPU returned different numbers of circuits
+            raise JobFailure(Reason.EXECUTION_FAILED, f"shares on one QPU: {err}") from None
 
     def plan_as_ran(self, results: Mapping[str, SlotResult]) -> None:
         """status.plan's fragments as they ran: QPU, backend, fidelity and times."""
@@ -130,15 +134,3 @@ class SingleSource:
                                 else round(a.estimated_fidelity, 4))
             for a in self.decided.assessments})
 
-
-def _added(total: Counts | None, counts: Counts, qpu: str) -> Counts:
-    """Counts per circuit, summed over the shares that ran the same circuits on ``qpu``."""
-    if total is None:
-        return [dict(c) for c in counts]
-    if len(total) != len(counts):
-        raise JobFailure(Reason.EXECUTION_FAILED,
-                         f"two shares on {qpu} returned {len(total)} and {len(counts)} counts")
-    for merged, more in zip(total, counts, strict=True):
-        for key, n in more.items():
-            merged[key] = merged.get(key, 0) + n
-    return total
