@@ -6,6 +6,7 @@ from __future__ import annotations
 from qiskit import qasm2
 from qiskit.circuit.random import random_circuit
 
+from qbackbone.core.pipeline.single import ShareOutcomes
 from qbackbone.core.pipeline import (
     decide_job,
     finish_classical,
@@ -33,7 +34,7 @@ def test_steps_match_run_job() -> None:
     by_name = {q.name: q for q in FLEET}
     counts = {w.qpu: by_name[w.qpu].executor.run(w.circuits, w.shots, derive_seed(3, w.qpu))
               for w in work}
-    stepped = finish_single_qpu(decided, counts)
+    stepped = finish_single_qpu(decided, ShareOutcomes(counts=counts))
     assert stepped.phase == whole.phase == "Succeeded"
     assert stepped.result == whole.result
     assert stepped.plan == whole.plan
@@ -44,9 +45,9 @@ def test_missing_fragment_counts_fail_the_job_clearly() -> None:
     decided = decide_job(start_job(job), FLEET, {})
     plan_single_qpu(decided)
     try:
-        finish_single_qpu(decided, {})
+        finish_single_qpu(decided, ShareOutcomes())
     except Exception as err:
-        assert "no counts from" in str(err)
+        assert "no results from" in str(err)
     else:
         raise AssertionError("finishing without counts must fail")
 

@@ -48,6 +48,7 @@ class Reason(StrEnum):
     CLASSICAL_COMPLETED = "ClassicalCompleted"
     MATCHES_EXACT = "MatchesExact"
     WITHIN_NOISE_BUDGET = "WithinNoiseBudget"
+    WITHIN_REPORTED_UNCERTAINTY = "WithinReportedUncertainty"  # noisy: within 3 total sigma
     WITHIN_PHYSICAL_BOUNDS = "WithinPhysicalBounds"
     SELF_CHECK = "SelfCheck"  # compared with the same simulation that produced it
     DEVIATES = "DeviatesFromExact"

@@ -8,6 +8,7 @@ from pydantic import Field, model_validator
 
 from qbackbone.api.common import ApiModel, Condition, Duration, ObjectMeta
 from qbackbone.api.limits import JobLimits
+from qbackbone.api.mitigation import MitigationPolicy
 
 CutKind = Literal["gate", "loccWire", "loWire"]
 
@@ -169,6 +170,7 @@ class InvocationPolicySpec(ApiModel):
     optimization: OptimizationOptions = Field(default_factory=OptimizationOptions)
     learning: LearningOptions = Field(default_factory=LearningOptions)
     limits: JobLimits = Field(default_factory=JobLimits)
+    mitigation: MitigationPolicy = Field(default_factory=MitigationPolicy)
 
     @model_validator(mode="after")
     def _consistent(self) -> InvocationPolicySpec:

@@ -8,6 +8,7 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from qbackbone.api.common import ApiModel, Condition, Duration, ObjectMeta
 from qbackbone.api.conditions import Phase
+from qbackbone.api.mitigation import MitigationReport
 from qbackbone.api.policy import CutKind
 from qbackbone.api.problem import ProblemSolution, ProblemSpec
 
@@ -182,12 +183,31 @@ class Plan(ApiModel):
         "each was not used (limits broken, or not cheaper).")
 
 
+class StratumValue(ApiModel):
+    """One QPU's share of an expectation value (reported when shots were split)."""
+
+    qpu: str
+    shots: int
+    value: float
+    std_error: float
+    systematic_error: float = 0.0
+    method: str = ""
+
+
 class ExpectationValue(ApiModel):
     """One observable's estimate."""
 
     observable: str
     value: float
-    std_error: float
+    std_error: float = Field(description="Statistical standard error, including the variance "
+                             "mitigation adds.")
+    systematic_error: float = Field(
+        default=0.0, ge=0.0, description="Estimated remaining bias after mitigation (0 for ideal "
+        "backends); the total uncertainty is sqrt(stdError^2 + systematicError^2).")
+    method: str | None = Field(
+        default=None, description="How a noisy value was mitigated and its errors estimated.")
+    strata: list[StratumValue] | None = Field(
+        default=None, description="Per-QPU values when the shots were split over QPUs.")
 
 
 class Result(ApiModel):
@@ -200,6 +220,11 @@ class Result(ApiModel):
     method: str | None = Field(default=None, description="Classical path: how it was computed.")
     expectation_values: list[ExpectationValue] | None = None
     counts: dict[str, int] | None = None
+    mitigation: list[MitigationReport] | None = Field(
+        default=None, description="Error mitigation per QPU group; absent: none was needed "
+        "(ideal backends or the classical path).")
+    ideal_simulator: bool = Field(
+        default=False, description="Every shot ran on an ideal (noise-free) simulator.")
     solution: ProblemSolution | None = Field(
         default=None, description="Problem jobs: the decision, its objective and feasibility."
     )

@@ -109,7 +109,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_fleet(args: argparse.Namespace) -> int:
     """List the QPUs (the given QPUNodes, or the default fleet) with their calibration."""
-    from qbackbone.core.qpus.backends import fake_device_names
+    from qbackbone.core.qpus.devices import fake_device_names
     from qbackbone.core.qpus.fleet import build_fleet, default_fleet_nodes
 
     if args.devices:

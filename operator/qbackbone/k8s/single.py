@@ -16,6 +16,7 @@ from qbackbone.core.cutting import merge_counts
 from qbackbone.core.errors import JobFailure
 from qbackbone.core.execute.shots import ShotShare
 from qbackbone.core.pipeline import DecidedJob, finish_single_qpu
+from qbackbone.core.pipeline.single import ShareOutcomes
 from qbackbone.core.qpus.backends import derive_seed
 from qbackbone.k8s.fragments import (
     SINGLE,
@@ -87,7 +88,7 @@ class SingleSource:
 
     def finish(self, results: Mapping[str, SlotResult]) -> QuantumJobStatus:
         """``finish_single_qpu`` with the counts of the QPUs that produced them."""
-        status = finish_single_qpu(self.decided, self.as_ran(results))
+        status = finish_single_qpu(self.decided, ShareOutcomes(counts=self.as_ran(results)))
         self.plan_as_ran(results)
         return status
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -10,7 +10,9 @@ from qiskit import QuantumCircuit
 
 from qbackbone.api.quantumjob import QPUSelector
 from qbackbone.core.circuits.features import two_qubit_depth
+from qbackbone.core.mitigation.plan import NO_MITIGATION_IDEAL, MitigationPlan
 from qbackbone.core.qip.inputs import QPUAssessment
+from qbackbone.core.qpus.descriptor import QPUDescriptor
 from qbackbone.core.qpus.fidelity import estimate_success_probability
 from qbackbone.core.qpus.fleet import QPU
 
@@ -34,9 +36,11 @@ def selected(qpu: QPU, selector: QPUSelector | None) -> bool:
 
 
 def assess_fleet(circuits: Sequence[QuantumCircuit], qubits: int, fleet: Sequence[QPU],
-                 selector: QPUSelector | None, now: datetime,
-                 compiled: CompiledJob) -> list[QPUAssessment]:
-    """Compile the job's circuits for every QPU that could take them and estimate fidelity."""
+                 selector: QPUSelector | None, now: datetime, compiled: CompiledJob,
+                 mitigation: Callable[[QPUDescriptor], MitigationPlan] | None = None,
+                 ) -> list[QPUAssessment]:
+    """Compile the job's circuits for every QPU that could take them, estimate fidelity and
+    choose the mitigation a share on it would run with."""
     out = []
     for qpu in fleet:
         d = qpu.descriptor
@@ -58,5 +62,7 @@ def assess_fleet(circuits: Sequence[QuantumCircuit], qubits: int, fleet: Sequenc
         depth = max(two_qubit_depth(c) for c in transpiled)
         fidelity = 1.0 if d.calibration is None else min(
             estimate_success_probability(c, d.calibration) for c in transpiled)
-        out.append(QPUAssessment(d, chosen, True, depth, fidelity, calibration_age_seconds=age))
+        plan = mitigation(d) if mitigation is not None else NO_MITIGATION_IDEAL
+        out.append(QPUAssessment(d, chosen, True, depth, fidelity, calibration_age_seconds=age,
+                                 mitigation=plan))
     return out

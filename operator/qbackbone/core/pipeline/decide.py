@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from qbackbone.api.conditions import ConditionType, Phase
@@ -10,11 +10,13 @@ from qbackbone.api.policy import InvocationPolicy
 from qbackbone.api.quantumjob import Decision
 from qbackbone.core.classical.fallback import choose_method, estimate_seconds
 from qbackbone.core.errors import JobFailure
+from qbackbone.core.mitigation.plan import MitigationPlan, choose_mitigation
 from qbackbone.core.pipeline.assess import CompiledJob, assess_fleet
 from qbackbone.core.pipeline.jobrun import JobRun
 from qbackbone.core.pipeline.reduce import ReducedJob, reduce_job
 from qbackbone.core.qip.engine import QIPDecision, decide
 from qbackbone.core.qip.inputs import JobInputs, OperationalContext, QPUAssessment
+from qbackbone.core.qpus.descriptor import QPUDescriptor
 from qbackbone.core.qpus.fleet import QPU
 
 
@@ -40,6 +42,25 @@ def _decision_model(qip: QIPDecision, reduced: ReducedJob) -> Decision:
         reason=qip.reason, message=qip.message, eligible_qpus=qip.eligible,
         features=reduced.features.as_dict(), rules=qip.rules,
     )
+
+
+def mitigation_chooser(reduced: ReducedJob) -> Callable[[QPUDescriptor], MitigationPlan]:
+    """The mitigation a share of this job would get on a QPU: the strongest level the policy
+    allows whose shot multiplier fits the deadline (the QPU alone) and the shot budget."""
+    policy, f = reduced.policy.spec, reduced.features
+    slack, remaining = policy.operational.min_deadline_slack, reduced.deadline_remaining
+
+    def choose(d: QPUDescriptor) -> MitigationPlan:
+        def fits(multiplier: float) -> bool:
+            if f.total_shots * multiplier > policy.hardware.shot_budget:
+                return False
+            seconds = d.setup_time + f.total_shots * multiplier * d.shot_time
+            return remaining is None or seconds + slack <= remaining
+
+        return choose_mitigation(policy.mitigation, ideal=d.ideal,
+                                 expectation=reduced.observables is not None, fits=fits)
+
+    return choose
 
 
 def decide_job(run: JobRun, fleet: Sequence[QPU], policies: Mapping[str, InvocationPolicy],
@@ -69,7 +90,8 @@ def decide_reduced(run: JobRun, reduced: ReducedJob, fleet: Sequence[QPU],
     compiled = CompiledJob()
     with run.phase("decide_seconds"):
         assessments = assess_fleet(reduced.measured_circuits, f.qubits, fleet,
-                                   job.spec.execution.qpu_selector, run.now, compiled)
+                                   job.spec.execution.qpu_selector, run.now, compiled,
+                                   mitigation_chooser(reduced))
         method = choose_method(f.qubits, policy.fallback, reduced.circuit,
                                policy.limits.statevector_qubits(copies=2))
         sampled = reduced.shots if reduced.observables is None else 0

@@ -61,7 +61,8 @@ def verify_and_finish(run: JobRun, reduced: ReducedJob, noise: NoiseProfile,
               "SelfCheck": Reason.SELF_CHECK}.get(verification.method,
                                                   Reason.WITHIN_PHYSICAL_BOUNDS)
     if verification.noisy and verification.method != "PhysicalBounds":
-        reason = Reason.WITHIN_NOISE_BUDGET
+        reason = (Reason.WITHIN_REPORTED_UNCERTAINTY if noise.systematic_reported
+                  else Reason.WITHIN_NOISE_BUDGET)
     run.condition(ConditionType.VERIFIED, True, reason, verification.details)
     return conclude(run, reduced.deadline_remaining)
 

@@ -131,7 +131,7 @@ def run_problem_job(run: JobRun, fleet: Sequence[QPU], policies: Mapping[str, In
     decided = decide_problem(run, fleet, policies, seed, read_config_map)
     if decided.circuit_job is None:
         return finish_problem_classically(decided, solve_problem_classically(decided))
-    return finish_problem_samples(decided, execute_single_qpu(decided.circuit_job))
+    return finish_problem_samples(decided, execute_single_qpu(decided.circuit_job).counts)
 
 
 def _reduce(run: JobRun, policies: Mapping[str, InvocationPolicy], seed: int | None,

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from qiskit import QuantumCircuit
 
 from qbackbone.api.conditions import ConditionType, Phase, Reason
+from qbackbone.api.mitigation import MitigationReport
 from qbackbone.api.quantumjob import (
     ExpectationValue,
     Plan,
@@ -18,6 +19,15 @@ from qbackbone.api.quantumjob import (
 )
 from qbackbone.core.circuits.observables import Estimate, combine_strata, parity_estimate
 from qbackbone.core.errors import JobFailure
+from qbackbone.core.execute.estimates import (
+    combine_mitigated,
+    estimate_on_qpu,
+    estimates_mitigated,
+    mitigation_report,
+    prepare_estimator_work,
+)
+from qbackbone.core.mitigation.plan import MitigationPlan
+from qbackbone.core.mitigation.uncertainty import MitigatedValue
 from qbackbone.core.pipeline.decide import DecidedJob
 from qbackbone.core.pipeline.finish import merge_sampling_counts, verify_and_finish
 from qbackbone.core.pipeline.jobrun import as_job_failure
@@ -38,9 +48,11 @@ class FragmentWork:
     circuits: list[QuantumCircuit]
 
 
-def _noise_profile(shares: Mapping[str, int], fidelity: Mapping[str, float]) -> NoiseProfile:
+def _noise_profile(shares: Mapping[str, int], fidelity: Mapping[str, float],
+                   mitigated: bool = False) -> NoiseProfile:
     total = sum(shares.values())
-    return NoiseProfile(tuple((n / total, fidelity.get(q, 1.0)) for q, n in shares.items()))
+    return NoiseProfile(tuple((n / total, fidelity.get(q, 1.0)) for q, n in shares.items()),
+                        systematic_reported=mitigated)
 
 
 def _plan(reduced: ReducedJob, qip: QIPDecision,
@@ -75,57 +87,134 @@ def plan_single_qpu(decided: DecidedJob) -> list[FragmentWork]:
     return [FragmentWork(s.qpu, s.shots, decided.compiled.circuits[s.qpu]) for s in qip.shares]
 
 
-def execute_single_qpu(decided: DecidedJob) -> dict[str, list[dict[str, int]]]:
-    """Plan the SingleQPU fragments and run each on its QPU in this process: counts by QPU."""
-    run = decided.run
+@dataclass
+class ShareOutcomes:
+    """What each QPU's share returned: counts (ideal QPUs, sampling jobs) or mitigated
+    expectation values (noisy QPUs, expectation-value jobs)."""
+
+    counts: dict[str, list[dict[str, int]]] = field(default_factory=dict)
+    estimates: dict[str, list[MitigatedValue]] = field(default_factory=dict)
+
+
+def mitigation_plans(decided: DecidedJob) -> dict[str, MitigationPlan]:
+    """The mitigation each QPU of the decision runs with (chosen when it was assessed)."""
+    return {a.descriptor.name: a.mitigation for a in decided.assessments}
+
+
+def execute_single_qpu(decided: DecidedJob) -> ShareOutcomes:
+    """Plan the SingleQPU fragments and run each on its QPU in this process."""
+    run, reduced = decided.run, decided.reduced
     by_name = {q.name: q for q in decided.fleet}
-    counts: dict[str, list[dict[str, int]]] = {}
+    plans = mitigation_plans(decided)
+    outcomes = ShareOutcomes()
     work = plan_single_qpu(decided)
+    target = reduced.policy.spec.mitigation.target_sigma
     with run.phase("execute_seconds"):
         for item in work:
             qpu = by_name[item.qpu]
+            seed = derive_seed(decided.seed, item.qpu)
+            if reduced.observables is not None and estimates_mitigated(qpu, True):
+                plan = plans[item.qpu]
+                run.progress.step("execute", f"{item.qpu} ({qpu.descriptor.backend_name}): "
+                                  f"Estimator, {len(reduced.observables)} observable(s) x "
+                                  f"{item.shots} shots, mitigation {plan.level}")
+
+                def estimate(q: QPU = qpu, w: FragmentWork = item, p: MitigationPlan = plan,
+                             s: int | None = seed) -> list[MitigatedValue]:
+                    assert reduced.observables is not None
+                    prepared = prepare_estimator_work(q, reduced.circuit, reduced.observables)
+                    return estimate_on_qpu(q, prepared, w.shots, s, p, target)
+
+                outcomes.estimates[item.qpu] = as_job_failure(run, Reason.EXECUTION_FAILED,
+                                                              estimate)
+                continue
             run.progress.step("execute", f"{item.qpu} ({qpu.descriptor.backend_name}): "
                               f"{len(item.circuits)} circuit(s) x {item.shots} shots")
 
-            def execute(q: QPU = qpu, w: FragmentWork = item) -> list[dict[str, int]]:
-                return q.executor.run(w.circuits, w.shots,
-                                      derive_seed(decided.seed, w.qpu))
+            def execute(q: QPU = qpu, w: FragmentWork = item,
+                        s: int | None = seed) -> list[dict[str, int]]:
+                return q.executor.run(w.circuits, w.shots, s)
 
-            counts[item.qpu] = as_job_failure(run, Reason.EXECUTION_FAILED, execute)
-    return counts
+            outcomes.counts[item.qpu] = as_job_failure(run, Reason.EXECUTION_FAILED, execute)
+    return outcomes
 
 
-def finish_single_qpu(decided: DecidedJob,
-                      counts: Mapping[str, Sequence[Mapping[str, int]]]) -> QuantumJobStatus:
-    """Reconstruct from each QPU's counts (one entry per basis circuit) and verify."""
+def finish_single_qpu(decided: DecidedJob, outcomes: ShareOutcomes) -> QuantumJobStatus:
+    """Reconstruct from each QPU's counts (one entry per basis circuit) or mitigated values,
+    and verify."""
     run, reduced, qip = decided.run, decided.reduced, decided.qip
-    missing = [s.qpu for s in qip.shares if s.qpu not in counts]
+    counts, estimates = outcomes.counts, outcomes.estimates
+    missing = [s.qpu for s in qip.shares if s.qpu not in counts and s.qpu not in estimates]
     if missing:
-        raise JobFailure(Reason.EXECUTION_FAILED, f"no counts from {', '.join(missing)}")
+        raise JobFailure(Reason.EXECUTION_FAILED, f"no results from {', '.join(missing)}")
+    if reduced.observables is None and estimates:
+        raise JobFailure(Reason.EXECUTION_FAILED, "a sampling job got expectation values")
     run.condition(ConditionType.EXECUTED, True, Reason.FRAGMENTS_COMPLETED,
-                  f"{len(counts)} fragment(s) completed")
+                  f"{len(qip.shares)} fragment(s) completed")
     run.status.phase = Phase.RECONSTRUCTING
-    fidelity = {a.descriptor.name: a.estimated_fidelity or 1.0 for a in decided.assessments}
-    backend = {a.descriptor.name: a.descriptor.backend_name for a in decided.assessments}
-    noise = _noise_profile({s.qpu: s.shots for s in qip.shares}, fidelity)
-    total_shots = sum(s.shots for s in qip.shares) * len(reduced.measured_circuits)
-    per_qpu = [counts[s.qpu] for s in qip.shares]
+    by_name = {a.descriptor.name: a for a in decided.assessments}
+    fidelity = {q: a.estimated_fidelity or 1.0 for q, a in by_name.items()}
+    plans = mitigation_plans(decided)
+    noise = _noise_profile({s.qpu: s.shots for s in qip.shares}, fidelity,
+                           mitigated=bool(estimates) and not counts)
+    bases = len(reduced.measured_circuits)
+    total_shots = sum(round(s.shots * bases * (plans[s.qpu].shot_multiplier
+                                               if s.qpu in estimates else 1.0))
+                      for s in qip.shares)
     with run.phase("reconstruct_seconds"):
-        result = Result(path="SingleQPU", backends=[backend[s.qpu] for s in qip.shares],
-                        qpus=[s.qpu for s in qip.shares], shots=total_shots)
+        result = Result(path="SingleQPU",
+                        backends=[by_name[s.qpu].descriptor.backend_name for s in qip.shares],
+                        qpus=[s.qpu for s in qip.shares], shots=total_shots,
+                        ideal_simulator=all(by_name[s.qpu].descriptor.ideal
+                                            for s in qip.shares))
         if reduced.observables is None:
-            result.counts = merge_sampling_counts(per_qpu)
+            result.counts = merge_sampling_counts([counts[s.qpu] for s in qip.shares])
         else:
             result.expectation_values = [
-                _estimate(obs, [c[reduced.basis_of[i]] for c in per_qpu])
-                for i, obs in enumerate(reduced.observables)
-            ]
+                _estimate(i, obs, decided, outcomes) for i, obs in enumerate(reduced.observables)]
+            if estimates:
+                result.mitigation = _reports(decided, list(estimates))
     run.status.result = result
     return verify_and_finish(run, reduced, noise)
 
 
-def _estimate(observable: str, per_qpu_counts: Sequence[Mapping[str, int]]) -> ExpectationValue:
-    strata: list[Estimate] = [parity_estimate(c, observable) for c in per_qpu_counts]
-    combined = combine_strata(strata)
-    return ExpectationValue(observable=observable, value=round(combined.value, 6),
-                            std_error=round(combined.std_error, 6))
+def _estimate(index: int, observable: str, decided: DecidedJob,
+              outcomes: ShareOutcomes) -> ExpectationValue:
+    """One observable from every share: counts give shot-noise estimates (ideal QPUs, where
+    there is nothing to mitigate), the Estimator mitigated ones."""
+    basis = decided.reduced.basis_of[index]
+    strata: list[tuple[str, int, MitigatedValue]] = []
+    for share in decided.qip.shares:
+        if share.qpu in outcomes.estimates:
+            strata.append((share.qpu, share.shots, outcomes.estimates[share.qpu][index]))
+            continue
+        e: Estimate = parity_estimate(outcomes.counts[share.qpu][basis], observable)
+        strata.append((share.qpu, share.shots,
+                       MitigatedValue(e.value, e.std_error, 0.0, "ideal simulator")))
+    if not outcomes.estimates:  # all ideal: the exact stratified estimator of before
+        combined = combine_strata([parity_estimate(outcomes.counts[s.qpu][basis], observable)
+                                   for s in decided.qip.shares])
+        return ExpectationValue(observable=observable, value=round(combined.value, 6),
+                                std_error=round(combined.std_error, 6))
+    return combine_mitigated(observable, strata)
+
+
+def _reports(decided: DecidedJob, qpus: Sequence[str]) -> list[MitigationReport]:
+    """One report per mitigation plan used, naming its QPUs and the calibration read."""
+    plans = mitigation_plans(decided)
+    by_name = {a.descriptor.name: a.descriptor for a in decided.assessments}
+    groups: dict[MitigationPlan, list[str]] = {}
+    for q in qpus:
+        groups.setdefault(plans[q], []).append(q)
+    reports = []
+    for plan, names in groups.items():
+        cals = []
+        for q in names:
+            cal = by_name[q].calibration
+            taken = cal.taken_at.isoformat() if cal is not None and cal.taken_at else "undated"
+            cals.append(f"{q}: {by_name[q].backend_name} calibration {taken}")
+        trex = "; TREX readout calibration measured in the same call" if plan.readout else ""
+        reports.append(mitigation_report(plan, names, "; ".join(cals) + trex))
+    return reports
+
+

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from qbackbone.api.conditions import Reason
 from qbackbone.api.policy import InvocationPolicySpec
@@ -10,6 +10,7 @@ from qbackbone.api.quantumjob import RuleOutcome
 from qbackbone.core.classical.fallback import describe_limits
 from qbackbone.core.execute.shots import ShotShare, split_shots
 from qbackbone.core.qip.inputs import JobInputs, QPUAssessment
+from qbackbone.core.qpus.descriptor import QPUDescriptor
 
 
 @dataclass
@@ -130,7 +131,10 @@ def decide(inputs: JobInputs, policy: InvocationPolicySpec) -> QIPDecision:
         return instead(f"the job is outside the policy's quantum region "
                        f"({', '.join(failed_features)})", Reason.CLASSICAL_INFEASIBLE)
     if eligible and ctx.mode in ("Auto", "SingleQPU"):
-        shares = split_shots(inputs.features.shots_per_basis, [q.descriptor for q in eligible],
+        for q in eligible:
+            record_rule(rules, "mitigation", q.mitigation.level,
+                        f"x{q.mitigation.shot_multiplier:g} shots", True, q.descriptor.name)
+        shares = split_shots(inputs.features.shots_per_basis, [mitigated_time(q) for q in eligible],
                              policy.scheduler.shot_splitting, inputs.features.measured_bases)
         makespan = max(s.end for s in shares)
         in_time = ctx.deadline_remaining is None or makespan + slack <= ctx.deadline_remaining
@@ -172,6 +176,14 @@ def decide(inputs: JobInputs, policy: InvocationPolicySpec) -> QIPDecision:
 
 
 REQUESTED_QUANTUM_MODES = ("SingleQPU", "Distributed")
+
+
+def mitigated_time(q: QPUAssessment) -> QPUDescriptor:
+    """The QPU as the time model sees it: each requested shot costs the mitigation's
+    multiplier in shots run."""
+    d = q.descriptor
+    multiplier = q.mitigation.shot_multiplier
+    return d if multiplier == 1.0 else replace(d, shot_time=d.shot_time * multiplier)
 
 
 def failed_qpu_rules(rules: list[RuleOutcome]) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from qbackbone.core.circuits.features import CircuitFeatures
+from qbackbone.core.mitigation.plan import NO_MITIGATION_IDEAL, MitigationPlan
 from qbackbone.core.qpus.descriptor import QPUDescriptor
 
 
@@ -30,6 +31,7 @@ class QPUAssessment:
     estimated_fidelity: float | None
     compile_error: str | None = None
     calibration_age_seconds: float | None = None
+    mitigation: MitigationPlan = NO_MITIGATION_IDEAL  # what a share of the job would run with
 
 
 @dataclass(frozen=True)

@@ -1,23 +1,23 @@
-"""Executors: run a fragment's circuits as one backend call and return counts per circuit."""
+"""Executors: run a fragment's circuits as one backend call (counts per circuit), and on noisy
+QPUs estimate expectation values with error mitigation."""
 
 from __future__ import annotations
 
-import copy
-import functools
 import hashlib
 import os
 import warnings
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from qiskit import ClassicalRegister, QuantumCircuit, QuantumRegister
 from qiskit.primitives import BackendSamplerV2
-from qiskit.providers import BackendV2
+from qiskit.quantum_info import SparsePauliOp
 from qiskit_aer import AerSimulator
-from qiskit_aer.noise import NoiseModel
 
 from qbackbone.api.conditions import Reason
 from qbackbone.core.errors import JobFailure
+from qbackbone.core.mitigation.estimator import RawEstimate, run_estimator
+from qbackbone.core.mitigation.plan import MitigationPlan
 
 Shots = int | Sequence[int]
 """One shot count for every circuit, or one per circuit."""
@@ -30,6 +30,16 @@ class Executor(Protocol):
         dict[str, int]
     ]:
         """Counts of each circuit, keys over all its clbits, clbit 0 rightmost."""
+        ...
+
+
+@runtime_checkable
+class EstimatingExecutor(Executor, Protocol):
+    """A noisy QPU that can also estimate expectation values with error mitigation."""
+
+    def estimate(self, circuit: QuantumCircuit, observables: Sequence[SparsePauliOp], shots: int,
+                 seed: int | None, plan: MitigationPlan) -> list[RawEstimate]:
+        """One Estimator call: the raw (mitigated) estimate of each observable."""
         ...
 
 
@@ -76,62 +86,6 @@ def _counts_from_sampler(result: Any) -> list[dict[str, int]]:
     return [dict(pub.join_data().get_counts()) for pub in result]
 
 
-def fake_device_names() -> dict[str, type]:
-    """Offline fake IBM devices by backend name (e.g. fake_sherbrooke -> FakeSherbrooke)."""
-    from qiskit_ibm_runtime import fake_provider
-    from qiskit_ibm_runtime.fake_provider.fake_backend import FakeBackendV2
-
-    return {
-        getattr(cls, "backend_name"): cls  # noqa: B009 (class attribute mypy cannot see)
-        for cls in vars(fake_provider).values()
-        if isinstance(cls, type) and issubclass(cls, FakeBackendV2)
-        and isinstance(getattr(cls, "backend_name", None), str)
-    }
-
-
-@functools.cache
-def fake_backend(name: str) -> BackendV2:
-    """The offline fake IBM device of that name, built once per process."""
-    known = fake_device_names()
-    if name not in known:
-        stem = name.removeprefix("fake_")[:4]
-        close = sorted(n for n in known if stem and stem in n)
-        hint = f" (did you mean {', '.join(close[:5])}?)" if close else ""
-        raise JobFailure(
-            Reason.BACKEND_UNAVAILABLE,
-            f"no fake device named {name!r}{hint}; `qbackbone fleet --devices` lists them",
-        )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        backend: BackendV2 = known[name]()
-    return backend
-
-
-@functools.cache
-def _device_noise_model(name: str) -> NoiseModel:
-    return NoiseModel.from_backend(fake_backend(name))
-
-
-def restricted_noise_model(name: str, region: tuple[int, ...]) -> NoiseModel:
-    """The device's noise model keeping only errors on ``region``.
-
-    Aer spends most of a noisy run on a full device's noise model (3.4 s per call on a
-    127-qubit device against 1 s restricted); circuits never leave the region, so the
-    errors dropped could never apply. NoiseModel has no public filter, hence the copy.
-    """
-    full = _device_noise_model(name)
-    keep = set(region)
-    small = copy.copy(full)
-    small._local_quantum_errors = {
-        gate: {q: e for q, e in by_qubits.items() if set(q) <= keep}
-        for gate, by_qubits in full._local_quantum_errors.items()
-    }
-    small._local_readout_errors = {
-        q: e for q, e in full._local_readout_errors.items() if set(q) <= keep
-    }
-    return small
-
-
 def embed(circuit: QuantumCircuit, device_qubits: int, region: Sequence[int]) -> QuantumCircuit:
     """Place a circuit over ``region`` of a device (an ISA circuit for the full device)."""
     wide = QuantumCircuit(QuantumRegister(device_qubits, "q"), *circuit.cregs,
@@ -143,22 +97,16 @@ def embed(circuit: QuantumCircuit, device_qubits: int, region: Sequence[int]) ->
                  inplace=True)
     return wide
 
-
 class AerExecutor:
-    """Qiskit Aer directly, ideal or with a device's noise restricted to the used region."""
+    """Qiskit Aer directly, ideal."""
 
-    def __init__(self, method: str = "automatic", noise: NoiseModel | None = None,
-                 device_qubits: int | None = None, region: Sequence[int] = ()) -> None:
-        self.simulator = AerSimulator(method=method, noise_model=noise)
-        self.device_qubits = device_qubits
-        self.region = tuple(region)
+    def __init__(self, method: str = "automatic") -> None:
+        self.simulator = AerSimulator(method=method)
 
     def run(self, circuits: Sequence[QuantumCircuit], shots: Shots, seed: int | None) -> list[
         dict[str, int]
     ]:
         """Run all circuits in one call."""
-        if self.device_qubits is not None:
-            circuits = [embed(c, self.device_qubits, self.region) for c in circuits]
 
         def sample(pubs: list[tuple[Any, ...]], call_seed: int | None) -> list[dict[str, int]]:
             options = {"seed_simulator": call_seed} if call_seed is not None else None
@@ -168,43 +116,54 @@ class AerExecutor:
         return run_by_shot_count(sample, circuits, shots, seed)
 
 
-class FakeDeviceExecutor:
-    """A fake IBM device through qiskit-ibm-runtime's SamplerV2 in local mode.
+class RegionExecutor:
+    """A fake device's calibrated noise on the QPU's region (``region.region_simulator``).
 
-    The sampler runs on an AerSimulator that carries the device's calibrated noise restricted
-    to the QPU's region, not on the fake backend object itself: with the whole device's noise
-    model the local sampler deep-copies it on every call (12 s for 275 shots on fake_torino,
-    measured) against 0.85 s this way, with the same noise on the qubits the circuit uses.
+    Counts come from qiskit-ibm-runtime's executor-based Sampler (``fake`` QPUs) or from Aer's
+    own sampler (``aer`` QPUs with ``noiseFrom``); mitigated expectation values from the
+    executor-based Estimator for both. Circuits are compiled for the region, so nothing is
+    embedded in the full device: Aer never sizes a run by the device's 100+ qubits.
     """
 
-    def __init__(self, device: str, region: Sequence[int]) -> None:
+    def __init__(self, device: str, region: Sequence[int], runtime_sampler: bool,
+                 method: str = "automatic") -> None:
         self.device = device
         self.region = tuple(region)
-        self._simulator: AerSimulator | None = None
+        self.runtime_sampler = runtime_sampler
+        self.method = method
 
-    def _noisy_simulator(self) -> AerSimulator:
-        if self._simulator is None:
-            self._simulator = AerSimulator(
-                noise_model=restricted_noise_model(self.device, self.region))
-        return self._simulator
+    def _simulator(self) -> AerSimulator:
+        from qbackbone.core.qpus.region import region_simulator
+
+        return region_simulator(self.device, self.region, self.method)
 
     def run(self, circuits: Sequence[QuantumCircuit], shots: Shots, seed: int | None) -> list[
         dict[str, int]
     ]:
-        """Run all circuits in one SamplerV2 call on the device's calibrated noise."""
-        from qiskit_ibm_runtime import SamplerV2
-
-        width = fake_backend(self.device).num_qubits
-        wide = [embed(c, width, self.region) for c in circuits]
+        """Run all circuits in one sampler call per distinct shot count."""
+        simulator = self._simulator()
 
         def sample(pubs: list[tuple[Any, ...]], call_seed: int | None) -> list[dict[str, int]]:
-            options: dict[str, Any] = {}
-            if call_seed is not None:
-                options["simulator"] = {"seed_simulator": call_seed}
-            sampler = SamplerV2(mode=self._noisy_simulator(), options=options)
-            return _counts_from_sampler(sampler.run(pubs).result())
+            if not self.runtime_sampler:
+                options = {"seed_simulator": call_seed} if call_seed is not None else None
+                return _counts_from_sampler(
+                    BackendSamplerV2(backend=simulator, options=options).run(pubs).result())
+            from qiskit_ibm_runtime.executor_sampler import Sampler
 
-        return run_by_shot_count(sample, wide, shots, seed)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                sampler = Sampler(mode=simulator)
+                if call_seed is not None:
+                    sampler.options.simulator.seed_simulator = call_seed
+                return _counts_from_sampler(sampler.run(pubs).result())
+
+        return run_by_shot_count(sample, circuits, shots, seed)
+
+    def estimate(self, circuit: QuantumCircuit, observables: Sequence[SparsePauliOp], shots: int,
+                 seed: int | None, plan: MitigationPlan) -> list[RawEstimate]:
+        """Mitigated expectation values of observables laid out on the compiled circuit."""
+        return run_estimator(self._simulator(), circuit, observables, shots, seed, plan,
+                             simulator=True)
 
 
 class IBMRuntimeExecutor:
@@ -236,18 +195,31 @@ class IBMRuntimeExecutor:
             )
         return token
 
+    def _backend(self) -> Any:
+        from qiskit_ibm_runtime import QiskitRuntimeService
+
+        service = QiskitRuntimeService(channel="ibm_quantum_platform", token=self.token(),
+                                       instance=self.instance)
+        return service.backend(self.backend_name)
+
     def run(self, circuits: Sequence[QuantumCircuit], shots: Shots, seed: int | None) -> list[
         dict[str, int]
     ]:
         """Submit all circuits as one Sampler job and wait for it."""
-        from qiskit_ibm_runtime import QiskitRuntimeService, SamplerV2
+        from qiskit_ibm_runtime.executor_sampler import Sampler
 
-        service = QiskitRuntimeService(channel="ibm_quantum_platform", token=self.token(),
-                                       instance=self.instance)
-        backend = service.backend(self.backend_name)
+        backend = self._backend()
         wide = [embed(c, self.device_qubits, self.region) for c in circuits]
 
         def sample(pubs: list[tuple[Any, ...]], _seed: int | None) -> list[dict[str, int]]:
-            return _counts_from_sampler(SamplerV2(mode=backend).run(pubs).result())
+            return _counts_from_sampler(Sampler(mode=backend).run(pubs).result())
 
         return run_by_shot_count(sample, wide, shots, seed)
+
+    def estimate(self, circuit: QuantumCircuit, observables: Sequence[SparsePauliOp], shots: int,
+                 seed: int | None, plan: MitigationPlan) -> list[RawEstimate]:
+        """Mitigated expectation values through the executor Estimator on the real backend."""
+        wide = embed(circuit, self.device_qubits, self.region)
+        laid = [o.apply_layout(list(self.region), num_qubits=self.device_qubits)
+                for o in observables]
+        return run_estimator(self._backend(), wide, laid, shots, seed, plan, simulator=False)

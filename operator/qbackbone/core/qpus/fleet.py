@@ -17,20 +17,14 @@ from qbackbone.api.conditions import Reason
 from qbackbone.api.manifests import load_manifests
 from qbackbone.api.qpunode import CalibrationSnapshot, QPUNode
 from qbackbone.core.errors import JobFailure
-from qbackbone.core.qpus.backends import (
-    AerExecutor,
-    Executor,
-    FakeDeviceExecutor,
-    IBMRuntimeExecutor,
-    fake_backend,
-    restricted_noise_model,
-)
+from qbackbone.core.qpus.backends import AerExecutor, Executor, IBMRuntimeExecutor, RegionExecutor
 from qbackbone.core.qpus.descriptor import (
     QPUDescriptor,
     best_region,
     calibration_from_target,
     restrict_target,
 )
+from qbackbone.core.qpus.devices import fake_backend
 from qbackbone.core.qpus.fidelity import derive_max_depth
 
 DEFAULT_AER_QUBITS = 24
@@ -133,13 +127,8 @@ def build_qpu(node: QPUNode) -> QPU:
     rep_delay = getattr(device.configuration(), "default_rep_delay", None) or DEFAULT_REP_DELAY
     readout = cal.median_duration("readout") or 0.0
     derived = derive_max_depth(cal)
-    executor: Executor
-    if backend.provider == "fake":
-        executor = FakeDeviceExecutor(device_name, region)
-    else:
-        executor = AerExecutor(method=backend.options.method,
-                               noise=restricted_noise_model(device_name, tuple(region)),
-                               device_qubits=device.num_qubits, region=region)
+    executor = RegionExecutor(device_name, region, runtime_sampler=backend.provider == "fake",
+                              method=backend.options.method)
     descriptor = QPUDescriptor(
         **common, qubits=qubits, device_qubits=device.num_qubits, ideal=False,
         shot_time=spec.shot_time or (rep_delay + readout),

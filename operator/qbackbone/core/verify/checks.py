@@ -30,6 +30,9 @@ class NoiseProfile:
 
     shares: tuple[tuple[float, float], ...]  # (fraction of shots, success probability)
     amplification: float = 1.0  # a cut result's bias grows with gamma, the sum of |coefficients|
+    # The values carry their own systematicError (mitigated noisy QPUs): they are tested
+    # against sqrt(stdError^2 + systematicError^2) with no blanket allowance.
+    systematic_reported: bool = False
 
     @property
     def noisy(self) -> bool:
@@ -37,7 +40,10 @@ class NoiseProfile:
         return any(p < 1.0 for _, p in self.shares)
 
     def expectation_allowance(self) -> float:
-        """Largest bias noise can cause on a +-1 observable: 2 x (share of failed shots)."""
+        """Largest bias noise can cause on a +-1 observable: 2 x (share of failed shots);
+        none when the values report their systematic error themselves."""
+        if self.systematic_reported:
+            return 0.0
         return self.amplification * 2.0 * sum(w * (1.0 - p) for w, p in self.shares)
 
     def distribution_allowance(self) -> float:
@@ -77,7 +83,8 @@ def _usable(v: ExpectationValue) -> bool:
 
 
 def _scale(v: ExpectationValue) -> float:
-    return max(v.std_error, VALUE_RESOLUTION)
+    """The value's total reported uncertainty sqrt(stdError^2 + systematicError^2)."""
+    return max(math.hypot(v.std_error, v.systematic_error), VALUE_RESOLUTION)
 
 
 def verify_expectations(values: Sequence[ExpectationValue], exact: Sequence[float] | None,
@@ -110,9 +117,13 @@ def verify_expectations(values: Sequence[ExpectationValue], exact: Sequence[floa
         if dev > z * _scale(v) + allowance:
             failed.append(v.observable)
     worst, largest = max(sigmas, default=0.0), max(devs, default=0.0)
-    details = (f"max deviation {largest:.4g} = {worst:.2f} sigma; {allowed}"
-               + (f" + noise allowance {allowance:.3g}" if noise.noisy
-                  else " (noise-free backends)"))
+    if noise.systematic_reported:
+        basis = " (sigma = sqrt(stdError^2 + systematicError^2), mitigated noisy QPUs)"
+    elif noise.noisy:
+        basis = f" + noise allowance {allowance:.3g}"
+    else:
+        basis = " (noise-free backends)"
+    details = f"max deviation {largest:.4g} = {worst:.2f} sigma; {allowed}{basis}"
     if failed:
         details += f"; beyond the allowance: {_names(failed)}"
     if broken:

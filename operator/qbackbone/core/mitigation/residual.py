@@ -1,0 +1,31 @@
+"""The residual-bias model: how far a mitigated (or raw) noisy value may still be off.
+
+Depolarizing-like noise shrinks an expectation value towards 0, so what mitigation leaves
+scales with the circuit's estimated error probability (1 - F) and with the value's size:
+``systematicError = c (1 - F) max(|value|, 0.1)``. ``c`` per level is the median of
+``|bias| / ((1 - F) max(|value|, 0.1))`` over the mitigation benchmark's rows
+(benchmarks/mitigation/calibrate_residual.py refits it from the pipeline benchmark); F is
+the pipeline's own estimated success probability from the QPU's calibration.
+"""
+
+from __future__ import annotations
+
+from qbackbone.api.mitigation import MitigationLevel
+
+# Refitted by benchmarks/mitigation/calibrate_residual.py on the pipeline benchmark
+# (benchmarks/results/mitigation-pipeline.json); see docs/mitigation.md.
+RESIDUAL_COEFFICIENT: dict[MitigationLevel, float] = {"None": 0.86, "Readout": 0.44, "ZNE": 0.33}
+SMALLEST_SCALE = 0.1  # a value near 0 can still be biased: depolarizing noise is not all
+
+
+def residual_systematic(level: MitigationLevel, fidelity: float, value: float) -> float:
+    """The residual bias estimate of one value, at most 1 (a Pauli expectation's range/2)."""
+    infidelity = min(max(1.0 - fidelity, 0.0), 1.0)
+    return min(RESIDUAL_COEFFICIENT[level] * infidelity * max(abs(value), SMALLEST_SCALE), 1.0)
+
+
+def residual_model_text(level: MitigationLevel) -> str:
+    """How the residual model reads, for the mitigation report."""
+    return (f"residual-bias model c (1 - F) max(|value|, {SMALLEST_SCALE}) with c = "
+            f"{RESIDUAL_COEFFICIENT[level]} for level {level}, F the estimated success "
+            "probability from the QPU's calibration")
