@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from qbackbone.api.mitigation import MitigationLevel
 from qbackbone.core.mitigation.estimator import EXTRAPOLATORS, RawEstimate
 from qbackbone.core.mitigation.plan import MitigationPlan
 from qbackbone.core.mitigation.residual import residual_systematic
@@ -57,14 +58,14 @@ def mitigated_value(raw: RawEstimate, plan: MitigationPlan, fidelity: float,
                                   "ZNE linear extrapolation; systematic = half the "
                                   "exponential/linear spread with the residual-bias model")
         base, base_std = raw.noise_factor_values[0], raw.noise_factor_stds[0]
-        level = "Readout" if plan.readout else "None"
+        level: MitigationLevel = "Readout" if plan.readout else "None"
         return MitigatedValue(
             _clip(base), _cap(base_std), residual_systematic(level, fidelity, base),
             f"noise factor 1 ({'TREX' if plan.readout else 'twirled'}): the ZNE fit was "
             + ("not finite" if not math.isfinite(total) else
                f"too uncertain (sigma {total:.3g} > target {target_sigma:g})")
             + "; systematic from the residual-bias model")
-    level = "Readout" if plan.readout else "None"
+    level: MitigationLevel = "Readout" if plan.readout else "None"
     return MitigatedValue(_clip(raw.value), _cap(raw.std),
                           residual_systematic(level, fidelity, raw.value),
                           ("TREX" if plan.readout else "unmitigated")
