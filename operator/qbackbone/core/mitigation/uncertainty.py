@@ -43,6 +43,7 @@ def _cap(error: float) -> float:
 def mitigated_value(raw: RawEstimate, plan: MitigationPlan, fidelity: float,
                     target_sigma: float) -> MitigatedValue:
     """Apply the level's uncertainty rule to one raw estimate."""
+    level: MitigationLevel = "Readout" if plan.readout else "None"  # without extrapolation
     if plan.zne and raw.extrapolated:
         linear = raw.extrapolated[EXTRAPOLATORS.index("linear")]
         expo = raw.extrapolated[EXTRAPOLATORS.index("exponential")]
@@ -58,14 +59,12 @@ def mitigated_value(raw: RawEstimate, plan: MitigationPlan, fidelity: float,
                                   "ZNE linear extrapolation; systematic = half the "
                                   "exponential/linear spread with the residual-bias model")
         base, base_std = raw.noise_factor_values[0], raw.noise_factor_stds[0]
-        level: MitigationLevel = "Readout" if plan.readout else "None"
         return MitigatedValue(
             _clip(base), _cap(base_std), residual_systematic(level, fidelity, base),
             f"noise factor 1 ({'TREX' if plan.readout else 'twirled'}): the ZNE fit was "
             + ("not finite" if not math.isfinite(total) else
                f"too uncertain (sigma {total:.3g} > target {target_sigma:g})")
             + "; systematic from the residual-bias model")
-    level: MitigationLevel = "Readout" if plan.readout else "None"
     return MitigatedValue(_clip(raw.value), _cap(raw.std),
                           residual_systematic(level, fidelity, raw.value),
                           ("TREX" if plan.readout else "unmitigated")
