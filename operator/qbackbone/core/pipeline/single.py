@@ -27,6 +27,7 @@ from qbackbone.core.execute.estimates import (
     prepare_estimator_work,
 )
 from qbackbone.core.mitigation.plan import MitigationPlan
+from qbackbone.core.mitigation.residual import residual_systematic
 from qbackbone.core.mitigation.uncertainty import MitigatedValue
 from qbackbone.core.pipeline.decide import DecidedJob
 from qbackbone.core.pipeline.finish import merge_sampling_counts, verify_and_finish
@@ -155,8 +156,9 @@ def finish_single_qpu(decided: DecidedJob, outcomes: ShareOutcomes) -> QuantumJo
     by_name = {a.descriptor.name: a for a in decided.assessments}
     fidelity = {q: a.estimated_fidelity or 1.0 for q, a in by_name.items()}
     plans = mitigation_plans(decided)
+    noisy = any(not by_name[s.qpu].descriptor.ideal for s in qip.shares)
     noise = _noise_profile({s.qpu: s.shots for s in qip.shares}, fidelity,
-                           mitigated=bool(estimates) and not counts)
+                           mitigated=noisy and reduced.observables is not None)
     bases = len(reduced.measured_circuits)
     total_shots = sum(round(s.shots * bases * (plans[s.qpu].shot_multiplier
                                                if s.qpu in estimates else 1.0))
@@ -183,20 +185,31 @@ def _estimate(index: int, observable: str, decided: DecidedJob,
     """One observable from every share: counts give shot-noise estimates (ideal QPUs, where
     there is nothing to mitigate), the Estimator mitigated ones."""
     basis = decided.reduced.basis_of[index]
+    assessed = {a.descriptor.name: a for a in decided.assessments}
+    noisy = any(not assessed[s.qpu].descriptor.ideal for s in decided.qip.shares)
     strata: list[tuple[str, int, MitigatedValue]] = []
     for share in decided.qip.shares:
         if share.qpu in outcomes.estimates:
             strata.append((share.qpu, share.shots, outcomes.estimates[share.qpu][index]))
             continue
         e: Estimate = parity_estimate(outcomes.counts[share.qpu][basis], observable)
-        strata.append((share.qpu, share.shots,
-                       MitigatedValue(e.value, e.std_error, 0.0, "ideal simulator")))
-    if not outcomes.estimates:  # all ideal: the exact stratified estimator of before
+        strata.append((share.qpu, share.shots, _counted_value(e, assessed[share.qpu])))
+    if not noisy:  # all ideal: the exact stratified estimator of before
         combined = combine_strata([parity_estimate(outcomes.counts[s.qpu][basis], observable)
                                    for s in decided.qip.shares])
         return ExpectationValue(observable=observable, value=round(combined.value, 6),
                                 std_error=round(combined.std_error, 6))
     return combine_mitigated(observable, strata)
+
+
+def _counted_value(e: Estimate, assessment: QPUAssessment) -> MitigatedValue:
+    """A value from counts: exact on an ideal simulator; from a noisy QPU it is unmitigated,
+    so its systematic error is the residual-bias model's."""
+    if assessment.descriptor.ideal:
+        return MitigatedValue(e.value, e.std_error, 0.0, "ideal simulator")
+    fidelity = assessment.estimated_fidelity or 0.0
+    return MitigatedValue(e.value, e.std_error, residual_systematic("None", fidelity, e.value),
+                          "unmitigated counts; systematic from the residual-bias model")
 
 
 def _reports(decided: DecidedJob, qpus: Sequence[str]) -> list[MitigationReport]:
