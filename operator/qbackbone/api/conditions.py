@@ -50,6 +50,7 @@ class Reason(StrEnum):
     WITHIN_NOISE_BUDGET = "WithinNoiseBudget"
     WITHIN_REPORTED_UNCERTAINTY = "WithinReportedUncertainty"  # noisy: within 3 total sigma
     WITHIN_PHYSICAL_BOUNDS = "WithinPhysicalBounds"
+    UNCERTAINTY_TOO_LARGE = "UncertaintyTooLarge"  # the check could not have failed
     SELF_CHECK = "SelfCheck"  # compared with the same simulation that produced it
     DEVIATES = "DeviatesFromExact"
     OUT_OF_BOUNDS = "OutOfPhysicalBounds"

@@ -238,6 +238,9 @@ class Verification(ApiModel):
         description="SelfCheck: a classical statevector result compared with the same exact "
         "simulation, so not an independent verification.")
     passed: bool
+    informative: bool = Field(
+        default=True, description="False when the allowed deviation of every value covers its "
+        "whole range (|<P>| <= 1): the check could not have failed, so it verifies nothing.")
     noisy: bool = Field(description="Whether noisy QPUs contributed (deviations expected).")
     exact_values: list[float] | None = None
     max_deviation_sigma: float | None = Field(

@@ -29,3 +29,25 @@ def residual_model_text(level: MitigationLevel) -> str:
     return (f"residual-bias model c (1 - F) max(|value|, {SMALLEST_SCALE}) with c = "
             f"{RESIDUAL_COEFFICIENT[level]} for level {level}, F the estimated success "
             "probability from the QPU's calibration")
+
+
+# Cut jobs: every subcircuit's counts are unmitigated, and a reconstructed value shrinks by
+# about the product of the subcircuits' success probabilities F (depolarizing-like noise
+# multiplies each factor of every QPD term), so its bias is about |value| (1/F - 1). The
+# coefficient covers the worst of the cut runs measured (benchmarks/mitigation/pipeline.py,
+# cut section): GHZ and ladder circuits of 6-8 qubits cut over two 5-qubit fake devices.
+CUT_RESIDUAL_COEFFICIENT = 1.2
+
+
+def cut_residual_systematic(joint_fidelity: float, value: float) -> float:
+    """The residual bias estimate of a value reconstructed from noisy cut fragments."""
+    fidelity = min(max(joint_fidelity, 1e-3), 1.0)
+    shrink = 1.0 / fidelity - 1.0
+    return min(CUT_RESIDUAL_COEFFICIENT * shrink * max(abs(value), SMALLEST_SCALE), 1.0)
+
+
+def cut_model_text() -> str:
+    """How the cut residual model reads, for the mitigation report."""
+    return (f"cut residual-bias model {CUT_RESIDUAL_COEFFICIENT} (1/F - 1) max(|value|, "
+            f"{SMALLEST_SCALE}), F the product over subcircuits of their shot-weighted "
+            "estimated success probability")

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from qiskit import QuantumCircuit
 
 from qbackbone.api.conditions import ConditionType, Phase, Reason
+from qbackbone.api.mitigation import MitigationReport
 from qbackbone.api.policy import CuttingOptions
 from qbackbone.api.quantumjob import (
     ExpectationValue,
@@ -29,6 +30,7 @@ from qbackbone.core.cutting import (
 from qbackbone.core.cutting import unitary_part as cut_ready
 from qbackbone.core.errors import JobFailure
 from qbackbone.core.execute.shots import split_shots
+from qbackbone.core.mitigation.residual import cut_model_text, cut_residual_systematic
 from qbackbone.core.pipeline.classical import finish_classical, run_classical_fallback
 from qbackbone.core.pipeline.decide import DecidedJob
 from qbackbone.core.pipeline.finish import verify_and_finish
@@ -215,17 +217,44 @@ def finish_distributed(decided: DecidedJob, plan: CutPlan, values: Sequence[floa
                   f"{len(records)} fragment(s) over {len(plan.subcircuits)} subcircuits")
     status.phase = Phase.RECONSTRUCTING
     total = sum(r.shots for r in records)
+    joint = joint_fidelity(records)
+    noisy = joint < 1.0
     status.result = Result(
         path="Distributed", shots=total, qpus=sorted({r.qpu for r in records}),
         backends=sorted({r.backend for r in records}),
         expectation_values=[
-            ExpectationValue(observable=o, value=round(v, 6), std_error=round(e, 6))
+            ExpectationValue(observable=o, value=round(v, 6), std_error=round(e, 6),
+                             systematic_error=round(cut_residual_systematic(joint, v), 6)
+                             if noisy else 0.0,
+                             method="cut fragments, unmitigated; systematic from the cut "
+                             "residual-bias model" if noisy else None)
             for o, v, e in zip(reduced.observables, values, std_errors, strict=True)
         ],
+        ideal_simulator=not noisy,
     )
+    if noisy:
+        status.result.mitigation = [MitigationReport(
+            level="None", systematic_model=cut_model_text(),
+            reason="cut fragments run as counts with mid-circuit measurements: no readout or "
+            f"ZNE mitigation yet; joint estimated success probability {joint:.3f}",
+            qpus=sorted({r.qpu for r in records}))]
     noise = NoiseProfile(tuple((r.shots / total, r.fidelity) for r in records),
-                         amplification=plan.overhead ** 0.5)
+                         amplification=plan.overhead ** 0.5, systematic_reported=noisy)
     return verify_and_finish(run, reduced, noise)
+
+
+def joint_fidelity(records: Sequence[FragmentRecord]) -> float:
+    """Product over subcircuits of their shot-weighted estimated success probability: how
+    much of a reconstructed value survives the noise of every QPU that ran a part of it."""
+    by_sub: dict[str, list[FragmentRecord]] = {}
+    for r in records:
+        by_sub.setdefault(r.subcircuit, []).append(r)
+    joint = 1.0
+    for parts in by_sub.values():
+        shots = sum(r.shots for r in parts)
+        joint *= (sum(r.shots * r.fidelity for r in parts) / shots if shots
+                  else min(r.fidelity for r in parts))
+    return joint
 
 
 def classical_instead(decided: DecidedJob, why: str) -> None:

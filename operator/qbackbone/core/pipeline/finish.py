@@ -63,6 +63,10 @@ def verify_and_finish(run: JobRun, reduced: ReducedJob, noise: NoiseProfile,
     if verification.noisy and verification.method != "PhysicalBounds":
         reason = (Reason.WITHIN_REPORTED_UNCERTAINTY if noise.systematic_reported
                   else Reason.WITHIN_NOISE_BUDGET)
+    if not verification.informative:  # not a failure, but not a verification either
+        run.condition(ConditionType.VERIFIED, False, Reason.UNCERTAINTY_TOO_LARGE,
+                      verification.details)
+        return conclude(run, reduced.deadline_remaining)
     run.condition(ConditionType.VERIFIED, True, reason, verification.details)
     return conclude(run, reduced.deadline_remaining)
 
@@ -79,5 +83,8 @@ def conclude(run: JobRun, remaining: float | None) -> QuantumJobStatus:
                       f"finished {elapsed:.2f}s after start with {remaining:.2f}s available")
     status.phase = Phase.SUCCEEDED
     run.condition(ConditionType.SUCCEEDED, True, Reason.COMPLETED,
-                  f"{result.path} result verified by {verification.method}")
+                  f"{result.path} result verified by {verification.method}"
+                  if verification.informative else
+                  f"{result.path} result, not verified: its reported uncertainty is too large "
+                  "for the exact comparison to fail")
     return run.finish()
