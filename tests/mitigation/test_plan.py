@@ -57,6 +57,7 @@ def test_always_forces_a_technique_even_past_the_deadline() -> None:
     assert plan.level == "ZNE" and "requires" in plan.reason
 
 
-def test_sampling_jobs_are_not_estimator_mitigated() -> None:
+def test_sampling_jobs_get_m3_readout_mitigation() -> None:
     plan = choose_mitigation(MitigationPolicy(), ideal=False, expectation=False, fits=_always)
-    assert plan.level == "None" and "sampling" in plan.reason
+    assert plan.level == "Readout" and plan.m3 and plan.techniques == ["M3"]
+    assert plan.shot_multiplier == 1.0

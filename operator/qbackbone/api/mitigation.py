@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from qbackbone.api.common import ApiModel
+from qbackbone.api.common import ApiModel, Duration
 
 TechniqueRule = Literal["Auto", "Always", "Never"]
 """Auto: the QIP decides per job; Always: whenever the QPU is noisy; Never: forbidden."""
@@ -25,7 +25,8 @@ class MitigationPolicy(ApiModel):
 
     enabled: bool = Field(default=True, description="Mitigate results from noisy QPUs.")
     readout: TechniqueRule = Field(
-        default="Auto", description="TREX readout mitigation of expectation values.")
+        default="Auto", description="Readout mitigation: TREX for expectation values, M3 "
+        "(mthree) with the QPU's readout calibration for counts.")
     zne: TechniqueRule = Field(
         default="Auto", description="Zero-noise extrapolation (with gate twirling); Auto uses it "
         "when the shot multiplier and the deadline allow.")
@@ -41,6 +42,14 @@ class MitigationPolicy(ApiModel):
         description="Largest total uncertainty sqrt(stdError^2 + systematicError^2) a ZNE value "
         "may report; above it the job's unextrapolated readout-mitigated value is used with "
         "the residual-bias model instead.")
+
+
+    readout_calibration_max_age: Duration = Field(
+        default=3600.0, description="A QPU's readout calibration (for M3) is measured again "
+        "when older than this, or when the QPU's own calibration changes.")
+    readout_calibration_shots: int = Field(
+        default=4000, ge=100, le=100_000,
+        description="Shots per preparation (all-0, all-1) of a readout calibration.")
 
 
 class MitigationReport(ApiModel):

@@ -220,6 +220,10 @@ class Result(ApiModel):
     method: str | None = Field(default=None, description="Classical path: how it was computed.")
     expectation_values: list[ExpectationValue] | None = None
     counts: dict[str, int] | None = None
+    mitigated_probabilities: dict[str, float] | None = Field(
+        default=None, description="Sampling jobs on noisy QPUs: the readout-mitigated outcome "
+        "distribution (M3, nearest probability distribution), shot-weighted over the QPUs; "
+        "counts stay as measured.")
     mitigation: list[MitigationReport] | None = Field(
         default=None, description="Error mitigation per QPU group; absent: none was needed "
         "(ideal backends or the classical path).")

@@ -67,14 +67,22 @@ def summarise(name: str, status: QuantumJobStatus, stream: TextIO | None = None)
                        f"~{frag.planned_end_seconds:.2f}s{fid}")
     r = status.result
     if r is not None:
-        out.append(f"result: {r.path} on {', '.join(r.backends)}, {r.shots} shots")
+        ideal = " (ideal simulator)" if r.ideal_simulator and r.path != "Classical" else ""
+        out.append(f"result: {r.path} on {', '.join(r.backends)}{ideal}, {r.shots} shots")
+        for m in r.mitigation or []:
+            out.append(f"  mitigation {m.level} on {', '.join(m.qpus)}: "
+                       f"{', '.join(m.techniques) or 'none'} (x{m.shot_multiplier:g} shots)")
         for ev in r.expectation_values or []:
-            out.append(f"  <{ev.observable}> = {ev.value:+.4f} +- {ev.std_error:.4f}")
+            sys_part = (f" +- {ev.systematic_error:.4f} (sys)" if ev.systematic_error else "")
+            out.append(f"  <{ev.observable}> = {ev.value:+.4f} +- {ev.std_error:.4f}{sys_part}")
         if r.solution is not None:
             out.extend(_solution_lines(r.solution))
         if r.counts:
             top = sorted(r.counts.items(), key=lambda kv: -kv[1])[:4]
             out.append("  top counts: " + ", ".join(f"{k}: {v}" for k, v in top))
+        if r.mitigated_probabilities:
+            best = sorted(r.mitigated_probabilities.items(), key=lambda kv: -kv[1])[:4]
+            out.append("  readout-mitigated: " + ", ".join(f"{k}: {p:.3f}" for k, p in best))
     v = status.verification
     if v is not None:
         out.append(f"verification: {v.method} {'passed' if v.passed else 'FAILED'}"

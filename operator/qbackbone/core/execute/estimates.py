@@ -31,7 +31,8 @@ class EstimatorWork:
 
     circuit: QuantumCircuit
     observables: list[SparsePauliOp]
-    fidelity: float
+    fidelity: float  # estimated success probability, readout included
+    readout_fidelity: float = 1.0  # the part of it readout accounts for
 
 
 def prepare_estimator_work(qpu: QPU, circuit: QuantumCircuit, observables: Sequence[str],
@@ -41,8 +42,11 @@ def prepare_estimator_work(qpu: QPU, circuit: QuantumCircuit, observables: Seque
     laid = [SparsePauliOp(o).apply_layout(isa.layout, num_qubits=isa.num_qubits)
             for o in observables]
     cal = qpu.descriptor.calibration
-    fidelity = 1.0 if cal is None else estimate_success_probability(_measured(isa), cal)
-    return EstimatorWork(isa, laid, fidelity)
+    if cal is None:
+        return EstimatorWork(isa, laid, 1.0, 1.0)
+    fidelity = estimate_success_probability(_measured(isa), cal)
+    unread = estimate_success_probability(isa, cal)
+    return EstimatorWork(isa, laid, fidelity, min(fidelity / unread, 1.0) if unread > 0 else 1.0)
 
 
 def _measured(isa: QuantumCircuit) -> QuantumCircuit:
@@ -59,7 +63,8 @@ def estimate_on_qpu(qpu: QPU, work: EstimatorWork, shots: int, seed: int | None,
     if not isinstance(executor, EstimatingExecutor):
         raise TypeError(f"QPU {qpu.name} cannot estimate expectation values")
     raw = executor.estimate(work.circuit, work.observables, shots, seed, plan)
-    return [mitigated_value(r, plan, work.fidelity, target_sigma) for r in raw]
+    return [mitigated_value(r, plan, work.fidelity, target_sigma, work.readout_fidelity)
+            for r in raw]
 
 
 def combine_mitigated(observable: str, strata: Sequence[tuple[str, int, MitigatedValue]]
@@ -85,6 +90,12 @@ def combine_mitigated(observable: str, strata: Sequence[tuple[str, int, Mitigate
 def mitigation_report(plan: MitigationPlan, qpus: Sequence[str], calibration: str | None
                       ) -> MitigationReport:
     """The result's record of one QPU group's mitigation."""
+    if plan.m3:
+        model = ("counts: the verification allows only the non-readout error, 1 - F / F_readout "
+                 "per QPU, F the estimated success probability, F_readout the calibration's")
+        return MitigationReport(level=plan.level, techniques=plan.techniques,
+                                systematic_model=model, calibration=calibration,
+                                reason=plan.reason, qpus=list(qpus))
     model = ("ZNE: half the exponential/linear extrapolator spread, 0.01 and the "
              + residual_model_text("ZNE") + ", in quadrature; values whose total sigma exceeds "
              "the target fall back to noise factor 1 with the " + residual_model_text("Readout")

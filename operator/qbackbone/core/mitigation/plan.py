@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from qbackbone.api.mitigation import MitigationLevel, MitigationPolicy
 
@@ -23,6 +23,7 @@ class MitigationPlan:
     level: MitigationLevel
     reason: str
     readout: bool = False  # TREX: twirled measurements plus a measurement-noise calibration
+    m3: bool = False  # counts: M3 correction with the QPU's readout calibration
     zne: bool = False  # gate twirling plus zero-noise extrapolation by gate folding
     dynamical_decoupling: bool = False
 
@@ -42,6 +43,8 @@ class MitigationPlan:
     def techniques(self) -> list[str]:
         """Names for the result's mitigation report."""
         names = []
+        if self.m3:
+            names.append("M3")
         if self.readout:
             names.append("TREX")
         if self.zne:
@@ -66,8 +69,11 @@ def choose_mitigation(policy: MitigationPolicy, *, ideal: bool, expectation: boo
         return MitigationPlan("None", "the policy disables mitigation (mitigation.enabled: "
                               "false); systematicError comes from the residual-bias model")
     if not expectation:
-        return MitigationPlan("None", "a sampling job: counts are reported as measured "
-                              "(readout mitigation applies to expectation values)")
+        if policy.readout == "Never":
+            return MitigationPlan("None", "the policy forbids readout mitigation: counts are "
+                                  "reported as measured")
+        return MitigationPlan("Readout", "counts: M3 readout mitigation with the QPU's readout "
+                              "calibration (no extra shots per job)", m3=True)
     dd = policy.dynamical_decoupling == "Always"
     readout_ok = policy.readout != "Never"
     cap = policy.max_shot_multiplier
@@ -101,4 +107,4 @@ def choose_mitigation(policy: MitigationPolicy, *, ideal: bool, expectation: boo
 
 
 def _with_reason(plan: MitigationPlan, reason: str) -> MitigationPlan:
-    return MitigationPlan(plan.level, reason, plan.readout, plan.zne, plan.dynamical_decoupling)
+    return replace(plan, reason=reason)

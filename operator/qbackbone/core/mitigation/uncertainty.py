@@ -41,9 +41,13 @@ def _cap(error: float) -> float:
 
 
 def mitigated_value(raw: RawEstimate, plan: MitigationPlan, fidelity: float,
-                    target_sigma: float) -> MitigatedValue:
-    """Apply the level's uncertainty rule to one raw estimate."""
+                    target_sigma: float, readout_fidelity: float = 1.0) -> MitigatedValue:
+    """Apply the level's uncertainty rule to one raw estimate. ``fidelity`` is the estimated
+    success probability with readout, ``readout_fidelity`` the part readout accounts for:
+    readout-mitigated values are left with the rest, ``fidelity / readout_fidelity``."""
     level: MitigationLevel = "Readout" if plan.readout else "None"  # without extrapolation
+    if plan.readout:
+        fidelity = min(fidelity / max(readout_fidelity, 1e-9), 1.0)
     if plan.zne and raw.extrapolated:
         linear = raw.extrapolated[EXTRAPOLATORS.index("linear")]
         expo = raw.extrapolated[EXTRAPOLATORS.index("exponential")]

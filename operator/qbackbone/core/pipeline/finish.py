@@ -43,7 +43,9 @@ def verify_and_finish(run: JobRun, reduced: ReducedJob, noise: NoiseProfile,
         else:
             dist = exact_distribution(reduced.circuit) if no_exact is None else None
             verification = verify_counts(result.counts or {}, dist, noise,
-                                         policy.max_deviation_sigma, no_exact)
+                                         policy.max_deviation_sigma, no_exact,
+                                         result.mitigated_probabilities,
+                                         noise.mitigation_overhead)
     if self_check and verification.method in ("ExactStatevector", "ExactDistribution"):
         verification.method = "SelfCheck"
         verification.details = ("self-check, no independent verification: the statevector "

@@ -26,7 +26,13 @@ from qbackbone.core.execute.estimates import (
     mitigation_report,
     prepare_estimator_work,
 )
+from qbackbone.core.execute.readout import (
+    combine_distributions,
+    m3_correct,
+    readout_calibration,
+)
 from qbackbone.core.mitigation.plan import MitigationPlan
+from qbackbone.core.mitigation.readout import CorrectedDistribution, measured_qubits
 from qbackbone.core.mitigation.residual import residual_systematic
 from qbackbone.core.mitigation.uncertainty import MitigatedValue
 from qbackbone.core.pipeline.decide import DecidedJob
@@ -171,6 +177,8 @@ def finish_single_qpu(decided: DecidedJob, outcomes: ShareOutcomes) -> QuantumJo
                                             for s in qip.shares))
         if reduced.observables is None:
             result.counts = merge_sampling_counts([counts[s.qpu] for s in qip.shares])
+            if noisy:
+                noise = _readout_mitigate(decided, result, noise, counts)
         else:
             result.expectation_values = [
                 _estimate(i, obs, decided, outcomes) for i, obs in enumerate(reduced.observables)]
@@ -200,6 +208,48 @@ def _estimate(index: int, observable: str, decided: DecidedJob,
         return ExpectationValue(observable=observable, value=round(combined.value, 6),
                                 std_error=round(combined.std_error, 6))
     return combine_mitigated(observable, strata)
+
+
+def _readout_mitigate(decided: DecidedJob, result: Result, noise: NoiseProfile,
+                      counts_by_qpu: Mapping[str, Sequence[Mapping[str, int]]]) -> NoiseProfile:
+    """M3 on each noisy share's counts of a sampling job (when the plan says so and its
+    measurements are final): the mixture goes to ``mitigated_probabilities`` and the noise
+    profile keeps only the non-readout part of each share's error. Unchanged otherwise."""
+    run, reduced, qip = decided.run, decided.reduced, decided.qip
+    plans = mitigation_plans(decided)
+    by_name = {q.name: q for q in decided.fleet}
+    policy = reduced.policy.spec.mitigation
+    if reduced.dynamic or not all(plans[s.qpu].m3 or by_name[s.qpu].descriptor.ideal
+                                  for s in qip.shares):
+        return noise
+    parts: list[tuple[int, CorrectedDistribution]] = []
+    fidelity: dict[str, float] = {}
+    calibrations: list[str] = []
+    for share in qip.shares:
+        qpu = by_name[share.qpu]
+        (compiled,) = decided.compiled.circuits[share.qpu]
+        (counts,) = counts_by_qpu[share.qpu]
+        assessed = next(a for a in decided.assessments if a.descriptor.name == share.qpu)
+        if qpu.descriptor.ideal:
+            parts.append((share.shots, CorrectedDistribution(
+                {k: n / share.shots for k, n in counts.items()}, 1.0)))
+            fidelity[share.qpu] = 1.0
+            continue
+        cal = readout_calibration(qpu, run.now, policy.readout_calibration_max_age,
+                                  policy.readout_calibration_shots, decided.seed)
+        parts.append((share.shots, m3_correct(counts, compiled, cal)))
+        read = cal.readout_fidelity(sorted(set(measured_qubits(compiled).values())))
+        fidelity[share.qpu] = min(1.0, (assessed.estimated_fidelity or 0.0) / max(read, 1e-9))
+        calibrations.append(f"{share.qpu}: readout calibration of {cal.taken_at.isoformat()} "
+                            f"({cal.shots} shots per preparation; {cal.qpu_calibration})")
+    result.mitigated_probabilities, overhead = combine_distributions(parts)
+    noisy_plans = {plans[s.qpu] for s in qip.shares if not by_name[s.qpu].descriptor.ideal}
+    result.mitigation = [mitigation_report(p, [s.qpu for s in qip.shares if plans[s.qpu] == p],
+                                           "; ".join(calibrations)) for p in noisy_plans]
+    shares = {s.qpu: s.shots for s in qip.shares}
+    total = sum(shares.values())
+    return NoiseProfile(tuple((n / total, fidelity[q]) for q, n in shares.items()),
+                        mitigation_overhead=overhead)
 
 
 def _counted_value(e: Estimate, assessment: QPUAssessment) -> MitigatedValue:

@@ -34,6 +34,8 @@ class NoiseProfile:
     # The values carry their own systematicError (mitigated noisy QPUs): they are tested
     # against sqrt(stdError^2 + systematicError^2) with no blanket allowance.
     systematic_reported: bool = False
+    # Sampling jobs: the variance multiplier of a readout-mitigated (M3) distribution.
+    mitigation_overhead: float = 1.0
 
     @property
     def noisy(self) -> bool:
@@ -152,11 +154,14 @@ def total_variation(counts: Mapping[str, int], exact: Mapping[str, float]) -> fl
 
 def verify_counts(counts: Mapping[str, int], exact: Mapping[str, float] | None,
                   noise: NoiseProfile, max_sigma: float,
-                  no_exact: str | None = None) -> Verification:
+                  no_exact: str | None = None, mitigated: Mapping[str, float] | None = None,
+                  mitigation_overhead: float = 1.0) -> Verification:
     """Pass when the TVD is within the sampling bound (scaled by max_sigma) plus noise.
 
     The distance is one test of the whole distribution, so ``max_sigma`` needs no
-    multiple-testing correction here.
+    multiple-testing correction here. With a readout-mitigated distribution, that is what is
+    compared; its sampling scale grows by the square root of the mitigation's variance
+    overhead, and ``noise`` should then hold success probabilities without readout.
     """
     shots = sum(counts.values())
     valid = shots > 0 and all(c >= 0 for c in counts.values())
@@ -165,17 +170,23 @@ def verify_counts(counts: Mapping[str, int], exact: Mapping[str, float] | None,
         return Verification(method="PhysicalBounds", passed=valid, noisy=noise.noisy,
                             details=f"{shots} shots over {len(counts)} outcomes; "
                             + (why if valid else "no shots, or a negative count"))
-    tvd = total_variation(counts, exact)
+    if mitigated is None:
+        tvd = total_variation(counts, exact)
+    else:
+        keys = set(mitigated) | set(exact)
+        tvd = 0.5 * sum(abs(mitigated.get(k, 0.0) - exact.get(k, 0.0)) for k in keys)
     # E[TVD] <= 1/2 sum_i sqrt(p_i (1 - p_i) / N): the sampling scale of the distance, never
     # below one shot's weight (a deterministic outcome has scale 0).
     scale = max(0.5 * sum(math.sqrt(p * (1 - p) / shots) for p in exact.values()), 1.0 / shots)
+    scale *= math.sqrt(max(mitigation_overhead, 1.0))
     allowance = noise.distribution_allowance()
     bound = max_sigma * scale + allowance
     return Verification(
         method="ExactDistribution", passed=tvd <= bound, noisy=noise.noisy,
         total_variation_distance=round(tvd, 6), noise_allowance=round(allowance, 6),
         max_deviation_sigma=round(tvd / scale, 3),
-        details=f"total variation distance {tvd:.4g}; bound {bound:.4g} "
+        details=("readout-mitigated (M3) " if mitigated is not None else "")
+        + f"total variation distance {tvd:.4g}; bound {bound:.4g} "
         f"({max_sigma:g} x sampling scale {scale:.3g}, one test of the distribution"
         + (f" + noise allowance {allowance:.3g})" if noise.noisy else ")"),
     )
