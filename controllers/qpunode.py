@@ -18,6 +18,7 @@ from qbackbone.k8s.status import write_status
 from qbackbone.k8s.usage import QPULoad, StatusLoop
 
 USAGE_INTERVAL_SECONDS = 2.0
+READOUT_REFRESH_SECONDS = 600.0  # well inside the default readoutCalibrationMaxAge (1 h)
 
 
 @kopf.on.resume(GROUP, VERSION, QPUNODES)
@@ -34,6 +35,14 @@ def reconcile_qpunode(body: kopf.Body, name: str, memo: kopf.Memo, **_: Any) -> 
         normal = ready.status == "True" or ready.reason == CORDONED
         kopf.event(body, type="Normal" if normal else "Warning",
                    reason=ready.reason, message=ready.message)
+
+
+@kopf.timer(GROUP, VERSION, QPUNODES, interval=READOUT_REFRESH_SECONDS,
+            initial_delay=READOUT_REFRESH_SECONDS, idle=None)
+def refresh_qpunode(body: kopf.Body, name: str, memo: kopf.Memo, **_: Any) -> None:
+    """Re-derive the status now and then, so a readout calibration that aged is measured
+    again before jobs need it (the write is skipped when nothing changed)."""
+    write_status(memo.kube, QPUNODES, None, name, body.get("status"), qpunode_status(body))
 
 
 @kopf.on.startup()

@@ -57,3 +57,21 @@ def test_policies_get_a_valid_condition(api: client.ApiClient, namespace: str,
     assert ok["status"] == "True"
     assert bad["status"] == "False" and bad["reason"] == "InvalidPolicy"
     assert "allowedCutKinds" in bad["message"]
+
+
+def test_a_noisy_qpunode_carries_its_readout_calibration(api: client.ApiClient,
+                                                        fleet: tuple[str, ...]) -> None:
+    custom = client.CustomObjectsApi(api)
+    custom.create_cluster_custom_object(G, V, "qpunodes",
+                                        qpunode("qpu-lima-ro", "fake", "fake_lima"))
+    try:
+        obj = wait_for(partial(ready_status, custom, "qpu-lima-ro", "True"), 60,
+                       what="QPUNode qpu-lima-ro Ready")
+        readout = obj["status"]["readoutCalibration"]
+        assert len(readout["flipFrom0"]) == len(readout["flipFrom1"]) == 5
+        assert max(readout["flipFrom0"] + readout["flipFrom1"]) > 0.005  # fake_lima misreads
+        assert readout["shots"] == 4000 and "fake_lima" in readout["qpuCalibration"]
+        ideal = custom.get_cluster_custom_object(G, V, "qpunodes", fleet[0])
+        assert "readoutCalibration" not in ideal["status"]  # nothing to calibrate
+    finally:
+        custom.delete_cluster_custom_object(G, V, "qpunodes", "qpu-lima-ro")

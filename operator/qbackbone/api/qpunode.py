@@ -145,6 +145,18 @@ class CalibrationSnapshot(ApiModel):
     taken_at: datetime | None = Field(default=None, description="When the snapshot was taken.")
 
 
+class ReadoutCalibrationStatus(ApiModel):
+    """The QPU's readout calibration for M3: per-qubit flip probabilities of its region."""
+
+    flip_from0: list[float] = Field(description="P(read 1 | prepared 0) per qubit.")
+    flip_from1: list[float] = Field(description="P(read 0 | prepared 1) per qubit.")
+    shots: int = Field(ge=1, description="Shots per preparation.")
+    taken_at: datetime
+    qpu_calibration: str = Field(
+        description="The device calibration it was measured under; it is measured again when "
+        "that changes or it is older than the policy's readoutCalibrationMaxAge.")
+
+
 class QPUNodeStatus(ApiModel):
     """Observed state of the QPU."""
 
@@ -164,6 +176,9 @@ class QPUNodeStatus(ApiModel):
     resource_name: str | None = Field(
         default=None, description="Extended resource the QPU is advertised under."
     )
+    readout_calibration: ReadoutCalibrationStatus | None = Field(
+        default=None, description="Noisy QPUs: the readout calibration every job's M3 "
+        "correction uses (measured by the operator, refreshed when stale).")
 
 
 class QPUNode(ApiModel):

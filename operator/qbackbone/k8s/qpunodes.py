@@ -8,11 +8,14 @@ from typing import Any
 
 from qbackbone.api.conditions import ConditionType, Reason, set_condition
 from qbackbone.api.manifests import ManifestError
+from qbackbone.api.mitigation import MitigationPolicy
 from qbackbone.api.policy import InvocationPolicyStatus
-from qbackbone.api.qpunode import CORDONED, QPUNode, QPUNodeStatus
+from qbackbone.api.qpunode import CORDONED, QPUNode, QPUNodeStatus, ReadoutCalibrationStatus
 from qbackbone.core.errors import JobFailure
+from qbackbone.core.execute.readout import is_current, readout_calibration, remember_calibration
+from qbackbone.core.mitigation.readout import ReadoutCalibration
 from qbackbone.core.qpus.fidelity import derive_max_depth
-from qbackbone.core.qpus.fleet import build_fleet
+from qbackbone.core.qpus.fleet import QPU, build_fleet
 from qbackbone.k8s.names import qpu_resource
 from qbackbone.k8s.objects import parse, trimmed
 from qbackbone.k8s.status import parse_status
@@ -40,6 +43,8 @@ def qpunode_status(body: Mapping[str, Any]) -> QPUNodeStatus:
         reason, message = Reason.BACKEND_UNAVAILABLE.value, f"{type(err).__name__}: {err}"
     else:
         d = qpu.descriptor
+        if not d.ideal:
+            status.readout_calibration = current_readout_calibration(qpu, old, now)
         status.calibration = qpu.calibration_snapshot()
         status.derived_max_depth = derive_max_depth(d.calibration) if d.calibration else None
         status.device_qubits = d.device_qubits
@@ -55,6 +60,29 @@ def qpunode_status(body: Mapping[str, Any]) -> QPUNodeStatus:
     status.calibration, status.derived_max_depth = None, None
     set_condition(status.conditions, ConditionType.READY, False, reason, message, generation, now)
     return status
+
+
+def current_readout_calibration(qpu: QPU, old: QPUNodeStatus, now: datetime
+                                ) -> ReadoutCalibrationStatus | None:
+    """The QPU's readout calibration for status: the stored one while it is current (adopted
+    by this process's jobs), else measured now with the default policy's settings. A failed
+    measurement keeps the QPU Ready: jobs then calibrate for themselves."""
+    policy = MitigationPolicy()
+    stored = old.readout_calibration
+    if stored is not None:
+        known = ReadoutCalibration(tuple(stored.flip_from0), tuple(stored.flip_from1),
+                                   stored.shots, stored.taken_at, stored.qpu_calibration)
+        if is_current(known, qpu, now, policy.readout_calibration_max_age):
+            remember_calibration(qpu.name, known)
+            return stored
+    try:
+        cal = readout_calibration(qpu, now, policy.readout_calibration_max_age,
+                                  policy.readout_calibration_shots)
+    except Exception:  # the backend refused the calibration run; not a reason to be not Ready
+        return None
+    return ReadoutCalibrationStatus(flip_from0=list(cal.flip_from_0),
+                                    flip_from1=list(cal.flip_from_1), shots=cal.shots,
+                                    taken_at=cal.taken_at, qpu_calibration=cal.qpu_calibration)
 
 
 def policy_status(body: Mapping[str, Any]) -> InvocationPolicyStatus:
