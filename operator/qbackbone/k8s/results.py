@@ -6,17 +6,26 @@ import json
 from collections.abc import Mapping, Sequence
 
 from qbackbone.core.classical.fallback import ClassicalOutcome
+from qbackbone.core.mitigation.uncertainty import MitigatedValue
+
+ESTIMATES_KEY = "estimates.json"
 
 
 def fragment_result_data(qpu: str, backend: str, counts: Sequence[Mapping[str, int]],
                          seconds: float, pod: str | None, started: float | None = None,
                          finished: float | None = None,
-                         fidelity: float | None = None) -> dict[str, str]:
-    """Counts per circuit (in the input's order) of one fragment; when the backend call
-    started and finished (Unix seconds) and the estimated fidelity of its circuits."""
+                         fidelity: float | None = None,
+                         estimates: Sequence[MitigatedValue] | None = None) -> dict[str, str]:
+    """Counts per circuit (in the input's order) of one fragment, or (an Estimator fragment,
+    no counts) its mitigated value per observable; when the backend call started and
+    finished (Unix seconds) and the estimated fidelity of its circuits."""
     data = {"kind": "fragment", "qpu": qpu, "backend": backend, "pod": pod or "",
             "seconds": f"{seconds:.4f}",
             "counts.json": json.dumps([dict(c) for c in counts], sort_keys=True)}
+    if estimates is not None:
+        data[ESTIMATES_KEY] = json.dumps(
+            [{"value": v.value, "stdError": v.std_error, "systematicError": v.systematic_error,
+              "method": v.method} for v in estimates], sort_keys=True)
     for key, value in (("started", started), ("finished", finished), ("fidelity", fidelity)):
         if value is not None:
             data[key] = f"{value:.6f}"
@@ -34,6 +43,21 @@ def classical_result_data(outcome: ClassicalOutcome, seconds: float,
 def fragment_counts(data: Mapping[str, str]) -> list[dict[str, int]]:
     """Counts per circuit from a fragment result."""
     return [{str(k): int(v) for k, v in c.items()} for c in json.loads(data["counts.json"])]
+
+
+def fragment_estimates(data: Mapping[str, str]) -> list[MitigatedValue] | None:
+    """Mitigated values per observable from an Estimator fragment's result; None for a
+    counts fragment. ValueError when they are malformed."""
+    text = data.get(ESTIMATES_KEY)
+    if text is None:
+        return None
+    try:
+        values = [MitigatedValue(float(v["value"]), float(v["stdError"]),
+                                 float(v["systematicError"]), str(v["method"]))
+                  for v in json.loads(text)]
+    except (KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"malformed {ESTIMATES_KEY}: {type(err).__name__}: {err}") from None
+    return values
 
 
 def classical_outcome(data: Mapping[str, str]) -> ClassicalOutcome:
