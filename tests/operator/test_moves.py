@@ -15,11 +15,10 @@ from typing import Any, cast
 import pytest
 from kubernetes import client
 
-from qbackbone.core.circuits.serialize import circuits_to_b64
 from qbackbone.core.pipeline import plan_single_qpu
 from qbackbone.k8s import QPUNODES
 from qbackbone.k8s.availability import QPUView
-from qbackbone.k8s.builders import PRECEDENCE_GATE, JobRef, WorkerConfig, fragment_input_data
+from qbackbone.k8s.builders import PRECEDENCE_GATE, JobRef, WorkerConfig
 from qbackbone.k8s.decision import DecisionRecord
 from qbackbone.k8s.dispatch import Dispatcher, slot_result
 from qbackbone.k8s.fragments import SINGLE
@@ -192,8 +191,7 @@ def test_status_names_the_qpu_that_ran_a_moved_share() -> None:
     assert work is not None
     node = next(n for n in record.fleet if n["metadata"]["name"] == "qb")
     name = f"{fragment_name('job', 'qa')}-r1"
-    data = fragment_input_data(REF, name, node, work.shots, work.seed,
-                               circuits_to_b64(work.circuits))
+    data = work.input_data(REF, name, node)  # an Estimator fragment's: qb is noisy
     status = source.finish({"qa": slot_result(run_fragment(data, name), record.now)})
     assert status.phase == "Succeeded", status.conditions
     assert status.result is not None and status.result.qpus == ["qb"]

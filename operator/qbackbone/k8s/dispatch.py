@@ -26,7 +26,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from qbackbone.api.conditions import Reason
-from qbackbone.core.circuits.serialize import circuits_to_b64
 from qbackbone.core.errors import JobFailure
 from qbackbone.k8s.availability import Pass, QPUView
 from qbackbone.k8s.builders import (
@@ -34,7 +33,6 @@ from qbackbone.k8s.builders import (
     WorkerConfig,
     build_configmap,
     build_fragment_pod,
-    fragment_input_data,
 )
 from qbackbone.k8s.codec import TooLarge, check_size
 from qbackbone.k8s.events import Event
@@ -52,7 +50,7 @@ from qbackbone.k8s.names import (
     label_value,
     result_name,
 )
-from qbackbone.k8s.results import fragment_counts
+from qbackbone.k8s.results import fragment_counts, fragment_estimates
 
 Labelled = tuple[Mapping[str, str], Mapping[str, str]]  # a ConfigMap's labels and data
 MAX_ATTEMPTS = 6  # QPU losses and the one retry of a failed pod, per fragment
@@ -257,9 +255,8 @@ class Dispatcher:
             work = self.source.work(slot, attempt.qpu, attempt.number, results)
             if work is None:
                 return None
-            data = fragment_input_data(self.ref, attempt.name, self.nodes[attempt.qpu],
-                                       work.shots, work.seed, circuits_to_b64(work.circuits),
-                                       self.result_name(slot))
+            data = work.input_data(self.ref, attempt.name, self.nodes[attempt.qpu],
+                                   self.result_name(slot))
             check_size(data, f"the input of fragment {slot.key}")
             self._inputs[key] = data
         return self._inputs[key]
@@ -374,7 +371,8 @@ def slot_result(data: Mapping[str, str], decided_at: datetime) -> SlotResult:
     """A fragment's result ConfigMap data, times relative to the decision."""
     zero = decided_at.timestamp()
     started = float(data.get("started") or zero)
-    return SlotResult(counts=fragment_counts(data), qpu=data.get("qpu", ""),
+    return SlotResult(counts=fragment_counts(data), estimates=fragment_estimates(data),
+                      qpu=data.get("qpu", ""),
                       backend=data.get("backend", ""),
                       fidelity=float(data.get("fidelity") or 1.0),
                       started=round(started - zero, 4),

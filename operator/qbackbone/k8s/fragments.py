@@ -16,16 +16,17 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from qiskit import QuantumCircuit
 
 from qbackbone.api.conditions import ConditionType, Reason
 from qbackbone.api.quantumjob import Plan, QuantumJobStatus
-from qbackbone.core.circuits.serialize import circuits_from_b64
+from qbackbone.core.circuits.serialize import circuits_from_b64, circuits_to_b64
 from qbackbone.core.cutting import CutPlan, CutPlanningError, LoccExecution, reconstruct_lo
 from qbackbone.core.errors import JobFailure
+from qbackbone.core.mitigation.uncertainty import MitigatedValue
 from qbackbone.core.pipeline import DecidedJob
 from qbackbone.core.pipeline.distributed import (
     FragmentRecord,
@@ -38,6 +39,7 @@ from qbackbone.core.pipeline.distributed import (
 )
 from qbackbone.core.qpus.backends import derive_seed
 from qbackbone.core.qpus.fleet import QPU
+from qbackbone.k8s.builders import JobRef, fragment_input_data
 
 Counts = list[dict[str, int]]
 SINGLE = "main"
@@ -70,16 +72,25 @@ Shares = Mapping[str, Mapping[str, int]]
 
 @dataclass(frozen=True)
 class Work:
-    """What one attempt of a slot runs: circuits compiled for its QPU, shots per circuit."""
+    """What one attempt of a slot runs: circuits compiled for its QPU, shots per circuit, and
+    any further input entries (an Estimator fragment's ``estimator.json``)."""
 
     circuits: list[QuantumCircuit]
     shots: int | list[int]
     seed: int | None
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    def input_data(self, job: JobRef, name: str, qpunode: Mapping[str, Any],
+                   result: str | None = None) -> dict[str, str]:
+        """The input ConfigMap data of attempt (pod) ``name`` on ``qpunode``."""
+        return {**fragment_input_data(job, name, qpunode, self.shots, self.seed,
+                                      circuits_to_b64(self.circuits), result), **self.extra}
 
 
 @dataclass(frozen=True)
 class SlotResult:
-    """A slot's stored result: counts per circuit it ran, and how it ran."""
+    """A slot's stored result: counts per circuit it ran (or, an Estimator fragment, its
+    mitigated value per observable), and how it ran."""
 
     counts: Counts
     qpu: str
@@ -87,6 +98,7 @@ class SlotResult:
     fidelity: float
     started: float  # seconds after the decision
     ended: float
+    estimates: list[MitigatedValue] | None = None
 
 
 class FragmentSource(Protocol):

@@ -1,23 +1,38 @@
 """The fragments of an uncut (SingleQPU) job: one slot per QPU share, every measured basis in
 one backend call; finished from the counts of the QPUs that actually ran each share.
 
+A share of an expectation-value job on a noisy QPU that can estimate
+(``estimates_mitigated``) is an Estimator fragment instead, as in ``execute_single_qpu``: its
+pod runs the unmeasured circuit compiled for that QPU with the observables laid out on it,
+mitigated by the plan that QPU was assessed with, and returns one mitigated value per
+observable (``k8s.estimation``).
+
 Pure (no I/O), like ``k8s.fragments``. A share may have been moved off a lost QPU (a new
 attempt on another one); its result names the QPU that ran it, and that QPU is what the
-result, the noise allowance and ``status.plan`` are built from.
+result, the noise allowance, the mitigation reports and ``status.plan`` are built from.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 
 from qbackbone.api.conditions import Reason
 from qbackbone.api.quantumjob import Plan, QuantumJobStatus
 from qbackbone.core.cutting import merge_counts
 from qbackbone.core.errors import JobFailure
+from qbackbone.core.execute.estimates import (
+    EstimatorWork,
+    estimates_mitigated,
+    prepare_estimator_work,
+)
 from qbackbone.core.execute.shots import ShotShare
+from qbackbone.core.mitigation.plan import MitigationPlan
+from qbackbone.core.mitigation.uncertainty import MitigatedValue
 from qbackbone.core.pipeline import DecidedJob, finish_single_qpu
-from qbackbone.core.pipeline.single import ShareOutcomes
+from qbackbone.core.pipeline.single import ShareOutcomes, mitigation_plans
 from qbackbone.core.qpus.backends import derive_seed
+from qbackbone.k8s.estimation import estimator_input_data
 from qbackbone.k8s.fragments import (
     SINGLE,
     Counts,
@@ -37,6 +52,7 @@ class SingleSource:
 
     def __init__(self, decided: DecidedJob) -> None:
         self.decided = decided
+        self._estimator: dict[str, EstimatorWork] = {}  # compiled once per QPU
         self._take_shares()
 
     def _take_shares(self) -> None:
@@ -75,10 +91,39 @@ class SingleSource:
 
     def work(self, slot: Slot, qpu: str, attempt: int,
              results: Mapping[str, SlotResult]) -> Work | None:
-        """The decision's compilation for ``qpu``, the slot's shots per circuit."""
+        """The decision's compilation for ``qpu``, the slot's shots per circuit; on a noisy
+        QPU, for an expectation-value job, the Estimator's work with ``qpu``'s mitigation."""
         seed = self.decided.seed if attempt == 0 else derive_seed(self.decided.seed, slot.key,
                                                                   attempt)
-        return Work(list(self.decided.compiled.circuits[qpu]), self.shares[slot.key], seed)
+        shots = self.shares[slot.key]
+        estimator = self.estimator_work(qpu)
+        if estimator is not None:
+            target = self.decided.reduced.policy.spec.mitigation.target_sigma
+            return Work([estimator.circuit], shots, seed,
+                        estimator_input_data(estimator, self.plan_for(qpu), target))
+        return Work(list(self.decided.compiled.circuits[qpu]), shots, seed)
+
+    def estimator_work(self, qpu: str) -> EstimatorWork | None:
+        """The unmeasured circuit compiled for ``qpu`` and the observables laid out on it (as
+        ``execute_single_qpu`` prepares them); None when the share runs for counts (a
+        sampling job, an ideal QPU, or one that cannot estimate)."""
+        reduced = self.decided.reduced
+        device = next((q for q in self.decided.fleet if q.name == qpu), None)
+        if reduced.observables is None or device is None or \
+                not estimates_mitigated(device, True):
+            return None
+        if qpu not in self._estimator:
+            self._estimator[qpu] = prepare_estimator_work(device, reduced.circuit,
+                                                          reduced.observables)
+        return self._estimator[qpu]
+
+    def plan_for(self, qpu: str) -> MitigationPlan:
+        """The mitigation ``qpu`` was assessed with for this job (the one the in-process path
+        and ``finish_single_qpu``'s reports use for it)."""
+        plans = mitigation_plans(self.decided)
+        if qpu not in plans:
+            raise JobFailure(Reason.EXECUTION_FAILED, f"QPU {qpu} was not assessed for the job")
+        return plans[qpu]
 
     def candidates(self, slot: Slot) -> list[str]:
         """Eligible QPUs the job's circuits were compiled for."""
@@ -87,31 +132,77 @@ class SingleSource:
         return sorted(names, key=lambda q: rank.get(q, (0.0, q)))
 
     def finish(self, results: Mapping[str, SlotResult]) -> QuantumJobStatus:
-        """``finish_single_qpu`` with the counts of the QPUs that produced them."""
-        status = finish_single_qpu(self.decided, ShareOutcomes(counts=self.as_ran(results)))
+        """``finish_single_qpu`` with the counts or mitigated values of the QPUs that
+        produced them."""
+        status = finish_single_qpu(self.decided, self.outcomes_as_ran(results))
         self.plan_as_ran(results)
         return status
 
     def as_ran(self, results: Mapping[str, SlotResult]) -> dict[str, Counts]:
-        """Counts by the QPU that produced them, with the decision's shares moved to those
-        QPUs (so the result names them and the noise allowance is theirs); shares that ran
-        on one QPU become one stratum."""
+        """Counts by the QPU that produced them (a sampling job's: no Estimator fragments),
+        with the decision's shares moved to those QPUs (``outcomes_as_ran``)."""
+        return self.outcomes_as_ran(results).counts
+
+    def outcomes_as_ran(self, results: Mapping[str, SlotResult]) -> ShareOutcomes:
+        """Counts or mitigated values by the QPU that produced them, with the decision's
+        shares moved to those QPUs (so the result names them, and the noise allowance and
+        mitigation report are theirs); shares that ran on one QPU become one stratum."""
         assessed = {a.descriptor.name for a in self.decided.assessments}
         shots: dict[str, int] = {}
-        ran: dict[str, list[Counts]] = {}
+        ran: dict[str, list[tuple[int, SlotResult]]] = {}
         spans: dict[str, tuple[float, float]] = {}
         for share in self.decided.qip.shares:
             result = results[share.qpu]  # slot keys are the planned QPUs
             qpu = result.qpu if result.qpu in assessed else share.qpu
             shots[qpu] = shots.get(qpu, 0) + share.shots
-            ran.setdefault(qpu, []).append(result.counts)
+            ran.setdefault(qpu, []).append((share.shots, result))
             start, end = spans.get(qpu, (result.started, result.ended))
             spans[qpu] = (min(start, result.started), max(end, result.ended))
         self.decided.qip.shares = [ShotShare(q, n, *spans[q]) for q, n in shots.items()]
-        try:
-            return {qpu: merge_counts(parts) for qpu, parts in ran.items()}
-        except ValueError as err:  # shares on one QPU returned different numbers of circuits
-            raise JobFailure(Reason.EXECUTION_FAILED, f"shares on one QPU: {err}") from None
+        outcomes = ShareOutcomes()
+        for qpu, parts in ran.items():
+            estimated = [r.estimates for _, r in parts if r.estimates is not None]
+            if not estimated:
+                try:
+                    outcomes.counts[qpu] = merge_counts([r.counts for _, r in parts])
+                except ValueError as err:  # shares on one QPU returned different circuits
+                    raise JobFailure(Reason.EXECUTION_FAILED,
+                                     f"shares on one QPU: {err}") from None
+            elif len(estimated) < len(parts):
+                raise JobFailure(Reason.EXECUTION_FAILED, f"shares on QPU {qpu} returned "
+                                 "counts and expectation values: they cannot be combined")
+            else:
+                outcomes.estimates[qpu] = self._merged_estimates(
+                    qpu, [(n, r.estimates or []) for n, r in parts])
+        return outcomes
+
+    def _merged_estimates(self, qpu: str, parts: Sequence[tuple[int, Sequence[MitigatedValue]]]
+                          ) -> list[MitigatedValue]:
+        """One QPU's mitigated values: its shares' values weighted by their shots, the
+        statistical errors in quadrature and the systematic ones linearly (one device's bias
+        is shared by its shares)."""
+        width = len(self.decided.reduced.observables or [])
+        for _, values in parts:
+            if len(values) != width:
+                raise JobFailure(Reason.EXECUTION_FAILED, f"QPU {qpu} returned {len(values)} "
+                                 f"expectation value(s) for {width} observable(s)")
+            bad = [v for v in values if not all(math.isfinite(x) and x >= 0.0
+                                                for x in (v.std_error, v.systematic_error))]
+            if bad:
+                raise JobFailure(Reason.EXECUTION_FAILED, f"QPU {qpu} returned an expectation "
+                                 f"value with an unusable error: {bad[0]}")
+        if len(parts) == 1:
+            return list(parts[0][1])
+        total = sum(n for n, _ in parts)
+        merged = []
+        for i in range(width):
+            strata = [(n / total, values[i]) for n, values in parts]
+            merged.append(MitigatedValue(
+                value=sum(w * v.value for w, v in strata),
+                std_error=math.sqrt(sum((w * v.std_error) ** 2 for w, v in strata)),
+                systematic_error=sum(w * v.systematic_error for w, v in strata),
+                method="; ".join(dict.fromkeys(v.method for _, v in strata))))
+        return merged
 
     def plan_as_ran(self, results: Mapping[str, SlotResult]) -> None:
         """status.plan's fragments as they ran: QPU, backend, fidelity and times."""

@@ -14,11 +14,13 @@ from collections.abc import Mapping
 
 from qbackbone.api.qpunode import QPUNode
 from qbackbone.core.circuits.serialize import circuits_from_b64
+from qbackbone.core.execute.estimates import estimate_on_qpu
 from qbackbone.core.qpus.backends import derive_seed
 from qbackbone.core.qpus.fidelity import estimate_success_probability
-from qbackbone.core.qpus.fleet import build_fleet
+from qbackbone.core.qpus.fleet import QPU, build_fleet
 from qbackbone.k8s.builders import JobRef, build_configmap
 from qbackbone.k8s.codec import check_size
+from qbackbone.k8s.estimation import EstimatorInput, estimator_input
 from qbackbone.k8s.kube import Kube
 from qbackbone.k8s.results import classical_result_data, fragment_result_data
 
@@ -28,11 +30,16 @@ class InputError(ValueError):
 
 
 def run_fragment(data: Mapping[str, str], pod: str | None) -> dict[str, str]:
-    """The result data of a fragment: its circuits on its QPU, one backend call."""
+    """The result data of a fragment: its circuits on its QPU, one backend call; an Estimator
+    fragment (``estimator.json`` in its input) returns mitigated expectation values instead
+    of counts."""
     node = QPUNode.model_validate(json.loads(data["qpunode.json"]))
     qpu = build_fleet([node])[0]
     circuits = circuits_from_b64(data["circuits.qpy"])
     shots = json.loads(data["shots"])  # one count for all circuits, or one per circuit
+    estimator = estimator_input(data, circuits)
+    if estimator is not None:
+        return _run_estimator(qpu, estimator, shots, json.loads(data["seed"]), pod)
     started, start = time.time(), time.perf_counter()
     # The same per-QPU seed as run_job, so strata on different QPUs draw independent samples.
     seed = derive_seed(json.loads(data["seed"]), qpu.name)
@@ -43,6 +50,23 @@ def run_fragment(data: Mapping[str, str], pod: str | None) -> dict[str, str]:
         estimate_success_probability(c, cal) for c in circuits)
     return fragment_result_data(qpu.name, qpu.descriptor.backend_name, counts, seconds, pod,
                                 started, started + seconds, fidelity)
+
+
+def _run_estimator(qpu: QPU, estimator: EstimatorInput, shots: object, job_seed: object,
+                   pod: str | None) -> dict[str, str]:
+    """One mitigated Estimator call on the QPU (``estimate_on_qpu``, as ``execute_single_qpu``
+    runs it in process, with the same per-QPU seed); the values and the fidelity the operator
+    computed when it compiled the circuit."""
+    if not isinstance(shots, int) or isinstance(shots, bool) or shots < 1:
+        raise InputError(f"an Estimator fragment takes one positive shot count, got {shots!r}")
+    if job_seed is not None and not isinstance(job_seed, int):
+        raise InputError(f"seed must be an integer or null, got {job_seed!r}")
+    started, start = time.time(), time.perf_counter()
+    values = estimate_on_qpu(qpu, estimator.work, shots, derive_seed(job_seed, qpu.name),
+                             estimator.plan, estimator.target_sigma)
+    seconds = time.perf_counter() - start
+    return fragment_result_data(qpu.name, qpu.descriptor.backend_name, [], seconds, pod,
+                                started, started + seconds, estimator.work.fidelity, values)
 
 
 def run_classical_input(data: Mapping[str, str], pod: str | None) -> dict[str, str]:
