@@ -4,13 +4,22 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from qbackbone.api.common import ApiModel, Condition, Duration, ObjectMeta
 from qbackbone.api.limits import JobLimits
 from qbackbone.api.mitigation import MitigationPolicy
 
 CutKind = Literal["gate", "loccWire", "loWire"]
+
+IdealSimulators = Literal["Fallback", "Allowed", "Forbidden"]
+"""Fallback: an ideal simulator runs a job (or a cut subcircuit) only when no noisy QPU can;
+Allowed: ideal simulators compete with noisy QPUs (and, with no noise, win on fidelity);
+Forbidden: never."""
+
+ShotSplitting = Literal["WhenDeadlineNeeds", "Always", "Never"]
+"""WhenDeadlineNeeds: one QPU unless none meets the deadline alone, then split only over QPUs
+of similar estimated fidelity; Always: over every QPU the job may use, by speed; Never: one."""
 
 
 def _default_cut_kinds() -> list[CutKind]:
@@ -74,6 +83,13 @@ class HardwareRules(ApiModel):
     shot_budget: int = Field(
         default=1_000_000, ge=1, description="Most shots one job may use on QPUs."
     )
+    ideal_simulators: IdealSimulators = Field(
+        default="Fallback",
+        description="Ideal (noise-free) simulators in the fleet: Fallback uses one only when no "
+        "noisy QPU can run the job (or a cut subcircuit) in time; Allowed lets them compete on "
+        "estimated fidelity (they win: no noise); Forbidden never uses them. A result that ran "
+        "on one says so (result.idealSimulator, the decision's rules and message).",
+    )
 
 
 class CuttingOptions(ApiModel):
@@ -96,9 +112,36 @@ class SchedulerOptions(ApiModel):
                             description="Simulated annealing iterations.")
     initial_temperature: float = Field(default=1.0, gt=0, description="SA start temperature.")
     cooling_rate: float = Field(default=0.995, gt=0, lt=1, description="Exponential cooling.")
-    shot_splitting: bool = Field(default=True, description="Split shots across eligible QPUs.")
+    shot_splitting_mode: ShotSplitting = Field(
+        default="WhenDeadlineNeeds", alias="shotSplitting",
+        description="Split one job's shots across QPUs: WhenDeadlineNeeds (no QPU meets the "
+        "deadline alone; then only over QPUs whose estimated fidelity is within "
+        "splitFidelityGap of each other, never ideal simulators with noisy QPUs), Always (over "
+        "every QPU the job may use, by speed) or Never. Manifests given to qbackbone run may "
+        "still say true or false (read as Always or Never).",
+    )
+    split_fidelity_gap: float = Field(
+        default=0.1, ge=0, le=1,
+        description="QPUs share one job's shots (shotSplitting WhenDeadlineNeeds) or stand in "
+        "for each other in the joint plan only when their estimated fidelities differ by at "
+        "most this.",
+    )
     locc_aware: bool = Field(default=True, description="Use LOCC wire cuts with precedence.")
     seed: int | None = Field(default=None, description="Seed for reproducible plans.")
+
+    @field_validator("shot_splitting_mode", mode="before")
+    @classmethod
+    def _boolean_splitting(cls, value: object) -> object:
+        """The boolean of earlier versions: true was Always, false Never."""
+        if isinstance(value, bool):
+            return "Always" if value else "Never"
+        return value
+
+    @property
+    def shot_splitting(self) -> bool:
+        """Whether the joint plan may split a job's shots at all (not Never): it splits only
+        when a deadline needs it, and only over the QPUs the decision made eligible."""
+        return self.shot_splitting_mode != "Never"
 
 
 class FallbackOptions(ApiModel):
