@@ -52,7 +52,7 @@ def test_precision_sets_the_shots_and_the_error_meets_it() -> None:
     status = run_job(make_job(qasm2.dumps(circuit), ["XX", "ZI"], precision=0.02), IDEAL, {},
                      seed=1)
     assert status.decision is not None
-    assert status.decision.features["shotsPerBasis"] == 2500
+    assert status.decision.features["shotsPerBasis"] == 2501  # 1/precision^2 + 1 (n - 1)
     assert status.result is not None and status.result.expectation_values is not None
     assert all(ev.std_error <= 0.02 for ev in status.result.expectation_values)
 

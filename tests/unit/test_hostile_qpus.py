@@ -130,7 +130,7 @@ def test_a_precision_within_the_limit_still_sets_the_shots() -> None:
     fleet = build_fleet([make_qpu("ideal", qubits=8)])
     status = run_job(ghz_job(precision=0.05), fleet, {}, seed=1)
     assert status.phase == "Succeeded", status.conditions
-    assert status.result is not None and status.result.shots == 400
+    assert status.result is not None and status.result.shots == 401  # 1/0.05^2 + 1
 
 
 def test_non_finite_calibration_figures_are_treated_as_unknown() -> None:

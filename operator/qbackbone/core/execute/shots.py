@@ -11,18 +11,19 @@ from qbackbone.core.qpus.descriptor import QPUDescriptor
 
 def precision_shots(precision: float, limit: int) -> int:
     """Shots per basis so a +-1 observable's standard error is at most ``precision`` (worst
-    case: 1/precision^2); ValueError naming spec.precision when that is above ``limit``.
+    case: 1/precision^2 + 1, since the sample's error divides by shots - 1); ValueError
+    naming spec.precision when that is above ``limit``.
 
     The limit is checked before dividing, so a tiny precision (1e-300) never overflows.
     """
-    finest = 1.0 / math.sqrt(limit)
+    finest = 1.0 / math.sqrt(max(limit - 1, 1))
     if not precision >= finest:
         exponent = -2.0 * math.log10(precision) if precision > 0 else math.inf
         raise ValueError(
             f"spec.precision {precision:g} needs about 1e{exponent:.0f} shots per measured basis "
             f"(1/precision^2), above the limit of {limit:,}: ask for a precision of at least "
             f"{finest:.3g}, or give spec.shots")
-    return math.ceil(1.0 / (precision * precision))
+    return math.ceil(1.0 / (precision * precision)) + 1
 
 
 @dataclass(frozen=True)
