@@ -16,6 +16,9 @@ from qbackbone.core.qpus.fleet import build_fleet
 from tests.conftest import make_job, make_qpu
 
 IDEAL = build_fleet([make_qpu("ideal-a"), make_qpu("ideal-b", shotTime="40us")])
+# Shots split over both ideal QPUs (the stratified estimator), deadline or not.
+SPLIT = {"default": InvocationPolicy.model_validate(
+    {"metadata": {"name": "default"}, "spec": {"scheduler": {"shotSplitting": "Always"}}})}
 
 
 def _exact(circuit: QuantumCircuit, observables: list[str]) -> list[float]:
@@ -31,7 +34,7 @@ def test_random_circuits_match_exact_within_reported_error(seed: int) -> None:
     observables = ["".join(rng.choice(list("IXYZ"), width)) for _ in range(4)]
     observables = [o if set(o) != {"I"} else "Z" * width for o in observables]
     job = make_job(qasm2.dumps(circuit), observables, shots=6000)
-    status = run_job(job, IDEAL, {}, seed=seed)
+    status = run_job(job, IDEAL, SPLIT, seed=seed)
     assert status.phase == "Succeeded", status.conditions
     assert status.result is not None and status.result.expectation_values is not None
     assert status.result.path == "SingleQPU"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from qiskit import qasm2
 from qiskit.circuit.random import random_circuit
 
-from qbackbone.core.pipeline.single import ShareOutcomes
+from qbackbone.api.policy import InvocationPolicy
 from qbackbone.core.pipeline import (
     decide_job,
     finish_classical,
@@ -16,19 +16,23 @@ from qbackbone.core.pipeline import (
     run_job,
     start_job,
 )
+from qbackbone.core.pipeline.single import ShareOutcomes
 from qbackbone.core.qpus.backends import derive_seed
 from qbackbone.core.qpus.fleet import build_fleet
 from tests.conftest import make_job, make_qpu
 
 FLEET = build_fleet([make_qpu("a", qubits=6), make_qpu("b", qubits=6, shotTime="30us")])
+# Shots split over both QPUs whatever the deadline, so the steps cover several fragments.
+SPLIT = {"default": InvocationPolicy.model_validate(
+    {"metadata": {"name": "default"}, "spec": {"scheduler": {"shotSplitting": "Always"}}})}
 
 
 def test_steps_match_run_job() -> None:
     job = make_job(qasm2.dumps(random_circuit(4, 4, max_operands=2, seed=9)),
                    ["ZZII", "XIIX", "IYZI"], shots=3000)
-    whole = run_job(job, FLEET, {}, seed=3)
+    whole = run_job(job, FLEET, SPLIT, seed=3)
     run = start_job(job)
-    decided = decide_job(run, FLEET, {}, seed=3)
+    decided = decide_job(run, FLEET, SPLIT, seed=3)
     work = plan_single_qpu(decided)
     assert [w.qpu for w in work] == ["a", "b"]  # faster QPU (20us per shot) first, both used
     by_name = {q.name: q for q in FLEET}

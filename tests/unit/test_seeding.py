@@ -34,14 +34,17 @@ def test_shot_count_groups_draw_independent_samples() -> None:
 def test_two_qpus_with_one_job_seed_are_not_identical() -> None:
     from qiskit import qasm2
 
+    from qbackbone.api.policy import InvocationPolicy
     from qbackbone.core.pipeline import decide_job, plan_single_qpu, start_job
     from qbackbone.core.qpus.fleet import build_fleet
     from tests.conftest import make_job, make_qpu
 
     fleet = build_fleet([make_qpu("x", qubits=6), make_qpu("y", qubits=6)])
     body = _uniform().remove_final_measurements(inplace=False)
+    split = {"default": InvocationPolicy.model_validate(  # both QPUs get a share
+        {"metadata": {"name": "default"}, "spec": {"scheduler": {"shotSplitting": "Always"}}})}
     decided = decide_job(start_job(make_job(qasm2.dumps(body), ["ZZZZZZ"], shots=1000)),
-                         fleet, {}, seed=11)
+                         fleet, split, seed=11)
     work = plan_single_qpu(decided)
     assert [w.shots for w in work] == [500, 500]
     by_name = {q.name: q for q in fleet}

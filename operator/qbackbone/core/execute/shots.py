@@ -36,13 +36,19 @@ class ShotShare:
     end: float
 
 
+def finish_time(q: QPUDescriptor, shots: int, circuits: int = 1) -> float:
+    """Seconds a QPU needs for ``shots`` shots of each of ``circuits`` circuits in one call."""
+    return q.setup_time + shots * circuits * q.shot_time
+
+
 def split_shots(
     total: int, qpus: Sequence[QPUDescriptor], splitting: bool, circuits: int = 1
 ) -> list[ShotShare]:
     """Shares proportional to shot rate (1/shotTime, largest remainder); one QPU without splitting.
 
     Without splitting the QPU that finishes first (setup plus shots) takes every shot. Each
-    QPU runs all ``circuits`` (measurement bases) with its share, in one backend call.
+    QPU runs all ``circuits`` (measurement bases) with its share, in one backend call. Which
+    QPUs may share a job (noise, deadline) is the caller's choice: ``core.qip.placement``.
     """
     if not qpus:
         return []
@@ -50,7 +56,7 @@ def split_shots(
         raise ValueError("total shots must be positive")
 
     def finish(q: QPUDescriptor, shots: int) -> float:
-        return q.setup_time + shots * circuits * q.shot_time
+        return finish_time(q, shots, circuits)
 
     if not splitting:
         best = min(qpus, key=lambda q: (finish(q, total), q.name))

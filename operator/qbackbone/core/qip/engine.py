@@ -8,8 +8,17 @@ from qbackbone.api.conditions import Reason
 from qbackbone.api.policy import InvocationPolicySpec
 from qbackbone.api.quantumjob import RuleOutcome
 from qbackbone.core.classical.fallback import describe_limits
-from qbackbone.core.execute.shots import ShotShare, split_shots
+from qbackbone.core.execute.shots import ShotShare
 from qbackbone.core.qip.inputs import JobInputs, QPUAssessment
+from qbackbone.core.qip.placement import (
+    Candidate,
+    Demand,
+    Placement,
+    place,
+    record_placement_rules,
+    record_simulator_rules,
+    simulator_pools,
+)
 from qbackbone.core.qpus.descriptor import QPUDescriptor
 
 
@@ -94,7 +103,13 @@ def decide(inputs: JobInputs, policy: InvocationPolicySpec) -> QIPDecision:
     rules: list[RuleOutcome] = []
     ctx = inputs.context
     failed_features = _feature_rules(inputs, policy, rules)
-    assessed = [(q, *_qpu_rules(q, inputs, policy, rules)) for q in inputs.qpus]
+    forbidden = [q for q in inputs.qpus
+                 if q.descriptor.ideal and policy.hardware.ideal_simulators == "Forbidden"]
+    for q in forbidden:  # as if absent: they neither run the job nor stop it being cut
+        record_rule(rules, "idealSimulator", "hardware.idealSimulators Forbidden", "never",
+                    False, q.descriptor.name)
+    assessed = [(q, *_qpu_rules(q, inputs, policy, rules)) for q in inputs.qpus
+                if q not in forbidden]
     eligible = [q for q, ok, _ in assessed if ok]
     slack = policy.operational.min_deadline_slack
     classical_ok = policy.fallback.enabled and ctx.classical_seconds is not None
@@ -134,35 +149,38 @@ def decide(inputs: JobInputs, policy: InvocationPolicySpec) -> QIPDecision:
         for q in eligible:
             record_rule(rules, "mitigation", q.mitigation.level,
                         f"x{q.mitigation.shot_multiplier:g} shots", True, q.descriptor.name)
-        shares = split_shots(inputs.features.shots_per_basis, [mitigated_time(q) for q in eligible],
-                             policy.scheduler.shot_splitting, inputs.features.measured_bases)
-        makespan = max(s.end for s in shares)
-        in_time = ctx.deadline_remaining is None or makespan + slack <= ctx.deadline_remaining
+        placement, ideal_note = _place_single(inputs, policy, eligible, rules)
+        makespan = placement.makespan
         record_rule(rules, "deadlineSlack",
                     None if ctx.deadline_remaining is None
                     else round(ctx.deadline_remaining - makespan, 3),
-                    slack, in_time)
-        if in_time:
+                    slack, placement.in_time)
+        if placement.in_time:
             return QIPDecision(
                 "SingleQPU", Reason.QUANTUM_SELECTED,
-                f"{len(eligible)} QPU(s) can run the whole circuit "
-                f"({', '.join(q.descriptor.name for q in eligible)}); estimated "
-                f"{makespan:.2f}s", eligible=[q.descriptor.name for q in eligible],
-                shares=shares, rules=rules)
+                f"{placement.why}{ideal_note}; estimated {makespan:.2f}s",
+                eligible=placement.peers, shares=placement.shares, rules=rules)
         late = (f"the QPUs need about {makespan:.1f}s plus {slack:.1f}s slack, more than the "
-                f"{ctx.deadline_remaining:.1f}s left before the deadline")
+                f"{ctx.deadline_remaining:.1f}s left before the deadline ({placement.why})")
         if ctx.mode == "SingleQPU":
             return honour_or_refuse(ctx.mode, late, Reason.DEADLINE_INFEASIBLE, rules)
         return classical(late)
     too_small_everywhere = all(small for _, ok, small in assessed if not ok) and bool(assessed)
     if policy.cutting.enabled and too_small_everywhere and ctx.mode in ("Auto", "Distributed"):
+        usable = [q.descriptor for q, _, _ in assessed if q.selected and q.ready]
+        rule = policy.hardware.ideal_simulators
+        for d in usable:
+            if d.ideal:
+                record_rule(rules, "idealSimulator", f"hardware.idealSimulators {rule}",
+                            CUT_SIMULATOR_USE[rule], True, d.name)
         return QIPDecision(
             "Distributed", Reason.QUANTUM_SELECTED,
             "no single QPU can take the circuit (width, depth or fidelity); cutting is allowed",
-            eligible=[q.descriptor.name for q, _, _ in assessed if q.selected and q.ready],
-            rules=rules)
+            eligible=[d.name for d in usable], rules=rules)
     if not assessed:
-        return instead("the fleet has no QPUs")
+        return instead("the fleet has no QPUs" + (
+            " the policy lets it use (hardware.idealSimulators Forbidden excludes "
+            f"{', '.join(q.descriptor.name for q in forbidden)})" if forbidden else ""))
     if ctx.mode == "SingleQPU":
         return instead(f"no single QPU is eligible ({failed_qpu_rules(rules)})")
     if ctx.mode == "Distributed":
@@ -176,6 +194,47 @@ def decide(inputs: JobInputs, policy: InvocationPolicySpec) -> QIPDecision:
 
 
 REQUESTED_QUANTUM_MODES = ("SingleQPU", "Distributed")
+
+CUT_SIMULATOR_USE = {
+    "Fallback": "runs a subcircuit only when no noisy QPU fits it",
+    "Allowed": "competes with noisy QPUs for every subcircuit",
+}
+
+
+def _place_single(inputs: JobInputs, policy: InvocationPolicySpec,
+                  eligible: list[QPUAssessment], rules: list[RuleOutcome],
+                  ) -> tuple[Placement, str]:
+    """The placement over the eligible QPUs (not empty; forbidden simulators already left
+    out): noisy QPUs first, ideal simulators as the policy allows; rules recorded."""
+    ctx, f = inputs.context, inputs.features
+    slack = policy.operational.min_deadline_slack
+    job = Demand(shots=f.shots_per_basis, bases=f.measured_bases,
+                 deadline=None if ctx.deadline_remaining is None
+                 else ctx.deadline_remaining - slack,
+                 splitting=policy.scheduler.shot_splitting_mode,
+                 gap=policy.scheduler.split_fidelity_gap)
+    candidates = [Candidate(mitigated_time(q), 1.0 if q.descriptor.ideal
+                            else (q.estimated_fidelity if q.estimated_fidelity is not None
+                                  else 1.0))
+                  for q in eligible]
+    rule = policy.hardware.ideal_simulators
+    pools = simulator_pools(candidates, rule)
+    pool, why = pools[0]
+    placement = place(pool, job)
+    if not placement.in_time and len(pools) > 1:  # the noisy QPUs are all too late
+        record_placement_rules(rules, pool, placement, job, final=False)
+        pool, why = pools[1]
+        placement = place(pool, job)
+    record_simulator_rules(rules, candidates, rule, pool)
+    record_placement_rules(rules, pool, placement, job)
+    used = [c for c in pool if c.ideal and c.name in {s.qpu for s in placement.shares}]
+    note = ""
+    if used:
+        names = ", ".join(c.name for c in used)
+        note = (f" (ideal simulator {names}: no noise, the result is labelled idealSimulator; "
+                + (f"hardware.idealSimulators Fallback and {why})" if why
+                   else f"hardware.idealSimulators {rule})"))
+    return placement, note
 
 
 def mitigated_time(q: QPUAssessment) -> QPUDescriptor:
