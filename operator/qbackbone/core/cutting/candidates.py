@@ -2,7 +2,10 @@
 
 A candidate is *buildable* when its sampling overhead, subcircuit count and QPD term count
 are within the limits and every subcircuit fits some QPU. The planner chooses only among
-buildable candidates and reports why the others were rejected.
+buildable candidates and reports why the others were rejected. Noise counts: each
+subcircuit's estimated fidelity on the most faithful QPU that may run it damps the
+reconstructed value, and undoing a damping F costs 1/F^2 in shots, so candidates are ranked
+by their *effective* overhead, gamma^2 / F^2 (F the product over subcircuits).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from dataclasses import dataclass, field
 from qiskit import QuantumCircuit
 from qiskit_addon_cutting import DeviceConstraints, OptimizationParameters, find_cuts
 
-from .capacity import QPUCapacity
+from .capacity import QPUCapacity, SimulatorUse, allowed_qpus
 from .lo import MAX_TERMS, LoPartition, partition
 from .locc import Layout, build_layout
 from .models import BundleSpec, CandidateSummary, CutKind, CutSpec, Method
@@ -45,6 +48,9 @@ class Candidate:
     gamma: float
     parts: dict[str, tuple[int, int]]  # name -> (qubits, two-qubit depth)
     terms: int  # QPD terms (LO) or channel combinations (LOCC) the estimate sums over
+    gates: dict[str, tuple[int, int]] = field(default_factory=dict)  # name -> (1q, 2q) gates
+    fidelity: float = 1.0  # product over subcircuits of the best QPU's estimate (placement)
+    placement: dict[str, str] = field(default_factory=dict)  # name -> most faithful QPU
     edges: list[tuple[str, str]] = field(default_factory=list)
     bundles: list[BundleSpec] = field(default_factory=list)
     lo_part: LoPartition | None = None
@@ -62,25 +68,51 @@ class Candidate:
         """The cut kinds used, in a fixed order."""
         return sorted({c.kind for c in self.cuts}, key=_KIND_ORDER.__getitem__)
 
+    @property
+    def effective_overhead(self) -> float:
+        """gamma^2 / F^2: the shots the plan needs per uncut shot once the noise of the QPUs
+        it runs on is paid for."""
+        return self.overhead / self.fidelity**2 if self.fidelity > 0 else math.inf
+
     def rank(self) -> tuple[float, int, int, int]:
-        """Lower is better: overhead, then fewer subcircuits, QPD terms and cuts."""
-        return (self.overhead, len(self.parts), self.terms, len(self.cuts))
+        """Lower is better: effective overhead, then fewer subcircuits, QPD terms and cuts."""
+        return (self.effective_overhead, len(self.parts), self.terms, len(self.cuts))
 
     def describe(self) -> str:
-        """One line: method, kinds, size and cost."""
+        """One line: method, kinds, size and cost (and the noise, when there is any)."""
         kinds = "+".join(self.kinds) or "no cuts"
         overhead = f"{self.overhead:.4g}" if math.isfinite(self.overhead) else "unbounded"
-        return (f"{self.method} ({kinds}) at <= {self.width} qubits: {len(self.cuts)} cut(s), "
+        line = (f"{self.method} ({kinds}) at <= {self.width} qubits: {len(self.cuts)} cut(s), "
                 f"{len(self.parts)} subcircuit(s), overhead {overhead}, {self.terms} QPD term(s)")
+        if self.fidelity < 1.0:
+            on = ", ".join(f"{n} on {q}" for n, q in sorted(self.placement.items()))
+            line += (f", estimated fidelity {self.fidelity:.3g} ({on}), effective overhead "
+                     f"{self.effective_overhead:.4g}")
+        return line
 
     def summary(self, chosen: bool = False) -> CandidateSummary:
         """The serialisable record of this candidate and its verdict."""
-        verdict = "chosen" if chosen else ("; ".join(self.problems) or "buildable but not cheaper")
+        verdict = "chosen" if chosen else ("; ".join(self.problems) or (
+            "buildable but not cheaper" if self.fidelity >= 1.0 else
+            "buildable but not cheaper once noise is counted (overhead / fidelity^2)"))
         return CandidateSummary(
             method=self.method, width=self.width, cuts=len(self.cuts),
             overhead=self.overhead if math.isfinite(self.overhead) else -1.0,
             subcircuits=len(self.parts), kinds=self.kinds, qpd_terms=self.terms,
-            verdict=verdict)
+            estimated_fidelity=round(self.fidelity, 4), verdict=verdict)
+
+    def place(self, qpus: Sequence[QPUCapacity], simulators: SimulatorUse) -> None:
+        """Set ``fidelity`` and ``placement``: each subcircuit on the most faithful QPU that
+        may run it (ideal simulators as ``simulators`` allows)."""
+        self.fidelity, self.placement = 1.0, {}
+        for name, (qubits, depth) in self.parts.items():
+            one, two = self.gates.get(name, (0, 0))
+            allowed = allowed_qpus(qpus, qubits, depth, simulators)
+            if not allowed:
+                continue  # check() reports it
+            best = max(allowed, key=lambda q: (q.fidelity(qubits, one, two), q.name))
+            self.fidelity *= best.fidelity(qubits, one, two)
+            self.placement[name] = best.name
 
     def key(self) -> tuple[object, ...]:
         """Identity of the plan: the same cuts into the same parts (for de-duplication)."""
@@ -117,7 +149,17 @@ def lo_candidate(cut: QuantumCircuit, obs: list[str], width: int, cap: int,
     part = partition(cut, obs, cap)
     parts = {n: (c.num_qubits, two_qubit_depth(c)) for n, c in part.subcircuits.items()}
     return Candidate("lo", width, cut, cut_specs(cut, "loWire"), part.gamma, parts,
-                     part.num_terms, lo_part=part, note=note)
+                     part.num_terms, gate_counts(part.subcircuits), lo_part=part, note=note)
+
+
+def gate_counts(bodies: dict[str, QuantumCircuit]) -> dict[str, tuple[int, int]]:
+    """One- and two-qubit gates of each subcircuit (what its fidelity estimate counts)."""
+    out = {}
+    for name, body in bodies.items():
+        ops = [len(i.qubits) for i in body.data
+               if i.operation.name not in ("barrier", "delay", "rz")]
+        out[name] = (ops.count(1), sum(1 for n in ops if n >= 2))
+    return out
 
 
 def locc_candidate(cut: QuantumCircuit, obs: list[str], width: int, cap: int,
@@ -152,12 +194,15 @@ def locc_candidate(cut: QuantumCircuit, obs: list[str], width: int, cap: int,
     terms = math.prod(2**b.wires + 1 for b in layout.bundles)  # channel combinations
     parts = {n: (layout.bodies[n].num_qubits, two_qubit_depth(layout.bodies[n]))
              for n in layout.names}
-    return Candidate("locc", width, cut, specs, gamma, parts, terms, edges, layout.bundles,
-                     layout=layout)
+    return Candidate("locc", width, cut, specs, gamma, parts, terms,
+                     gate_counts({n: layout.bodies[n] for n in layout.names}), edges=edges,
+                     bundles=layout.bundles, layout=layout)
 
 
-def check(cand: Candidate, qpus: Sequence[QPUCapacity], limits: Limits) -> None:
-    """Record in ``cand.problems`` every limit the candidate breaks (buildable when none)."""
+def check(cand: Candidate, qpus: Sequence[QPUCapacity], limits: Limits,
+          simulators: SimulatorUse = "Allowed") -> None:
+    """Record in ``cand.problems`` every limit the candidate breaks (buildable when none),
+    and place it (``Candidate.place``)."""
     if cand.overhead > limits.max_overhead:
         cand.problems.append(f"needs gamma^2 = {cand.overhead:.4g} > maxSamplingOverhead "
                              f"{limits.max_overhead:.4g}")
@@ -168,16 +213,18 @@ def check(cand: Candidate, qpus: Sequence[QPUCapacity], limits: Limits) -> None:
         cand.problems.append(f"{len(cand.parts)} subcircuits > maxSubcircuits "
                              f"{limits.max_subcircuits}")
     for name, (q, d) in cand.parts.items():
-        if not any(qpu.fits(q, d) for qpu in qpus):
+        if not allowed_qpus(qpus, q, d, simulators):
             cand.problems.append(f"{name} ({q} qubits, two-qubit depth {d}) fits no QPU")
+    cand.place(qpus, simulators)
 
 
 def find_candidates(circuit: QuantumCircuit, obs: list[str], qpus: Sequence[QPUCapacity],
                     allowed_kinds: Sequence[str], limits: Limits,
-                    seed: int | None) -> list[Candidate]:
+                    seed: int | None, simulators: SimulatorUse = "Allowed") -> list[Candidate]:
     """Every plan the searches find, per subcircuit width (one per QPU size) and kind: LOCC
     bundles of the wire-cut search (also as LO wires when loWire is allowed) and the library
-    search with the allowed gate / LO wire cuts; each checked against ``limits``."""
+    search with the allowed gate / LO wire cuts; each checked against ``limits`` and placed
+    on the QPUs (ideal simulators as ``simulators`` allows)."""
     n = circuit.num_qubits
     cap = max(q.qubits for q in qpus)
     widths = sorted({min(q.qubits, n - 1) for q in qpus if q.qubits >= 2}, reverse=True)
@@ -203,5 +250,5 @@ def find_candidates(circuit: QuantumCircuit, obs: list[str], qpus: Sequence[QPUC
     candidates = list(found.values())
     for cand in candidates:
         if not cand.problems:
-            check(cand, qpus, limits)
+            check(cand, qpus, limits, simulators)
     return candidates

@@ -86,6 +86,9 @@ class CandidateSummary(_Model):
     subcircuits: int
     kinds: list[CutKind] = []
     qpd_terms: int = Field(default=0, description="QPD terms (LO) or channel combinations (LOCC)")
+    estimated_fidelity: float = Field(
+        default=1.0, description="Product over subcircuits of the estimated fidelity on the "
+        "most faithful QPU that may run each (1 on ideal simulators)")
     verdict: str
 
 

@@ -12,7 +12,7 @@ from qbackbone.core.circuits.serialize import circuits_to_b64
 from qbackbone.core.errors import JobFailure
 
 from .candidates import KINDS, Candidate, Limits, find_candidates
-from .capacity import QPUCapacity
+from .capacity import QPUCapacity, SimulatorUse, allowed_qpus
 from .errors import CutPlanningError
 from .lo import subexperiments
 from .locc import allocate
@@ -73,11 +73,18 @@ def plan_cuts(
     max_subcircuits: int,
     shots: int,
     seed: int | None = None,
+    simulators: SimulatorUse = "Allowed",
+    fidelity_gap: float = 1.0,
 ) -> CutPlan:
-    """Choose cuts so every subcircuit fits a QPU, minimising the sampling overhead.
+    """Choose cuts so every subcircuit fits a QPU, minimising the effective sampling overhead
+    (gamma^2 over the squared estimated fidelity of the most faithful placement).
 
     ``shots`` is what an uncut run would use per measurement basis; subcircuits get
-    ``shots * overhead`` samples so the precision matches. Raises :class:`CutPlanningError`
+    ``shots * overhead`` samples so the precision matches. ``simulators`` says when ideal
+    simulators may run a subcircuit (``allowed_qpus``); each subcircuit's ``eligible_qpus``
+    are then the most faithful one's noise class (estimated fidelities within
+    ``fidelity_gap``, ideal or noisy alike), most faithful first. Raises
+    :class:`CutPlanningError`
     when no plan within the limits exists, naming the limit and the cheapest plan found.
     """
     if not qpus:
@@ -99,7 +106,7 @@ def plan_cuts(
     bases, member = group_into_bases(obs)
     groups = [basis.letters for basis in bases]
     biggest = max(qpus, key=lambda q: q.qubits)
-    fitting = [q.name for q in qpus if q.fits(n, depth)]
+    fitting = [q.name for q in allowed_qpus(qpus, n, depth, simulators)]
     if fitting:
         return _uncut_plan(circuit, obs, groups, member, shots, fitting, depth)
     explanation = [
@@ -112,10 +119,11 @@ def plan_cuts(
     if not allowed_kinds:
         raise CutPlanningError(explanation[0] + "; the policy allows no cut kinds")
     limits = Limits(max_overhead, max_subcircuits)
-    candidates = find_candidates(circuit, obs, qpus, allowed_kinds, limits, seed)
+    candidates = find_candidates(circuit, obs, qpus, allowed_kinds, limits, seed, simulators)
     for cand in sorted((c for c in candidates if not c.problems), key=Candidate.rank):
         try:
-            plan = _materialise(cand, circuit, obs, groups, member, shots, qpus)
+            plan = _materialise(cand, circuit, obs, groups, member, shots, qpus, simulators,
+                                fidelity_gap)
         except CutPlanningError as err:  # a limit only building can show
             cand.problems.append(str(err))
             continue
@@ -137,7 +145,7 @@ def _explain(chosen: Candidate, candidates: Sequence[Candidate]) -> list[str]:
     lines = [f"chosen: {chosen.describe()}, gamma {chosen.gamma:.4g} ({chosen.note})"]
     for c in sorted(candidates, key=Candidate.rank):
         if c is not chosen:
-            verdict = "; ".join(c.problems) or "buildable but not cheaper"
+            verdict = c.summary().verdict
             lines.append(f"{'rejected' if c.problems else 'not chosen'}: {c.describe()}: "
                          f"{verdict}")
     return lines
@@ -161,10 +169,15 @@ def _uncut_plan(circuit: QuantumCircuit, obs: list[str], groups: list[str], memb
 
 
 def _materialise(c: Candidate, circuit: QuantumCircuit, obs: list[str], groups: list[str],
-                 member: list[int], shots: int, qpus: Sequence[QPUCapacity]) -> CutPlan:
+                 member: list[int], shots: int, qpus: Sequence[QPUCapacity],
+                 simulators: SimulatorUse, gap: float) -> CutPlan:
     def eligible(name: str) -> list[str]:
         q, d = c.parts[name]
-        return [qpu.name for qpu in qpus if qpu.fits(q, d)]
+        one, two = c.gates.get(name, (0, 0))
+        rated = sorted(((qpu.fidelity(q, one, two), qpu) for qpu in
+                        allowed_qpus(qpus, q, d, simulators)), key=lambda r: (-r[0], r[1].name))
+        best, first = rated[0]
+        return [qpu.name for f, qpu in rated if qpu.ideal == first.ideal and best - f <= gap]
 
     samples = math.ceil(shots * c.overhead)
     notes: list[str] = []
