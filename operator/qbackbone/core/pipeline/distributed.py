@@ -10,7 +10,7 @@ from qiskit import QuantumCircuit
 
 from qbackbone.api.conditions import ConditionType, Phase, Reason
 from qbackbone.api.mitigation import MitigationReport
-from qbackbone.api.policy import CuttingOptions
+from qbackbone.api.policy import CuttingOptions, IdealSimulators, ShotSplitting
 from qbackbone.api.quantumjob import (
     ExpectationValue,
     Plan,
@@ -18,6 +18,7 @@ from qbackbone.api.quantumjob import (
     PlannedSubcircuit,
     QuantumJobStatus,
     Result,
+    RuleOutcome,
 )
 from qbackbone.core.circuits.features import two_qubit_depth
 from qbackbone.core.cutting import (
@@ -29,7 +30,7 @@ from qbackbone.core.cutting import (
 )
 from qbackbone.core.cutting import unitary_part as cut_ready
 from qbackbone.core.errors import JobFailure
-from qbackbone.core.execute.shots import split_shots
+from qbackbone.core.execute.shots import finish_time, split_shots
 from qbackbone.core.mitigation.residual import cut_model_text, cut_residual_systematic
 from qbackbone.core.pipeline.classical import finish_classical, run_classical_fallback
 from qbackbone.core.pipeline.decide import DecidedJob
@@ -41,27 +42,61 @@ from qbackbone.core.qpus.fidelity import estimate_success_probability
 from qbackbone.core.qpus.fleet import QPU
 from qbackbone.core.verify.checks import NoiseProfile
 
+DEFAULT_FIDELITY_GAP = 0.1  # the policy's default scheduler.splitFidelityGap
+
 
 def capacities(fleet: Sequence[QPU], usable: Sequence[str]) -> list[QPUCapacity]:
-    """What the cut planner may target: the usable QPUs' width and feasible depth."""
+    """What the cut planner may target: the usable QPUs' width, feasible depth and median
+    errors (for the fidelity of a placement)."""
     names = set(usable)
-    return [QPUCapacity(q.name, q.descriptor.qubits, q.descriptor.max_depth)
-            for q in fleet if q.name in names]
+    out = []
+    for q in fleet:
+        if q.name not in names:
+            continue
+        d, cal = q.descriptor, q.descriptor.calibration
+        errors = {} if cal is None else {
+            "one_qubit_error": cal.median_error("1q") or 0.0,
+            "two_qubit_error": cal.median_error("2q") or 0.0,
+            "readout_error": cal.median_error("readout") or 0.0}
+        out.append(QPUCapacity(q.name, d.qubits, d.max_depth, ideal=d.ideal, **errors))
+    return out
 
 
 def cut_plan_for(circuit: QuantumCircuit, observables: Sequence[str], fleet: Sequence[QPU],
                  usable: Sequence[str], cutting: CuttingOptions, shots: int,
-                 seed: int | None) -> CutPlan:
-    """The cheapest cut plan within the policy's limits; CutPlanningError when none fits."""
+                 seed: int | None, simulators: IdealSimulators = "Fallback",
+                 gap: float = DEFAULT_FIDELITY_GAP) -> CutPlan:
+    """The cut plan of least effective overhead (gamma^2 / fidelity^2) within the policy's
+    limits, ideal simulators running a subcircuit as ``simulators`` (the policy's
+    ``hardware.idealSimulators``) allows, each subcircuit eligible on its most faithful
+    QPU's noise class (``gap``: ``scheduler.splitFidelityGap``); CutPlanningError when none
+    fits."""
     return plan_cuts(cut_ready(circuit), observables, capacities(fleet, usable),
                      cutting.allowed_cut_kinds, cutting.max_sampling_overhead,
-                     cutting.max_subcircuits, shots, seed=seed)
+                     cutting.max_subcircuits, shots, seed=seed, simulators=simulators,
+                     fidelity_gap=gap)
 
 
-def fitting_qpus(fleet: Sequence[QPU], usable: Sequence[str], subcircuit: str,
-                 circuits: Sequence[QuantumCircuit]) -> list[tuple[QPU, list[QuantumCircuit]]]:
-    """The usable QPUs wide and deep enough for the circuits, each with its compilation, in
-    fleet order; JobFailure(CutInfeasible) when none fits after routing."""
+@dataclass(frozen=True)
+class Fitting:
+    """A QPU that fits a subcircuit after routing, its compilation and estimated fidelity."""
+
+    qpu: QPU
+    compiled: list[QuantumCircuit]
+    fidelity: float
+
+
+def _fidelity(qpu: QPU, compiled: Sequence[QuantumCircuit]) -> float:
+    cal = qpu.descriptor.calibration
+    if cal is None or qpu.descriptor.ideal:
+        return 1.0
+    return min(estimate_success_probability(c, cal) for c in compiled)
+
+
+def fitting_candidates(fleet: Sequence[QPU], usable: Sequence[str], subcircuit: str,
+                       circuits: Sequence[QuantumCircuit]) -> list[Fitting]:
+    """Every usable QPU wide and deep enough for the circuits, in fleet order; JobFailure
+    (CutInfeasible) when none fits after routing."""
     width = max(c.num_qubits for c in circuits)
     out, too_deep = [], []
     for qpu in fleet:
@@ -71,7 +106,7 @@ def fitting_qpus(fleet: Sequence[QPU], usable: Sequence[str], subcircuit: str,
         compiled = qpu.transpile(circuits)
         depth = max(two_qubit_depth(c) for c in compiled)
         if d.max_depth is None or depth <= d.max_depth:
-            out.append((qpu, compiled))
+            out.append(Fitting(qpu, compiled, _fidelity(qpu, compiled)))
         else:
             too_deep.append(f"{qpu.name} compiles it to two-qubit depth {depth} "
                             f"(max {d.max_depth})")
@@ -83,6 +118,34 @@ def fitting_qpus(fleet: Sequence[QPU], usable: Sequence[str], subcircuit: str,
             + "; the plan's logical depth fit, so allow deeper QPUs (spec.maxDepth) or "
             "more of them")
     return out
+
+
+def preferred(fitting: Sequence[Fitting], simulators: IdealSimulators = "Fallback",
+              gap: float = DEFAULT_FIDELITY_GAP) -> list[Fitting]:
+    """The QPUs a subcircuit should run on: ideal simulators only as ``simulators`` allows,
+    then the most faithful QPU's noise class (both ideal or both noisy, fidelity within
+    ``gap``), most faithful first; JobFailure(CutInfeasible) when only forbidden simulators
+    fit."""
+    noisy = [f for f in fitting if not f.qpu.descriptor.ideal]
+    pool = noisy if simulators == "Forbidden" or (simulators == "Fallback" and noisy) \
+        else list(fitting)
+    if not pool:
+        raise JobFailure(Reason.CUT_INFEASIBLE, "only ideal simulators fit the subcircuit and "
+                         "the policy forbids them (hardware.idealSimulators Forbidden)")
+    order = sorted(pool, key=lambda f: (-f.fidelity, f.qpu.descriptor.shot_time, f.qpu.name))
+    best = order[0]
+    return [f for f in order if f.qpu.descriptor.ideal == best.qpu.descriptor.ideal
+            and best.fidelity - f.fidelity <= gap + 1e-12]
+
+
+def fitting_qpus(fleet: Sequence[QPU], usable: Sequence[str], subcircuit: str,
+                 circuits: Sequence[QuantumCircuit], simulators: IdealSimulators = "Fallback",
+                 gap: float = DEFAULT_FIDELITY_GAP) -> list[tuple[QPU, list[QuantumCircuit]]]:
+    """The usable QPUs a subcircuit should run on (``preferred``), each with its
+    compilation, most faithful first; JobFailure(CutInfeasible) when none fits after
+    routing."""
+    chosen = preferred(fitting_candidates(fleet, usable, subcircuit, circuits), simulators, gap)
+    return [(f.qpu, f.compiled) for f in chosen]
 
 
 def split_circuit_shots(shots: Sequence[int], fractions: Sequence[float]) -> list[list[int]]:
@@ -101,7 +164,10 @@ def split_circuit_shots(shots: Sequence[int], fractions: Sequence[float]) -> lis
 
 def subcircuit_shares(total: int, fitting: Sequence[QPU],
                       splitting: bool) -> list[tuple[str, float]]:
-    """(QPU, fraction of the subcircuit's shots) in fleet order: the QPUs that take a share."""
+    """(QPU, fraction of the subcircuit's shots) in the order of ``fitting`` (preferred
+    first): the first QPU takes every shot without splitting, else shots split by speed."""
+    if not splitting:
+        return [(fitting[0].name, 1.0)]
     shares = split_shots(total, [q.descriptor for q in fitting], splitting)
     fraction = {s.qpu: s.shots / total for s in shares}
     return [(q.name, fraction[q.name]) for q in fitting if q.name in fraction]
@@ -122,23 +188,71 @@ class FragmentRecord:
 
 @dataclass
 class FleetRunner:
-    """Runs a subcircuit's circuits on every QPU that fits it, shots split by speed."""
+    """Runs each subcircuit on its preferred QPUs (``preferred``): the most faithful one
+    takes every shot unless the policy splits them (``Always``, or ``WhenDeadlineNeeds``
+    when the subcircuit's share of the deadline is too short for one QPU), then by speed over
+    one noise class. ``rules`` say why each fitting QPU was or was not used."""
 
     fleet: Sequence[QPU]
     usable: Sequence[str]
-    splitting: bool
+    splitting: ShotSplitting
     progress: Progress
     seed: int | None = None
+    simulators: IdealSimulators = "Fallback"
+    gap: float = DEFAULT_FIDELITY_GAP
+    budget: float | None = None  # QPU seconds the deadline leaves for every subcircuit
+    planned: dict[str, int] = field(default_factory=dict)  # subcircuit -> shots, for budget
     clock_zero: float = field(default_factory=time.perf_counter)
     records: list[FragmentRecord] = field(default_factory=list)
+    rules: list[RuleOutcome] = field(default_factory=list)
+    spent: float = 0.0  # QPU seconds (time model) of the subcircuits run so far
+    done: set[str] = field(default_factory=set)
+
+    def _split(self, subcircuit: str, total: int, first: QPU) -> bool:
+        """Whether this subcircuit's shots are split (over its preferred QPUs)."""
+        if self.splitting != "WhenDeadlineNeeds":
+            return self.splitting == "Always"
+        if self.budget is None:
+            return False
+        left = total + sum(n for s, n in self.planned.items()
+                           if s not in self.done and s != subcircuit)
+        allotted = (self.budget - self.spent) * total / max(left, 1)
+        return finish_time(first.descriptor, total) > allotted
+
+    def _record(self, subcircuit: str, everyone: Sequence[Fitting], chosen: Sequence[Fitting],
+                used: set[str], splits: bool) -> None:
+        """One ``subcircuitPlacement`` rule per QPU that fits the subcircuit."""
+        names = {f.qpu.name for f in chosen}
+        noisy = any(not f.qpu.descriptor.ideal for f in everyone)
+        threshold = (f"most faithful noise class (fidelity gap {self.gap:g}); "
+                     f"idealSimulators {self.simulators}; shotSplitting {self.splitting}")
+        for f in everyone:
+            kind = ("ideal simulator" if f.qpu.descriptor.ideal
+                    else f"estimated fidelity {f.fidelity:.3g}")
+            why = ("runs " + ("a share" if splits else "every shot") if f.qpu.name in used
+                   else "same noise class, not needed" if f.qpu.name in names
+                   else "held back: a noisy QPU fits" if f.qpu.descriptor.ideal and noisy
+                   and self.simulators == "Fallback"
+                   else "forbidden" if f.qpu.descriptor.ideal and self.simulators == "Forbidden"
+                   else "less faithful than the chosen noise class")
+            self.rules.append(RuleOutcome(
+                name="subcircuitPlacement", value=f"{subcircuit}: {kind}, {why}",
+                threshold=threshold, passed=f.qpu.name in used, qpu=f.qpu.name))
 
     def run(self, subcircuit: str, circuits: Sequence[QuantumCircuit],
             shots: Sequence[int]) -> list[dict[str, int]]:
         """Counts per circuit, merged over the QPUs that ran a share of its shots."""
-        fitting = fitting_qpus(self.fleet, self.usable, subcircuit, circuits)
+        everyone = fitting_candidates(self.fleet, self.usable, subcircuit, circuits)
+        chosen = preferred(everyone, self.simulators, self.gap)
+        fitting = [(f.qpu, f.compiled) for f in chosen]
         compiled_by = {q.name: c for q, c in fitting}
-        shares = subcircuit_shares(sum(shots), [q for q, _ in fitting], self.splitting)
+        splits = self._split(subcircuit, sum(shots), chosen[0].qpu)
+        shares = subcircuit_shares(sum(shots), [q for q, _ in fitting], splits)
+        self._record(subcircuit, everyone, chosen, {n for n, _ in shares}, splits)
         by_name = {q.name: q for q, _ in fitting}
+        self.done.add(subcircuit)
+        self.spent += max(finish_time(by_name[n].descriptor, round(sum(shots) * f))
+                          for n, f in shares)
         merged: list[dict[str, int]] = [{} for _ in circuits]
         split = split_circuit_shots(shots, [f for _, f in shares])
         for (name, _), mine in zip(shares, split, strict=True):
@@ -299,7 +413,9 @@ def run_distributed(decided: DecidedJob) -> QuantumJobStatus:
     with run.phase("cut_seconds"):
         try:
             plan = cut_plan_for(reduced.circuit, reduced.observables, fleet, qip.eligible,
-                                policy.cutting, reduced.shots, seed)
+                                policy.cutting, reduced.shots, seed,
+                                policy.hardware.ideal_simulators,
+                                policy.scheduler.split_fidelity_gap)
         except CutPlanningError as err:
             return _fall_back_to_classical(decided, f"no cut plan fits: {err}")
     for line in plan.explanation:
@@ -307,8 +423,16 @@ def run_distributed(decided: DecidedJob) -> QuantumJobStatus:
     run.condition(ConditionType.SCHEDULED, True, Reason.PLANNED,
                   f"{len(plan.subcircuits)} subcircuits, sampling overhead {plan.overhead:.1f}")
     run.status.phase = Phase.RUNNING
-    runner = FleetRunner(fleet, qip.eligible, policy.scheduler.shot_splitting, progress, seed)
+    remaining = decided.context.deadline_remaining
+    runner = FleetRunner(
+        fleet, qip.eligible, policy.scheduler.shot_splitting_mode, progress, seed,
+        simulators=policy.hardware.ideal_simulators, gap=policy.scheduler.split_fidelity_gap,
+        budget=None if remaining is None
+        else remaining - policy.operational.min_deadline_slack,
+        planned={s.name: s.shots for s in plan.subcircuits})
     with run.phase("execute_seconds"):
         outcome = as_job_failure(run, Reason.EXECUTION_FAILED,
                                  lambda: execute_plan(plan, runner, seed=seed))
+    if run.status.decision is not None:
+        run.status.decision.rules += runner.rules
     return finish_distributed(decided, plan, outcome.values, outcome.std_errors, runner.records)

@@ -32,20 +32,27 @@ def scheduling_job(decided: DecidedJob, horizon: float) -> sched.Job:
     """One job in the scheduler's model: its subcircuits (cut or whole) and precedence.
 
     A job without a deadline gets ``horizon``, by which all work could finish in sequence.
+    Each subcircuit may run only where its decision placed it: an uncut job on the QPUs the
+    QIP made eligible (the chosen QPU and its noise class), a cut subcircuit on those its
+    plan allows (ideal simulators as the policy says).
     """
     reduced, qip = decided.reduced, decided.qip
     name = decided.run.job.metadata.name
     deadline = reduced.deadline_remaining or horizon
     f = reduced.features
+    policy = reduced.policy.spec
     if qip.path == "SingleQPU":
-        whole = sched.Subcircuit(qubits=f.qubits, depth=f.two_qubit_depth, shots=f.total_shots)
+        whole = sched.Subcircuit(qubits=f.qubits, depth=f.two_qubit_depth, shots=f.total_shots,
+                                 qpus=frozenset(qip.eligible))
         return sched.Job(name, 0.0, deadline, (whole,))
     assert reduced.observables is not None, "sampling jobs are never cut"
     plan = cut_plan_for(reduced.circuit, reduced.observables, decided.fleet, qip.eligible,
-                        reduced.policy.spec.cutting, reduced.shots, decided.seed)
+                        policy.cutting, reduced.shots, decided.seed,
+                        policy.hardware.ideal_simulators, policy.scheduler.split_fidelity_gap)
     index = {s.name: i for i, s in enumerate(plan.subcircuits)}
     subcircuits = tuple(sched.Subcircuit(qubits=s.qubits, depth=s.two_qubit_depth,
-                                         shots=s.shots) for s in plan.subcircuits)
+                                         shots=s.shots, qpus=frozenset(s.eligible_qpus))
+                        for s in plan.subcircuits)
     precedence = tuple((index[before], index[s.name])
                        for s in plan.subcircuits for before in s.depends_on)
     return sched.Job(name, 0.0, deadline, subcircuits, precedence)
