@@ -147,6 +147,12 @@ def test_quickstart_runs_on_the_default_fleet() -> None:
     assert status["phase"] == "Succeeded" and status["verification"]["passed"]
     assert "built-in default" in proc.stderr
     assert status["decision"]["path"] == "SingleQPU"
+    # A real noisy-QPU result, mitigated: the most faithful noisy QPU, unsplit, not the
+    # ideal simulator of the fleet (issue 15).
+    result = status["result"]
+    assert result["qpus"] == ["torino"] and not result["idealSimulator"]
+    assert result["mitigation"] and status["verification"]["noisy"]
+    assert all("strata" not in ev for ev in result["expectationValues"])
 
 
 def test_fleet_lists_calibration() -> None:
