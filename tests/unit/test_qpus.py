@@ -6,8 +6,8 @@ import pytest
 from qiskit import QuantumCircuit
 
 from qbackbone.core.errors import JobFailure
-from qbackbone.core.qpus.devices import fake_backend
 from qbackbone.core.qpus.descriptor import best_region, calibration_from_target, restrict_target
+from qbackbone.core.qpus.devices import fake_backend
 from qbackbone.core.qpus.fidelity import derive_max_depth, estimate_success_probability
 from qbackbone.core.qpus.fleet import build_qpu
 from tests.conftest import make_qpu
