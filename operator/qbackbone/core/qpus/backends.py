@@ -132,16 +132,21 @@ class RegionExecutor:
         self.runtime_sampler = runtime_sampler
         self.method = method
 
-    def _simulator(self) -> AerSimulator:
+    def _simulator(self, active: Sequence[int]) -> AerSimulator:
+        """The noise of the region's ``active`` qubits only (see ``compact_circuit``)."""
         from qbackbone.core.qpus.region import region_simulator
 
-        return region_simulator(self.device, self.region, self.method)
+        return region_simulator(self.device, tuple(self.region[q] for q in active), self.method)
 
     def run(self, circuits: Sequence[QuantumCircuit], shots: Shots, seed: int | None) -> list[
         dict[str, int]
     ]:
         """Run all circuits in one sampler call per distinct shot count."""
-        simulator = self._simulator()
+        from qbackbone.core.qpus.region import active_qubits, compact_circuit
+
+        active = active_qubits(circuits)
+        simulator = self._simulator(active)
+        circuits = [compact_circuit(c, active) for c in circuits]
 
         def sample(pubs: list[tuple[Any, ...]], call_seed: int | None) -> list[dict[str, int]]:
             if not self.runtime_sampler:
@@ -162,8 +167,12 @@ class RegionExecutor:
     def estimate(self, circuit: QuantumCircuit, observables: Sequence[SparsePauliOp], shots: int,
                  seed: int | None, plan: MitigationPlan) -> list[RawEstimate]:
         """Mitigated expectation values of observables laid out on the compiled circuit."""
-        return run_estimator(self._simulator(), circuit, observables, shots, seed, plan,
-                             simulator=True)
+        from qbackbone.core.qpus.region import active_qubits, compact_circuit, compact_observable
+
+        active = active_qubits([circuit], observables)
+        return run_estimator(self._simulator(active), compact_circuit(circuit, active),
+                             [compact_observable(o, active) for o in observables], shots, seed,
+                             plan, simulator=True)
 
 
 class IBMRuntimeExecutor:
