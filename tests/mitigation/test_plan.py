@@ -6,7 +6,7 @@ from qbackbone.api.mitigation import MitigationPolicy
 from qbackbone.core.mitigation.plan import choose_mitigation
 
 
-def _always(_: float) -> bool:
+def _always(_: str, __: float) -> bool:
     return True
 
 
@@ -25,14 +25,14 @@ def test_default_is_zne_with_trex_when_it_fits() -> None:
 
 def test_a_deadline_that_only_fits_twice_the_shots_gets_readout_mitigation() -> None:
     plan = choose_mitigation(MitigationPolicy(), ideal=False, expectation=True,
-                             fits=lambda m: m <= 2.0)
+                             fits=lambda _, m: m <= 2.0)
     assert plan.level == "Readout" and plan.shot_multiplier == 2.0
-    assert "do not fit" in plan.reason
+    assert "does not fit" in plan.reason
 
 
 def test_nothing_fits_means_unmitigated_with_a_reason() -> None:
     plan = choose_mitigation(MitigationPolicy(), ideal=False, expectation=True,
-                             fits=lambda m: m <= 1.0)
+                             fits=lambda _, m: m <= 1.0)
     assert plan.level == "None" and "residual-bias model" in plan.reason
 
 
@@ -53,7 +53,7 @@ def test_the_shot_multiplier_cap_and_forbidden_techniques_are_honoured() -> None
 
 def test_always_forces_a_technique_even_past_the_deadline() -> None:
     plan = choose_mitigation(MitigationPolicy(zne="Always"), ideal=False, expectation=True,
-                             fits=lambda m: False)
+                             fits=lambda _, m: False)
     assert plan.level == "ZNE" and "requires" in plan.reason
 
 
@@ -61,3 +61,12 @@ def test_sampling_jobs_get_m3_readout_mitigation() -> None:
     plan = choose_mitigation(MitigationPolicy(), ideal=False, expectation=False, fits=_always)
     assert plan.level == "Readout" and plan.m3 and plan.techniques == ["M3"]
     assert plan.shot_multiplier == 1.0
+
+
+def test_simulated_zne_grows_fast_with_width() -> None:
+    from qbackbone.core.mitigation.cost import simulated_seconds
+
+    small = simulated_seconds("ZNE", 4, 24, 2, 4000)
+    wide = simulated_seconds("ZNE", 8, 52, 2, 4000)
+    assert small < 10 and wide > 200  # measured 5.5 s and 240 s (core/mitigation/cost.py)
+    assert simulated_seconds("Readout", 8, 52, 2, 4000) < 20 < wide

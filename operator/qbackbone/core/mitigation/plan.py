@@ -59,10 +59,10 @@ NO_MITIGATION_IDEAL = MitigationPlan("None", "ideal simulator: no noise to mitig
 
 
 def choose_mitigation(policy: MitigationPolicy, *, ideal: bool, expectation: bool,
-                      fits: Callable[[float], bool]) -> MitigationPlan:
-    """The strongest level the policy allows whose shot multiplier ``fits`` (the deadline and
-    shot budget on this QPU). ``Always`` forces a technique whatever it costs; ``Never``
-    forbids it."""
+                      fits: Callable[[MitigationLevel, float], bool]) -> MitigationPlan:
+    """The strongest level the policy allows that ``fits(level, shot multiplier)`` (the
+    deadline, the shot budget and, simulated, the run time on this QPU). ``Always`` forces a
+    technique whatever it costs; ``Never`` forbids it."""
     if ideal:
         return NO_MITIGATION_IDEAL
     if not policy.enabled:
@@ -85,8 +85,9 @@ def choose_mitigation(policy: MitigationPolicy, *, ideal: bool, expectation: boo
             return _with_reason(zne, "the policy requires ZNE (mitigation.zne: Always)")
         if mult > cap:
             notes.append(f"ZNE needs {mult:g}x shots, above maxShotMultiplier {cap:g}")
-        elif not fits(mult):
-            notes.append(f"ZNE's {mult:g}x shots do not fit the deadline or shot budget")
+        elif not fits("ZNE", mult):
+            notes.append(f"ZNE ({mult:g}x shots, folded circuits) does not fit the deadline, "
+                         "the shot budget or the run time")
         else:
             return _with_reason(zne, f"ZNE fits: {mult:g}x shots within maxShotMultiplier "
                                 f"{cap:g}, the deadline and the shot budget")
@@ -95,10 +96,10 @@ def choose_mitigation(policy: MitigationPolicy, *, ideal: bool, expectation: boo
     if readout_ok:
         trex = MitigationPlan("Readout", "", readout=True, dynamical_decoupling=dd)
         mult = trex.shot_multiplier
-        if policy.readout == "Always" or (mult <= cap and fits(mult)):
+        if policy.readout == "Always" or (mult <= cap and fits("Readout", mult)):
             return _with_reason(trex, "; ".join([*notes, f"readout mitigation (TREX, "
                                                       f"{mult:g}x shots)"]))
-        notes.append(f"TREX's {mult:g}x shots do not fit")
+        notes.append(f"TREX ({mult:g}x shots) does not fit")
     else:
         notes.append("the policy forbids readout mitigation")
     return MitigationPlan("None", "; ".join([*notes, "unmitigated; systematicError comes "

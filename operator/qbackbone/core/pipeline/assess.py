@@ -37,7 +37,8 @@ def selected(qpu: QPU, selector: QPUSelector | None) -> bool:
 
 def assess_fleet(circuits: Sequence[QuantumCircuit], qubits: int, fleet: Sequence[QPU],
                  selector: QPUSelector | None, now: datetime, compiled: CompiledJob,
-                 mitigation: Callable[[QPUDescriptor], MitigationPlan] | None = None,
+                 mitigation: Callable[[QPUDescriptor, Sequence[QuantumCircuit]],
+                                      MitigationPlan] | None = None,
                  ) -> list[QPUAssessment]:
     """Compile the job's circuits for every QPU that could take them, estimate fidelity and
     choose the mitigation a share on it would run with."""
@@ -62,7 +63,7 @@ def assess_fleet(circuits: Sequence[QuantumCircuit], qubits: int, fleet: Sequenc
         depth = max(two_qubit_depth(c) for c in transpiled)
         fidelity = 1.0 if d.calibration is None else min(
             estimate_success_probability(c, d.calibration) for c in transpiled)
-        plan = mitigation(d) if mitigation is not None else NO_MITIGATION_IDEAL
+        plan = mitigation(d, transpiled) if mitigation is not None else NO_MITIGATION_IDEAL
         out.append(QPUAssessment(d, chosen, True, depth, fidelity, calibration_age_seconds=age,
                                  mitigation=plan))
     return out

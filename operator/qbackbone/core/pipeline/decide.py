@@ -5,11 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from qiskit import QuantumCircuit
+
 from qbackbone.api.conditions import ConditionType, Phase
+from qbackbone.api.mitigation import MitigationLevel
 from qbackbone.api.policy import InvocationPolicy
 from qbackbone.api.quantumjob import Decision
 from qbackbone.core.classical.fallback import choose_method, estimate_seconds
 from qbackbone.core.errors import JobFailure
+from qbackbone.core.mitigation.cost import simulated_seconds
 from qbackbone.core.mitigation.plan import MitigationPlan, choose_mitigation
 from qbackbone.core.pipeline.assess import CompiledJob, assess_fleet
 from qbackbone.core.pipeline.jobrun import JobRun
@@ -44,17 +48,28 @@ def _decision_model(qip: QIPDecision, reduced: ReducedJob) -> Decision:
     )
 
 
-def mitigation_chooser(reduced: ReducedJob) -> Callable[[QPUDescriptor], MitigationPlan]:
+def mitigation_chooser(reduced: ReducedJob
+                       ) -> Callable[[QPUDescriptor, Sequence[QuantumCircuit]], MitigationPlan]:
     """The mitigation a share of this job would get on a QPU: the strongest level the policy
-    allows whose shot multiplier fits the deadline (the QPU alone) and the shot budget."""
+    allows whose shot multiplier fits the deadline (the QPU alone) and the shot budget, and,
+    on a simulated QPU, whose simulation fits the deadline and a third of maxRunSeconds."""
     policy, f = reduced.policy.spec, reduced.features
     slack, remaining = policy.operational.min_deadline_slack, reduced.deadline_remaining
+    run_budget = policy.limits.max_run_seconds / 3.0
 
-    def choose(d: QPUDescriptor) -> MitigationPlan:
-        def fits(multiplier: float) -> bool:
+    def choose(d: QPUDescriptor, compiled: Sequence[QuantumCircuit]) -> MitigationPlan:
+        operations = max((c.size() for c in compiled), default=0)
+
+        def fits(level: MitigationLevel, multiplier: float) -> bool:
             if f.total_shots * multiplier > policy.hardware.shot_budget:
                 return False
             seconds = d.setup_time + f.total_shots * multiplier * d.shot_time
+            if d.provider != "ibm-runtime":  # simulated: the local run is what takes time
+                simulated = simulated_seconds(level, f.qubits, operations, len(compiled),
+                                              f.shots_per_basis)
+                if simulated > run_budget:
+                    return False
+                seconds = max(seconds, simulated)
             return remaining is None or seconds + slack <= remaining
 
         return choose_mitigation(policy.mitigation, ideal=d.ideal,
