@@ -195,11 +195,13 @@ class CutSource:
         self.staged = (None if plan.method == "lo"
                        else _Staged(LoccExecution(plan), replay_seed(decided.seed, stamp)))
         self.fleet = {q.name: q for q in decided.fleet}
+        self.simulators = policy.hardware.ideal_simulators
         self.fits: dict[str, list[str]] = {}
         fractions: dict[str, list[tuple[str, float]]] = {}
         for sub in plan.subcircuits:
             fitting = [q for q, _ in fitting_qpus(decided.fleet, self.usable, sub.name,
-                                                  self._fit_circuits(sub.name))]
+                                                  self._fit_circuits(sub.name), self.simulators,
+                                                  policy.scheduler.split_fidelity_gap)]
             self.fits[sub.name] = [q.name for q in fitting]
             fractions[sub.name] = subcircuit_shares(self._total_shots(sub.name), fitting,
                                                     policy.scheduler.shot_splitting)
@@ -324,7 +326,7 @@ class CutSource:
         circuits, shots, _ = assignment
         compiled = (self.fleet[qpu].transpile(circuits) if circuits else [])
         if compiled:
-            fitting_qpus([self.fleet[qpu]], [qpu], slot.subcircuit, compiled)
+            fitting_qpus([self.fleet[qpu]], [qpu], slot.subcircuit, compiled, self.simulators)
         return Work(compiled, shots, derive_seed(self.decided.seed, slot.key, attempt))
 
     def candidates(self, slot: Slot) -> list[str]:
@@ -409,7 +411,9 @@ def cut_plan(decided: DecidedJob, stored: Mapping[str, str] | None
         with run.phase("cut_seconds"):
             try:
                 plan = cut_plan_for(reduced.circuit, reduced.observables, decided.fleet,
-                                    qip.eligible, policy.cutting, reduced.shots, decided.seed)
+                                    qip.eligible, policy.cutting, reduced.shots, decided.seed,
+                                    policy.hardware.ideal_simulators,
+                                    policy.scheduler.split_fidelity_gap)
             except CutPlanningError as err:
                 why = f"no cut plan fits: {err}"
     if why is not None:
