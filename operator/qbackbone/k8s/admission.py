@@ -58,8 +58,9 @@ class AdmissionRecord:
 def committed_work(admitted: Iterable[tuple[str, FragmentSource, Dispatcher,
                                             AdmissionRecord]]) -> list[Committed]:
     """The admitted fragments without a result, for the joint plan, from (job uid, source,
-    dispatcher, admission record) of each admitted job: QPU, shots, since when they run,
-    their planned order and their LOCC predecessors."""
+    dispatcher, admission record) of each admitted job: QPU, shots (those the QPU runs,
+    mitigation included), since when they run, their planned order and their LOCC
+    predecessors."""
     out: list[Committed] = []
     for uid, source, dispatcher, record in admitted:
         planned = record.planned(source)
@@ -70,7 +71,7 @@ def committed_work(admitted: Iterable[tuple[str, FragmentSource, Dispatcher,
         for slot, qpu, started in list(dispatcher.outstanding):
             before = tuple(k for sub in after.get(slot.subcircuit, ())
                            for k in slots_of.get(sub, []))
-            out.append(Committed(uid, slot.key, qpu, source.slot_shots(slot), started,
+            out.append(Committed(uid, slot.key, qpu, source.slot_shots(slot, qpu), started,
                                  planned.get(slot.key, 0.0), before))
     return out
 

@@ -14,6 +14,7 @@ whatever order results arrived in and whether or not the operator restarted in b
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -57,13 +58,42 @@ class Slot:
 
 @dataclass(frozen=True)
 class Need:
-    """One subcircuit's demand on QPU time, for the joint plan of the waiting jobs."""
+    """One subcircuit's demand on QPU time, for the joint plan of the waiting jobs.
+
+    ``shots`` are the shots the job asks for; a QPU runs ``multiplier(qpu)`` shots for each
+    (a mitigated Estimator share: the shot multiplier of the plan that QPU was assessed with),
+    so its QPU time there is ``qpu_shots(qpu, shots)`` shot times. ``fixed``: the split the
+    policy fixes (``shotSplitting: Always``: by speed over every QPU it may use, as
+    ``qbackbone run`` splits), shots per QPU summing to ``shots``; empty: the plan splits.
+    """
 
     subcircuit: str
-    shots: int  # every shot of every circuit it runs (QPU time is per shot)
+    shots: int  # every shot of every circuit it runs, as requested (before mitigation)
     qubits: int
     qpus: tuple[str, ...]  # the QPUs that may run it, preferred first
     after: tuple[str, ...] = ()  # subcircuits whose results it needs first (LOCC)
+    multipliers: tuple[tuple[str, float], ...] = ()  # (QPU, shots run per shot); 1 unlisted
+    fixed: tuple[tuple[str, int], ...] = ()  # (QPU, shots) of a split the policy fixes
+
+    def multiplier(self, qpu: str) -> float:
+        """Shots ``qpu`` runs per shot of this subcircuit (mitigation; 1 without)."""
+        return dict(self.multipliers).get(qpu, 1.0)
+
+    def qpu_shots(self, qpu: str, shots: int) -> int:
+        """The shots ``qpu`` runs for ``shots`` of this subcircuit (its QPU time)."""
+        return math.ceil(shots * self.multiplier(qpu) - 1e-9)
+
+
+def apportion(total: int, weights: Sequence[float]) -> list[int]:
+    """``total`` in integers proportional to ``weights`` (largest remainder; exact sum)."""
+    whole = sum(weights)
+    if total <= 0 or whole <= 0:
+        return [0] * len(weights)
+    raw = [total * w / whole for w in weights]
+    out = [int(r) for r in raw]
+    for i in sorted(range(len(raw)), key=lambda i: (out[i] - raw[i], i))[:total - sum(out)]:
+        out[i] += 1
+    return out
 
 
 #: Shots per subcircuit name and QPU, as the joint plan admitted the job.
@@ -114,8 +144,9 @@ class FragmentSource(Protocol):
         """Take the joint plan's shot split: the slots become one per (subcircuit, QPU)."""
         ...
 
-    def slot_shots(self, slot: Slot) -> int:
-        """Every shot the slot runs (for the QPU time it still needs)."""
+    def slot_shots(self, slot: Slot, qpu: str | None = None) -> int:
+        """Every shot the slot runs on ``qpu`` (default: its planned QPU), mitigation's
+        shots included: the QPU time it still needs there."""
         ...
 
     def work(self, slot: Slot, qpu: str, attempt: int,
@@ -196,6 +227,7 @@ class CutSource:
                        else _Staged(LoccExecution(plan), replay_seed(decided.seed, stamp)))
         self.fleet = {q.name: q for q in decided.fleet}
         self.simulators = policy.hardware.ideal_simulators
+        self.always = policy.scheduler.shot_splitting_mode == "Always"
         self.fits: dict[str, list[str]] = {}
         fractions: dict[str, list[tuple[str, float]]] = {}
         for sub in plan.subcircuits:
@@ -203,8 +235,10 @@ class CutSource:
                                                   self._fit_circuits(sub.name), self.simulators,
                                                   policy.scheduler.split_fidelity_gap)]
             self.fits[sub.name] = [q.name for q in fitting]
+            # Until admission (the joint plan's split replaces it): by speed unless Never.
             fractions[sub.name] = subcircuit_shares(self._total_shots(sub.name), fitting,
                                                     policy.scheduler.shot_splitting)
+        self.by_speed = fractions  # the split shotSplitting Always keeps through admission
         self._take_fractions(fractions)
 
     def _take_fractions(self, fractions: Mapping[str, Sequence[tuple[str, float]]]) -> None:
@@ -230,8 +264,16 @@ class CutSource:
         locc = self.staged is not None
         return [Need(sub.name, self._total_shots(sub.name), sub.qubits,
                      tuple(self.candidates(Slot(sub.name, sub.name, ""))),
-                     tuple(sub.depends_on) if locc else ())
+                     tuple(sub.depends_on) if locc else (), fixed=self._fixed(sub.name))
                 for sub in self.plan.subcircuits]
+
+    def _fixed(self, name: str) -> tuple[tuple[str, int], ...]:
+        """The subcircuit's split by speed when the policy says ``shotSplitting: Always``."""
+        fractions = self.by_speed[name]
+        if not self.always or len(fractions) < 2:
+            return ()
+        shots = apportion(self._total_shots(name), [f for _, f in fractions])
+        return tuple((q, n) for (q, _), n in zip(fractions, shots, strict=True) if n > 0)
 
     def assign(self, shares: Shares) -> None:
         """The plan's shots per (subcircuit, QPU) become the slots' fractions."""
@@ -243,8 +285,9 @@ class CutSource:
                                for q in sorted(per_qpu, key=lambda q: rank[q]) if per_qpu[q] > 0]
         self._take_fractions(fractions)
 
-    def slot_shots(self, slot: Slot) -> int:
-        """The slot's fraction of its subcircuit's shots."""
+    def slot_shots(self, slot: Slot, qpu: str | None = None) -> int:
+        """The slot's fraction of its subcircuit's shots (cut fragments run as counts, with no
+        mitigation shots, on any QPU)."""
         shares = self.shares[slot.subcircuit]
         return round(self._total_shots(slot.subcircuit)
                      * shares.fractions[shares.keys.index(slot.key)])

@@ -485,20 +485,18 @@ class JobReconciler:
         assert source is not None
         now = time.time()
         at = active.deadline_at
-        needs = source.needs()
+        waiting = Waiting.of(ref.uid, source, self._decided(active), at)
+        needs = waiting.needs
         allowed = sorted({q for need in needs for q in need.qpus})
         if at is not None and now > at:
             self.queue.remove(ref.uid)
             return run.fail(Reason.DEADLINE_EXCEEDED,
                             f"{deadline_text(at, now)} while it waited for QPU time: the joint "
                             f"plan never admitted it (its QPUs: {', '.join(allowed)})")
-        descriptors = {q.name: q.descriptor for q in self._decided(active).fleet}
         view = self.qpus.get()
         if not set(allowed) <= view.ready:  # a QPU the decision saw may be newer than the view
             view = self.qpus.get(True)
-        splittable = self._decided(active).reduced.policy.spec.scheduler.shot_splitting
-        placement = self.queue.place(Waiting(ref.uid, needs, descriptors, at, splittable),
-                                     view.ready, self._committed)
+        placement = self.queue.place(waiting, view.ready, self._committed)
         if placement.unavailable and not set(allowed) & self.qpus.get(True).alive:
             self.queue.remove(ref.uid)
             return run.fail(Reason.QPU_UNAVAILABLE,

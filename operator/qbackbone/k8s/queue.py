@@ -3,7 +3,12 @@
 Every waiting job is planned jointly (``core.scheduling.admission``) around the work already
 admitted: the fragments without a result, projected onto their QPUs (running ones where they
 run, the others in their planned order as soon as their QPU and their LOCC predecessors
-allow) and fixed in the plan, so a waiting job may use a gap they leave. The plan is
+allow) and fixed in the plan, so a waiting job may use a gap they leave. QPU time counts the
+shots a QPU runs: a mitigated Estimator share runs its plan's shot multiplier per requested
+shot (``Need.multiplier``). A job whose policy says ``shotSplitting: Always`` keeps the split
+by speed its decision made (one scheduled part per QPU), as ``qbackbone run`` splits it;
+``Never`` keeps each subcircuit on one QPU; ``WhenDeadlineNeeds`` lets the plan split when
+the deadline needs it. The plan is
 made again when a job arrives, when the Ready QPUs change, and at least every
 ``replan_seconds`` while jobs wait (admitted work ends, time passes); admitting jobs the plan
 starts does not invalidate it. A job is admitted with the plan's shot split once the plan
@@ -19,6 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from qbackbone.core import scheduling as sched
+from qbackbone.core.pipeline import DecidedJob
 from qbackbone.core.qpus.descriptor import QPUDescriptor
 from qbackbone.core.scheduling.admission import (
     Admit,
@@ -27,7 +33,7 @@ from qbackbone.core.scheduling.admission import (
     plan_waiting,
     waiting_jobs,
 )
-from qbackbone.k8s.fragments import Need
+from qbackbone.k8s.fragments import FragmentSource, Need, apportion
 
 FORGET_SECONDS = 10.0  # a waiting job not asked about for this long was deleted
 HANDOVER_SECONDS = 60.0  # an admitted job the caller never reports as committed is dropped
@@ -41,8 +47,17 @@ class Waiting:
     needs: list[Need]
     qpus: dict[str, QPUDescriptor]  # the decision's descriptors of the QPUs it may use
     deadline_at: float | None  # Unix seconds; None: no deadline
-    splittable: bool = True  # the policy's scheduler.shotSplitting
+    splittable: bool = True  # the policy's scheduler.shotSplitting is not Never
     seen: float = 0.0  # monotonic: when a reconcile last asked about it
+
+    @classmethod
+    def of(cls, uid: str, source: FragmentSource, decided: DecidedJob,
+           deadline_at: float | None) -> Waiting:
+        """A decided job as its policy has it planned: its needs (mitigation shots, the
+        split ``shotSplitting: Always`` fixes), the decision's QPUs, and whether the plan may
+        split its shots when its deadline needs it (``shotSplitting`` not Never)."""
+        return cls(uid, source.needs(), {q.name: q.descriptor for q in decided.fleet},
+                   deadline_at, decided.reduced.policy.spec.scheduler.shot_splitting)
 
 
 @dataclass(frozen=True)
@@ -131,6 +146,7 @@ class FleetQueue:
             age = max(0.0, now - plan.made)
             decision = admission(plan.problem, plan.schedule, job.uid, self.lookahead + age)
             if isinstance(decision, Admit):
+                decision = in_need_terms(self._waiting[job.uid], ready, decision)
                 del self._waiting[job.uid]
                 self._handover[job.uid] = (now, planned_work(job, decision, plan.made))
             return Placement(decision, len(waiting_jobs(plan.problem)), plan.schedule.method,
@@ -156,12 +172,68 @@ class FleetQueue:
         return _Plan(now, key, problem, schedule)
 
 
+@dataclass(frozen=True)
+class Part:
+    """One subcircuit of a waiting job in the scheduler's model: a need whole, or one QPU's
+    share of a need whose split the policy fixes."""
+
+    need: int  # index in the job's needs
+    shots: int  # as requested (before mitigation)
+    qpus: tuple[str, ...]  # Ready QPUs that may run it
+
+    def qpu_shots(self, job: Waiting) -> int:
+        """Its shots in QPU time: at the largest mitigation multiplier of its QPUs (one model
+        for all of them, so a plan over QPUs of different mitigation overestimates the
+        others: conservative)."""
+        need = job.needs[self.need]
+        return max((need.qpu_shots(q, self.shots) for q in self.qpus), default=self.shots)
+
+
+def scheduled_parts(job: Waiting, ready: frozenset[str]) -> list[Part]:
+    """The job's subcircuits in the scheduler's model, in order: a need whose split the
+    policy fixes (``shotSplitting: Always``) one part per QPU of that split while every one
+    of them is Ready (else the plan splits it over its Ready QPUs), any other need one part
+    over its Ready QPUs."""
+    parts = []
+    for i, need in enumerate(job.needs):
+        if need.fixed and all(q in ready for q, _ in need.fixed):
+            parts += [Part(i, n, (q,)) for q, n in need.fixed if n > 0]
+        else:
+            parts.append(Part(i, need.shots, tuple(q for q in need.qpus if q in ready)))
+    return parts
+
+
+def in_need_terms(job: Waiting, ready: frozenset[str], admit: Admit) -> Admit:
+    """The plan's admission of ``job`` (shares and starts per scheduled part, in QPU shots)
+    as shots requested per need and QPU: each part's shots apportioned over its QPUs by the
+    plan's split."""
+    parts = scheduled_parts(job, ready)
+    shares: dict[int, dict[str, int]] = {}
+    starts: dict[int, dict[str, float]] = {}
+    for k, planned in sorted(admit.shares.items()):
+        part = parts[k]
+        names = sorted(planned)
+        per_qpu = shares.setdefault(part.need, {})
+        at = starts.setdefault(part.need, {})
+        for q, n in zip(names, apportion(part.shots, [planned[q] for q in names]),
+                        strict=True):
+            if n <= 0:
+                continue
+            per_qpu[q] = per_qpu.get(q, 0) + n
+            t = admit.starts.get(k, {}).get(q)
+            if t is not None:
+                at[q] = min(at.get(q, t), t)
+    return Admit(shares, admit.start, admit.end, starts)
+
+
 def joint_problem(waiting: list[Waiting], ready: frozenset[str],
                   committed: Sequence[Committed], now: float) -> sched.Problem:
     """The scheduling problem at ``now`` (time 0): the Ready QPUs with the admitted work on
     them as fixed fragments (each admitted job a committed job of one subcircuit per
     fragment), and every waiting job released now with its deadline (a job without one gets
-    a horizon by which all the work fits in sequence, so it is always admitted)."""
+    a horizon by which all the work fits in sequence, so it is always admitted). A waiting
+    job's subcircuits are its ``scheduled_parts``, their shots those their QPUs run
+    (mitigation included)."""
     descriptors: dict[str, QPUDescriptor] = {}
     for job in waiting:
         descriptors.update({n: d for n, d in job.qpus.items() if n in ready})
@@ -170,24 +242,25 @@ def joint_problem(waiting: list[Waiting], ready: frozenset[str],
     fixed = project(committed, qpus, now)
     setup = max((q.setup_time for q in qpus.values()), default=0.0)
     shot = max((q.shot_time for q in qpus.values()), default=0.0)
+    planned = [(job, scheduled_parts(job, ready)) for job in waiting if plannable(job, ready)]
     horizon = 1.0 + max((f.end for f in fixed), default=0.0) + sum(
-        setup + need.shots * shot for job in waiting for need in job.needs)
+        setup + part.qpu_shots(job) * shot for job, parts in planned for part in parts)
     jobs = []
     for name in sorted({f.job for f in fixed}):
         mine = [f for f in fixed if f.job == name]
         jobs.append(sched.Job(name, min(0.0, *(f.start for f in mine)), horizon, tuple(
             sched.Subcircuit(1, 0, f.shots, frozenset({f.qpu})) for f in mine)))
-    for job in waiting:
-        if not plannable(job, ready):
-            continue  # it waits outside the plan
-        index = {need.subcircuit: i for i, need in enumerate(job.needs)}
+    for job, parts in planned:  # a job without a Ready QPU waits outside the plan
+        of_need: dict[str, list[int]] = {}
+        for k, part in enumerate(parts):
+            of_need.setdefault(job.needs[part.need].subcircuit, []).append(k)
         # Eligibility (width, routed depth, policy selection) was settled when the job was
         # decided: the allowed QPU set carries it, so qubits and depth here are nominal.
-        subcircuits = tuple(sched.Subcircuit(1, 0, need.shots,
-                                             frozenset(q for q in need.qpus if q in ready))
-                            for need in job.needs)
-        precedence = tuple((index[before], index[need.subcircuit])
-                           for need in job.needs for before in need.after)
+        subcircuits = tuple(sched.Subcircuit(1, 0, part.qpu_shots(job), frozenset(part.qpus))
+                            for part in parts)
+        precedence = tuple((b, k) for k, part in enumerate(parts)
+                           for before in job.needs[part.need].after
+                           for b in of_need.get(before, []))
         deadline = horizon if job.deadline_at is None else max(0.0, job.deadline_at - now)
         jobs.append(sched.Job(job.uid, 0.0, deadline, subcircuits, precedence,
                               splittable=job.splittable))
@@ -242,11 +315,12 @@ def project(committed: Sequence[Committed], qpus: Mapping[str, sched.QPU],
 
 
 def planned_work(job: Waiting, admit: Admit, made: float) -> list[Committed]:
-    """An admitted job's fragments as the plan placed them (not started, in planned order)."""
+    """An admitted job's fragments as the plan placed them (not started, in planned order;
+    shots in QPU time, mitigation included); ``admit`` in need terms (``in_need_terms``)."""
     keys = {i: [f"{need.subcircuit}/{q}" for q in admit.shares.get(i, {})]
             for i, need in enumerate(job.needs)}
     index = {need.subcircuit: i for i, need in enumerate(job.needs)}
-    return [Committed(job.uid, f"{need.subcircuit}/{q}", q, shots, None,
+    return [Committed(job.uid, f"{need.subcircuit}/{q}", q, need.qpu_shots(q, shots), None,
                       made + admit.starts.get(i, {}).get(q, 0.0),
                       tuple(k for before in need.after for k in keys[index[before]]))
             for i, need in enumerate(job.needs)

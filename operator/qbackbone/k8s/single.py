@@ -60,10 +60,29 @@ class SingleSource:
         self.slots = [Slot(s.qpu, SINGLE, s.qpu) for s in self.decided.qip.shares]
 
     def needs(self) -> list[Need]:
-        """The whole circuit: every basis times the shots per basis, on its eligible QPUs."""
+        """The whole circuit: every basis times the shots per basis, on its eligible QPUs,
+        each running the shots of its mitigation (``multiplier``); with ``shotSplitting:
+        Always`` the decision's split by speed (as ``qbackbone run`` runs it) is fixed."""
         features = self.decided.reduced.features
-        return [Need(SINGLE, features.total_shots, features.qubits,
-                     tuple(self.candidates(Slot(SINGLE, SINGLE, ""))))]
+        qpus = tuple(self.candidates(Slot(SINGLE, SINGLE, "")))
+        fixed: tuple[tuple[str, int], ...] = ()
+        shares = self.decided.qip.shares
+        if self.decided.reduced.policy.spec.scheduler.shot_splitting_mode == "Always" and \
+                len(shares) > 1 and all(s.qpu in qpus for s in shares):
+            fixed = tuple((s.qpu, s.shots * features.measured_bases) for s in shares)
+        return [Need(SINGLE, features.total_shots, features.qubits, qpus,
+                     multipliers=tuple((q, self.multiplier(q)) for q in qpus), fixed=fixed)]
+
+    def multiplier(self, qpu: str) -> float:
+        """Shots ``qpu`` runs per requested shot: the shot multiplier of the mitigation it was
+        assessed with when a share there runs the Estimator (Readout 2x, ZNE 4x), else 1 (a
+        share that runs for counts: an ideal QPU, a sampling job)."""
+        device = next((q for q in self.decided.fleet if q.name == qpu), None)
+        if device is None or not estimates_mitigated(
+                device, self.decided.reduced.observables is not None):
+            return 1.0
+        plan = mitigation_plans(self.decided).get(qpu)
+        return 1.0 if plan is None else plan.shot_multiplier
 
     def assign(self, shares: Shares) -> None:
         """The QIP's shares become the plan's: shots per basis on each QPU (every QPU runs
@@ -81,13 +100,16 @@ class SingleSource:
             counts[i] += 1
         fleet = {q.name: q.descriptor for q in self.decided.fleet}
         self.decided.qip.shares = [
-            ShotShare(q, n, 0.0, fleet[q].setup_time + n * bases * fleet[q].shot_time)
+            ShotShare(q, n, 0.0, fleet[q].setup_time
+                      + n * bases * self.multiplier(q) * fleet[q].shot_time)
             for q, n in zip(order, counts, strict=True) if n > 0]
         self._take_shares()
 
-    def slot_shots(self, slot: Slot) -> int:
-        """The slot's shots per basis times the bases."""
-        return self.shares[slot.key] * self.decided.reduced.features.measured_bases
+    def slot_shots(self, slot: Slot, qpu: str | None = None) -> int:
+        """The slot's shots per basis times the bases, times the mitigation shots of ``qpu``
+        (default: its planned QPU): what that QPU runs for it."""
+        shots = self.shares[slot.key] * self.decided.reduced.features.measured_bases
+        return math.ceil(shots * self.multiplier(qpu or slot.qpu) - 1e-9)
 
     def work(self, slot: Slot, qpu: str, attempt: int,
              results: Mapping[str, SlotResult]) -> Work | None:
