@@ -28,6 +28,7 @@ from tests.operator.kit import (
     create,
     create_ready_qpunode,
     delete_qpunode,
+    policy,
     qpunode,
     quantum_job,
     ready_status,
@@ -50,6 +51,8 @@ cx q[2], q[3];
 """
 OBSERVABLES = ["ZZII", "IZZI", "IIIZ", "XXXX"]
 NOISY = SLOW_QPUS[0]
+NOISY_SHOT_TIME = "100us"  # ZNE runs 4 shots per shot: 400 us per requested shot
+GHOST_SHOT_TIME = "400us"  # an ideal QPU as fast as that: a split by speed halves the shots
 
 
 def _gone(custom: client.CustomObjectsApi, name: str) -> bool:
@@ -67,7 +70,8 @@ def noisy(api: client.ApiClient, fleet: tuple[str, ...]) -> Iterator[str]:
     """A Ready fake_manila QPUNode on one of the agent's QPUs; deleted (and gone) after."""
     custom = client.CustomObjectsApi(api)
     custom.create_cluster_custom_object(G, V, "qpunodes",
-                                        qpunode(NOISY, "fake", "fake_manila"))
+                                        qpunode(NOISY, "fake", "fake_manila",
+                                                shotTime=NOISY_SHOT_TIME))
     wait_for(partial(ready_status, custom, NOISY, "True"), 60, what=f"QPUNode {NOISY} Ready")
     yield NOISY
     delete_qpunode(api, NOISY)
@@ -120,31 +124,48 @@ def test_a_noisy_share_runs_the_mitigated_estimator_in_its_pod(
 
 def test_a_share_moved_onto_the_noisy_qpu_is_mitigated_there(
         api: client.ApiClient, namespace: str, noisy: str, core: client.CoreV1Api) -> None:
-    """Planned on an ideal QPUNode no node advertises (fastest in the model, so the plan puts
-    every shot there), which is then deleted: the share moves to the noisy QPU and runs the
-    Estimator with the mitigation that QPU was assessed with."""
+    """A policy lets an ideal QPUNode no node advertises compete with the noisy QPU
+    (``hardware.idealSimulators: Allowed``) and splits every job over both by speed
+    (``shotSplitting: Always``; the ghost is modelled as fast as the noisy QPU's ZNE shots,
+    so each takes half). The ghost's share is planned for counts (nothing to mitigate on an
+    ideal QPU); the ghost is then deleted: that share moves to the noisy QPU and runs the
+    Estimator there with the mitigation that QPU was assessed with, and the result is the
+    noisy QPU's alone."""
     ghost = "op-ghost-mitigated"
-    create_ready_qpunode(api, ghost, qubits=8, shotTime="1us")
+    create_ready_qpunode(api, ghost, qubits=8, shotTime=GHOST_SHOT_TIME)
+    create(api, namespace, policy("ideal-split", hardware={"idealSimulators": "Allowed"},
+                                  scheduler={"shotSplitting": "Always"}))
+    moved_pod = attempt_name(fragment_name("moved", ghost), 1)
     try:
         create(api, namespace, quantum_job("moved", QASM, OBSERVABLES, shots=2000,
+                                           policyRef={"name": "ideal-split"},
                                            execution={"mode": "SingleQPU",
                                                       "qpuSelector": {"names": [ghost, noisy]}}))
         wait_for(lambda: pods_on(core, namespace, "moved", ghost), 60,
                  what=f"the share waiting on {ghost}")
         delete_qpunode(api, ghost)
         moved = time.monotonic()
-        wait_for(lambda: pods_on(core, namespace, "moved", noisy), 30, interval=0.1,
+        wait_for(lambda: [p for p in pods_on(core, namespace, "moved", noisy)
+                          if p.metadata.name == moved_pod], 30, interval=0.1,
                  what=f"the share moved to {noisy}")
         print(f"\nshare moved {time.monotonic() - moved:.2f}s after its QPUNode was deleted")
-        job = wait_job(api, namespace, "moved", timeout=180)
+        job = wait_job(api, namespace, "moved", timeout=240)
     finally:
         delete_qpunode(api, ghost)
+    decision = job["status"]["decision"]
+    assert sorted(decision["eligibleQpus"]) == sorted([ghost, noisy]), decision
     result = _check_mitigated(job, noisy)
     assert result["mitigation"][0]["level"] == "ZNE"
-    assert [f["qpu"] for f in job["status"]["plan"]["fragments"]] == [noisy]
+    assert result["shots"] == 2 * 2000 * 4  # both halves ran on the noisy QPU with ZNE's 4x
+    assert [f["qpu"] for f in job["status"]["plan"]["fragments"]] == [noisy, noisy]
     assert ghost not in str(result)
     inputs = core.list_namespaced_config_map(
         namespace, label_selector="qbackbone.io/job=moved,qbackbone.io/role=input").items
     estimated = {c.metadata.name: c.metadata.labels.get("qbackbone.io/qpu") for c in inputs
                  if "estimator.json" in (c.data or {})}
-    assert estimated == {input_name(attempt_name(fragment_name("moved", ghost), 1)): noisy}
+    assert estimated == {input_name(fragment_name("moved", noisy)): noisy,
+                         input_name(moved_pod): noisy}
+    planned = {c.metadata.name: c for c in inputs}.get(input_name(fragment_name("moved", ghost)))
+    if planned is not None:  # the ghost's own input: counts on an ideal QPU
+        assert planned.metadata.labels.get("qbackbone.io/qpu") == ghost
+        assert "estimator.json" not in (planned.data or {})
