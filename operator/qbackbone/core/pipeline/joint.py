@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from qbackbone.api.policy import SchedulerOptions
 from qbackbone.core import scheduling as sched
+from qbackbone.core.execute.estimates import estimates_mitigated
 from qbackbone.core.pipeline.decide import DecidedJob
 from qbackbone.core.pipeline.distributed import cut_plan_for
 from qbackbone.core.qpus.fleet import QPU
@@ -42,9 +44,17 @@ def scheduling_job(decided: DecidedJob, horizon: float) -> sched.Job:
     f = reduced.features
     policy = reduced.policy.spec
     if qip.path == "SingleQPU":
-        whole = sched.Subcircuit(qubits=f.qubits, depth=f.two_qubit_depth, shots=f.total_shots,
+        # Shots run, mitigation included: the largest multiplier over the eligible QPUs.
+        plans = {a.descriptor.name: a.mitigation for a in decided.assessments}
+        by_name = {q.name: q for q in decided.fleet}
+        expectation = reduced.observables is not None
+        multiplier = max((plans[q].shot_multiplier for q in qip.eligible
+                          if estimates_mitigated(by_name[q], expectation)), default=1.0)
+        whole = sched.Subcircuit(qubits=f.qubits, depth=f.two_qubit_depth,
+                                 shots=math.ceil(f.total_shots * multiplier),
                                  qpus=frozenset(qip.eligible))
-        return sched.Job(name, 0.0, deadline, (whole,))
+        return sched.Job(name, 0.0, deadline, (whole,),
+                         splittable=policy.scheduler.shot_splitting)
     assert reduced.observables is not None, "sampling jobs are never cut"
     plan = cut_plan_for(reduced.circuit, reduced.observables, decided.fleet, qip.eligible,
                         policy.cutting, reduced.shots, decided.seed,
@@ -55,7 +65,8 @@ def scheduling_job(decided: DecidedJob, horizon: float) -> sched.Job:
                         for s in plan.subcircuits)
     precedence = tuple((index[before], index[s.name])
                        for s in plan.subcircuits for before in s.depends_on)
-    return sched.Job(name, 0.0, deadline, subcircuits, precedence)
+    return sched.Job(name, 0.0, deadline, subcircuits, precedence,
+                     splittable=policy.scheduler.shot_splitting)
 
 
 def annealing_params(options: SchedulerOptions) -> sched.AnnealingParams:
