@@ -32,7 +32,6 @@ class EstimatorWork:
     circuit: QuantumCircuit
     observables: list[SparsePauliOp]
     fidelity: float  # estimated success probability, readout included
-    readout_fidelity: float = 1.0  # the part of it readout accounts for
 
 
 def prepare_estimator_work(qpu: QPU, circuit: QuantumCircuit, observables: Sequence[str],
@@ -42,11 +41,8 @@ def prepare_estimator_work(qpu: QPU, circuit: QuantumCircuit, observables: Seque
     laid = [SparsePauliOp(o).apply_layout(isa.layout, num_qubits=isa.num_qubits)
             for o in observables]
     cal = qpu.descriptor.calibration
-    if cal is None:
-        return EstimatorWork(isa, laid, 1.0, 1.0)
-    fidelity = estimate_success_probability(_measured(isa), cal)
-    unread = estimate_success_probability(isa, cal)
-    return EstimatorWork(isa, laid, fidelity, min(fidelity / unread, 1.0) if unread > 0 else 1.0)
+    fidelity = 1.0 if cal is None else estimate_success_probability(_measured(isa), cal)
+    return EstimatorWork(isa, laid, fidelity)
 
 
 def _measured(isa: QuantumCircuit) -> QuantumCircuit:
@@ -63,8 +59,7 @@ def estimate_on_qpu(qpu: QPU, work: EstimatorWork, shots: int, seed: int | None,
     if not isinstance(executor, EstimatingExecutor):
         raise TypeError(f"QPU {qpu.name} cannot estimate expectation values")
     raw = executor.estimate(work.circuit, work.observables, shots, seed, plan)
-    return [mitigated_value(r, plan, work.fidelity, target_sigma, work.readout_fidelity)
-            for r in raw]
+    return [mitigated_value(r, plan, work.fidelity, target_sigma) for r in raw]
 
 
 def combine_mitigated(observable: str, strata: Sequence[tuple[str, int, MitigatedValue]]
