@@ -61,3 +61,26 @@ def test_cut_jobs_on_noisy_qpus_report_a_covering_systematic_error() -> None:
         assert abs(ev.value - e) <= 3 * math.hypot(ev.std_error, ev.systematic_error), ev
     reasons = {c.type: c.reason for c in status.conditions}
     assert reasons["Verified"] in ("WithinReportedUncertainty", "UncertaintyTooLarge")
+
+
+def _qaoa_ring(width: int, layers: int) -> QuantumCircuit:
+    circuit = QuantumCircuit(width)
+    circuit.h(range(width))
+    for layer in range(layers):
+        for q in range(width):
+            circuit.rzz(0.8 + 0.4 * layer, q, (q + 1) % width)
+        circuit.rx(1.4 - 0.3 * layer, range(width))
+    return circuit
+
+
+@pytest.mark.slow
+def test_a_circuit_too_deep_once_routed_falls_back_to_classical() -> None:
+    """The QIP sends it to cutting (too deep for the one QPU); the planner's uncut plan fits
+    by logical depth but not once routed: the fallback serves it instead of CutInfeasible."""
+    fleet = build_fleet([make_qpu("belem", provider="fake", backend="fake_belem")])
+    job = make_job(qasm2.dumps(_qaoa_ring(5, 2)), ["ZZIII", "IIIZZ"], shots=2000)
+    status = run_job(job, fleet, {}, seed=1)
+    assert status.phase == "Succeeded", status.conditions
+    assert status.result is not None and status.result.path == "Classical"
+    assert status.decision is not None and "after routing" in status.decision.message
+    assert status.verification is not None and status.verification.method == "SelfCheck"

@@ -430,9 +430,16 @@ def run_distributed(decided: DecidedJob) -> QuantumJobStatus:
         budget=None if remaining is None
         else remaining - policy.operational.min_deadline_slack,
         planned={s.name: s.shots for s in plan.subcircuits})
-    with run.phase("execute_seconds"):
-        outcome = as_job_failure(run, Reason.EXECUTION_FAILED,
-                                 lambda: execute_plan(plan, runner, seed=seed))
+    try:
+        with run.phase("execute_seconds"):
+            outcome = as_job_failure(run, Reason.EXECUTION_FAILED,
+                                     lambda: execute_plan(plan, runner, seed=seed))
+    except JobFailure as err:
+        # A subcircuit whose logical depth fit but whose routed depth does not is found
+        # only when it is compiled, before anything ran: the fallback may still serve it.
+        if err.reason != Reason.CUT_INFEASIBLE or runner.records:
+            raise
+        return _fall_back_to_classical(decided, err.message)
     if run.status.decision is not None:
         run.status.decision.rules += runner.rules
     return finish_distributed(decided, plan, outcome.values, outcome.std_errors, runner.records)
