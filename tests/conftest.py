@@ -6,6 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from qiskit import QuantumCircuit
+from qiskit.quantum_info import Pauli, Statevector
 
 from qbackbone.api.qpunode import QPUNode
 from qbackbone.api.quantumjob import QuantumJob
@@ -44,3 +46,18 @@ def qasmbench() -> Path:
     """The QASMBench circuits shipped in ../shared (they are real inputs: never skipped)."""
     assert QASMBENCH.is_dir(), f"{QASMBENCH} is missing: the shared inputs must sit beside the repo"
     return QASMBENCH
+
+
+def ghz_circuit(width: int) -> QuantumCircuit:
+    """H on qubit 0 and a CX chain: the GHZ state, unmeasured."""
+    circuit = QuantumCircuit(width)
+    circuit.h(0)
+    for q in range(width - 1):
+        circuit.cx(q, q + 1)
+    return circuit
+
+
+def exact_values(circuit: QuantumCircuit, observables: list[str]) -> list[float]:
+    """Exact expectation values of Pauli strings (qubit 0 rightmost) on the circuit's state."""
+    state = Statevector(circuit)
+    return [float(state.expectation_value(Pauli(o)).real) for o in observables]

@@ -7,32 +7,18 @@ import math
 
 import pytest
 from qiskit import QuantumCircuit, qasm2
-from qiskit.quantum_info import Pauli, Statevector
 
 from qbackbone.core.pipeline import decide_job, start_job
 from qbackbone.core.pipeline.run import run_job
 from qbackbone.core.pipeline.single import execute_single_qpu, finish_single_qpu
 from qbackbone.core.qpus.fleet import build_fleet
-from tests.conftest import make_job, make_qpu
-
-
-def _ghz(width: int) -> QuantumCircuit:
-    circuit = QuantumCircuit(width)
-    circuit.h(0)
-    for q in range(width - 1):
-        circuit.cx(q, q + 1)
-    return circuit
-
-
-def _exact(circuit: QuantumCircuit, observables: list[str]) -> list[float]:
-    state = Statevector(circuit)
-    return [float(state.expectation_value(Pauli(o)).real) for o in observables]
+from tests.conftest import exact_values, ghz_circuit, make_job, make_qpu
 
 
 @pytest.mark.slow
 def test_a_shifted_mitigated_result_fails_verification() -> None:
     fleet = build_fleet([make_qpu("manila", provider="fake", backend="fake_manila")])
-    job = make_job(qasm2.dumps(_ghz(3)), ["ZZI", "XXX"], shots=4000)
+    job = make_job(qasm2.dumps(ghz_circuit(3)), ["ZZI", "XXX"], shots=4000)
     decided = decide_job(start_job(job), fleet, {}, seed=4)
     outcomes = execute_single_qpu(decided)
     (values,) = outcomes.estimates.values()
@@ -48,7 +34,7 @@ def test_a_shifted_mitigated_result_fails_verification() -> None:
 def test_cut_jobs_on_noisy_qpus_report_a_covering_systematic_error() -> None:
     fleet = build_fleet([make_qpu("manila", provider="fake", backend="fake_manila"),
                          make_qpu("lima", provider="fake", backend="fake_lima")])
-    circuit = _ghz(6)
+    circuit = ghz_circuit(6)
     observables = ["ZZZZZZ", "XXXXXX", "IIIIZZ"]
     status = run_job(make_job(qasm2.dumps(circuit), observables, shots=4000), fleet, {}, seed=3)
     assert status.phase == "Succeeded", status.conditions
@@ -56,7 +42,7 @@ def test_cut_jobs_on_noisy_qpus_report_a_covering_systematic_error() -> None:
     assert r is not None and r.path == "Distributed" and r.expectation_values is not None
     assert r.mitigation is not None and r.mitigation[0].level == "None"
     assert not r.ideal_simulator
-    for ev, e in zip(r.expectation_values, _exact(circuit, observables), strict=True):
+    for ev, e in zip(r.expectation_values, exact_values(circuit, observables), strict=True):
         assert ev.systematic_error > 0
         assert abs(ev.value - e) <= 3 * math.hypot(ev.std_error, ev.systematic_error), ev
     reasons = {c.type: c.reason for c in status.conditions}

@@ -8,22 +8,16 @@ import numpy as np
 import pytest
 from qiskit import QuantumCircuit, qasm2
 from qiskit.circuit.random import random_circuit
-from qiskit.quantum_info import Pauli, Statevector
 
 from qbackbone.api.policy import InvocationPolicy
 from qbackbone.core.pipeline import run_job
 from qbackbone.core.qpus.fleet import build_fleet
-from tests.conftest import make_job, make_qpu
+from tests.conftest import exact_values, ghz_circuit, make_job, make_qpu
 
 IDEAL = build_fleet([make_qpu("ideal-a"), make_qpu("ideal-b", shotTime="40us")])
 # Shots split over both ideal QPUs (the stratified estimator), deadline or not.
 SPLIT = {"default": InvocationPolicy.model_validate(
     {"metadata": {"name": "default"}, "spec": {"scheduler": {"shotSplitting": "Always"}}})}
-
-
-def _exact(circuit: QuantumCircuit, observables: list[str]) -> list[float]:
-    state = Statevector(circuit)
-    return [float(state.expectation_value(Pauli(o)).real) for o in observables]
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -39,7 +33,7 @@ def test_random_circuits_match_exact_within_reported_error(seed: int) -> None:
     assert status.result is not None and status.result.expectation_values is not None
     assert status.result.path == "SingleQPU"
     assert sorted(status.result.qpus) == ["ideal-a", "ideal-b"]  # shots were split
-    for ev, exact in zip(status.result.expectation_values, _exact(circuit, observables),
+    for ev, exact in zip(status.result.expectation_values, exact_values(circuit, observables),
                          strict=True):
         assert ev.std_error > 0
         assert abs(ev.value - exact) <= 4 * ev.std_error + 1e-9, (ev, exact)
@@ -84,7 +78,7 @@ def test_unmitigated_noise_is_covered_by_the_residual_model() -> None:
     """Shot noise alone misses a noisy device's bias by many sigma; the reported
     systematicError (residual-bias model) covers it."""
     fleet = build_fleet([make_qpu("nairobi", provider="fake", backend="fake_nairobi")])
-    circuit = _ghz(4)
+    circuit = ghz_circuit(4)
     observables = ["XXXX", "ZZII"]
     status = run_job(make_job(qasm2.dumps(circuit), observables, shots=8000), fleet,
                      _policy(enabled=False), seed=5)
@@ -92,8 +86,8 @@ def test_unmitigated_noise_is_covered_by_the_residual_model() -> None:
     r = status.result
     assert r is not None and r.expectation_values is not None and r.backends == ["fake_nairobi"]
     assert r.mitigation is not None and r.mitigation[0].level == "None"
-    deviations = [abs(ev.value - e)
-                  for ev, e in zip(r.expectation_values, _exact(circuit, observables), strict=True)]
+    exact = exact_values(circuit, observables)
+    deviations = [abs(ev.value - e) for ev, e in zip(r.expectation_values, exact, strict=True)]
     assert max(deviations) > 4 * max(ev.std_error for ev in r.expectation_values)  # real noise
     for ev, dev in zip(r.expectation_values, deviations, strict=True):
         assert dev <= 3 * math.hypot(ev.std_error, ev.systematic_error), ev
@@ -102,7 +96,7 @@ def test_unmitigated_noise_is_covered_by_the_residual_model() -> None:
 @pytest.mark.slow
 def test_mitigated_noisy_result_is_honest_and_never_matches_exact() -> None:
     fleet = build_fleet([make_qpu("nairobi", provider="fake", backend="fake_nairobi")])
-    circuit = _ghz(4)
+    circuit = ghz_circuit(4)
     observables = ["XXXX", "ZZII", "ZIIZ", "IIIZ"]
     status = run_job(make_job(qasm2.dumps(circuit), observables, shots=4000), fleet, {}, seed=5)
     assert status.phase == "Succeeded", status.conditions
@@ -111,20 +105,12 @@ def test_mitigated_noisy_result_is_honest_and_never_matches_exact() -> None:
     assert v.noisy and v.noise_allowance == 0.0  # no blanket allowance
     assert r.mitigation is not None and r.mitigation[0].level == "ZNE"
     assert "TREX" in r.mitigation[0].techniques and r.mitigation[0].shot_multiplier == 4.0
-    for ev, e in zip(r.expectation_values, _exact(circuit, observables), strict=True):
+    for ev, e in zip(r.expectation_values, exact_values(circuit, observables), strict=True):
         total = math.hypot(ev.std_error, ev.systematic_error)
         assert 0 < total <= 0.08 and ev.systematic_error > 0
         assert abs(ev.value - e) <= 3 * total, ev
     cond = {c.type: c.reason for c in status.conditions}
     assert cond["Verified"] == "WithinReportedUncertainty"  # never "MatchesExact" for noisy
-
-
-def _ghz(width: int) -> QuantumCircuit:
-    circuit = QuantumCircuit(width)
-    circuit.h(0)
-    for q in range(width - 1):
-        circuit.cx(q, q + 1)
-    return circuit
 
 
 def test_classical_fallback_matches_exact() -> None:
@@ -135,7 +121,8 @@ def test_classical_fallback_matches_exact() -> None:
     assert status.phase == "Succeeded"
     assert status.result is not None and status.result.path == "Classical"
     assert status.result.expectation_values is not None
-    for ev, e in zip(status.result.expectation_values, _exact(circuit, observables), strict=True):
+    exact = exact_values(circuit, observables)
+    for ev, e in zip(status.result.expectation_values, exact, strict=True):
         assert ev.value == pytest.approx(e, abs=1e-6)
 
 
@@ -145,4 +132,4 @@ def test_mps_fallback_agrees_with_statevector_on_a_small_circuit() -> None:
     circuit = random_circuit(6, 6, max_operands=2, seed=3)
     observables = ["ZZZZZZ", "XIIIIX"]
     out = run_classical(circuit, observables, 0, "matrix_product_state", seed=1)
-    assert out.values == pytest.approx(_exact(circuit, observables), abs=1e-6)
+    assert out.values == pytest.approx(exact_values(circuit, observables), abs=1e-6)

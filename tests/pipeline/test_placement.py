@@ -8,14 +8,13 @@ from __future__ import annotations
 import math
 
 import pytest
-from qiskit import QuantumCircuit, qasm2
-from qiskit.quantum_info import Pauli, Statevector
+from qiskit import qasm2
 
 from qbackbone.api.policy import InvocationPolicy
 from qbackbone.api.quantumjob import QuantumJobStatus
 from qbackbone.core.pipeline import run_job
 from qbackbone.core.qpus.fleet import build_fleet
-from tests.conftest import make_job, make_qpu
+from tests.conftest import exact_values, ghz_circuit, make_job, make_qpu
 
 from .test_distributed import chain_circuit
 
@@ -31,19 +30,6 @@ def policy(**spec: object) -> dict[str, InvocationPolicy]:
                                                        "spec": spec})}
 
 
-def ghz(width: int) -> QuantumCircuit:
-    circuit = QuantumCircuit(width)
-    circuit.h(0)
-    for q in range(width - 1):
-        circuit.cx(q, q + 1)
-    return circuit
-
-
-def exact(circuit: QuantumCircuit, observables: list[str]) -> list[float]:
-    state = Statevector(circuit)
-    return [float(state.expectation_value(Pauli(o)).real) for o in observables]
-
-
 def rule(status: QuantumJobStatus, name: str, qpu: str | None) -> bool:
     assert status.decision is not None
     return next(r.passed for r in status.decision.rules if r.name == name and r.qpu == qpu)
@@ -51,7 +37,7 @@ def rule(status: QuantumJobStatus, name: str, qpu: str | None) -> bool:
 
 @pytest.mark.slow
 def test_default_policy_runs_on_the_most_faithful_noisy_qpu_without_a_split() -> None:
-    status = run_job(make_job(qasm2.dumps(ghz(3)), OBSERVABLES, shots=1000), NOISY, {},
+    status = run_job(make_job(qasm2.dumps(ghz_circuit(3)), OBSERVABLES, shots=1000), NOISY, {},
                      seed=3)
     assert status.phase == "Succeeded", status.conditions
     r, d = status.result, status.decision
@@ -62,14 +48,14 @@ def test_default_policy_runs_on_the_most_faithful_noisy_qpu_without_a_split() ->
     assert rule(status, "placement", "nairobi") and not rule(status, "placement", "quito")
     assert not rule(status, "idealSimulator", "aer-ideal")
     assert "ideal simulator" not in d.message and "no shot split" in d.message
-    for ev, e in zip(r.expectation_values, exact(ghz(3), OBSERVABLES), strict=True):
+    for ev, e in zip(r.expectation_values, exact_values(ghz_circuit(3), OBSERVABLES), strict=True):
         assert ev.strata is None
         assert abs(ev.value - e) <= 3 * math.hypot(ev.std_error, ev.systematic_error), ev
     assert status.verification is not None and status.verification.noisy
 
 
 def test_an_allowed_ideal_simulator_wins_and_the_result_says_so() -> None:
-    status = run_job(make_job(qasm2.dumps(ghz(3)), OBSERVABLES, shots=2000), NOISY,
+    status = run_job(make_job(qasm2.dumps(ghz_circuit(3)), OBSERVABLES, shots=2000), NOISY,
                      policy(hardware={"idealSimulators": "Allowed"}), seed=3)
     assert status.phase == "Succeeded", status.conditions
     r, d = status.result, status.decision
@@ -78,7 +64,7 @@ def test_an_allowed_ideal_simulator_wins_and_the_result_says_so() -> None:
     assert "ideal simulator aer-ideal" in d.message
     assert "hardware.idealSimulators Allowed" in d.message
     assert rule(status, "idealSimulator", "aer-ideal")
-    for ev, e in zip(r.expectation_values, exact(ghz(3), OBSERVABLES), strict=True):
+    for ev, e in zip(r.expectation_values, exact_values(ghz_circuit(3), OBSERVABLES), strict=True):
         assert ev.systematic_error == 0 and abs(ev.value - e) <= 4 * ev.std_error + 1e-9
     assert status.verification is not None and not status.verification.noisy
 
@@ -90,20 +76,20 @@ def test_a_deadline_one_qpu_cannot_meet_splits_one_noise_class_and_reports_strat
         make_qpu(name, provider="fake", backend="fake_nairobi", shotTime="20ms")
         for name in ("nairobi-a", "nairobi-b")])
     spec = {"mitigation": {"zne": "Never", "readout": "Always"}}
-    job = make_job(qasm2.dumps(ghz(3)), OBSERVABLES, shots=1000, deadline="60s")
+    job = make_job(qasm2.dumps(ghz_circuit(3)), OBSERVABLES, shots=1000, deadline="60s")
     status = run_job(job, fleet, policy(**spec), seed=4)
     assert status.phase == "Succeeded", status.conditions
     r, d = status.result, status.decision
     assert r is not None and d is not None and r.expectation_values is not None
     assert sorted(r.qpus) == ["nairobi-a", "nairobi-b"] and not r.ideal_simulator
     assert "no single QPU meets the deadline" in d.message
-    for ev, e in zip(r.expectation_values, exact(ghz(3), OBSERVABLES), strict=True):
+    for ev, e in zip(r.expectation_values, exact_values(ghz_circuit(3), OBSERVABLES), strict=True):
         assert ev.strata is not None
         assert sorted(s.qpu for s in ev.strata) == ["nairobi-a", "nairobi-b"]
         assert sum(s.shots for s in ev.strata) == 1000
         assert abs(ev.value - e) <= 3 * math.hypot(ev.std_error, ev.systematic_error), ev
     # Without the deadline the same job stays on one QPU.
-    unhurried = run_job(make_job(qasm2.dumps(ghz(3)), OBSERVABLES, shots=1000), fleet,
+    unhurried = run_job(make_job(qasm2.dumps(ghz_circuit(3)), OBSERVABLES, shots=1000), fleet,
                         policy(**spec), seed=4)
     assert unhurried.result is not None and len(unhurried.result.qpus) == 1
 
@@ -128,7 +114,7 @@ def test_a_cut_job_prefers_the_faithful_placement() -> None:
     assert not rule(status, "subcircuitPlacement", "nairobi")
     values = status.result.expectation_values
     assert values is not None
-    for ev, e in zip(values, exact(circuit, CUT_OBSERVABLES), strict=True):
+    for ev, e in zip(values, exact_values(circuit, CUT_OBSERVABLES), strict=True):
         assert abs(ev.value - e) <= 4 * ev.std_error + 1e-9, (ev, e)
 
 
