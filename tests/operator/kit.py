@@ -15,6 +15,15 @@ from qbackbone.dev.waiting import wait_for
 from tests.cluster.fixtures import run_kubectl
 
 REPO = Path(__file__).resolve().parents[2]
+# A 3-qubit entangled circuit whose expectation values are neither 0 nor +-1.
+ENTANGLED_QASM = """OPENQASM 2.0;
+include "qelib1.inc";
+qreg q[3];
+ry(0.7) q[0];
+cx q[0], q[1];
+rx(1.1) q[2];
+cx q[1], q[2];
+"""
 G, V = "qbackbone.io", "v1alpha1"
 
 

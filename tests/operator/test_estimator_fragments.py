@@ -25,17 +25,10 @@ from qbackbone.k8s.fragments import SINGLE, SlotResult
 from qbackbone.k8s.names import attempt_name, fragment_name
 from qbackbone.k8s.single import SingleSource
 from qbackbone.worker.run import run_fragment
-from tests.operator.kit import quantum_job
+from tests.operator.kit import ENTANGLED_QASM, quantum_job
 from tests.operator.test_moves import NOW, REF, ready_node
 
-QASM = """OPENQASM 2.0;
-include "qelib1.inc";
-qreg q[3];
-ry(0.7) q[0];
-cx q[0], q[1];
-rx(1.1) q[2];
-cx q[1], q[2];
-"""
+QASM = ENTANGLED_QASM
 OBSERVABLES = ["ZZI", "IZZ", "IIZ", "XXX"]
 
 

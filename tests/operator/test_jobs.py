@@ -10,18 +10,19 @@ from qiskit import qasm2
 from qiskit.quantum_info import SparsePauliOp, Statevector
 
 from qbackbone.dev.waiting import wait_for
-from tests.operator.kit import condition, create, get_job, policy, quantum_job, wait_job
+from tests.operator.kit import (
+    ENTANGLED_QASM,
+    condition,
+    create,
+    get_job,
+    policy,
+    quantum_job,
+    wait_job,
+)
 
 pytestmark = pytest.mark.cluster
 
-ENTANGLED = """OPENQASM 2.0;
-include "qelib1.inc";
-qreg q[3];
-ry(0.7) q[0];
-cx q[0], q[1];
-rx(1.1) q[2];
-cx q[1], q[2];
-"""
+ENTANGLED = ENTANGLED_QASM
 OBSERVABLES = ["ZZI", "IZZ", "IIZ", "XXX", "ZIZ"]
 
 

@@ -21,7 +21,7 @@ from qbackbone.k8s.decision import DecisionRecord
 from qbackbone.k8s.fragments import SINGLE, CutSource, cut_plan
 from qbackbone.k8s.queue import FleetQueue, Waiting
 from qbackbone.k8s.single import SingleSource
-from tests.operator.kit import qpunode, quantum_job
+from tests.operator.kit import ENTANGLED_QASM, qpunode, quantum_job
 from tests.operator.test_moves import NOW
 from tests.operator.test_queue import Clock
 from tests.pipeline.test_distributed import chain_circuit
@@ -33,14 +33,7 @@ CUT_FLEET = [qpunode("nairobi", "fake", "fake_nairobi"),
              qpunode("ideal-6", "aer", "aer_simulator", qubits=6),
              qpunode("ideal-5", "aer", "aer_simulator", qubits=5)]
 SLOW = {"shotTime": "1ms", "setupTime": "1s"}
-QASM3 = """OPENQASM 2.0;
-include "qelib1.inc";
-qreg q[3];
-ry(0.7) q[0];
-cx q[0], q[1];
-rx(1.1) q[2];
-cx q[1], q[2];
-"""
+QASM3 = ENTANGLED_QASM
 OBSERVABLES3 = ["ZZI", "IZZ", "IIZ", "XXX"]  # two measured bases
 
 
