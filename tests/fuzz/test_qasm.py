@@ -39,6 +39,7 @@ KNOWN = [
                  for k in range(13)) + "g12 q[0];",
     H2 + "/* never closed\nh q[0];",
     H3 + "rz(1" + "0" * 400 + ") q[0];",
+    H3 + "ctrl(2147483648) @ x q[0], q[0];",
     "\ufeffOPENQASM 2.0;\ninclude \"qelib1.inc\";\nqreg q[1];\nh q[0];",
 ]
 

@@ -163,3 +163,12 @@ def test_openqasm3_definitions_are_sized_before_the_importer_unrolls_them() -> N
 
 def test_box_is_refused_as_unsupported() -> None:
     _refused(V3 + "qubit[1] q;\nbox { h q[0]; }", Reason.UNSUPPORTED_OPERATION)
+
+
+@pytest.mark.parametrize("modifier", ["ctrl(2147483648)", "negctrl(4294967296)",
+                                      "ctrl(n)"])
+def test_control_counts_past_the_qubit_limit_are_refused_before_the_importer(
+        modifier: str) -> None:
+    """The importer adds a huge ctrl(n)'s controls one by one: 21 s for 2^31 (fuzz-found)."""
+    source = V3 + "const uint n = 5000;\nqubit[1] q;\n" + f"{modifier} @ x q[0], q[0];"
+    assert "control qubits" in _refused(source, Reason.INPUT_TOO_LARGE)

@@ -121,7 +121,9 @@ class _Scanner:
                 self.statement_word(i, tok)
 
     def statement_word(self, i: int, tok: Token) -> None:
-        if tok.text == "include":
+        if tok.text in ("ctrl", "negctrl"):
+            self.control_count(i, tok)
+        elif tok.text == "include":
             self.include(i, tok)
         elif tok.text == "gate":
             self.gate_definition(i, tok)
@@ -143,6 +145,24 @@ class _Scanner:
                     raise _fail(tok.line, f"the circuit declares {self.clbits} or more "
                                 f"classical bits; the limit is {self.limits.max_clbits} "
                                 "(policy spec.limits.maxClassicalBits)", Reason.INPUT_TOO_LARGE)
+
+    def control_count(self, i: int, tok: Token) -> None:
+        """``ctrl(n) @``: the importer builds n controls one by one (2^31 took 21 s), so n
+        is held to the qubit limit before it runs (no gate can take more qubits)."""
+        paren, arg, close = self.at(i + 1), self.at(i + 2), self.at(i + 3)
+        if paren is None or paren.text != "(" or arg is None or close is None \
+                or close.text != ")":
+            return
+        if arg.kind == "number" and arg.text.replace("_", "").isdigit():
+            count = int(arg.text.replace("_", ""))
+        elif arg.kind == "ident" and arg.text in self.constants:
+            count = self.constants[arg.text]
+        else:
+            return
+        if count > self.limits.max_qubits:
+            raise _fail(tok.line, f"{tok.text}({count}) asks for {count} control qubits; a "
+                        f"circuit has at most {self.limits.max_qubits} (policy "
+                        "spec.limits.maxDeclaredQubits)", Reason.INPUT_TOO_LARGE)
 
     def include(self, i: int, tok: Token) -> None:
         target = self.at(i + 1)
