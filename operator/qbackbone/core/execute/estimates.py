@@ -88,13 +88,13 @@ def mitigation_report(plan: MitigationPlan, qpus: Sequence[str], calibration: st
     if plan.m3:
         model = ("counts: the verification allows only the non-readout error, 1 - F / F_readout "
                  "per QPU, F the estimated success probability, F_readout the calibration's")
-        return MitigationReport(level=plan.level, techniques=plan.techniques,
-                                systematic_model=model, calibration=calibration,
-                                reason=plan.reason, qpus=list(qpus))
-    model = ("ZNE: half the exponential/linear extrapolator spread, 0.01 and the "
-             + residual_model_text("ZNE") + ", in quadrature; values whose total sigma exceeds "
-             "the target fall back to noise factor 1 with the " + residual_model_text("Readout")
-             if plan.zne else residual_model_text(plan.level))
+    elif plan.zne:
+        model = ("ZNE: half the exponential/linear extrapolator spread, 0.01 and the "
+                 + residual_model_text("ZNE") + ", in quadrature; a value above the target "
+                 "sigma whose noise-factor-1 value is more certain is reported at noise factor 1 "
+                 "with the " + residual_model_text("Readout"))
+    else:
+        model = residual_model_text(plan.level)
     return MitigationReport(level=plan.level, techniques=plan.techniques,
                             shot_multiplier=plan.shot_multiplier,
                             circuit_multiplier=round(plan.circuit_multiplier, 3),

@@ -20,14 +20,14 @@ from qbackbone.core.mitigation.readout import (
     measured_qubits,
 )
 from qbackbone.core.qpus.backends import derive_seed
+from qbackbone.core.qpus.descriptor import QPUDescriptor
 from qbackbone.core.qpus.fleet import QPU
 
 _CALIBRATIONS: dict[str, ReadoutCalibration] = {}
 
 
-def calibration_stamp(qpu: QPU) -> str:
+def calibration_stamp(d: QPUDescriptor) -> str:
     """What a readout calibration depends on: the device, the region and its calibration."""
-    d = qpu.descriptor
     taken = (d.calibration.taken_at.isoformat()
              if d.calibration is not None and d.calibration.taken_at is not None else "undated")
     return f"{d.provider}/{d.backend_name} qubits {list(d.region)} calibrated {taken}"
@@ -36,7 +36,7 @@ def calibration_stamp(qpu: QPU) -> str:
 def is_current(calibration: ReadoutCalibration, qpu: QPU, now: datetime,
                max_age_seconds: float) -> bool:
     """Whether a calibration still describes the QPU: same stamp, young enough, same width."""
-    return (calibration.qpu_calibration == calibration_stamp(qpu)
+    return (calibration.qpu_calibration == calibration_stamp(qpu.descriptor)
             and len(calibration.flip_from_0) == qpu.descriptor.qubits
             and (now - calibration.taken_at).total_seconds() <= max_age_seconds)
 
@@ -59,7 +59,7 @@ def readout_calibration(qpu: QPU, now: datetime, max_age_seconds: float, shots: 
     width = qpu.descriptor.qubits
     counts = qpu.executor.run(calibration_circuits(width), shots,
                               derive_seed(seed, "readout-calibration", qpu.name))
-    calibration = calibration_from_counts(counts, width, now, calibration_stamp(qpu))
+    calibration = calibration_from_counts(counts, width, now, calibration_stamp(qpu.descriptor))
     _CALIBRATIONS[qpu.name] = calibration
     return calibration
 

@@ -27,6 +27,7 @@ from qbackbone.core.execute.estimates import (
     prepare_estimator_work,
 )
 from qbackbone.core.execute.readout import (
+    calibration_stamp,
     combine_distributions,
     m3_correct,
     readout_calibration,
@@ -181,32 +182,33 @@ def finish_single_qpu(decided: DecidedJob, outcomes: ShareOutcomes) -> QuantumJo
                 noise = _readout_mitigate(decided, result, noise, counts)
         else:
             result.expectation_values = [
-                _estimate(i, obs, decided, outcomes) for i, obs in enumerate(reduced.observables)]
+                _estimate(i, obs, decided, outcomes, noisy)
+                for i, obs in enumerate(reduced.observables)]
             if estimates:
                 result.mitigation = _reports(decided, list(estimates))
     run.status.result = result
     return verify_and_finish(run, reduced, noise)
 
 
-def _estimate(index: int, observable: str, decided: DecidedJob,
-              outcomes: ShareOutcomes) -> ExpectationValue:
+def _estimate(index: int, observable: str, decided: DecidedJob, outcomes: ShareOutcomes,
+              noisy: bool) -> ExpectationValue:
     """One observable from every share: counts give shot-noise estimates (ideal QPUs, where
     there is nothing to mitigate), the Estimator mitigated ones."""
     basis = decided.reduced.basis_of[index]
+    shares = decided.qip.shares
+    if not noisy:  # all ideal: the exact stratified estimator
+        combined = combine_strata([parity_estimate(outcomes.counts[s.qpu][basis], observable)
+                                   for s in shares])
+        return ExpectationValue(observable=observable, value=round(combined.value, 6),
+                                std_error=round(combined.std_error, 6))
     assessed = {a.descriptor.name: a for a in decided.assessments}
-    noisy = any(not assessed[s.qpu].descriptor.ideal for s in decided.qip.shares)
     strata: list[tuple[str, int, MitigatedValue]] = []
-    for share in decided.qip.shares:
+    for share in shares:
         if share.qpu in outcomes.estimates:
             strata.append((share.qpu, share.shots, outcomes.estimates[share.qpu][index]))
             continue
         e: Estimate = parity_estimate(outcomes.counts[share.qpu][basis], observable)
         strata.append((share.qpu, share.shots, _counted_value(e, assessed[share.qpu])))
-    if not noisy:  # all ideal: the exact stratified estimator of before
-        combined = combine_strata([parity_estimate(outcomes.counts[s.qpu][basis], observable)
-                                   for s in decided.qip.shares])
-        return ExpectationValue(observable=observable, value=round(combined.value, 6),
-                                std_error=round(combined.std_error, 6))
     return combine_mitigated(observable, strata)
 
 
@@ -218,6 +220,7 @@ def _readout_mitigate(decided: DecidedJob, result: Result, noise: NoiseProfile,
     run, reduced, qip = decided.run, decided.reduced, decided.qip
     plans = mitigation_plans(decided)
     by_name = {q.name: q for q in decided.fleet}
+    assessed = {a.descriptor.name: a for a in decided.assessments}
     policy = reduced.policy.spec.mitigation
     if reduced.dynamic or not all(plans[s.qpu].m3 or by_name[s.qpu].descriptor.ideal
                                   for s in qip.shares):
@@ -229,7 +232,6 @@ def _readout_mitigate(decided: DecidedJob, result: Result, noise: NoiseProfile,
         qpu = by_name[share.qpu]
         (compiled,) = decided.compiled.circuits[share.qpu]
         (counts,) = counts_by_qpu[share.qpu]
-        assessed = next(a for a in decided.assessments if a.descriptor.name == share.qpu)
         if qpu.descriptor.ideal:
             parts.append((share.shots, CorrectedDistribution(
                 {k: n / share.shots for k, n in counts.items()}, 1.0)))
@@ -239,7 +241,8 @@ def _readout_mitigate(decided: DecidedJob, result: Result, noise: NoiseProfile,
                                   policy.readout_calibration_shots, decided.seed)
         parts.append((share.shots, m3_correct(counts, compiled, cal)))
         read = cal.readout_fidelity(sorted(set(measured_qubits(compiled).values())))
-        fidelity[share.qpu] = min(1.0, (assessed.estimated_fidelity or 0.0) / max(read, 1e-9))
+        estimated = assessed[share.qpu].estimated_fidelity or 0.0
+        fidelity[share.qpu] = min(1.0, estimated / max(read, 1e-9))
         calibrations.append(f"{share.qpu}: readout calibration of {cal.taken_at.isoformat()} "
                             f"({cal.shots} shots per preparation; {cal.qpu_calibration})")
     result.mitigated_probabilities, overhead = combine_distributions(parts)
@@ -271,13 +274,9 @@ def _reports(decided: DecidedJob, qpus: Sequence[str]) -> list[MitigationReport]
         groups.setdefault(plans[q], []).append(q)
     reports = []
     for plan, names in groups.items():
-        cals = []
-        for q in names:
-            cal = by_name[q].calibration
-            taken = cal.taken_at.isoformat() if cal is not None and cal.taken_at else "undated"
-            cals.append(f"{q}: {by_name[q].backend_name} calibration {taken}")
+        cals = "; ".join(f"{q}: {calibration_stamp(by_name[q])}" for q in names)
         trex = "; TREX readout calibration measured in the same call" if plan.readout else ""
-        reports.append(mitigation_report(plan, names, "; ".join(cals) + trex))
+        reports.append(mitigation_report(plan, names, cals + trex))
     return reports
 
 
