@@ -39,9 +39,9 @@ class MitigationPolicy(ApiModel):
         description="Most shots mitigation may spend per requested shot (Readout 2x, ZNE 4x).")
     target_sigma: float = Field(
         default=0.08, gt=0.0, le=1.0,
-        description="Largest total uncertainty sqrt(stdError^2 + systematicError^2) a ZNE value "
-        "may report; above it the job's unextrapolated readout-mitigated value is used with "
-        "the residual-bias model instead.")
+        description="Total uncertainty sqrt(stdError^2 + systematicError^2) up to which a ZNE "
+        "value is always kept; above it the unextrapolated readout-mitigated value (with the "
+        "residual-bias model) is used instead when that is more certain.")
 
 
     readout_calibration_max_age: Duration = Field(
