@@ -4,12 +4,11 @@ run it; ideal simulators run a subcircuit only as the policy's idealSimulators a
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
-from qiskit import QuantumCircuit
 
 from qbackbone.core.cutting import AerRunner, QPUCapacity, execute_plan, plan_cuts
 from qbackbone.core.cutting.capacity import allowed_qpus
+from tests.pipeline.test_distributed import chain_circuit
 
 from .circuits import assert_close, exact
 
@@ -20,19 +19,7 @@ IDEAL_6, IDEAL_5 = QPUCapacity("ideal-6", 6, None), QPUCapacity("ideal-5", 5, No
 OBS = ["Z" * 10, "IIIIZZIIII"]
 
 
-def chain(width: int, seed: int) -> QuantumCircuit:
-    """Rotations, then a CX chain: one wire cut anywhere splits it (7 + 4 or 6 + 5 alike)."""
-    rng = np.random.default_rng(seed)
-    circuit = QuantumCircuit(width)
-    for q in range(width):
-        circuit.ry(float(rng.uniform(0.2, 2.8)), q)
-    for q in range(width - 1):
-        circuit.cx(q, q + 1)
-        circuit.rz(float(rng.uniform(0, np.pi)), q + 1)
-    return circuit
-
-
-TEN = chain(10, seed=3)
+TEN = chain_circuit(10, seed=3)
 
 
 def test_noise_makes_the_ideal_six_plus_five_beat_seven_on_a_noisy_qpu() -> None:
