@@ -132,11 +132,15 @@ class RegionExecutor:
         self.runtime_sampler = runtime_sampler
         self.method = method
 
-    def _simulator(self, active: Sequence[int]) -> AerSimulator:
-        """The noise of the region's ``active`` qubits only (see ``compact_circuit``)."""
-        from qbackbone.core.qpus.region import region_simulator
+    def _simulator(self, active: Sequence[int], circuits: Sequence[QuantumCircuit]
+                   ) -> AerSimulator:
+        """The noise of the region's ``active`` qubits only (see ``compact_circuit``); shot
+        branching only when no circuit measures mid-circuit (``region_simulator``)."""
+        from qbackbone.core.qpus.region import measures_mid_circuit, region_simulator
 
-        return region_simulator(self.device, tuple(self.region[q] for q in active), self.method)
+        branching = not any(measures_mid_circuit(c) for c in circuits)
+        return region_simulator(self.device, tuple(self.region[q] for q in active), self.method,
+                                branching)
 
     def run(self, circuits: Sequence[QuantumCircuit], shots: Shots, seed: int | None) -> list[
         dict[str, int]
@@ -145,7 +149,7 @@ class RegionExecutor:
         from qbackbone.core.qpus.region import active_qubits, compact_circuit
 
         active = active_qubits(circuits)
-        simulator = self._simulator(active)
+        simulator = self._simulator(active, circuits)
         circuits = [compact_circuit(c, active) for c in circuits]
 
         def sample(pubs: list[tuple[Any, ...]], call_seed: int | None) -> list[dict[str, int]]:
@@ -170,7 +174,7 @@ class RegionExecutor:
         from qbackbone.core.qpus.region import active_qubits, compact_circuit, compact_observable
 
         active = active_qubits([circuit], observables)
-        return run_estimator(self._simulator(active), compact_circuit(circuit, active),
+        return run_estimator(self._simulator(active, [circuit]), compact_circuit(circuit, active),
                              [compact_observable(o, active) for o in observables], shots, seed,
                              plan, simulator=True)
 
