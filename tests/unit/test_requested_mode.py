@@ -157,3 +157,12 @@ def test_a_wrong_statevector_result_still_fails_its_self_check() -> None:
     assert not status.verification.passed
     failed = next(c for c in status.conditions if c.type == "Failed")
     assert failed.reason == "VerificationFailed"
+
+
+@pytest.mark.parametrize("left_out", [{"selected": False}, {"ready": False}])
+def test_qpus_the_job_cannot_use_do_not_stop_it_being_cut(left_out: dict[str, bool]) -> None:
+    # The job's qpuSelector names only the 4-qubit QPU (or the wide one is not Ready): the
+    # wide QPU neither runs a part nor makes cutting "unable to fix" the job.
+    wide = replace(assess(qpu("wide", qubits=16)), **left_out)
+    asked = decide(JobInputs(FEATURES, context("Distributed"), (*SMALL, wide)), POLICY)
+    assert asked.path == "Distributed" and asked.eligible == ["a"], asked.message

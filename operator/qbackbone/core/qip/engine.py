@@ -165,9 +165,13 @@ def decide(inputs: JobInputs, policy: InvocationPolicySpec) -> QIPDecision:
         if ctx.mode == "SingleQPU":
             return honour_or_refuse(ctx.mode, late, Reason.DEADLINE_INFEASIBLE, rules)
         return classical(late)
-    too_small_everywhere = all(small for _, ok, small in assessed if not ok) and bool(assessed)
+    # Only the QPUs the job may use decide whether cutting helps: one the job's qpuSelector
+    # leaves out, or that is not Ready, neither runs a part nor stops the job being cut.
+    usable_assessed = [(q, ok, small) for q, ok, small in assessed if q.selected and q.ready]
+    too_small_everywhere = bool(usable_assessed) and all(
+        small for _, ok, small in usable_assessed if not ok)
     if policy.cutting.enabled and too_small_everywhere and ctx.mode in ("Auto", "Distributed"):
-        usable = [q.descriptor for q, _, _ in assessed if q.selected and q.ready]
+        usable = [q.descriptor for q, _, _ in usable_assessed]
         rule = policy.hardware.ideal_simulators
         for d in usable:
             if d.ideal:
