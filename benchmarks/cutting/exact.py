@@ -30,10 +30,18 @@ from qiskit_addon_cutting.utils.observable_grouping import ObservableCollection
 
 from qbackbone.core.circuits.serialize import circuits_from_b64
 from qbackbone.core.cutting import CutPlan
-from qbackbone.core.cutting.lo import _gather, _register_bits
+from qbackbone.core.cutting.lo import _register_bits
 from qbackbone.core.cutting.locc import allocate, build_circuit
 from qbackbone.core.cutting.mub import locc_channels
 from qbackbone.core.cutting.observables import parity_sign, pauli_char
+
+
+def _gather(keys: np.ndarray, positions: list[int]) -> np.ndarray:
+    """The bits of ``keys`` at ``positions``, packed into integers (positions[0] lowest)."""
+    out = np.zeros_like(keys)
+    for k, pos in enumerate(positions):
+        out |= ((keys >> pos) & 1) << k
+    return out
 
 
 def distribution(circuit: QuantumCircuit) -> dict[int, float]:

@@ -19,10 +19,11 @@ re-run), the raw Estimator output and the estimated success probability F the re
 read, so ``calibrate_residual.py`` can refit the residual coefficients without rerunning.
 
 A last section runs 8-10-qubit jobs on a fleet of two noisy 7-qubit devices: they must be cut
-(path Distributed).
+(path Distributed); each unmitigated and with the default policy (readout-corrected fragments).
 
     .venv/bin/python benchmarks/mitigation/pipeline.py            # full run: 12 min on 2 cores
     .venv/bin/python benchmarks/mitigation/pipeline.py --quick    # < 2 min, writes to $TMPDIR
+    .venv/bin/python benchmarks/mitigation/pipeline.py --cut-only  # writes mitigation-cut.json
     .venv/bin/python benchmarks/mitigation/pipeline.py --resummarise RESULTS.json   # no runs
 """
 
@@ -47,6 +48,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "benchmarks" / "results" / "mitigation-pipeline.json"
+CUT_RESULTS = ROOT / "benchmarks" / "results" / "mitigation-cut.json"  # --cut-only
 QASMBENCH = Path(os.environ.get("QB_QASMBENCH", ROOT.parent / "shared" / "qasmbench"))
 SHOTS = 4000
 TARGET_SIGMA = 0.08
@@ -350,9 +352,20 @@ def run_task(qpu: str, name: str, family: str, circuit: Any, qasm: str,
     return rows
 
 
+def _joint_fidelity(reason: str) -> float | None:
+    """The joint estimated success probability F a cut job's residual model read (as its
+    mitigation report states it: without readout when the fragments were corrected)."""
+    import re
+
+    found = re.search(r"joint estimated success probability (?:without readout )?([0-9.]+)",
+                      reason)
+    return float(found.group(1)) if found else None
+
+
 def run_cut_task(name: str, family: str, circuit: Any, qasm: str,
                  seed: int) -> list[dict[str, Any]]:
-    """One cut job (default policy, execution mode Auto) on the two-device noisy fleet."""
+    """One cut job (execution mode Auto) on the two-device noisy fleet, unmitigated and with
+    the default policy (readout-corrected fragments)."""
     warnings.simplefilter("ignore")
     from qbackbone.core.pipeline import run_job
 
@@ -361,35 +374,39 @@ def run_cut_task(name: str, family: str, circuit: Any, qasm: str,
     labels = list(obs.values())
     exact = _exact(circuit, labels)
     rows: list[dict[str, Any]] = []
-    t0 = time.perf_counter()
-    try:
-        status = run_job(_job(qasm, labels), fleet, {}, seed=seed)
-        err = None
-    except Exception as exc:
-        status, err = None, f"{type(exc).__name__}: {exc}"[:300]
-    wall = time.perf_counter() - t0
-    base: dict[str, Any] = {"device": "+".join(q for q, _ in CUT_FLEET), "circuit": name,
-                            "family": family, "qubits": circuit.num_qubits, "seed": seed,
-                            "policy": "default", "wall_s": round(wall, 4)}
-    r = status.result if status is not None else None
-    if r is None or r.expectation_values is None:
-        return [{**base, "error": err or _failure(status)}]
-    plan = status.plan
-    base.update({
-        "path": r.path, "shots": r.shots, "qpus": r.qpus,
-        "level": r.mitigation[0].level if r.mitigation else None,
-        "verified": _verified(status),
-        "verification_passed": status.verification.passed if status.verification else None,
-        "cut_kinds": plan.cut_kinds if plan else None,
-        "sampling_overhead": plan.sampling_overhead if plan else None,
-        "qpd_terms": plan.qpd_terms if plan else None,
-        "subcircuits": [s.qubits for s in plan.subcircuits] if plan else None,
-        "fragment_fidelity": sorted({f.estimated_fidelity for f in plan.fragments
-                                     if f.estimated_fidelity is not None}) if plan else None})
-    for j, (key, ev) in enumerate(zip(obs, r.expectation_values, strict=True)):
-        rows.append({**base, "observable": key, "pauli": ev.observable, "exact": exact[j],
-                     "value": ev.value, "std": ev.std_error, "sys": ev.systematic_error,
-                     "method": ev.method})
+    for policy in ("unmitigated", "default"):
+        t0 = time.perf_counter()
+        try:
+            status = run_job(_job(qasm, labels), fleet, _policies(policy), seed=seed)
+            err = None
+        except Exception as exc:
+            status, err = None, f"{type(exc).__name__}: {exc}"[:300]
+        wall = time.perf_counter() - t0
+        base: dict[str, Any] = {"device": "+".join(q for q, _ in CUT_FLEET), "circuit": name,
+                                "family": family, "qubits": circuit.num_qubits, "seed": seed,
+                                "policy": policy, "wall_s": round(wall, 4)}
+        r = status.result if status is not None else None
+        if r is None or r.expectation_values is None:
+            rows.append({**base, "error": err or _failure(status)})
+            continue
+        plan = status.plan
+        base.update({
+            "path": r.path, "shots": r.shots, "qpus": r.qpus,
+            "level": r.mitigation[0].level if r.mitigation else None,
+            "verified": _verified(status),
+            "verification_passed": status.verification.passed if status.verification else None,
+            "cut_kinds": plan.cut_kinds if plan else None,
+            "sampling_overhead": plan.sampling_overhead if plan else None,
+            "qpd_terms": plan.qpd_terms if plan else None,
+            "subcircuits": [s.qubits for s in plan.subcircuits] if plan else None,
+            "fragment_fidelity": sorted({f.estimated_fidelity for f in plan.fragments
+                                         if f.estimated_fidelity is not None})
+            if plan else None,
+            "joint_F": _joint_fidelity(r.mitigation[0].reason) if r.mitigation else None})
+        for j, (key, ev) in enumerate(zip(obs, r.expectation_values, strict=True)):
+            rows.append({**base, "observable": key, "pauli": ev.observable, "exact": exact[j],
+                         "value": ev.value, "std": ev.std_error, "sys": ev.systematic_error,
+                         "method": ev.method})
     return rows
 
 
@@ -534,27 +551,39 @@ def _method_class(method: str | None) -> str:
 
 
 def summarise_cut(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    ok = [r for r in rows if "value" in r]
-    dist = [r for r in ok if r.get("path") == "Distributed"]
-    s = stats(dist)
-    jobs: dict[tuple[Any, ...], dict[str, Any]] = {}
-    for r in rows:
-        jobs.setdefault((r["circuit"], r["seed"]), r)
-    s.update({
-        "jobs": len(jobs),
-        "paths": {p: sum(1 for r in jobs.values() if r.get("path") == p)
-                  for p in dict.fromkeys(r.get("path") for r in jobs.values())},
-        "verified": {v: sum(1 for r in jobs.values() if r.get("verified") == v)
-                     for v in dict.fromkeys(r.get("verified") for r in jobs.values())},
-        "median_job_wall_s": round(float(np.median([r["wall_s"] for r in jobs.values()])), 2),
-        "errors": [r["error"] for r in rows if "error" in r][:5],
-        "per_circuit": {c: stats([r for r in dist if r["circuit"] == c])
-                        for c in dict.fromkeys(r["circuit"] for r in dist)},
-    })
-    return s
+    """Per policy (unmitigated, default): the Distributed values' statistics and the jobs."""
+    out: dict[str, Any] = {}
+    for policy in dict.fromkeys(r.get("policy", "default") for r in rows):
+        mine = [r for r in rows if r.get("policy", "default") == policy]
+        dist = [r for r in mine if "value" in r and r.get("path") == "Distributed"]
+        s = stats(dist)
+        jobs: dict[tuple[Any, ...], dict[str, Any]] = {}
+        for r in mine:
+            jobs.setdefault((r["circuit"], r["seed"]), r)
+        s.update({
+            "jobs": len(jobs),
+            "paths": {p: sum(1 for r in jobs.values() if r.get("path") == p)
+                      for p in dict.fromkeys(r.get("path") for r in jobs.values())},
+            "verified": {v: sum(1 for r in jobs.values() if r.get("verified") == v)
+                         for v in dict.fromkeys(r.get("verified") for r in jobs.values())},
+            "median_job_wall_s": round(float(np.median([r["wall_s"] for r in jobs.values()])),
+                                       2),
+            "errors": [r["error"] for r in mine if "error" in r][:5],
+            "per_circuit": {c: stats([r for r in dist if r["circuit"] == c])
+                            for c in dict.fromkeys(r["circuit"] for r in dist)},
+        })
+        out[policy] = s
+    return out
 
 
-def print_tables(summary: dict[str, Any], cut: dict[str, Any] | None) -> None:
+def print_tables(summary: dict[str, Any] | None, cut: dict[str, Any] | None) -> None:
+    if summary is not None:
+        print_single(summary)
+    if cut is not None:
+        print_cut(cut)
+
+
+def print_single(summary: dict[str, Any]) -> None:
     print(f"\n{'policy':12} {'n':>5} {'<=1s':>6} {'<=2s':>6} {'<=3s':>6} {'s<=.08':>7} "
           f"{'both':>6} {'bias':>7} {'unm/lv':>6} {'bias!=0':>7} {'unm/lv':>6} {'med s':>7} "
           f"{'shots':>6} {'t x':>5} {'cpu x':>5} {'wall s':>6}")
@@ -610,10 +639,13 @@ def print_tables(summary: dict[str, Any], cut: dict[str, Any] | None) -> None:
             print(f"  {pol:12} within 3 sigma {s['within_3sigma']:.3f}, sigma<=0.08 "
                   f"{s['sigma_le_0.08']:.3f}, both {s['within_3sigma_and_sigma_le_0.08']:.3f}, "
                   f"n={s['n']}; {s['failed_jobs']} of {s['jobs']} jobs failed")
-    if cut is not None:
-        print("\ncut jobs on two noisy 7-qubit devices:")
-        print(json.dumps({k: v for k, v in cut.items() if k != "per_circuit"}))
-        for c, s in cut["per_circuit"].items():
+
+
+def print_cut(cut: dict[str, Any]) -> None:
+    for policy, by in cut.items():
+        print(f"\ncut jobs on two noisy 7-qubit devices, policy {policy}:")
+        print(json.dumps({k: v for k, v in by.items() if k != "per_circuit"}))
+        for c, s in by["per_circuit"].items():
             if s["n"]:
                 print(f"  {c:20} within 3 sigma {s['within_3sigma']:.2f}, bias "
                       f"{s['mean_abs_bias']:.3f}, median sigma {s['median_sigma']:.3f}")
@@ -687,6 +719,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, default=None)
     ap.add_argument("--devices", default=None, help="comma-separated QPU names (see DEVICES)")
     ap.add_argument("--no-cut", action="store_true", help="skip the cut-job section")
+    ap.add_argument("--cut-only", action="store_true", help="only the cut-job section")
     ap.add_argument("--out", type=Path, default=None,
                     help=f"results file (default {RESULTS.relative_to(ROOT)}; with --quick "
                          "a file in the temp directory)")
@@ -696,10 +729,10 @@ def main(argv: list[str] | None = None) -> int:
     warnings.simplefilter("ignore")
     if args.out is None:
         args.out = (Path(tempfile.gettempdir()) / "mitigation-pipeline-quick.json"
-                    if args.quick else RESULTS)
+                    if args.quick else CUT_RESULTS if args.cut_only else RESULTS)
     if args.resummarise is not None:
         doc = read_results(args.resummarise)
-        doc["summary"] = summarise(doc["rows"])
+        doc["summary"] = summarise(doc["rows"]) if doc["rows"] else None
         doc["cut_summary"] = summarise_cut(doc["cut_rows"]) if doc["cut_rows"] else None
         print_tables(doc["summary"], doc["cut_summary"])
         write_results(args.out, doc)
@@ -711,7 +744,8 @@ def main(argv: list[str] | None = None) -> int:
     circs = circuits(args.quick)
     cuts = [] if args.no_cut else cut_circuits(args.quick)
     width = {d: DEVICES[d][2] or _device_qubits(DEVICES[d][0]) for d in devices}
-    tasks = [(d, c) for c in circs for d in devices if c[2].num_qubits <= width[d]]
+    tasks = [] if args.cut_only else [(d, c) for c in circs for d in devices
+                                      if c[2].num_qubits <= width[d]]
     # the slowest first (ZNE on the big regions, wide circuits), so the pool ends together
     tasks.sort(key=lambda t: -(t[1][2].num_qubits + (3 if DEVICES[t[0]][2] else 0)))
     cut_seeds = seeds[:2] if not args.quick else seeds[:1]
@@ -744,7 +778,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[{i}/{len(futs)}] {d} {name} {time.perf_counter() - start:.0f}s",
                   file=sys.stderr, flush=True)
     total = time.perf_counter() - start
-    summary = summarise(rows)
+    summary = summarise(rows) if rows else None
     cut_summary = summarise_cut(cut_rows) if cut_rows else None
     print_tables(summary, cut_summary)
     print(f"\ntotal wall time {total:.0f} s", flush=True)

@@ -8,6 +8,7 @@ import math
 import pytest
 from qiskit import QuantumCircuit, qasm2
 
+from qbackbone.api.policy import InvocationPolicy
 from qbackbone.core.pipeline import decide_job, start_job
 from qbackbone.core.pipeline.run import run_job
 from qbackbone.core.pipeline.single import execute_single_qpu, finish_single_qpu
@@ -31,16 +32,26 @@ def test_a_shifted_mitigated_result_fails_verification() -> None:
 
 
 @pytest.mark.slow
-def test_cut_jobs_on_noisy_qpus_report_a_covering_systematic_error() -> None:
+@pytest.mark.parametrize(("readout", "level"), [("Auto", "Readout"), ("Never", "None")])
+def test_cut_jobs_on_noisy_qpus_report_a_covering_systematic_error(readout: str,
+                                                                   level: str) -> None:
     fleet = build_fleet([make_qpu("manila", provider="fake", backend="fake_manila"),
                          make_qpu("lima", provider="fake", backend="fake_lima")])
     circuit = ghz_circuit(6)
     observables = ["ZZZZZZ", "XXXXXX", "IIIIZZ"]
-    status = run_job(make_job(qasm2.dumps(circuit), observables, shots=4000), fleet, {}, seed=3)
+    policies = {"default": InvocationPolicy.model_validate(
+        {"metadata": {"name": "default"}, "spec": {"mitigation": {"readout": readout}}})}
+    status = run_job(make_job(qasm2.dumps(circuit), observables, shots=4000), fleet, policies,
+                     seed=3)
     assert status.phase == "Succeeded", status.conditions
     r = status.result
     assert r is not None and r.path == "Distributed" and r.expectation_values is not None
-    assert r.mitigation is not None and r.mitigation[0].level == "None"
+    assert r.mitigation is not None and r.mitigation[0].level == level
+    if level == "Readout":  # corrected with each QPU's own readout calibration, named
+        assert r.mitigation[0].techniques == ["tensoredReadoutInverse"]
+        assert r.mitigation[0].calibration is not None
+        assert all(q in r.mitigation[0].calibration for q in r.qpus)
+        assert all("readout-corrected" in (ev.method or "") for ev in r.expectation_values)
     assert not r.ideal_simulator
     for ev, e in zip(r.expectation_values, exact_values(circuit, observables), strict=True):
         assert ev.systematic_error > 0

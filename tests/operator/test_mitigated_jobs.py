@@ -169,3 +169,44 @@ def test_a_share_moved_onto_the_noisy_qpu_is_mitigated_there(
     if planned is not None:  # the ghost's own input: counts on an ideal QPU
         assert planned.metadata.labels.get("qbackbone.io/qpu") == ghost
         assert "estimator.json" not in (planned.data or {})
+
+
+GHZ6 = """OPENQASM 2.0;
+include "qelib1.inc";
+qreg q[6];
+h q[0];
+cx q[0], q[1];
+cx q[1], q[2];
+cx q[2], q[3];
+cx q[3], q[4];
+cx q[4], q[5];
+"""
+GHZ6_OBSERVABLES = ["ZZZZZZ", "IIIIZZ", "XXXXXX"]
+
+
+def test_cut_fragments_on_the_noisy_qpu_are_readout_corrected(
+        api: client.ApiClient, namespace: str, noisy: str, core: client.CoreV1Api) -> None:
+    """Six qubits do not fit the 5-qubit noisy QPU: the job is cut onto it. Each fragment's
+    worker says which qubit each clbit read; the operator corrects the counts with the QPU's
+    readout calibration (its QPUNode status) and reports so."""
+    create(api, namespace, quantum_job("cut-noisy", GHZ6, GHZ6_OBSERVABLES, shots=2000,
+                                       execution={"mode": "Distributed",
+                                                  "qpuSelector": {"names": [noisy]}}))
+    job = wait_job(api, namespace, "cut-noisy", timeout=300)
+    status = job["status"]
+    assert status["phase"] == "Succeeded", condition(job, "Failed")
+    result = status["result"]
+    assert result["path"] == "Distributed" and result["qpus"] == [noisy], result
+    (report,) = result["mitigation"]
+    assert report["level"] == "Readout" and report["techniques"] == ["tensoredReadoutInverse"]
+    assert noisy in (report["calibration"] or ""), report
+    for ev, want in zip(result["expectationValues"], exact(GHZ6, GHZ6_OBSERVABLES),
+                        strict=True):
+        assert "readout-corrected" in ev["method"], ev
+        total = math.hypot(ev["stdError"], ev["systematicError"])
+        assert abs(ev["value"] - want) <= 3 * total, (ev, want)
+    assert all("measured.json" in out.data
+               for out in _result_configmaps(core, namespace, "cut-noisy"))
+    verified = condition(job, "Verified")
+    assert verified is not None and verified["reason"] in ("WithinReportedUncertainty",
+                                                           "UncertaintyTooLarge"), verified

@@ -50,7 +50,7 @@ from qbackbone.k8s.names import (
     label_value,
     result_name,
 )
-from qbackbone.k8s.results import fragment_counts, fragment_estimates
+from qbackbone.k8s.results import fragment_counts, fragment_estimates, fragment_measured
 
 Labelled = tuple[Mapping[str, str], Mapping[str, str]]  # a ConfigMap's labels and data
 MAX_ATTEMPTS = 6  # QPU losses and the one retry of a failed pod, per fragment
@@ -372,6 +372,7 @@ def slot_result(data: Mapping[str, str], decided_at: datetime) -> SlotResult:
     zero = decided_at.timestamp()
     started = float(data.get("started") or zero)
     return SlotResult(counts=fragment_counts(data), estimates=fragment_estimates(data),
+                      measured=fragment_measured(data),
                       qpu=data.get("qpu", ""),
                       backend=data.get("backend", ""),
                       fidelity=float(data.get("fidelity") or 1.0),

@@ -26,7 +26,9 @@ from qbackbone.api.conditions import ConditionType, Reason
 from qbackbone.api.quantumjob import Plan, QuantumJobStatus
 from qbackbone.core.circuits.serialize import circuits_from_b64, circuits_to_b64
 from qbackbone.core.cutting import CutPlan, CutPlanningError, LoccExecution, reconstruct_lo
+from qbackbone.core.cutting.readout import ClbitReadout, MeasuredCounts
 from qbackbone.core.errors import JobFailure
+from qbackbone.core.execute.cut_readout import CutReadout
 from qbackbone.core.mitigation.uncertainty import MitigatedValue
 from qbackbone.core.pipeline import DecidedJob
 from qbackbone.core.pipeline.distributed import (
@@ -41,6 +43,7 @@ from qbackbone.core.pipeline.distributed import (
 from qbackbone.core.qpus.backends import derive_seed
 from qbackbone.core.qpus.fleet import QPU
 from qbackbone.k8s.builders import JobRef, fragment_input_data
+from qbackbone.k8s.results import MeasuredQubits
 
 Counts = list[dict[str, int]]
 SINGLE = "main"
@@ -129,6 +132,7 @@ class SlotResult:
     started: float  # seconds after the decision
     ended: float
     estimates: list[MitigatedValue] | None = None
+    measured: list[MeasuredQubits] | None = None  # per circuit: clbits, clbit -> qubit read
 
 
 class FragmentSource(Protocol):
@@ -209,7 +213,7 @@ class _Staged:
             self.generated[name] = ex.circuits(name)
         return self.generated[name]
 
-    def submit(self, name: str, counts: Counts) -> None:
+    def submit(self, name: str, counts: list[MeasuredCounts]) -> None:
         if name not in self.submitted:
             self._reseed(name, "submit")
             self.execution.submit(name, counts)
@@ -226,6 +230,7 @@ class CutSource:
         self.staged = (None if plan.method == "lo"
                        else _Staged(LoccExecution(plan), replay_seed(decided.seed, stamp)))
         self.fleet = {q.name: q for q in decided.fleet}
+        self.readout = CutReadout(policy.mitigation, decided.run.now, decided.seed)
         self.simulators = policy.hardware.ideal_simulators
         self.always = policy.scheduler.shot_splitting_mode == "Always"
         self.fits: dict[str, list[str]] = {}
@@ -339,23 +344,34 @@ class CutSource:
             if merged is not None:
                 self.staged.submit(name, merged)
 
-    def _merged(self, name: str, results: Mapping[str, SlotResult]) -> Counts | None:
+    def _merged(self, name: str, results: Mapping[str, SlotResult]
+                ) -> list[MeasuredCounts] | None:
+        """The subcircuit's counts per circuit, a part per slot with its QPU's readout model."""
         logical = self._logical(name)
         if logical is None:
             return None
-        merged: Counts = [{} for _ in logical[0]]
+        merged = [MeasuredCounts() for _ in logical[0]]
         for key in self.shares[name].keys:
             assignment = self._assignment(self.of_slot[key])
             assert assignment is not None
-            counts = results[key].counts
+            result = results[key]
+            counts = result.counts
             if len(counts) != len(assignment[2]):
                 raise JobFailure(Reason.EXECUTION_FAILED,
                                  f"fragment {key}: {len(counts)} counts for "
                                  f"{len(assignment[2])} circuits")
-            for i, c in zip(assignment[2], counts, strict=True):
-                for k, n in c.items():
-                    merged[i][k] = merged[i].get(k, 0) + n
+            for i, c, model in zip(assignment[2], counts, self._models(result), strict=True):
+                merged[i].parts.append((c, model))
         return merged
+
+    def _models(self, result: SlotResult) -> list[ClbitReadout | None]:
+        """The readout model of each circuit a slot ran (none when its worker did not say
+        which qubits it read, or its QPU is gone from the fleet)."""
+        qpu = self.fleet.get(result.qpu)
+        if qpu is None or result.measured is None or len(result.measured) != len(
+                result.counts):
+            return [None] * len(result.counts)
+        return self.readout.models_of(qpu, result.measured)
 
     # -- the FragmentSource protocol ---------------------------------------------------------
 
@@ -390,7 +406,8 @@ class CutSource:
             self._collect(results)
             values, errors = self.staged.execution.estimate()
         records = [self.record(slot, results[slot.key]) for slot in self.slots]
-        return finish_distributed(self.decided, self.plan, values, errors, records)
+        return finish_distributed(self.decided, self.plan, values, errors, records,
+                                  self.readout)
 
     def record(self, slot: Slot, result: SlotResult | None) -> FragmentRecord:
         """The fragment as planned (no result yet) or as it ran."""
@@ -399,11 +416,14 @@ class CutSource:
                             * self.shares[slot.subcircuit].fractions[
                                 self.shares[slot.subcircuit].keys.index(slot.key)]))
         if result is None:
-            qpu = self.fleet[slot.qpu]
-            return FragmentRecord(slot.subcircuit, slot.qpu, qpu.descriptor.backend_name, shots,
+            return FragmentRecord(slot.subcircuit, slot.qpu,
+                                  self.fleet[slot.qpu].descriptor.backend_name, shots,
                                   1.0, 0.0, 0.0)
+        ran_on = self.fleet.get(result.qpu)
+        read = (self.readout.readout_fidelity(ran_on, result.measured)
+                if ran_on is not None and result.measured else 1.0)
         return FragmentRecord(slot.subcircuit, result.qpu, result.backend, shots,
-                              result.fidelity, result.started, result.ended)
+                              result.fidelity, result.started, result.ended, read)
 
     def assigned_shots(self, slot: Slot) -> list[int]:
         """The slot's shots per circuit (its predecessors must have results)."""

@@ -9,16 +9,21 @@ from qbackbone.core.classical.fallback import ClassicalOutcome
 from qbackbone.core.mitigation.uncertainty import MitigatedValue
 
 ESTIMATES_KEY = "estimates.json"
+MEASURED_KEY = "measured.json"  # per circuit: its clbit count and the qubit each clbit read
+
+MeasuredQubits = tuple[int, dict[int, int]]
 
 
 def fragment_result_data(qpu: str, backend: str, counts: Sequence[Mapping[str, int]],
                          seconds: float, pod: str | None, started: float | None = None,
                          finished: float | None = None,
                          fidelity: float | None = None,
-                         estimates: Sequence[MitigatedValue] | None = None) -> dict[str, str]:
+                         estimates: Sequence[MitigatedValue] | None = None,
+                         measured: Sequence[MeasuredQubits] | None = None) -> dict[str, str]:
     """Counts per circuit (in the input's order) of one fragment, or (an Estimator fragment,
     no counts) its mitigated value per observable; when the backend call started and
-    finished (Unix seconds) and the estimated fidelity of its circuits."""
+    finished (Unix seconds), the estimated fidelity of its circuits, and which qubit each
+    clbit of each compiled circuit read (for readout correction)."""
     data = {"kind": "fragment", "qpu": qpu, "backend": backend, "pod": pod or "",
             "seconds": f"{seconds:.4f}",
             "counts.json": json.dumps([dict(c) for c in counts], sort_keys=True)}
@@ -26,6 +31,9 @@ def fragment_result_data(qpu: str, backend: str, counts: Sequence[Mapping[str, i
         data[ESTIMATES_KEY] = json.dumps(
             [{"value": v.value, "stdError": v.std_error, "systematicError": v.systematic_error,
               "method": v.method} for v in estimates], sort_keys=True)
+    if measured is not None:
+        data[MEASURED_KEY] = json.dumps([[width, {str(c): q for c, q in sorted(m.items())}]
+                                         for width, m in measured])
     for key, value in (("started", started), ("finished", finished), ("fidelity", fidelity)):
         if value is not None:
             data[key] = f"{value:.6f}"
@@ -58,6 +66,20 @@ def fragment_estimates(data: Mapping[str, str]) -> list[MitigatedValue] | None:
     except (KeyError, TypeError, ValueError) as err:
         raise ValueError(f"malformed {ESTIMATES_KEY}: {type(err).__name__}: {err}") from None
     return values
+
+
+def fragment_measured(data: Mapping[str, str]) -> list[MeasuredQubits] | None:
+    """Per circuit its clbit count and the qubit each clbit read; None when the worker did
+    not say (an Estimator fragment, or a result from before readout correction).
+    ValueError when malformed."""
+    text = data.get(MEASURED_KEY)
+    if text is None:
+        return None
+    try:
+        return [(int(width), {int(c): int(q) for c, q in mapping.items()})
+                for width, mapping in json.loads(text)]
+    except (AttributeError, TypeError, ValueError) as err:
+        raise ValueError(f"malformed {MEASURED_KEY}: {type(err).__name__}: {err}") from None
 
 
 def classical_outcome(data: Mapping[str, str]) -> ClassicalOutcome:

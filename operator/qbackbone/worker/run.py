@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from qbackbone.api.qpunode import QPUNode
 from qbackbone.core.circuits.serialize import circuits_from_b64
 from qbackbone.core.execute.estimates import estimate_on_qpu
+from qbackbone.core.mitigation.readout import measured_qubits
 from qbackbone.core.qpus.backends import derive_seed
 from qbackbone.core.qpus.fidelity import estimate_success_probability
 from qbackbone.core.qpus.fleet import QPU, build_fleet
@@ -48,8 +49,9 @@ def run_fragment(data: Mapping[str, str], pod: str | None) -> dict[str, str]:
     cal = qpu.descriptor.calibration
     fidelity = 1.0 if cal is None or not circuits else min(
         estimate_success_probability(c, cal) for c in circuits)
+    measured = [(c.num_clbits, measured_qubits(c)) for c in circuits]
     return fragment_result_data(qpu.name, qpu.descriptor.backend_name, counts, seconds, pod,
-                                started, started + seconds, fidelity)
+                                started, started + seconds, fidelity, measured=measured)
 
 
 def _run_estimator(qpu: QPU, estimator: EstimatorInput, shots: object, job_seed: object,

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 from qbackbone.core.circuits.serialize import circuits_from_b64
 
 from .lo import reconstruct
 from .locc import LoccExecution
 from .models import CutPlan, CutResult, SubcircuitRecord
+from .readout import MeasuredCounts
 from .runner import SubcircuitRunner
 
 
@@ -24,7 +26,7 @@ def execute_plan(plan: CutPlan, runner: SubcircuitRunner, seed: int | None = Non
         timings["execution_s"] += end - start
 
     if plan.method == "lo":
-        counts = {}
+        counts: dict[str, Sequence[dict[str, int] | MeasuredCounts]] = {}
         for sub in plan.subcircuits:
             t0 = time.perf_counter()
             assert sub.subexperiments_qpy is not None

@@ -3,9 +3,9 @@
 The library generates the subexperiments (all QPD terms, exact weights) and we reconstruct from
 counts: per term ``j`` the product of independent per-subcircuit means ``T_j``, the value
 ``sum_j coef_j T_j`` and variance ``sum_j coef_j^2 Var(T_j)`` with
-``Var(prod X_p) = prod(E_p^2 + V_p) - prod E_p^2`` and ``V`` per +-1 mean from
-:func:`~qbackbone.core.circuits.observables.parity_std_error` (never 0, even when every shot
-of a subexperiment agrees).
+``Var(prod X_p) = prod(E_p^2 + V_p) - prod E_p^2`` and ``V`` per mean from
+:func:`~.readout.parity_estimate` (never 0, even when every shot of a subexperiment agrees).
+Counts that carry their QPU's readout model are corrected shot by shot (:mod:`.readout`).
 """
 
 from __future__ import annotations
@@ -21,12 +21,11 @@ from qiskit_addon_cutting.instructions import Move
 from qiskit_addon_cutting.qpd import TwoQubitQPDGate
 from qiskit_addon_cutting.utils.observable_grouping import ObservableCollection
 
-from qbackbone.core.circuits.observables import parity_std_error
 from qbackbone.core.circuits.serialize import circuits_from_b64
 
 from .errors import CutExecutionError, CutPlanningError
 from .models import CutPlan
-from .observables import parity_sign
+from .readout import MeasuredCounts, as_measured, parity_estimate
 from .structure import components, merge_isolated, segment, two_qubit_depth
 
 MAX_TERMS = 5000
@@ -120,17 +119,16 @@ def _register_bits(circuit: QuantumCircuit, name: str) -> list[int]:
     return []
 
 
-def _gather(keys: np.ndarray, positions: list[int]) -> np.ndarray:
-    out = np.zeros_like(keys)
-    for k, pos in enumerate(positions):
-        out |= ((keys >> pos) & 1) << k
-    return out
+def _masked(positions: Sequence[int], mask: int) -> list[int]:
+    """The clbits of ``positions`` whose bit is set in ``mask`` (bit k: ``positions[k]``)."""
+    return [pos for k, pos in enumerate(positions) if (int(mask) >> k) & 1]
 
 
 def reconstruct(
-    plan: CutPlan, counts: Mapping[str, Sequence[Mapping[str, int]]]
+    plan: CutPlan, counts: Mapping[str, Sequence[Mapping[str, int] | MeasuredCounts]]
 ) -> tuple[list[float], list[float]]:
-    """Values and standard errors per observable from counts per subcircuit (plan order)."""
+    """Values and standard errors per observable from counts per subcircuit (plan order);
+    readout-corrected where a circuit's counts carry their QPU's readout model."""
     if plan.lo is None:
         raise ValueError("plan has no LO data (method must be 'lo')")
     coefs = np.asarray(plan.lo.coefficients)
@@ -155,24 +153,19 @@ def reconstruct(
         for j in range(len(coefs)):
             for k, cog in enumerate(collection.groups):
                 idx = j * n_groups + k
-                circ, c = circuits[idx], sub_counts[idx]
-                shots = sum(c.values())
-                if shots != sub.subexperiment_shots[idx]:
+                circ, measured = circuits[idx], as_measured(sub_counts[idx])
+                if measured.shots != sub.subexperiment_shots[idx]:
                     raise CutExecutionError(
-                        f"{sub.name} subexperiment {idx}: {shots} shots counted, "
+                        f"{sub.name} subexperiment {idx}: {measured.shots} shots counted, "
                         f"{sub.subexperiment_shots[idx]} planned"
                     )
-                keys = np.array([int(s.replace(" ", ""), 2) for s in c], dtype=np.int64)
-                weights = np.array(list(c.values()), dtype=float)
-                obs_bits = _gather(keys, _register_bits(circ, "observable_measurements"))
-                qpd_bits = _gather(keys, _register_bits(circ, "qpd_measurements"))
-                qpd_sign = parity_sign(qpd_bits, -1 & ((1 << 62) - 1))
-                vals = []
-                for mask in cog.pauli_bitmasks:
-                    v = qpd_sign * parity_sign(obs_bits, mask)
-                    e = float(np.dot(weights, v) / shots)
-                    vals.append((e, parity_std_error(e, shots) ** 2))
-                est[j, k] = vals
+                signs, weights = measured.signs()
+                obs_clbits = _register_bits(circ, "observable_measurements")
+                qpd_clbits = _register_bits(circ, "qpd_measurements")
+                est[j, k] = [
+                    parity_estimate(signs, weights, [*_masked(obs_clbits, mask), *qpd_clbits])
+                    for mask in cog.pauli_bitmasks
+                ]
         for o, subobs in enumerate(plan.lo.subobservables[sub.name]):
             entries = collection.lookup[PauliList([subobs])[0]]
             for j in range(len(coefs)):

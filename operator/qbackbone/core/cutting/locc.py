@@ -6,8 +6,9 @@ order; a preparing subcircuit's shots are grouped by the state chosen from its p
 (channel, outcome), so each sample is one shot of every subcircuit. The estimate per ``c`` is
 the product of group means (nested along trees of in-degree-1 subcircuits), the value is
 ``sum_c coef_c E_c`` and ``SE^2 = sum_c coef_c^2 SE_c^2`` with ``SE_c`` the standard error of
-a mean of ``N_c`` +-1 products (:func:`~qbackbone.core.circuits.observables.parity_std_error`,
-never 0; an upper bound for the group-mean estimator).
+a mean of ``N_c`` products (:func:`~.readout.parity_estimate`, never 0; an upper bound for the
+group-mean estimator). Observable outcomes that carry their QPU's readout model are corrected
+shot by shot (:mod:`.readout`); cut outcomes choose preparations and are taken as read.
 """
 
 from __future__ import annotations
@@ -20,13 +21,13 @@ from itertools import product
 import numpy as np
 from qiskit import ClassicalRegister, QuantumCircuit
 
-from qbackbone.core.circuits.observables import parity_std_error
 from qbackbone.core.circuits.serialize import circuits_from_b64
 
 from .errors import CutExecutionError
 from .models import BundleSpec, CutPlan, SubcircuitSpec
 from .mub import Channel, clifford, locc_channels
-from .observables import parity_sign, pauli_char
+from .observables import pauli_char
+from .readout import MeasuredCounts, as_measured, parity_estimate
 from .structure import Segmented, topological_order
 
 
@@ -167,7 +168,7 @@ class _Block:
     combo: tuple[Channel, ...]
     coefficient: float
     samples: int
-    obs: dict[str, np.ndarray] = field(default_factory=dict)
+    obs: dict[str, np.ndarray] = field(default_factory=dict)  # estimated signs (sample, bit)
     cut: dict[str, np.ndarray] = field(default_factory=dict)  # bundle -> outcome per sample
     config: dict[str, np.ndarray] = field(default_factory=dict)  # subcircuit -> prep config id
 
@@ -269,31 +270,33 @@ class LoccExecution:
         self._pending[name] = (circuits, shots, requests)
         return circuits, shots
 
-    def submit(self, name: str, counts: Sequence[dict[str, int]]) -> None:
-        """Hand back the counts for the circuits of ``circuits(name)``, in the same order."""
+    def submit(self, name: str, counts: Sequence[dict[str, int] | MeasuredCounts]) -> None:
+        """Hand back the counts for the circuits of ``circuits(name)``, in the same order.
+
+        Observable clbits of counts that carry a readout model are corrected shot by shot;
+        the cut outcomes choose the successors' preparations and are taken as read."""
         if name not in self._pending:
             raise CutExecutionError(f"counts for {name} were not asked for")
         circuits, shots, requests = self._pending.pop(name)
         if len(counts) != len(circuits):
             raise CutExecutionError(f"{name}: {len(counts)} counts for {len(circuits)} circuits")
-        outcomes: list[np.ndarray] = []
+        outcomes: list[tuple[np.ndarray, np.ndarray]] = []
         for i, c in enumerate(counts):
-            got = sum(c.values())
-            if got != shots[i]:
-                raise CutExecutionError(f"{name} circuit {i}: {got} shots counted, {shots[i]} run")
-            keys = np.array([int(k.replace(" ", ""), 2) for k in c], dtype=np.int64)
-            arr = np.repeat(keys, [int(v) for v in c.values()])
-            self.rng.shuffle(arr)
-            outcomes.append(arr)
+            measured = as_measured(c)
+            if measured.shots != shots[i]:
+                raise CutExecutionError(
+                    f"{name} circuit {i}: {measured.shots} shots counted, {shots[i]} run")
+            outcomes.append(measured.per_shot(self.rng))
         cursor = [0] * len(circuits)
         n_obs = len(self.plan.subcircuit(name).observable_qubits)
         for req in requests:
             start = cursor[req.circuit]
-            vals = outcomes[req.circuit][start : start + len(req.samples)]
+            picked = slice(start, start + len(req.samples))
+            vals = outcomes[req.circuit][0][picked]
             cursor[req.circuit] = start + len(req.samples)
             block = req.block
-            block.obs.setdefault(name, np.zeros(block.samples, dtype=np.int64))[req.samples] = (
-                vals & ((1 << n_obs) - 1)
+            block.obs.setdefault(name, np.ones((block.samples, n_obs)))[req.samples] = (
+                outcomes[req.circuit][1][picked, :n_obs]
             )
             offset = n_obs
             for bundle in self.outgoing[name]:
@@ -316,10 +319,9 @@ class LoccExecution:
                 if block.group != group:
                     continue
                 raw, rb = self._block_products(block, label)
-                n = block.samples
-                se = parity_std_error(float(raw.mean()), n)
+                _, raw_var = parity_estimate(raw[:, None], np.ones(len(raw)), [0])
                 val += block.coefficient * float(rb)
-                var += block.coefficient**2 * se**2
+                var += block.coefficient**2 * raw_var
             values.append(val)
             errors.append(float(np.sqrt(var)))
         return values, errors
@@ -327,12 +329,10 @@ class LoccExecution:
     def _block_products(self, block: _Block, label: str) -> tuple[np.ndarray, float]:
         f: dict[str, np.ndarray] = {}
         for sub in self.plan.subcircuits:
-            mask = 0
-            for k, (orig, _) in enumerate(sub.observable_qubits):
-                if pauli_char(label, orig) != "I":
-                    mask |= 1 << k
-            obs = block.obs.get(sub.name, np.zeros(block.samples, dtype=np.int64))
-            f[sub.name] = parity_sign(obs, mask)
+            bits = [k for k, (orig, _) in enumerate(sub.observable_qubits)
+                    if pauli_char(label, orig) != "I"]
+            obs = block.obs.get(sub.name, np.ones((block.samples, len(sub.observable_qubits))))
+            f[sub.name] = np.prod(obs[:, bits], axis=1)
         raw = np.prod(np.stack(list(f.values())), axis=0)
         preds = {n: {b.source for b in self.incoming[n]} for n in self.order}
         succs = {n: {b.target for b in self.outgoing[n]} for n in self.order}

@@ -8,14 +8,18 @@ from typing import Protocol
 import numpy as np
 from qiskit import QuantumCircuit
 
+from .readout import MeasuredCounts
+
 
 class SubcircuitRunner(Protocol):
     """Runs one subcircuit's circuits (logical, measured) as one backend call."""
 
     def run(
         self, subcircuit: str, circuits: Sequence[QuantumCircuit], shots: Sequence[int]
-    ) -> list[dict[str, int]]:
-        """Counts per circuit; keys are bitstrings over all clbits, clbit 0 rightmost."""
+    ) -> Sequence[dict[str, int] | MeasuredCounts]:
+        """Counts per circuit; keys are bitstrings over all clbits, clbit 0 rightmost. Counts
+        that carry their QPU's readout model (:class:`.readout.MeasuredCounts`) are corrected
+        in reconstruction."""
         ...
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from qiskit import QuantumCircuit
 
 from qbackbone.api.conditions import ConditionType, Phase, Reason
-from qbackbone.api.mitigation import MitigationReport
+from qbackbone.api.mitigation import MitigationLevel
 from qbackbone.api.policy import CuttingOptions, IdealSimulators, ShotSplitting
 from qbackbone.api.quantumjob import (
     ExpectationValue,
@@ -29,8 +29,11 @@ from qbackbone.core.cutting import (
     plan_cuts,
 )
 from qbackbone.core.cutting import unitary_part as cut_ready
+from qbackbone.core.cutting.readout import MeasuredCounts
 from qbackbone.core.errors import JobFailure
+from qbackbone.core.execute.cut_readout import CutReadout
 from qbackbone.core.execute.shots import finish_time, split_shots
+from qbackbone.core.mitigation.readout import measured_qubits
 from qbackbone.core.mitigation.residual import cut_model_text, cut_residual_systematic
 from qbackbone.core.pipeline.classical import finish_classical, run_classical_fallback
 from qbackbone.core.pipeline.decide import DecidedJob
@@ -184,6 +187,12 @@ class FragmentRecord:
     fidelity: float
     started: float
     ended: float
+    readout_fidelity: float = 1.0  # the part of ``fidelity`` readout correction takes back
+
+    @property
+    def residual_fidelity(self) -> float:
+        """The estimated fidelity of what mitigation left (all of it when uncorrected)."""
+        return min(1.0, self.fidelity / max(self.readout_fidelity, 1e-9))
 
 
 @dataclass
@@ -191,7 +200,8 @@ class FleetRunner:
     """Runs each subcircuit on its preferred QPUs (``preferred``): the most faithful one
     takes every shot unless the policy splits them (``Always``, or ``WhenDeadlineNeeds``
     when the subcircuit's share of the deadline is too short for one QPU), then by speed over
-    one noise class. ``rules`` say why each fitting QPU was or was not used."""
+    one noise class. ``rules`` say why each fitting QPU was or was not used; ``readout``
+    gives noisy QPUs' counts their readout models (None: counts as read)."""
 
     fleet: Sequence[QPU]
     usable: Sequence[str]
@@ -207,6 +217,7 @@ class FleetRunner:
     rules: list[RuleOutcome] = field(default_factory=list)
     spent: float = 0.0  # QPU seconds (time model) of the subcircuits run so far
     done: set[str] = field(default_factory=set)
+    readout: CutReadout | None = None
 
     def _split(self, subcircuit: str, total: int, first: QPU) -> bool:
         """Whether this subcircuit's shots are split (over its preferred QPUs)."""
@@ -240,8 +251,8 @@ class FleetRunner:
                 threshold=threshold, passed=f.qpu.name in used, qpu=f.qpu.name))
 
     def run(self, subcircuit: str, circuits: Sequence[QuantumCircuit],
-            shots: Sequence[int]) -> list[dict[str, int]]:
-        """Counts per circuit, merged over the QPUs that ran a share of its shots."""
+            shots: Sequence[int]) -> list[MeasuredCounts]:
+        """Counts per circuit, one part per QPU that ran a share of its shots."""
         everyone = fitting_candidates(self.fleet, self.usable, subcircuit, circuits)
         chosen = preferred(everyone, self.simulators, self.gap)
         fitting = [(f.qpu, f.compiled) for f in chosen]
@@ -253,7 +264,7 @@ class FleetRunner:
         self.done.add(subcircuit)
         self.spent += max(finish_time(by_name[n].descriptor, round(sum(shots) * f))
                           for n, f in shares)
-        merged: list[dict[str, int]] = [{} for _ in circuits]
+        merged = [MeasuredCounts() for _ in circuits]
         split = split_circuit_shots(shots, [f for _, f in shares])
         for (name, _), mine in zip(shares, split, strict=True):
             qpu, compiled = by_name[name], compiled_by[name]
@@ -267,15 +278,19 @@ class FleetRunner:
                                       derive_seed(self.seed, subcircuit, qpu.name,
                                                   len(self.records)))
             end = time.perf_counter() - self.clock_zero
-            for i, c in zip(picked, counts, strict=True):
-                for key, n in c.items():
-                    merged[i][key] = merged[i].get(key, 0) + n
+            ran = [compiled[i] for i in picked]
+            measured = [(c.num_clbits, measured_qubits(c)) for c in ran]
+            models = (self.readout.models_of(qpu, measured) if self.readout is not None
+                      else [None] * len(picked))
+            for i, c, model in zip(picked, counts, models, strict=True):
+                merged[i].parts.append((c, model))
             fidelity = 1.0 if qpu.descriptor.calibration is None else min(
-                estimate_success_probability(compiled[i], qpu.descriptor.calibration)
-                for i in picked)
+                estimate_success_probability(c, qpu.descriptor.calibration) for c in ran)
+            read = (self.readout.readout_fidelity(qpu, measured)
+                    if self.readout is not None else 1.0)
             self.records.append(FragmentRecord(subcircuit, qpu.name,
                                                qpu.descriptor.backend_name, sum(mine),
-                                               fidelity, start, end))
+                                               fidelity, start, end, read))
         return merged
 
 
@@ -319,10 +334,11 @@ def rejected_candidates(plan: CutPlan) -> list[str]:
 
 
 def finish_distributed(decided: DecidedJob, plan: CutPlan, values: Sequence[float],
-                       std_errors: Sequence[float],
-                       records: Sequence[FragmentRecord]) -> QuantumJobStatus:
+                       std_errors: Sequence[float], records: Sequence[FragmentRecord],
+                       readout: CutReadout | None = None) -> QuantumJobStatus:
     """The cut job's status from its reconstructed values and the fragments that ran: plan,
-    result, verification (the noise allowance amplified by the sampling overhead)."""
+    result, verification against each value's stdError and systematicError (the residual
+    model of what readout correction, ``readout``, left)."""
     run, reduced = decided.run, decided.reduced
     status = run.status
     assert reduced.observables is not None
@@ -331,43 +347,47 @@ def finish_distributed(decided: DecidedJob, plan: CutPlan, values: Sequence[floa
                   f"{len(records)} fragment(s) over {len(plan.subcircuits)} subcircuits")
     status.phase = Phase.RECONSTRUCTING
     total = sum(r.shots for r in records)
-    joint = joint_fidelity(records)
-    noisy = joint < 1.0
+    noisy = joint_fidelity(records) < 1.0
+    level: MitigationLevel = "Readout" if readout is not None and readout.used else "None"
+    residual = joint_fidelity(records, residual=True)
+    method = ("cut fragments, readout-corrected shot by shot" if level == "Readout"
+              else "cut fragments, unmitigated")
     status.result = Result(
         path="Distributed", shots=total, qpus=sorted({r.qpu for r in records}),
         backends=sorted({r.backend for r in records}),
         expectation_values=[
             ExpectationValue(observable=o, value=round(v, 6), std_error=round(e, 6),
-                             systematic_error=round(cut_residual_systematic(joint, v), 6)
-                             if noisy else 0.0,
-                             method="cut fragments, unmitigated; systematic from the cut "
-                             "residual-bias model" if noisy else None)
+                             systematic_error=round(cut_residual_systematic(level, residual, v),
+                                                    6) if noisy else 0.0,
+                             method=f"{method}; systematic from the cut residual-bias model"
+                             if noisy else None)
             for o, v, e in zip(reduced.observables, values, std_errors, strict=True)
         ],
         ideal_simulator=not noisy,
     )
     if noisy:
-        status.result.mitigation = [MitigationReport(
-            level="None", systematic_model=cut_model_text(),
-            reason="cut fragments run as counts with mid-circuit measurements: no readout or "
-            f"ZNE mitigation yet; joint estimated success probability {joint:.3f}",
-            qpus=sorted({r.qpu for r in records}))]
-    noise = NoiseProfile(tuple((r.shots / total, r.fidelity) for r in records),
+        noisy_qpus = sorted({r.qpu for r in records if r.fidelity < 1.0})
+        report = (readout or CutReadout(reduced.policy.spec.mitigation, run.now)).report(
+            noisy_qpus, residual, cut_model_text(level))
+        status.result.mitigation = [report]
+    noise = NoiseProfile(tuple((r.shots / total, r.residual_fidelity) for r in records),
                          amplification=plan.overhead ** 0.5, systematic_reported=noisy)
     return verify_and_finish(run, reduced, noise)
 
 
-def joint_fidelity(records: Sequence[FragmentRecord]) -> float:
+def joint_fidelity(records: Sequence[FragmentRecord], residual: bool = False) -> float:
     """Product over subcircuits of their shot-weighted estimated success probability: how
-    much of a reconstructed value survives the noise of every QPU that ran a part of it."""
+    much of a reconstructed value survives the noise of every QPU that ran a part of it
+    (``residual``: the noise readout correction left)."""
     by_sub: dict[str, list[FragmentRecord]] = {}
     for r in records:
         by_sub.setdefault(r.subcircuit, []).append(r)
     joint = 1.0
     for parts in by_sub.values():
         shots = sum(r.shots for r in parts)
-        joint *= (sum(r.shots * r.fidelity for r in parts) / shots if shots
-                  else min(r.fidelity for r in parts))
+        fidelity = [r.residual_fidelity if residual else r.fidelity for r in parts]
+        joint *= (sum(r.shots * f for r, f in zip(parts, fidelity, strict=True)) / shots
+                  if shots else min(fidelity))
     return joint
 
 
@@ -429,7 +449,8 @@ def run_distributed(decided: DecidedJob) -> QuantumJobStatus:
         simulators=policy.hardware.ideal_simulators, gap=policy.scheduler.split_fidelity_gap,
         budget=None if remaining is None
         else remaining - policy.operational.min_deadline_slack,
-        planned={s.name: s.shots for s in plan.subcircuits})
+        planned={s.name: s.shots for s in plan.subcircuits},
+        readout=CutReadout(policy.mitigation, run.now, seed))
     try:
         with run.phase("execute_seconds"):
             outcome = as_job_failure(run, Reason.EXECUTION_FAILED,
@@ -442,4 +463,5 @@ def run_distributed(decided: DecidedJob) -> QuantumJobStatus:
         return _fall_back_to_classical(decided, err.message)
     if run.status.decision is not None:
         run.status.decision.rules += runner.rules
-    return finish_distributed(decided, plan, outcome.values, outcome.std_errors, runner.records)
+    return finish_distributed(decided, plan, outcome.values, outcome.std_errors, runner.records,
+                              runner.readout)
