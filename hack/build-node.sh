@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Builds what a real node of the dev cluster needs (DESIGN.md section 7, "A real node"):
-# kubelet from the same k8s.io/kubernetes module as the control plane (hack/build-k8s.sh),
+# kubelet and kube-proxy from the same k8s.io/kubernetes module as the control plane
+# (hack/build-k8s.sh),
 # containerd 2.x with its runc shim and ctr, runc, crictl, and the static `pause` sandbox
 # binary from Kubernetes' build/pause/linux/pause.c packed as an OCI image archive (no
 # registry is reachable: images are imported with `ctr -n k8s.io images import`).
 # Debian packages it needs (libseccomp-dev for runc, containernetworking-plugins for the CNI
-# plugins) are installed with apt-get when missing and running as root.
+# plugins, iptables and conntrack for kube-proxy) are installed with apt-get when missing and
+# running as root.
 #
 # Binaries are cached outside the repository, keyed by the pinned versions:
 #   ${QB_CACHE_DIR:-$HOME/.cache/qbackbone}/node/<key>/bin      kubelet containerd ... pause
@@ -49,10 +51,11 @@ mkdir -p "$bin" "$src" "$images"
 log() { echo "build-node: $*" >&2; }
 t0=$(date +%s)
 timings=()   # "component seconds" pairs of this run, written to timings.jsonl at the end
-timed() {    # timed <component> <function>: run it and remember how long it took
-    local start=$(date +%s)
-    "$2"
-    timings+=("$1 $(( $(date +%s) - start ))")
+timed() {    # timed <component> <function> [args]: run it and remember how long it took
+    local start=$(date +%s) name=$1
+    shift
+    "$@"
+    timings+=("$name $(( $(date +%s) - start ))")
 }
 
 # The Go caches are shared with hack/build-k8s.sh, so the kubelet reuses every package the
@@ -115,12 +118,12 @@ ensure_k8s_source() {
     fi
 }
 
-build_kubelet() {
-    local mod="$src/kubelet" major minor
+build_kube_cmd() {   # build_kube_cmd <kubelet|kube-proxy>
+    local cmd=$1 mod="$src/kubelet" major minor
     major=${K8S_VERSION#v}; major=${major%%.*}
     minor=${K8S_VERSION#v*.}; minor=${minor%%.*}
     check_sumdb
-    log "kubelet ${K8S_VERSION} (module of ${k8s_src})"
+    log "${cmd} ${K8S_VERSION} (module of ${k8s_src})"
     mkdir -p "$mod"
     # A copy of the control plane's module (its go.mod pins the staging modules), so that
     # the kubelet's extra go.sum lines stay here.
@@ -133,8 +136,8 @@ build_kubelet() {
         ldflags+=" -X ${v}.buildDate=${build_date} -X ${v}.gitCommit=${K8S_VERSION}"
     done
     (cd "$mod" && CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$bin/" \
-        k8s.io/kubernetes/cmd/kubelet)
-    touch "$bin/.kubelet.ok"
+        "k8s.io/kubernetes/cmd/${cmd}")
+    touch "$bin/.${cmd}.ok"
 }
 
 # --- containerd, shim, ctr -------------------------------------------------------------------
@@ -216,7 +219,12 @@ pause_image() {
 }
 
 built=0
-if ! have kubelet; then ensure_k8s_source; timed kubelet build_kubelet; built=1; fi
+if ! have kubelet; then ensure_k8s_source; timed kubelet build_kube_cmd kubelet; built=1; fi
+# kube-proxy gives pods the Service IPs (the API server's 10.0.0.1 above all) with iptables.
+ensure_packages iptables conntrack
+if ! have kube-proxy; then
+    ensure_k8s_source; timed kube-proxy build_kube_cmd kube-proxy; built=1
+fi
 if ! have containerd || ! have ctr || ! have containerd-shim-runc-v2; then
     timed containerd build_containerd; built=1
 fi
@@ -235,6 +243,7 @@ check() {   # check <binary> <expected substring> <args>...
     case "$out" in *"$want"*) ;; *) log "$b reports: $out (wanted $want)"; exit 1 ;; esac
 }
 check kubelet "Kubernetes ${K8S_VERSION}" --version
+check kube-proxy "Kubernetes ${K8S_VERSION}" --version
 check containerd "${CONTAINERD_VERSION}" --version
 check ctr "${CONTAINERD_VERSION}" --version
 check containerd-shim-runc-v2 "${CONTAINERD_VERSION}" -v

@@ -5,9 +5,9 @@ Binaries: hack/build-k8s.sh and hack/build-node.sh. The tests skip, with the rea
 when this host cannot run a real node (not root, binaries missing, cgroups not writable, a
 kubelet already running); with ``QB_REQUIRE_REAL_NODE=1`` that is a failure instead.
 
-The control plane is this module's own (not the session's): its API server has the flags a
-kubelet needs for logs and exec (``--kubelet-preferred-address-types``, a kubelet client
-certificate), and no other test's pod can land on the real node.
+The control plane is this module's own (not the session's): its API server listens on the
+node's address too (``LocalCluster(node_ip=...)``), so pods reach it through the kubernetes
+Service and kube-proxy, and no other test's pod can land on the real node.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from qbackbone.dev.realnode import (
     start_device_plugin,
     start_real_node,
 )
-from qbackbone.dev.realnode_host import KUBEPODS, NodeLayout, mounts_under
+from qbackbone.dev.realnode_host import KUBEPODS, NodeLayout, host_ip, mounts_under
 from qbackbone.dev.waiting import wait_for
 
 NODE = "qb-real-node"
@@ -42,14 +42,29 @@ QPU = "rn-qpu"
 RESOURCE = f"qpu.qbackbone.io/{QPU}"
 IMAGE = "localhost/qbackbone/qbtool:1"
 # A static tool for the image: prints its environment, copies the QBACKBONE_* variables to
-# the termination log, sleeps argv[1] seconds and exits with argv[2].
+# the termination log, sleeps argv[1] seconds and exits with argv[2]; `connect` instead opens
+# a TCP connection to the API server's Service (KUBERNETES_SERVICE_HOST/PORT): exit 0 if it
+# connects.
 TOOL_C = r"""
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 extern char **environ;
+static int service_connects(void) {
+    const char *host = getenv("KUBERNETES_SERVICE_HOST"), *port = getenv("KUBERNETES_SERVICE_PORT");
+    struct sockaddr_in addr = {.sin_family = AF_INET};
+    if (!host || !port || inet_pton(AF_INET, host, &addr.sin_addr) != 1) return 2;
+    addr.sin_port = htons((unsigned short)atoi(port));
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int ok = connect(fd, (struct sockaddr *)&addr, sizeof addr) == 0;
+    printf("connect %s:%s %s\n", host, port, ok ? "ok" : "failed");
+    return ok ? 0 : 1;
+}
 int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "connect") == 0) return service_connects();
     FILE *msg = fopen("/dev/termination-log", "w");
     for (char **e = environ; *e; e++) {
         puts(*e);
@@ -82,12 +97,7 @@ def real_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterIn
     if reason:
         _cannot(f"no real node on this host: {reason}")
     state = tmp_path_factory.mktemp("real-node-cluster")
-    pki = state / "pki"
-    local = LocalCluster(state, k8s_bin_dir, tied=True, apiserver_args=[
-        "--kubelet-preferred-address-types=InternalIP,Hostname",
-        f"--kubelet-client-certificate={pki / 'admin.crt'}",  # system:masters
-        f"--kubelet-client-key={pki / 'admin.key'}",
-    ])
+    local = LocalCluster(state, k8s_bin_dir, tied=True, node_ip=host_ip())
     info = local.start()
     yield info
     local.stop()
@@ -195,6 +205,18 @@ def test_pod_runs_in_containerd_and_runc(real_node: RealNode, core: client.CoreV
     failed = _wait_phase(core, namespace, "fails", {"Succeeded", "Failed"})
     assert failed.status.phase == "Failed"
     assert failed.status.container_statuses[0].state.terminated.exit_code == 3
+
+
+def test_pods_reach_the_api_server_through_its_service(real_node: RealNode,
+                                                       core: client.CoreV1Api, tool_image: str,
+                                                       namespace: str) -> None:
+    # kube-proxy's iptables rules send the kubernetes Service's IP to the API server on the
+    # node's address: how the operator and worker pods use their in-cluster configuration.
+    core.create_namespaced_pod(namespace, _pod("reach", ["connect"]))
+    pod = _wait_phase(core, namespace, "reach", {"Succeeded", "Failed"})
+    log = core.read_namespaced_pod_log("reach", namespace)
+    assert pod.status.phase == "Succeeded", log
+    assert "connect 10.0.0.1:443 ok" in log
 
 
 def _unschedulable(core: client.CoreV1Api, ns: str, name: str) -> str | None:

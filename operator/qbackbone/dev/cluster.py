@@ -81,13 +81,17 @@ class LocalCluster:
     """Start and stop a control plane whose files live in ``state_dir``."""
 
     def __init__(self, state_dir: Path, bin_dir: Path | None = None,
-                 tied: bool = False, apiserver_args: Sequence[str] = ()) -> None:
+                 tied: bool = False, apiserver_args: Sequence[str] = (),
+                 node_ip: str | None = None) -> None:
         """``tied``: the components are killed when this process dies (tests: the state is
         throw-away, and SIGKILL avoids etcd leaving before the API server); otherwise they
         outlive it (``dev cluster up``). ``apiserver_args``: extra kube-apiserver flags, after
-        the launcher's own (e.g. an audit log for benchmarks)."""
+        the launcher's own (e.g. an audit log for benchmarks). ``node_ip``: the host's address
+        for a real node (``realnode.py``): the API server also listens there and advertises
+        it, so pods reach it through the ``kubernetes`` Service (kube-proxy)."""
         self.state_dir = Path(state_dir)
         self.tied = tied
+        self.node_ip = node_ip
         self.apiserver_args = list(apiserver_args)
         self.bin_dir = find_bin_dir(bin_dir)
         self.info: ClusterInfo | None = None
@@ -139,8 +143,12 @@ class LocalCluster:
         etcd_dir.chmod(0o700)
 
         ca = CertificateAuthority(pki_dir)
-        serving = ca.issue("apiserver", "kube-apiserver", hosts=_APISERVER_HOSTS,
+        serving = ca.issue("apiserver", "kube-apiserver",
+                           hosts=(*_APISERVER_HOSTS, *([self.node_ip] if self.node_ip else [])),
                            client=False, server=True)
+        # How the API server authenticates to kubelets (logs, exec, port-forward).
+        kubelet_client = ca.issue("apiserver-kubelet-client", "kube-apiserver-kubelet-client",
+                                  organizations=("system:masters",))
         admin = ca.issue("admin", "qbackbone-admin", organizations=("system:masters",))
         kcm = ca.issue("kube-controller-manager", "system:kube-controller-manager")
         sched = ca.issue("kube-scheduler", "system:kube-scheduler")
@@ -155,8 +163,8 @@ class LocalCluster:
         self.info = info
         try:
             self._start_etcd(info, etcd_dir, etcd_port, peer_port, timeout)
-            self._start_apiserver(info, ca.pair, serving, admin, sa_pub, sa_key,
-                                  etcd_port, api_port, timeout)
+            self._start_apiserver(info, ca.pair, serving, admin, kubelet_client, sa_pub,
+                                  sa_key, etcd_port, api_port, timeout)
             write_kubeconfig(kubeconfig, server, ca.pair.cert_pem(), admin,
                              "qbackbone-admin", "qbackbone-dev")
             kcm_config = write_kubeconfig(pki_dir / "kube-controller-manager.kubeconfig",
@@ -216,11 +224,12 @@ class LocalCluster:
         self._wait(info, "etcd", f"{client_url}/health", timeout)
 
     def _start_apiserver(self, info: ClusterInfo, ca: KeyPair, serving: KeyPair,
-                         admin: KeyPair, sa_pub: Path, sa_key: Path, etcd_port: int,
-                         port: int, timeout: float) -> None:
+                         admin: KeyPair, kubelet_client: KeyPair, sa_pub: Path, sa_key: Path,
+                         etcd_port: int, port: int, timeout: float) -> None:
+        bind, advertise = ("0.0.0.0", self.node_ip) if self.node_ip else ("127.0.0.1",) * 2
         self._launch(info, "kube-apiserver", [
             f"--etcd-servers=http://127.0.0.1:{etcd_port}",
-            "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
+            f"--bind-address={bind}", f"--advertise-address={advertise}",
             f"--secure-port={port}",
             f"--cert-dir={Path(info.state_dir) / 'pki'}",
             f"--tls-cert-file={serving.cert}", f"--tls-private-key-file={serving.key}",
@@ -231,6 +240,9 @@ class LocalCluster:
             f"--service-account-key-file={sa_pub}",
             f"--service-account-signing-key-file={sa_key}",
             "--allow-privileged=true",
+            "--kubelet-preferred-address-types=InternalIP,Hostname",
+            f"--kubelet-client-certificate={kubelet_client.cert}",
+            f"--kubelet-client-key={kubelet_client.key}",
             *self.apiserver_args,
         ])
         context = ssl.create_default_context(cafile=str(ca.cert))

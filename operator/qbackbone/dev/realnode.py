@@ -44,6 +44,7 @@ from qbackbone.dev.realnode_host import (
     running_kubelets,
     write_node_files,
 )
+from qbackbone.dev.realnode_proxy import proxy_args, remove_proxy_rules
 
 # Keep in step with the defaults of hack/build-node.sh (the cache key is built the same way).
 CONTAINERD_VERSION = "v2.4.2"
@@ -51,8 +52,8 @@ RUNC_VERSION = "v1.5.3"
 CRICTL_VERSION = "v1.36.0"
 NODE_CACHE_KEY = (f"{K8S_VERSION}_containerd-{CONTAINERD_VERSION}_runc-{RUNC_VERSION}"
                   f"_crictl-{CRICTL_VERSION}")
-REQUIRED = ("kubelet", "containerd", "containerd-shim-runc-v2", "ctr", "runc", "crictl",
-            "pause")
+REQUIRED = ("kubelet", "kube-proxy", "containerd", "containerd-shim-runc-v2", "ctr", "runc",
+            "crictl", "pause")
 PROCESS_NAME = "real-node"
 NODE_ROLE_BINDING = "qbackbone-dev:system:nodes"
 
@@ -232,7 +233,9 @@ def start_real_node(
                             admin_kubeconfig=info.kubeconfig, log_dir=str(info.log_dir),
                             kubelet_port=kubelet_port, healthz_port=healthz_port,
                             pause_image=image_names(pause_archive(bins))[0],
-                            taints=list(taints), labels=dict(labels or {}))
+                            taints=list(taints), labels=dict(labels or {}),
+                            proxy_healthz_port=procs.free_port(),
+                            proxy_metrics_port=procs.free_port())
     write_node_files(settings, layout, Path(info.state_dir) / "pki")
     layout.status.unlink(missing_ok=True)
     api = config.new_client_from_config(config_file=info.kubeconfig)
@@ -354,7 +357,10 @@ class _Supervisor:
                 args.append(f"--node-labels={labels}")
             if not self.stopping:
                 self._start("kubelet", args)
-                self._write_status(phase="running", kubelet_started=time.time())
+                self._write_status(kubelet_started=time.time())
+            if not self.stopping and self.settings.proxy_healthz_port:
+                self._start("kube-proxy", proxy_args(layout.root))
+            self._write_status(phase="running")
             while not self.stopping:
                 self._check_children()
                 time.sleep(0.2)
@@ -370,9 +376,12 @@ class _Supervisor:
         """Kubelet first (it would restart pods), then every sandbox through CRI, then
         containerd; then what they leave; then the Node."""
         t0 = time.monotonic()
-        if "kubelet" in self.children:
-            proc, record = self.children["kubelet"]
-            procs.stop(record, proc, 5)
+        for name in ("kube-proxy", "kubelet"):
+            if name in self.children:
+                proc, record = self.children[name]
+                procs.stop(record, proc, 5)
+        if "kube-proxy" in self.children:
+            print(remove_proxy_rules(self.bin_dir), flush=True)
         if "containerd" in self.children:
             proc, record = self.children["containerd"]
             if proc.poll() is None:

@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from qbackbone.dev.kubeconfig import write_kubeconfig
 from qbackbone.dev.pki import CertificateAuthority, KeyPair
+from qbackbone.dev.realnode_proxy import write_proxy_files
 
 CNI_BIN_DIR = Path("/usr/lib/cni")  # Debian's containernetworking-plugins
 CNI_PLUGINS = ("bridge", "host-local", "loopback", "portmap")
@@ -87,6 +88,8 @@ class NodeSettings:
     snapshotter: str = "overlayfs"
     taints: list[str] = field(default_factory=list)  # key=value:Effect
     labels: dict[str, str] = field(default_factory=dict)
+    proxy_healthz_port: int = 0  # kube-proxy's (0: no kube-proxy)
+    proxy_metrics_port: int = 0
 
     def save(self, layout: NodeLayout) -> None:
         layout.settings.write_text(json.dumps(asdict(self), indent=2) + "\n")
@@ -254,6 +257,9 @@ def write_node_files(settings: NodeSettings, layout: NodeLayout, cluster_pki: Pa
         {"runtime-endpoint": endpoint, "image-endpoint": endpoint, "timeout": 10}))
     (layout.cni_conf / "10-qbackbone.conflist").write_text(
         json.dumps(cni_conflist(layout), indent=2) + "\n")
+    if settings.proxy_healthz_port:
+        write_proxy_files(layout.root, ca, settings.server, settings.name, POD_SUBNET,
+                          settings.proxy_healthz_port, settings.proxy_metrics_port)
     settings.save(layout)
 
 
