@@ -110,7 +110,7 @@ def real_node(real_cluster: ClusterInfo) -> Iterator[RealNode]:
     print(f"\nreal node {NODE} Ready {node.ready_seconds}s after the kubelet started")
     yield node
     node.stop()
-    leftovers = mounts_under(node.layout.root)
+    leftovers = mounts_under(node.layout.root) + mounts_under(node.layout.kubelet_root)
     leftovers += [str(p) for p in Path("/sys/fs/cgroup").glob(f"*/{KUBEPODS}")]
     leftovers += [str(p) for p in Path("/sys/fs/cgroup").glob(KUBEPODS)]
     shims = subprocess.run(["pgrep", "-f", str(node.layout.containerd_socket)],

@@ -1,4 +1,6 @@
-"""``qbackbone dev``: the local control plane (``cluster up|down|status``) and the node agent."""
+"""``qbackbone dev``: the local cluster (``cluster up|down|status``): the control plane plus a
+real node (kubelet, containerd, runc, CNI, kube-proxy) where the host allows it, else the
+stand-in node agent; and the node agent itself."""
 
 from __future__ import annotations
 
@@ -26,11 +28,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     cluster = dev_sub.add_parser("cluster", help="start, stop or inspect the local cluster")
     cluster_sub = cluster.add_subparsers(dest="cluster_command", required=True)
-    up = cluster_sub.add_parser("up", help="start etcd and the control plane; print kubeconfig")
+    up = cluster_sub.add_parser("up", help="start the control plane and a node; print kubeconfig")
     up.add_argument("--bin-dir", type=Path, default=None,
                     help="binaries from hack/build-k8s.sh (default: $QB_K8S_BIN_DIR or cache)")
+    up.add_argument("--node", choices=("auto", "real", "agent", "none"), default="auto",
+                    help="auto: a real node where the host allows it (root, cgroups, "
+                    "hack/build-node.sh's binaries), else the stand-in node agent; real: fail "
+                    "rather than fall back; agent: the stand-in only; none: no node")
     up.add_argument("--qpu-node", action="append", default=[], metavar="NODE[:QPU,...]",
-                    help="also run the node agent for these QPU nodes; repeatable")
+                    help="stand-in node agent: these QPU nodes (several need the agent); a "
+                    "real node: its name and the QPUs a device-plugin process serves (the "
+                    "chart's DaemonSet does that in an install); repeatable")
     for name, text in (("down", "stop the cluster (logs are kept)"),
                        ("status", "show the cluster's processes")):
         cluster_sub.add_parser(name, help=text)
@@ -48,12 +56,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _cluster(args: argparse.Namespace) -> int:
     state_dir: Path = args.state_dir
     if args.cluster_command == "up":
-        return _up(state_dir, args.bin_dir, args.qpu_node)
+        return _up(state_dir, args.bin_dir, args.qpu_node, args.node)
     info = ClusterInfo.load(state_dir)
     if info is None or not info.processes:
         print(f"no cluster recorded in {state_dir}", file=sys.stderr)
         return 0 if args.cluster_command == "down" else 1
     if args.cluster_command == "down":
+        if any(r.name == "real-node" for r in info.processes):
+            from qbackbone.dev.realnode import stop_real_node  # the kubernetes client
+
+            for problem in stop_real_node(info):
+                print(f"real node clean-up: {problem}", file=sys.stderr)
         stop_cluster(info)
         print(f"stopped; logs kept in {info.log_dir}", file=sys.stderr)
         return 0
@@ -64,18 +77,45 @@ def _cluster(args: argparse.Namespace) -> int:
     return 0 if all(r.alive() for r in info.processes) else 1
 
 
-def _up(state_dir: Path, bin_dir: Path | None, qpu_nodes: list[str]) -> int:
+def choose_node(mode: str, qpu_nodes: list[str]) -> tuple[str, str | None]:
+    """("real" | "agent" | "none", why not a real node): the real node where ``mode`` allows
+    it and the host can run one; several QPU nodes need the stand-in agent."""
+    from qbackbone.dev.realnode import real_node_unavailable  # the kubernetes client
+
+    if mode in ("agent", "none"):
+        return mode, f"--node {mode}"
+    why = ("several nodes (--qpu-node given more than once) need the stand-in node agent"
+           if len(qpu_nodes) > 1 else real_node_unavailable())
+    if why is None:
+        return "real", None
+    if mode == "real":
+        raise ClusterError(f"no real node: {why}")
+    return "agent", why
+
+
+def _up(state_dir: Path, bin_dir: Path | None, qpu_nodes: list[str], mode: str = "auto") -> int:
     from qbackbone.dev.agentproc import start_node_agent  # imports the kubernetes client
 
     try:
-        cluster = LocalCluster(state_dir, bin_dir)
+        node, why = choose_node(mode, qpu_nodes)
+        if node == "agent" and why and mode == "auto":
+            print(f"note: using the stand-in node agent, not a real node: {why}",
+                  file=sys.stderr)
+        node_ip = None
+        if node == "real":
+            from qbackbone.dev.realnode_host import host_ip
+
+            node_ip = host_ip()
+        cluster = LocalCluster(state_dir, bin_dir, node_ip=node_ip)
         info = cluster.start()
-        if qpu_nodes:
-            try:
+        try:
+            if node == "real":
+                _start_real(info, qpu_nodes)
+            elif node == "agent" and qpu_nodes:
                 start_node_agent(info, qpu_nodes)
-            except Exception:
-                stop_cluster(info)
-                raise
+        except Exception:
+            stop_cluster(info)
+            raise
     except (BinariesMissing, ClusterError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         print(f"logs: {state_dir / 'logs'}", file=sys.stderr)
@@ -86,3 +126,19 @@ def _up(state_dir: Path, bin_dir: Path | None, qpu_nodes: list[str]) -> int:
           file=sys.stderr)
     print(info.kubeconfig)
     return 0
+
+
+def _start_real(info: ClusterInfo, qpu_nodes: list[str]) -> None:
+    """The real node (named by the first --qpu-node, else the host) and, for its QPUs, a
+    device-plugin process; ClusterError when it does not come up."""
+    from qbackbone.dev.realnode import RealNodeError, start_device_plugin, start_real_node
+
+    name, _, qpus = (qpu_nodes[0] if qpu_nodes else "").partition(":")
+    try:
+        node = start_real_node(info, name=name or None)
+        print(f"real node {node.name} ({node.ip}) Ready {node.ready_seconds:.1f}s after its "
+              "kubelet started", file=sys.stderr)
+        if qpus:
+            start_device_plugin(info, node, qpus=[q for q in qpus.split(",") if q])
+    except RealNodeError as exc:
+        raise ClusterError(str(exc)) from exc

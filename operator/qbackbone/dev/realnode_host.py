@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -43,7 +44,9 @@ KUBEPODS = "kubepods"  # the kubelet's cgroup for pods (cgroupsPerQOS, cgroupfs 
 # the state dir. Paths the kubelet and containerd use whatever their root dirs: the
 # device-plugin dir (k8s.io/kubelet deviceplugin/v1beta1 DevicePluginPath), the kubelet's
 # container log links, libcni's result cache.
-SHIM_SOCKETS = Path("/run/qbackbone/shims")
+RUN_DIR = Path("/run/qbackbone")
+KUBELET_ROOTS = Path("/var/lib/qbackbone")
+SHIM_SOCKETS = RUN_DIR / "shims"
 DEVICE_PLUGIN_DIR = Path("/var/lib/kubelet/device-plugins")
 CONTAINER_LOG_LINKS = Path("/var/log/containers")
 CNI_CACHE = Path("/var/lib/cni/results")
@@ -60,11 +63,15 @@ class NodeLayout:
         self.pki = root / "pki"
         self.containerd_root = root / "containerd" / "root"
         self.containerd_state = root / "containerd" / "state"
-        self.containerd_socket = root / "containerd" / "containerd.sock"
+        # Unix socket paths are limited to 108 bytes: under /run, keyed by the node dir.
+        key = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:12]
+        self.sockets = RUN_DIR / f"node-{key}"
+        self.containerd_socket = self.sockets / "containerd.sock"
         self.containerd_config = root / "containerd" / "config.toml"
         self.crictl_config = root / "crictl.yaml"
         self.runc_root = root / "runc"
-        self.kubelet_root = root / "kubelet"
+        # The kubelet keeps sockets under its root dir (pod-resources): short as well.
+        self.kubelet_root = KUBELET_ROOTS / f"kubelet-{key}"
         self.device_plugins = DEVICE_PLUGIN_DIR
         self.kubelet_config = root / "kubelet-config.yaml"
         self.kubelet_kubeconfig = root / "kubelet.kubeconfig"
@@ -237,7 +244,7 @@ def write_node_files(settings: NodeSettings, layout: NodeLayout, cluster_pki: Pa
     """Certificates (client ``system:node:<name>`` in ``system:nodes``, serving for the node's
     name and IP) signed by the cluster's CA, the kubelet's kubeconfig and configuration, the
     containerd configuration and the CNI network; then ``node.json``."""
-    for d in (layout.pki, layout.containerd_root, layout.containerd_state.parent,
+    for d in (layout.pki, layout.containerd_root, layout.containerd_state.parent, layout.sockets,
               layout.kubelet_root, layout.pod_logs, layout.cni_conf, layout.cni_ipam):
         d.mkdir(parents=True, exist_ok=True)
     layout.pki.chmod(0o700)
@@ -385,13 +392,14 @@ def clean_up(layout: NodeLayout) -> list[str]:
     problems left (nothing is deleted below a mount that could not be unmounted)."""
     problems = [f"killed shim {pid}" for pid in kill_shims(layout.containerd_socket)]
     problems += remove_pod_cgroups()
-    problems += unmount_all(layout.root)
+    problems += unmount_all(layout.root) + unmount_all(layout.kubelet_root)
     if Path(f"/sys/class/net/{BRIDGE}").exists():
         subprocess.run(["ip", "link", "delete", BRIDGE], check=False, capture_output=True)
-    if not mounts_under(layout.root):
+    if not mounts_under(layout.root) and not mounts_under(layout.kubelet_root):
         for d in (layout.containerd_state, layout.runc_root, layout.kubelet_root,
                   layout.cni_ipam):
             shutil.rmtree(d, ignore_errors=True)
+    shutil.rmtree(layout.sockets, ignore_errors=True)  # containerd is gone: its sockets too
     if SHIM_SOCKETS.is_dir():  # sockets of shims that were killed
         for sock in SHIM_SOCKETS.iterdir():
             sock.unlink(missing_ok=True)
@@ -406,7 +414,8 @@ def clean_up(layout: NodeLayout) -> list[str]:
         for link in CONTAINER_LOG_LINKS.iterdir():
             if link.is_symlink() and os.readlink(link).startswith(f"{layout.pod_logs}/"):
                 link.unlink()
-    for d in (SHIM_SOCKETS, SHIM_SOCKETS.parent, DEVICE_PLUGIN_DIR, DEVICE_PLUGIN_DIR.parent,
+    for d in (SHIM_SOCKETS, SHIM_SOCKETS.parent, KUBELET_ROOTS, DEVICE_PLUGIN_DIR,
+              DEVICE_PLUGIN_DIR.parent,
               CONTAINER_LOG_LINKS, CNI_CACHE, CNI_CACHE.parent):
         with contextlib.suppress(OSError):
             d.rmdir()  # only when empty: nothing of anyone else's
