@@ -26,6 +26,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     help="liveness endpoint URL (default: %(default)s; 'none' to disable)")
     op.add_argument("--worker-image", default=WorkerConfig.image,
                     help="image of fragment and classical pods (default: %(default)s)")
+    op.add_argument("--worker-image-pull-policy", default=None,
+                    choices=("Always", "IfNotPresent", "Never"),
+                    help="imagePullPolicy of worker pods (default: Kubernetes' own, IfNotPresent "
+                    "unless the tag is latest; Never where images are imported, not pulled)")
     op.add_argument("--worker-command", default="qbackbone",
                     help="command that starts qbackbone in worker pods (default: %(default)s)")
     op.add_argument("--worker-service-account", default=None,
@@ -74,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
     env = dict(item.split("=", 1) for item in args.worker_env)
     worker = WorkerConfig(image=args.worker_image,
                           command=tuple(shlex.split(args.worker_command)),
-                          service_account=args.worker_service_account, env=env)
+                          service_account=args.worker_service_account, env=env,
+                          pull_policy=args.worker_image_pull_policy)
     kopf.configure(verbose=args.verbose)
     use_format(args.log_format)
     for chatty in ("urllib3", "qiskit", "stevedore"):  # per request / per transpiler pass

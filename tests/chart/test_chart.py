@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from qbackbone.dev.realnode import QPU_HOST_LABEL
 from tests.chart.helm import ALL_FEATURES, CHART, REPO, documents, helm, render
 
 
@@ -114,8 +115,9 @@ def test_default_render_is_secure_and_single_replica(k8s_bin_dir: Path) -> None:
     assert container["command"] == ["qbackbone"]
     assert container["args"][:5] == [
         "operator", "--liveness=http://0.0.0.0:8080/healthz",
-        "--worker-image=qbackbone:0.1.0", "--worker-command=qbackbone",
-        "--worker-service-account=qbackbone-worker"]
+        "--worker-image=qbackbone:0.1.0", "--worker-image-pull-policy=IfNotPresent",
+        "--worker-command=qbackbone"]
+    assert "--worker-service-account=qbackbone-worker" in container["args"]
     assert ("ServiceAccount", "qbackbone-worker") in docs
     plugin = docs[("DaemonSet", "qbackbone-device-plugin")]["spec"]["template"]["spec"]
     assert plugin["automountServiceAccountToken"] is False
@@ -124,8 +126,32 @@ def test_default_render_is_secure_and_single_replica(k8s_bin_dir: Path) -> None:
     assert plugin["containers"][0]["args"][:3] == [
         "device-plugin", "--config=/etc/qbackbone/qpus.yaml",
         "--plugin-dir=/var/lib/kubelet/device-plugins"]
+    assert "--qpunodes" not in plugin["containers"][0]["args"]
     kinds = {kind for kind, _ in docs}
     assert not kinds & {"QPUNode", "InvocationPolicy", "Service", "ServiceMonitor"}
+    assert ("ClusterRole", "qbackbone-device-plugin") not in docs
+
+
+def test_dev_values_render_for_the_dev_clusters_real_node(k8s_bin_dir: Path) -> None:
+    """values-dev.yaml: the imported image, never pulled; the plugin serves QPUNodes (with
+    read access to them) on the one node; workers may run in default too."""
+    docs = {(d["kind"], d["metadata"]["name"]): d for d in documents(
+        render(k8s_bin_dir, "-f", str(CHART / "values-dev.yaml")))}
+    operator = docs[("Deployment", "qbackbone-operator")]["spec"]["template"]["spec"]
+    (container,) = operator["containers"]
+    assert container["image"] == "qbackbone:dev" and container["imagePullPolicy"] == "Never"
+    assert "--worker-image-pull-policy=Never" in container["args"]
+    plugin = docs[("DaemonSet", "qbackbone-device-plugin")]["spec"]["template"]["spec"]
+    assert plugin["automountServiceAccountToken"] is True
+    assert plugin["nodeSelector"] == {QPU_HOST_LABEL: "true"}  # cluster up labels its node
+    assert "--qpunodes" in plugin["containers"][0]["args"]
+    role = docs[("ClusterRole", "qbackbone-device-plugin")]
+    assert role["rules"] == [{"apiGroups": ["qbackbone.io"], "resources": ["qpunodes"],
+                              "verbs": ["get", "list", "watch"]}]
+    assert {(kind, name) for kind, name in docs if kind == "QPUNode"} == {
+        ("QPUNode", "dev-ideal-a"), ("QPUNode", "dev-ideal-b"), ("QPUNode", "dev-noisy")}
+    assert docs[("RoleBinding", "qbackbone-worker")]["metadata"]["namespace"] in (
+        "qbackbone-system", "default")
 
 
 def test_all_features_render(k8s_bin_dir: Path) -> None:

@@ -131,11 +131,17 @@ def _up(state_dir: Path, bin_dir: Path | None, qpu_nodes: list[str], mode: str =
 def _start_real(info: ClusterInfo, qpu_nodes: list[str]) -> None:
     """The real node (named by the first --qpu-node, else the host) and, for its QPUs, a
     device-plugin process; ClusterError when it does not come up."""
-    from qbackbone.dev.realnode import RealNodeError, start_device_plugin, start_real_node
+    from qbackbone.dev.realnode import (
+        QPU_HOST_LABEL,
+        RealNodeError,
+        start_device_plugin,
+        start_real_node,
+    )
 
     name, _, qpus = (qpu_nodes[0] if qpu_nodes else "").partition(":")
     try:
-        node = start_real_node(info, name=name or None)
+        # Labelled as a QPU host: the chart's device-plugin DaemonSet runs there.
+        node = start_real_node(info, name=name or None, labels={QPU_HOST_LABEL: "true"})
         print(f"real node {node.name} ({node.ip}) Ready {node.ready_seconds:.1f}s after its "
               "kubelet started", file=sys.stderr)
         if qpus:

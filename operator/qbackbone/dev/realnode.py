@@ -56,6 +56,7 @@ REQUIRED = ("kubelet", "kube-proxy", "containerd", "containerd-shim-runc-v2", "c
             "crictl", "pause")
 PROCESS_NAME = "real-node"
 NODE_ROLE_BINDING = "qbackbone-dev:system:nodes"
+QPU_HOST_LABEL = "qbackbone.io/qpu-host"  # the chart's device-plugin DaemonSet selects it
 
 
 class RealNodeError(RuntimeError):

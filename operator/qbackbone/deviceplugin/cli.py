@@ -15,7 +15,8 @@ from pathlib import Path
 
 from qbackbone.deviceplugin.config import ConfigError
 from qbackbone.deviceplugin.manager import DEFAULT_PLUGIN_DIR, KUBELET_SOCKET, PluginManager
-from qbackbone.deviceplugin.resources import ConfigResourceManager
+from qbackbone.deviceplugin.qpunodes import QPUNodeResourceManager, cluster_lister
+from qbackbone.deviceplugin.resources import ConfigResourceManager, ResourceManager
 
 
 def _positive(text: str) -> float:
@@ -46,6 +47,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="this node's name: serve only the QPUs whose `nodes` name it, and "
                              "those without `nodes` (default: $NODE_NAME; unset: only those "
                              "without `nodes`)")
+    parser.add_argument("--qpunodes", action="store_true",
+                        help="also serve the cluster's QPUNodes that name this node "
+                             "(spec.nodeName) or no node (in-cluster service account, or "
+                             "$KUBECONFIG; needs list on qpunodes)")
     parser.add_argument("--poll-interval", type=_positive, default=1.0, metavar="SECONDS",
                         help="how often to check the kubelet socket, the QPU list and health "
                              "(default: %(default)s)")
@@ -57,11 +62,14 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        resources = ConfigResourceManager(args.config, args.credentials_host_dir,
-                                          node=args.node_name)
+        files = ConfigResourceManager(args.config, args.credentials_host_dir,
+                                      node=args.node_name)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    resources: ResourceManager = files
+    if args.qpunodes:
+        resources = QPUNodeResourceManager(files, args.node_name, cluster_lister())
     manager = PluginManager(resources, args.plugin_dir, kubelet_socket=args.kubelet_socket,
                             poll_interval=args.poll_interval,
                             credentials_host_dir=args.credentials_host_dir)

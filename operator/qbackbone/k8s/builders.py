@@ -24,6 +24,7 @@ class WorkerConfig:
     command: tuple[str, ...] = ("qbackbone",)
     service_account: str | None = None
     env: Mapping[str, str] = field(default_factory=dict)
+    pull_policy: str | None = None  # imagePullPolicy; None: Kubernetes' default
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,8 @@ def build_worker_pod(job: JobRef, name: str, input_configmap: str, worker: Worke
         "command": [*worker.command, "worker", "--input", input_configmap],
         "env": env, "terminationMessagePolicy": "FallbackToLogsOnError",
     }
+    if worker.pull_policy:
+        container["imagePullPolicy"] = worker.pull_policy
     if qpu is not None:
         container["resources"] = {"limits": {qpu_resource(qpu): "1"},
                                   "requests": {qpu_resource(qpu): "1"}}
