@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Draw the Grafana dashboard (charts/qbackbone/dashboards/qbackbone.json) from a real run.
 
-    .venv/bin/python hack/render-dashboard.py            # record (~5 min), then render
+    .venv/bin/python hack/render-dashboard.py            # record (~7 min), then render
     .venv/bin/python hack/render-dashboard.py --render-only
 
 ``record``: a local control plane (``qbackbone.dev``, binaries from ``$QB_K8S_BIN_DIR`` or
@@ -14,9 +14,11 @@ deadlines (the QPUs queue up and some deadlines are missed), an unparsable circu
 missing policy. ``/metrics``
 is scraped every 2 s into docs/img/dashboard-recording.jsonl.gz. Everything is torn down.
 
-``render``: every panel's PromQL evaluated over the recording
-(``qbackbone.observability.promql``, the same subset the tests check), laid out by the
-panels' gridPos, written to docs/img/dashboard.png.
+``render``: the recording backfilled into TSDB blocks (``promtool tsdb create-blocks-from
+openmetrics``), a real Prometheus started on them (``qbackbone.dev.prometheus``; binaries from
+``$QB_PROMETHEUS_BIN_DIR`` or hack/build-prometheus.sh), every panel's PromQL evaluated by it
+(range queries every 2 s over the run for time series, an instant query at the end for stats),
+laid out by the panels' gridPos, written to docs/img/dashboard.png.
 """
 
 from __future__ import annotations
@@ -179,8 +181,10 @@ def record(out: Path, seconds_after: float) -> None:
             names = {(ns, b["metadata"]["name"]) for _, ns, b in plan}
 
             def finished() -> bool:
-                phases = [(custom.get_namespaced_custom_object(G, V, ns, "quantumjobs", n)
-                           .get("status") or {}).get("phase") for ns, n in names]
+                objects: list[Any] = [
+                    custom.get_namespaced_custom_object(G, V, ns, "quantumjobs", n)
+                    for ns, n in names]
+                phases = [(o.get("status") or {}).get("phase") for o in objects]
                 print(f"  {time.monotonic() - start:5.0f}s: "
                       f"{sum(p in ('Succeeded', 'Failed') for p in phases)}/{len(phases)} "
                       "finished", file=sys.stderr)
@@ -215,21 +219,19 @@ COLOURS = ["#73bf69", "#f2cc0c", "#5794f2", "#ff780a", "#f2495c", "#b877d9", "#8
            "#fade2a", "#37872d", "#c4162a"]
 
 
-def load(path: Path) -> Any:
-    from qbackbone.observability.promql import Recording
+Scrape = tuple[float, list[tuple[str, dict[str, str], float]]]
 
-    rec = Recording()
+
+def load(path: Path) -> list[Scrape]:
+    """The recorded scrapes: (seconds after the start, [(sample name, labels, value)])."""
     with gzip.open(path, "rt") as source:
-        for line in source:
-            entry = json.loads(line)
-            rec.add(entry["t"], {(name, frozenset(labels.items())): value
-                                 for name, labels, value in entry["samples"]})
-    return rec
+        return [(entry["t"], [(name, labels, value) for name, labels, value in entry["samples"]])
+                for entry in map(json.loads, source)]
 
 
-def legend(fmt: str, labels: frozenset[tuple[str, str]]) -> str:
+def legend(fmt: str, labels: dict[str, str]) -> str:
     text = fmt
-    for key, value in labels:
+    for key, value in labels.items():
         text = text.replace("{{" + key + "}}", value)
     return text
 
@@ -244,18 +246,33 @@ def fmt_value(value: float, unit: str | None) -> str:
     return f"{value:.0f}" if abs(value) >= 10 else f"{value:.1f}".removesuffix(".0")
 
 
-def render(recording: Path, png: Path) -> None:
+def render(recording: Path, png: Path, bin_dir: str | None = None) -> None:
+    """Backfill the recording into a TSDB, start Prometheus on it and draw its answers."""
+    from qbackbone.dev.prometheus import backfill, start_prometheus
+
+    scrapes = load(recording)
+    with tempfile.TemporaryDirectory(prefix="qb-dashboard-tsdb-") as tmp:
+        t0 = time.monotonic()
+        backfill(scrapes, Path(tmp) / "data", bin_dir)
+        with start_prometheus(tmp, bin_dir=bin_dir) as prometheus:
+            print(f"{len(scrapes)} scrapes backfilled, Prometheus {prometheus.url} ready in "
+                  f"{time.monotonic() - t0:.1f}s", file=sys.stderr)
+            draw(prometheus, scrapes[-1][0], png)
+
+
+def draw(prometheus: Any, end: float, png: Path) -> None:
+    """Each panel's queries answered by ``prometheus`` over the backfilled run (0 to ``end``
+    seconds after BACKFILL_EPOCH), laid out by the panels' gridPos."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import FuncFormatter, PercentFormatter
+    from matplotlib.ticker import FuncFormatter, MultipleLocator, PercentFormatter
 
-    from qbackbone.observability.promql import substitute
+    from qbackbone.dev.prometheus import BACKFILL_EPOCH, grafana_expr
 
-    rec = load(recording)
     dash = json.loads(DASHBOARD.read_text())
-    times = rec.times
-    end = times[-1]
+    # Grafana's steps: one per scrape interval; a query's value at each step.
+    steps = [SCRAPE_SECONDS * k for k in range(math.floor(end / SCRAPE_SECONDS) + 1)]
     span = f"{math.ceil(end)}s"
     rate_interval = "20s"  # Grafana: max(4 x scrape interval, step); scrapes here every 2 s
     rows = max(p["gridPos"]["y"] + p["gridPos"]["h"] for p in dash["panels"])
@@ -283,18 +300,24 @@ def render(recording: Path, png: Path) -> None:
                  fontsize=11, va="top", weight="bold")
         if panel["type"] == "stat":
             target = panel["targets"][0]
-            value = rec.evaluate(substitute(target["expr"], rate_interval, span), end)
-            number = sum(value.values()) if isinstance(value, dict) and value else \
-                (value if isinstance(value, float) else math.nan)
+            answer = prometheus.query(grafana_expr(target["expr"], rate_interval, span),
+                                      BACKFILL_EPOCH + end)
+            number = sum(s.value for s in answer) if answer else math.nan
             box.text(0.5, 0.42, fmt_value(number, unit), transform=box.transAxes,
                      color=COLOURS[0], fontsize=30, ha="center", va="center", weight="bold")
             continue
         lines = []
         for target in panel["targets"]:
-            series = rec.range(substitute(target["expr"], rate_interval, span), times)
-            for labels, values in sorted(series.items(), key=lambda kv: sorted(kv[0])):
+            answer = prometheus.query_range(grafana_expr(target["expr"], rate_interval, span),
+                                            BACKFILL_EPOCH, BACKFILL_EPOCH + steps[-1],
+                                            SCRAPE_SECONDS)
+            for series in sorted(answer, key=lambda s: sorted(s.labels.items())):
+                # A step without a value is a gap in the line, as Grafana draws it.
+                at = {round(t - BACKFILL_EPOCH, 3): v for t, v in series.points}
+                values = [at.get(round(t, 3), math.nan) for t in steps]
                 if not all(math.isnan(v) for v in values):
-                    lines.append((legend(target.get("legendFormat") or "", labels), values))
+                    lines.append((legend(target.get("legendFormat") or "", series.labels),
+                                  values))
         longest = max((len(label) for label, _ in lines), default=1)
         ncol = max(1, min(len(lines), int(g["w"] * 8.5) // (longest + 6)))
         legend_rows = math.ceil(len(lines) / ncol) if lines else 0
@@ -302,7 +325,7 @@ def render(recording: Path, png: Path) -> None:
         ax = fig.add_axes((left + 0.045 * width, bottom + lift * h, width * 0.93,
                            h * (0.88 - lift)), facecolor=PANEL)
         for colour, (label, values) in enumerate(lines):
-            ax.plot([t / 60 for t in times], values, lw=1.8,
+            ax.plot([t / 60 for t in steps], values, lw=1.8,
                     color=COLOURS[colour % len(COLOURS)], label=label)
         colour = len(lines)
         ax.tick_params(colors=TEXT, labelsize=8)
@@ -310,6 +333,7 @@ def render(recording: Path, png: Path) -> None:
         for side in ax.spines.values():
             side.set_visible(False)
         ax.set_xlim(0, end / 60)
+        ax.xaxis.set_major_locator(MultipleLocator(1.0))  # a tick a minute
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.0f} min"))
         if unit == "percentunit":
             ax.set_ylim(-0.02, 1.02)
@@ -336,13 +360,16 @@ def main() -> int:
                         help=f"draw from the existing {RECORDING.relative_to(ROOT)}")
     parser.add_argument("--recording", type=Path, default=RECORDING)
     parser.add_argument("--output", type=Path, default=PNG)
+    parser.add_argument("--prometheus-bin-dir",
+                        help="prometheus and promtool (default: $QB_PROMETHEUS_BIN_DIR or "
+                             "the cache of hack/build-prometheus.sh)")
     parser.add_argument("--tail", type=float, default=30.0,
                         help="seconds recorded after the last job finished (default 30)")
     args = parser.parse_args()
     if not args.render_only:
         os.environ.setdefault("PYTHONUNBUFFERED", "1")
         record(args.recording, args.tail)
-    render(args.recording, args.output)
+    render(args.recording, args.output, args.prometheus_bin_dir)
     return 0
 
 
