@@ -6,11 +6,18 @@ operator) shares one per session.
 Binaries come from ``$QB_K8S_BIN_DIR`` or the cache filled by ``hack/build-k8s.sh``. Without
 them the tests are skipped with the reason, unless ``QB_REQUIRE_CLUSTER=1`` (CI), which turns
 the skip into a failure.
+
+``QB_TEST_KUBECONFIG=<file>`` runs the same tests against any cluster instead (kind, e.g.
+through pytest-kind, or a real one): the session's cluster is that kubeconfig's, and the QPU
+node agent joins it as extra nodes from this machine. kubectl comes from ``$QB_K8S_BIN_DIR``,
+the cache, or ``PATH``. Tests that need a control plane of their own (the chart install, the
+real node) still start one from the binaries.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -18,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
@@ -75,19 +83,49 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
+EXTERNAL_KUBECONFIG = "QB_TEST_KUBECONFIG"
+
+
+def external_kubeconfig() -> Path | None:
+    """The kubeconfig of a cluster the tests should use instead of their own, if any."""
+    value = os.environ.get(EXTERNAL_KUBECONFIG)
+    return Path(value).expanduser() if value else None
+
+
 @pytest.fixture(scope="session")
 def k8s_bin_dir() -> Path:
     try:
         return find_bin_dir()
     except BinariesMissing as exc:
+        kubectl = shutil.which("kubectl")
+        if external_kubeconfig() is not None and kubectl is not None:
+            return Path(kubectl).parent  # enough for the session cluster's tests
         if _require_cluster():
             pytest.fail(f"QB_REQUIRE_CLUSTER=1 but {exc}", pytrace=False)
         pytest.skip(str(exc))
 
 
+def _server_of(kubeconfig: Path) -> str:
+    loaded = yaml.safe_load(kubeconfig.read_text())
+    context = next(c["context"] for c in loaded["contexts"]
+                   if c["name"] == loaded["current-context"])
+    return str(next(c["cluster"]["server"] for c in loaded["clusters"]
+                    if c["name"] == context["cluster"]))
+
+
 @pytest.fixture(scope="session")
 def cluster(k8s_bin_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterInfo]:
-    """etcd, kube-apiserver, kube-controller-manager and kube-scheduler, once per session."""
+    """etcd, kube-apiserver, kube-controller-manager and kube-scheduler, once per session;
+    or the cluster of ``$QB_TEST_KUBECONFIG``."""
+    external = external_kubeconfig()
+    if external is not None:
+        state = tmp_path_factory.mktemp("external-cluster")
+        (state / "logs").mkdir()
+        info = ClusterInfo(str(state), str(external), _server_of(external), str(k8s_bin_dir))
+        _state["cluster"] = info
+        print(f"\nusing the cluster of {EXTERNAL_KUBECONFIG}={external} ({info.server})")
+        yield info
+        return
     local = LocalCluster(tmp_path_factory.mktemp("dev-cluster"), k8s_bin_dir, tied=True)
     info = local.start()
     _state["cluster"] = info
