@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The project's test command (README, step 2); .ci/run runs exactly this.
 # Installs what it needs: the venv (hack/ensure-venv.sh) and, where Go is present, the
-# Kubernetes control plane for the cluster tier (hack/build-k8s.sh, cached under
-# ~/.cache/qbackbone). Then lint, type-check, and the three test tiers that can run here.
+# Kubernetes control plane for the cluster tier (hack/build-k8s.sh), Prometheus
+# (hack/build-prometheus.sh) and, as root, the real node (hack/build-node.sh; the project's
+# image is built by the test that installs the chart on it), all cached under
+# ~/.cache/qbackbone. Then lint, type-check, and the test tiers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,17 +15,30 @@ if command -v go >/dev/null 2>&1; then
     echo "== kubernetes control plane (built once, then cached)" >&2
     QB_K8S_BIN_DIR=$(hack/build-k8s.sh | tail -n 1)
     export QB_K8S_BIN_DIR
+    echo "== prometheus (built once, then cached)" >&2
+    QB_PROMETHEUS_BIN_DIR=$(hack/build-prometheus.sh | tail -n 1)
+    export QB_PROMETHEUS_BIN_DIR
     # With the binaries at hand, a skipped cluster test is a failure, not a pass.
     export QB_REQUIRE_CLUSTER=1
+    if [ "$(id -u)" = 0 ]; then
+        # A real node (kubelet, kube-proxy, containerd, runc; apt packages it needs): its
+        # tests and the chart installed on it must then run, not skip.
+        echo "== real node (built once, then cached)" >&2
+        QB_NODE_BIN_DIR=$(hack/build-node.sh | tail -n 1)
+        export QB_NODE_BIN_DIR QB_REQUIRE_REAL_NODE=1
+    else
+        echo "note: not root; the real-node tests will be reported as skipped" >&2
+    fi
 elif [ -n "${CI:-}" ]; then
-    echo "error: CI needs Go to build the Kubernetes control plane for the cluster tests" >&2
+    echo "error: CI needs Go to build the Kubernetes control plane, the real node and" \
+        "Prometheus for the cluster tests" >&2
     exit 1
 else
     echo "note: Go not found; cluster tests will be reported as skipped" >&2
 fi
 
 echo "== ruff" >&2
-.venv/bin/ruff check operator controllers tests benchmarks
+.venv/bin/ruff check operator controllers tests benchmarks hack
 echo "== mypy" >&2
 .venv/bin/mypy
 echo "== generated files are current" >&2
