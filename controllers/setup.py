@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import os
 from typing import Any
 
 import kopf
@@ -55,7 +57,19 @@ def active_jobs(memo: kopf.Memo, **_: Any) -> int:
 
 @kopf.on.login()
 def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-    """In-cluster service account, else the kubeconfig of ``$KUBECONFIG`` read at login time."""
-    info: kopf.ConnectionInfo | None = (kopf.login_with_service_account(**kwargs)
-                                        or kopf.login_with_kubeconfig(**kwargs))
-    return info
+    """In-cluster service account, else the kubeconfig of ``$KUBECONFIG`` read at login time.
+
+    In a pod the API server is addressed as client-go's in-cluster configuration does, by
+    ``KUBERNETES_SERVICE_HOST``/``PORT`` (the kubernetes Service's IP), not kopf's default
+    ``kubernetes.default.svc``: a cluster without DNS (the dev cluster's real node) has no
+    name to resolve."""
+    info: kopf.ConnectionInfo | None = kopf.login_with_service_account(**kwargs)
+    if info is not None:
+        host = os.environ.get("KUBERNETES_SERVICE_HOST")
+        port = os.environ.get("KUBERNETES_SERVICE_PORT", "443")
+        if host:
+            server = f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
+            return dataclasses.replace(info, server=server)
+        return info
+    kubeconfig: kopf.ConnectionInfo | None = kopf.login_with_kubeconfig(**kwargs)
+    return kubeconfig

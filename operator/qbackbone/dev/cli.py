@@ -11,6 +11,7 @@ from pathlib import Path
 
 from qbackbone.dev.binaries import BinariesMissing
 from qbackbone.dev.cluster import ClusterError, ClusterInfo, LocalCluster, stop_cluster
+from qbackbone.dev.image import register_image
 from qbackbone.dev.nodeagent import __main__ as agent_main
 
 
@@ -51,6 +52,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                description=agent_main.__doc__)
     agent_main.add_arguments(agent)
     agent.set_defaults(func=agent_main.run)
+
+    register_image(dev_sub)
 
 
 def _cluster(args: argparse.Namespace) -> int:

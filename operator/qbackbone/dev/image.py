@@ -29,7 +29,6 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -57,16 +56,13 @@ def running_node(state_dir: Path) -> Path | None:
 
 def import_into(node_dir: Path, archive: Path, timeout: float = 900) -> float:
     """``ctr -n k8s.io images import`` into the node's containerd; return the seconds."""
-    from qbackbone.dev.realnode_host import NodeLayout, NodeSettings
+    from qbackbone.dev.realnode import RealNodeError, import_image
 
-    layout = NodeLayout(node_dir)
-    ctr = Path(NodeSettings.load(layout).bin_dir) / "ctr"
     t0 = time.monotonic()
-    argv = [str(ctr), f"--address={layout.containerd_socket}", "-n", "k8s.io", "images",
-            "import", "--local", str(archive)]
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
-    if done.returncode != 0:
-        raise ImageBuildError(f"{' '.join(argv)} failed: {done.stderr[-2000:]}")
+    try:
+        import_image(node_dir, archive, timeout=timeout)
+    except RealNodeError as exc:
+        raise ImageBuildError(str(exc)[-2000:]) from exc
     return round(time.monotonic() - t0, 2)
 
 

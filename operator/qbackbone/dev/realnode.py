@@ -150,12 +150,14 @@ def _ctr(layout: NodeLayout, bin_dir: Path, *args: str, timeout: float = 60) -> 
     return done.stdout
 
 
-def import_image(node_dir: Path, archive: Path, bin_dir: Path | None = None) -> str:
+def import_image(node_dir: Path, archive: Path, bin_dir: Path | None = None,
+                 timeout: float = 900) -> str:
     """Import an image archive into the containerd of the node in ``node_dir`` (``k8s.io``
-    namespace, unpacked for the CRI snapshotter); return ctr's output."""
+    namespace, unpacked for the CRI snapshotter); return ctr's output. The project's image
+    (about 280 MiB) takes 10-25 s here."""
     layout = NodeLayout(Path(node_dir))
     bin_dir = bin_dir or Path(NodeSettings.load(layout).bin_dir)
-    return _ctr(layout, bin_dir, "images", "import", "--local", str(archive))
+    return _ctr(layout, bin_dir, "images", "import", "--local", str(archive), timeout=timeout)
 
 
 def _ensure_node_rbac(api: client.ApiClient) -> None:
