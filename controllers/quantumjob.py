@@ -29,7 +29,11 @@ def unfinished(status: kopf.Status, **_: Any) -> bool:
 
 
 def _post(body: kopf.Body, events: list[Any]) -> None:
+    """Post the events and log them (admission, pod creation, gate release, moves...)."""
+    meta = body.get("metadata", {})
     for event in events:
+        log.info("%s/%s: %s: %s", meta.get("namespace"), meta.get("name"), event.reason,
+                 event.message)
         kopf.event(body, type=event.type, reason=event.reason, message=event.message)
 
 

@@ -94,8 +94,9 @@ _KINDS: list[dict[str, Any]] = [
             {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
             {"name": "Path", "type": "string", "jsonPath": ".status.decision.path"},
             {"name": "QPUs", "type": "string", "jsonPath": ".status.result.qpus"},
-            {"name": "Value", "type": "number",
-             "jsonPath": ".status.result.expectationValues[0].value"},
+            # Every observable's value and sigma on one line (a printer column shows only
+            # the first match of a list, so the operator writes this summary).
+            {"name": "Values", "type": "string", "jsonPath": ".status.result.summary"},
             {"name": "Verified", "type": "boolean", "jsonPath": ".status.verification.passed"},
             {"name": "Objective", "type": "number", "priority": 1,
              "jsonPath": ".status.result.solution.objective"},

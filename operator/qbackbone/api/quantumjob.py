@@ -219,6 +219,9 @@ class Result(ApiModel):
     shots: int = 0
     method: str | None = Field(default=None, description="Classical path: how it was computed.")
     expectation_values: list[ExpectationValue] | None = None
+    summary: str | None = Field(
+        default=None, description="Every expectation value on one line (kubectl get qj): "
+        "observable=value+-sigma, sigma = sqrt(stdError^2 + systematicError^2).")
     counts: dict[str, int] | None = None
     mitigated_probabilities: dict[str, float] | None = Field(
         default=None, description="Sampling jobs on noisy QPUs: the readout-mitigated outcome "

@@ -255,6 +255,10 @@ class JobReconciler:
 
     def _decide(self, ref: JobRef, job: QuantumJob, body: Mapping[str, Any]) -> list[Event]:
         stored = body.get("status")
+        if not (stored or {}).get("phase"):
+            # A phase at once (kubectl get qj), before a decision that may take seconds.
+            self.kube.patch_status(JOBS, ref.namespace, ref.name, {"phase": Phase.DECIDING.value})
+            stored = {**(stored or {}), "phase": Phase.DECIDING.value}
         fleet = read_fleet(self.kube)
         if fleet.pending:
             raise Retry(f"waiting for QPUNode(s) {', '.join(fleet.pending)} to be validated", 1.0)

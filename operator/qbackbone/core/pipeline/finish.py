@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterable, Mapping, Sequence
 
 from qbackbone.api.conditions import ConditionType, Phase, Reason
-from qbackbone.api.quantumjob import QuantumJobStatus, Verification
+from qbackbone.api.quantumjob import ExpectationValue, QuantumJobStatus, Verification
 from qbackbone.core.pipeline.jobrun import JobRun
 from qbackbone.core.pipeline.reduce import ReducedJob
 from qbackbone.core.verify.checks import NoiseProfile, verify_counts, verify_expectations
@@ -22,6 +23,24 @@ def merge_sampling_counts(per_qpu: Iterable[Sequence[Mapping[str, int]]]) -> dic
     return dict(sorted(merged.items()))
 
 
+SUMMARY_CHARS = 200
+
+
+def values_summary(values: Sequence[ExpectationValue]) -> str:
+    """``observable=value+-sigma, ...`` in at most SUMMARY_CHARS characters (long Pauli
+    strings shown by their non-identity part, e.g. ``Z0Z1``)."""
+    parts = []
+    for ev in values:
+        label = ev.observable
+        if len(label) > 8:
+            label = "".join(f"{c}{len(label) - 1 - i}" for i, c in enumerate(label)
+                            if c != "I") or "I"
+        sigma = math.hypot(ev.std_error, ev.systematic_error or 0.0)
+        parts.append(f"{label}={ev.value:.3f}+-{sigma:.3f}")
+    text = ", ".join(parts)
+    return text if len(text) <= SUMMARY_CHARS else text[:SUMMARY_CHARS - 3] + "..."
+
+
 def verify_and_finish(run: JobRun, reduced: ReducedJob, noise: NoiseProfile,
                       self_check: bool = False) -> QuantumJobStatus:
     """Check the result against exact values (or physical bounds) with the noise allowance;
@@ -30,6 +49,8 @@ def verify_and_finish(run: JobRun, reduced: ReducedJob, noise: NoiseProfile,
     status = run.status
     result = status.result
     assert result is not None
+    if result.expectation_values:
+        result.summary = values_summary(result.expectation_values)
     policy = reduced.policy.spec.verification
     no_exact = no_exact_reason(reduced.features.qubits, policy.exact_max_qubits, reduced.dynamic,
                                reduced.policy.spec.limits.statevector_qubits(copies=3))
