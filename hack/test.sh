@@ -2,9 +2,9 @@
 # The project's test command (README, step 2); .ci/run runs exactly this.
 # Installs what it needs: the venv (hack/ensure-venv.sh) and, where Go is present, the
 # Kubernetes control plane for the cluster tier (hack/build-k8s.sh), Prometheus
-# (hack/build-prometheus.sh) and, as root, the real node (hack/build-node.sh; the project's
-# image is built by the test that installs the chart on it), all cached under
-# ~/.cache/qbackbone. Then lint, type-check, and the test tiers.
+# (hack/build-prometheus.sh) and, as root, the real node (hack/build-node.sh) and the
+# project's image (hack/build-image.sh), all cached under ~/.cache/qbackbone. Then lint,
+# type-check, and the test tiers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +26,8 @@ if command -v go >/dev/null 2>&1; then
         echo "== real node (built once, then cached)" >&2
         QB_NODE_BIN_DIR=$(hack/build-node.sh | tail -n 1)
         export QB_NODE_BIN_DIR QB_REQUIRE_REAL_NODE=1
+        echo "== the project's image (cached by content; the project layer rebuilt on change)" >&2
+        hack/build-image.sh --import no >/dev/null
     else
         echo "note: not root; the real-node tests will be reported as skipped" >&2
     fi
