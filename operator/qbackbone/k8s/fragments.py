@@ -32,10 +32,12 @@ from qbackbone.core.execute.cut_readout import CutReadout
 from qbackbone.core.mitigation.uncertainty import MitigatedValue
 from qbackbone.core.pipeline import DecidedJob
 from qbackbone.core.pipeline.distributed import (
-    FragmentRecord,
     classical_instead,
     cut_plan_for,
     finish_distributed,
+)
+from qbackbone.core.pipeline.fleet_runner import (
+    FragmentRecord,
     fitting_qpus,
     split_circuit_shots,
     subcircuit_shares,
