@@ -15,30 +15,25 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import pytest
 import yaml
 from kubernetes import client, config
 
-from qbackbone.dev import BinariesMissing, ClusterInfo, LocalCluster, find_bin_dir
+from qbackbone.dev import ClusterInfo
 from qbackbone.dev.image import import_into
 from qbackbone.dev.image_build import build, plan
 from qbackbone.dev.image_rootfs import ImageBuildError
-from qbackbone.dev.realnode import RealNode, real_node_unavailable, start_real_node
+from qbackbone.dev.realnode import RealNode, start_real_node
 from qbackbone.dev.waiting import wait_for
+from tests.operator.realnode_kit import cannot, real_control_plane
 
 REPO = Path(__file__).resolve().parents[2]
 NODE = "qb-image-node"
 CHART = REPO / "charts" / "qbackbone"
 
 pytestmark = pytest.mark.slow
-
-
-def _cannot(reason: str) -> NoReturn:
-    if os.environ.get("QB_REQUIRE_REAL_NODE") == "1":
-        pytest.fail(f"QB_REQUIRE_REAL_NODE=1 but {reason}", pytrace=False)
-    pytest.skip(reason)
 
 
 def chart_image() -> str:
@@ -55,7 +50,7 @@ def image() -> dict[str, Any]:
     try:
         record = build(plan(REPO), allow=lambda kind: anything or kind in ("app", "cached"))
     except ImageBuildError as exc:
-        _cannot(f"the image is not built ({exc}): run hack/build-image.sh (about 3 minutes "
+        cannot(f"the image is not built ({exc}): run hack/build-image.sh (about 3 minutes "
                 "cold) or set QB_IMAGE_BUILD=1")
     print(f"\nimage {record['build']['kind']} in {record['build']['seconds']} s: "
           f"{record['archive_bytes'] / 2**20:.0f} MiB")
@@ -64,24 +59,9 @@ def image() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def real_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterInfo]:
-    """A control plane of its own whose API server can read kubelet logs."""
-    try:
-        k8s_bin_dir = find_bin_dir()
-    except BinariesMissing as exc:
-        _cannot(str(exc))
-    reason = real_node_unavailable()
-    if reason:
-        _cannot(f"no real node on this host: {reason}")
-    state = tmp_path_factory.mktemp("image-node-cluster")
-    pki = state / "pki"
-    local = LocalCluster(state, k8s_bin_dir, tied=True, apiserver_args=[
-        "--kubelet-preferred-address-types=InternalIP,Hostname",
-        f"--kubelet-client-certificate={pki / 'admin.crt'}",
-        f"--kubelet-client-key={pki / 'admin.key'}",
-    ])
-    info = local.start()
-    yield info
-    local.stop()
+    """A control plane of its own that the real node joins."""
+    with real_control_plane(tmp_path_factory.mktemp("image-node-cluster")) as info:
+        yield info
 
 
 @pytest.fixture(scope="module")

@@ -14,29 +14,28 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import pytest
 import yaml
 from kubernetes import client, config
 
-from qbackbone.dev import BinariesMissing, ClusterInfo, LocalCluster, find_bin_dir
+from qbackbone.dev import ClusterInfo
 from qbackbone.dev.realnode import (
     QPU_HOST_LABEL,
     RealNode,
     real_node_unavailable,
     start_real_node,
 )
-from qbackbone.dev.realnode_host import host_ip
 from qbackbone.dev.waiting import wait_for
 from qbackbone.k8s.names import LABEL_QPU
 from tests.chart.helm import CHART
 from tests.operator.kit import condition, qpunode, quantum_job
+from tests.operator.realnode_kit import cannot, k8s_binaries, real_control_plane
 from tests.operator.test_jobs import exact
 
 pytestmark = pytest.mark.slow
@@ -62,20 +61,6 @@ LOCC_ONLY = {"apiVersion": f"{G}/{V}", "kind": "InvocationPolicy",
              "spec": {"cutting": {"allowedCutKinds": ["loccWire"]}}}
 
 
-def _cannot(reason: str) -> NoReturn:
-    if os.environ.get("QB_REQUIRE_REAL_NODE") == "1":
-        pytest.fail(f"QB_REQUIRE_REAL_NODE=1 but {reason}", pytrace=False)
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="module")
-def k8s_bins() -> Path:
-    try:
-        return find_bin_dir()
-    except BinariesMissing as exc:
-        _cannot(str(exc))
-
-
 @pytest.fixture(scope="module")
 def image_archive() -> Path:
     """The project's image (`qbackbone dev image`: cached by content, built when missing:
@@ -84,19 +69,22 @@ def image_archive() -> Path:
 
     reason = real_node_unavailable()
     if reason is not None:
-        _cannot(f"no real node on this host: {reason}")
+        cannot(f"no real node on this host: {reason}")
     record = build(plan())
     print(f"\nimage {record['build']['kind']} in {record['build']['seconds']} s")
     return Path(record["archive"])
 
 
 @pytest.fixture(scope="module")
-def install(k8s_bins: Path, image_archive: Path,
+def install(image_archive: Path,
             tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterInfo]:
     """Control plane + real node + image + `helm install -f values-dev.yaml`, Ready."""
-    local = LocalCluster(tmp_path_factory.mktemp("real-install"), k8s_bins, tied=True,
-                         node_ip=host_ip())
-    info = local.start()
+    with real_control_plane(tmp_path_factory.mktemp("real-install")) as info:
+        yield from _installed(info, k8s_binaries(), image_archive)
+
+
+def _installed(info: ClusterInfo, k8s_bins: Path, image_archive: Path
+               ) -> Iterator[ClusterInfo]:
     node: RealNode | None = None
     try:
         node = start_real_node(info, name=NODE, tied=True, timeout=90,
@@ -113,7 +101,6 @@ def install(k8s_bins: Path, image_archive: Path,
     finally:
         if node is not None:
             node.stop()
-        local.stop()
 
 
 def helm(info: ClusterInfo, bins: Path, *args: str) -> str:
@@ -255,7 +242,7 @@ def test_prometheus_scrapes_the_operator_and_answers_every_dashboard_query(
         prometheus = start_prometheus(tmp_path_factory.mktemp("prometheus"),
                                       [f"{operator.status.pod_ip}:{port}"], interval=0.5)
     except PrometheusMissing as exc:
-        _cannot(str(exc))
+        cannot(str(exc))
     with prometheus:
         prometheus.wait_scrapes("qbackbone", 4)
         answered = {expr: prometheus.query(grafana_expr(expr, "5s", "1m")) for expr in exprs()}

@@ -12,30 +12,29 @@ Service and kube-proxy, and no other test's pod can land on the real node.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import pytest
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from qbackbone.dev import BinariesMissing, ClusterInfo, LocalCluster, find_bin_dir
+from qbackbone.dev import ClusterInfo
 from qbackbone.dev.images import write_oci_archive
 from qbackbone.dev.procs import stop
 from qbackbone.dev.realnode import (
     RealNode,
-    real_node_unavailable,
     start_device_plugin,
     start_real_node,
 )
-from qbackbone.dev.realnode_host import KUBEPODS, NodeLayout, host_ip, mounts_under
+from qbackbone.dev.realnode_host import KUBEPODS, NodeLayout, mounts_under
 from qbackbone.dev.waiting import wait_for
+from tests.operator.realnode_kit import cannot, real_control_plane
 
 NODE = "qb-real-node"
 QPU = "rn-qpu"
@@ -80,27 +79,11 @@ int main(int argc, char **argv) {
 pytestmark = pytest.mark.slow
 
 
-def _cannot(reason: str) -> NoReturn:
-    if os.environ.get("QB_REQUIRE_REAL_NODE") == "1":
-        pytest.fail(f"QB_REQUIRE_REAL_NODE=1 but {reason}", pytrace=False)
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
 def real_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterInfo]:
-    """A control plane whose API server can reach kubelets (logs, exec)."""
-    try:
-        k8s_bin_dir = find_bin_dir()
-    except BinariesMissing as exc:
-        _cannot(str(exc))
-    reason = real_node_unavailable()
-    if reason:
-        _cannot(f"no real node on this host: {reason}")
-    state = tmp_path_factory.mktemp("real-node-cluster")
-    local = LocalCluster(state, k8s_bin_dir, tied=True, node_ip=host_ip())
-    info = local.start()
-    yield info
-    local.stop()
+    """A control plane of its own whose API server can reach kubelets (logs, exec)."""
+    with real_control_plane(tmp_path_factory.mktemp("real-node-cluster")) as info:
+        yield info
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +114,7 @@ def tool_image(real_node: RealNode, tmp_path_factory: pytest.TempPathFactory) ->
     """The static tool, compiled here, packed as an OCI archive and imported (no registry)."""
     gcc = shutil.which("gcc")
     if gcc is None:
-        _cannot("gcc is needed to compile the test image's static binary")
+        cannot("gcc is needed to compile the test image's static binary")
     work = tmp_path_factory.mktemp("qbtool")
     (work / "qbtool.c").write_text(TOOL_C)
     subprocess.run([str(gcc), "-Os", "-static", "-o", str(work / "qbtool"),
