@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 # Keep in step with the defaults of hack/build-k8s.sh (the cache key is built the same way).
@@ -44,3 +46,22 @@ def find_bin_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
             "build them with hack/build-k8s.sh (needs Go) and/or set QB_K8S_BIN_DIR"
         )
     return bin_dir
+
+
+HACK = Path(__file__).resolve().parents[3] / "hack"  # in a checkout; absent from a wheel
+
+
+def build_with(script: str) -> Path:
+    """Run the checkout's ``hack/<script>`` (it builds what is missing and caches it; its
+    progress goes to stderr) and return the bin directory it prints last. BinariesMissing
+    when there is no checkout with that script, or the build fails."""
+    path = HACK / script
+    if not path.is_file():
+        raise BinariesMissing(f"{script} is not here (no source checkout): build the binaries "
+                              "from one, or set QB_K8S_BIN_DIR / QB_NODE_BIN_DIR")
+    print(f"building with hack/{script} (cached after the first time)", file=sys.stderr)
+    done = subprocess.run([str(path)], stdout=subprocess.PIPE, text=True, check=False)
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        raise BinariesMissing(f"hack/{script} failed with exit code {done.returncode}")
+    return Path(lines[-1])

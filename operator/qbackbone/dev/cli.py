@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from qbackbone.dev.binaries import BinariesMissing
+from qbackbone.dev.binaries import BinariesMissing, build_with, find_bin_dir
 from qbackbone.dev.cluster import ClusterError, ClusterInfo, LocalCluster, stop_cluster
 from qbackbone.dev.image import register_image
 from qbackbone.dev.nodeagent import __main__ as agent_main
@@ -36,6 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     help="auto: a real node where the host allows it (root, cgroups, "
                     "hack/build-node.sh's binaries), else the stand-in node agent; real: fail "
                     "rather than fall back; agent: the stand-in only; none: no node")
+    up.add_argument("--no-build", action="store_true",
+                    help="do not run hack/build-k8s.sh / hack/build-node.sh for missing "
+                    "binaries (they build once, then are cached)")
     up.add_argument("--qpu-node", action="append", default=[], metavar="NODE[:QPU,...]",
                     help="stand-in node agent: these QPU nodes (several need the agent); a "
                     "real node: its name and the QPUs a device-plugin process serves (the "
@@ -59,7 +62,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _cluster(args: argparse.Namespace) -> int:
     state_dir: Path = args.state_dir
     if args.cluster_command == "up":
-        return _up(state_dir, args.bin_dir, args.qpu_node, args.node)
+        return _up(state_dir, args.bin_dir, args.qpu_node, args.node, not args.no_build)
     info = ClusterInfo.load(state_dir)
     if info is None or not info.processes:
         print(f"no cluster recorded in {state_dir}", file=sys.stderr)
@@ -96,10 +99,31 @@ def choose_node(mode: str, qpu_nodes: list[str]) -> tuple[str, str | None]:
     return "agent", why
 
 
-def _up(state_dir: Path, bin_dir: Path | None, qpu_nodes: list[str], mode: str = "auto") -> int:
+def ensure_binaries(bin_dir: Path | None, mode: str) -> Path | None:
+    """Build what is missing with the checkout's scripts: the control plane, and, where a
+    real node may run (root), the node's binaries (QB_NODE_BIN_DIR is set for this run)."""
+    if bin_dir is None:
+        try:
+            find_bin_dir()
+        except BinariesMissing:
+            bin_dir = build_with("build-k8s.sh")
+    if mode in ("auto", "real") and os.geteuid() == 0:
+        from qbackbone.dev.realnode import RealNodeError, find_node_bin_dir
+
+        try:
+            find_node_bin_dir()
+        except RealNodeError:
+            os.environ["QB_NODE_BIN_DIR"] = str(build_with("build-node.sh"))
+    return bin_dir
+
+
+def _up(state_dir: Path, bin_dir: Path | None, qpu_nodes: list[str], mode: str = "auto",
+        build: bool = True) -> int:
     from qbackbone.dev.agentproc import start_node_agent  # imports the kubernetes client
 
     try:
+        if build:
+            bin_dir = ensure_binaries(bin_dir, mode)
         node, why = choose_node(mode, qpu_nodes)
         if node == "agent" and why and mode == "auto":
             print(f"note: using the stand-in node agent, not a real node: {why}",
