@@ -159,7 +159,8 @@ def test_api_errors_and_the_process_stopping_pass_through(raised: BaseException,
     jobs = JobReconciler(cast(Kube, kube), WorkerConfig(), seed=3)
     with pytest.raises(type(raised)):
         jobs.reconcile(body("any", "uid-a"))
-    assert not kube.patches  # kopf retries; the job is not failed for it
+    # kopf retries; the job is not failed for it (only its first phase, Deciding, is written)
+    assert [patch.get("phase") for _, patch in kube.patches] == ["Deciding"]
 
 
 def test_a_handler_panic_reaches_kopf_as_an_ordinary_error() -> None:
