@@ -146,3 +146,55 @@ def test_the_annealer_keeps_an_unsplittable_job_whole_and_honours_allowed_qpus()
     check_schedule(Problem(qpus, (split_needed, whole)), plan)
     assert {f.qpu for f in plan.fragments_of("s")} == {"a", "b"}  # 8.5 s alone: split
     assert len({f.qpu for f in plan.fragments_of("w")}) == 1
+
+
+# One notion of time (core/scheduling/timing.py): an absolute 1 ns, far below a shot time.
+def _late_clock_problem() -> tuple[Problem, Schedule]:
+    """Two jobs at t ~ 1000 s on one QPU (0.5 ms shots, no setup), back to back, the second
+    ending exactly at its deadline."""
+    qpu = make_qpu("a", shot=0.0005, setup=0.0)
+    jobs = (make_job("x", 1000.0, 1001.0, [1000]), make_job("y", 1000.0, 1001.5, [1000]))
+    frags = (Fragment("x", 0, "a", 1000, 1000.0, 1000.5),
+             Fragment("y", 0, "a", 1000, 1000.5, 1001.0))
+    return Problem((qpu,), jobs), Schedule(frozenset({"x", "y"}), frags)
+
+
+def test_half_a_millisecond_late_or_overlapping_at_t_1000_is_rejected() -> None:
+    problem, good = _late_clock_problem()
+    assert check_schedule(problem, good) == {"x", "y"}
+    tight = Problem(problem.qpus, (problem.jobs[0], replace(problem.jobs[1], deadline=1001.0)))
+    assert check_schedule(tight, good) == {"x", "y"}
+    late = Problem(problem.qpus, (problem.jobs[0], replace(problem.jobs[1],
+                                                          deadline=1001.0 - 0.0005)))
+    _bad(late, good, "after its deadline")
+    overlap = _swap(good, 1, replace(good.fragments[1], start=1000.5 - 0.0005,
+                                     end=1001.0 - 0.0005))
+    _bad(problem, overlap, "at once")
+    early = Problem(problem.qpus, (replace(problem.jobs[0], arrival=1000.0 + 0.0005),
+                                   problem.jobs[1]))
+    _bad(early, good, "starts before")
+
+
+def test_float_noise_is_not_a_violation() -> None:
+    problem, good = _late_clock_problem()
+    noise = 3e-13  # a few ulps at t = 1000 s
+    a, b = good.fragments
+    jittered = Schedule(good.admitted, (
+        replace(a, start=a.start - noise, end=a.end + noise),
+        replace(b, start=b.start - noise, end=b.end + noise)))
+    tight = Problem(problem.qpus, (replace(problem.jobs[0], arrival=1000.0 + noise),
+                                   replace(problem.jobs[1], deadline=1001.0 - noise)))
+    assert check_schedule(tight, jittered) == {"x", "y"}
+    # while 2 ns (above the tolerance, still far below a shot) is not noise
+    _bad(Problem(problem.qpus, (problem.jobs[0], replace(problem.jobs[1],
+                                                        deadline=1001.0 - 2e-9))),
+         good, "after its deadline")
+
+
+def test_the_scheduler_and_the_validator_share_one_deadline_test() -> None:
+    from qbackbone.core.scheduling import placement, timing
+
+    assert placement.on_time is timing.on_time
+    assert timing.on_time(1001.0 + 0.5 * timing.TIME_EPS, 1001.0)
+    assert not timing.on_time(1001.0 + 0.0005, 1001.0)
+    assert timing.TIME_EPS <= 1e-9

@@ -37,10 +37,10 @@ from .placement import (
     Placed,
     Timeline,
     insert,
-    on_time,
     place_job,
     to_schedule,
 )
+from .timing import on_time
 
 _INF = float("inf")
 

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .model import Fragment, Problem, Schedule
+from .timing import on_time
 
 Interval = tuple[float, float]
 #: A QPU's busy intervals as (starts, ends), sorted, non-overlapping (so ends are sorted too).
@@ -25,14 +26,6 @@ _INF = float("inf")
 #: A split fragment's shots must take at least this many times its QPU's setup time
 #: (otherwise the QPU is left out of the split): splitting pays only for long subcircuits.
 MIN_FRAGMENT = 2.0
-
-#: Relative slack when comparing a finish time with a deadline (float noise only; the
-#: validator's tolerance is a thousand times wider).
-DEADLINE_EPS = 1e-9
-
-
-def on_time(finish: float, deadline: float) -> bool:
-    return finish <= deadline + DEADLINE_EPS * max(1.0, abs(deadline))
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,9 @@
 """An independent check of a schedule against every constraint of the problem.
 
 Deliberately written without the schedulers' placement code: it recomputes everything from the
-fragments (eligibility, durations, exclusivity, precedence, shot totals, deadlines).
+fragments (eligibility, durations, exclusivity, precedence, shot totals, deadlines). Times are
+compared with the schedulers' own predicates (:mod:`.timing`: one absolute tolerance of 1 ns),
+so the validator and the schedulers agree on what is feasible.
 """
 
 from __future__ import annotations
@@ -11,9 +13,7 @@ from collections import defaultdict
 from typing import NamedTuple
 
 from .model import Fragment, Problem, Schedule
-
-#: Absolute tolerance on times, in seconds (a nanosecond per unit of magnitude is plenty).
-TIME_EPS = 1e-6
+from .timing import no_overlap, not_before, on_time, same_time
 
 
 class ScheduleError(ValueError):
@@ -24,10 +24,6 @@ class ValidationReport(NamedTuple):
     valid: bool
     violations: list[str]
     served: frozenset[str]
-
-
-def _tol(*values: float) -> float:
-    return TIME_EPS * max(1.0, *(abs(v) for v in values))
 
 
 def validate(problem: Problem, schedule: Schedule) -> ValidationReport:
@@ -79,18 +75,18 @@ def validate(problem: Problem, schedule: Schedule) -> ValidationReport:
                 f"on {qpu.name} ({qpu.qubits} q, max depth {qpu.max_depth})"
             )
         expected_end = f.start + qpu.setup_time + f.shots * qpu.shot_time
-        if abs(f.end - expected_end) > _tol(f.end, expected_end):
+        if not same_time(f.end, expected_end):
             bad.append(f"fragment {f}: end should be {expected_end:.6f}")
         if f in fixed:
             continue
         earliest = max(problem.now, qpu.available_at, job.arrival)
-        if f.start < earliest - _tol(earliest):
+        if not not_before(f.start, earliest):
             bad.append(f"fragment {f} starts before {earliest:.6f} (now/QPU busy/arrival)")
 
     for name, frags in by_qpu.items():
         frags.sort(key=lambda fr: (fr.start, fr.end))
         for a, b in itertools.pairwise(frags):
-            if b.start < a.end - _tol(a.end):
+            if not no_overlap(a.end, b.start):
                 bad.append(f"QPU {name} runs two fragments at once: {a} and {b}")
 
     served: set[str] = set()
@@ -115,10 +111,10 @@ def validate(problem: Problem, schedule: Schedule) -> ValidationReport:
             if not job.splittable and len(on) > 1:
                 bad.append(f"{name}[{i}] is split over {sorted(on)}; the job may not be split")
         for before, after in job.precedence:
-            if starts[after] < ends[before] - _tol(ends[before]):
+            if not no_overlap(ends[before], starts[after]):
                 bad.append(f"{name}: subcircuit {after} starts before {before} has finished")
         finish = max((f.end for f in frags), default=float("inf"))
-        if finish <= job.deadline + _tol(job.deadline):
+        if on_time(finish, job.deadline):
             served.add(name)
         elif name not in running:  # a job that already runs may end late; it is not served
             bad.append(f"{name} ends at {finish:.6f}, after its deadline {job.deadline:.6f}")
