@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from .baselines import edf, list_scheduling, random_schedule
+from .canonical import canonical
 from .model import Problem, Schedule, flip_cut
 from .placement import (
     Choice,
@@ -250,6 +251,7 @@ def anneal(problem: Problem, params: AnnealingParams | None = None) -> Schedule:
     component searches (:data:`COMPONENTS`), ties to the one with more features."""
     params = params or AnnealingParams()
     started = time.perf_counter()
+    problem = canonical(problem)  # the same answer under any order or names of QPUs and jobs
     base = problem_for(problem, params)
     lo_base: Problem | None = None
     best: Schedule | None = None
