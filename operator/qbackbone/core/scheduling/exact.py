@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from ortools.sat.python import cp_model
 
+from .canonical import canonical
 from .model import Fragment, Problem, Schedule, flip_cut
 
 
@@ -36,12 +38,18 @@ def solve_exact(
     workers: int = 2,
     seed: int = 0,
     recut: bool = True,
+    deterministic_limit: float | None = None,
 ) -> ExactResult:
     """Maximise the jobs served within ``time_limit`` seconds of CP-SAT search. With
-    ``recut`` each job with cut wires may run with either cut kind, as in the QB scheduler."""
+    ``recut`` each job with cut wires may run with either cut kind, as in the QB scheduler.
+    ``deterministic_limit`` also bounds CP-SAT's deterministic time: with one worker and a
+    fixed seed the result then depends only on the problem and the limit (unless the wall
+    ``time_limit`` ends the search first). The model is built in the problem's canonical order
+    (:func:`.canonical.canonical`), so relabelling QPUs and jobs does not change it."""
     if problem.fixed:
         raise ValueError("the exact model does not take fragments that already run")
     started = time.perf_counter()
+    problem = canonical(problem)
     m = cp_model.CpModel()
 
     def up(t: float) -> int:  # values within float noise of the grid snap to it
@@ -69,15 +77,19 @@ def solve_exact(
         if len(variants) > 1:
             lo_used[job.name] = chosen[1]
         dl = down(job.deadline)
+        starts: dict[tuple[int, int], list[tuple[Any, Any]]] = {}
         for vi, (var, z) in enumerate(zip(variants, chosen, strict=True)):
             completion = []
             for si, sub in enumerate(var.subcircuits):
                 done = m.new_int_var(0, max(0, dl), f"c{ji}_{vi}_{si}")
                 completion.append(done)
                 counts = []
+                present = []
                 for qi, q in enumerate(problem.qpus):
+                    if not q.can_run(sub) or not math.isfinite(q.available_at):
+                        continue
                     rel = up(max(job.arrival, problem.now, q.available_at))
-                    if not q.can_run(sub) or rel > dl:
+                    if rel > dl:
                         continue
                     key = (ji, vi, si, qi)
                     p = m.new_bool_var(f"p{key}")
@@ -92,26 +104,31 @@ def solve_exact(
                     m.add(done >= en).only_enforce_if(p)
                     by_qpu[qi].append(m.new_optional_interval_var(st, size, en, p, f"i{key}"))
                     frag_vars[key] = (p, n, st, en)
+                    starts.setdefault((vi, si), []).append((p, st))
                     counts.append(n)
+                    present.append(p)
                 if counts:
                     m.add(sum(counts) == sub.shots * z)
                 else:
                     m.add(z == 0)
+                if not job.splittable and len(present) > 1:  # its policy forbids splits
+                    m.add_at_most_one(present)
             for a, b in var.precedence:
-                for (jj, vv, si, _qi), (p, _n, st, _en) in frag_vars.items():
-                    if jj == ji and vv == vi and si == b:
-                        m.add(st >= completion[a]).only_enforce_if(p)
+                for p, st in starts.get((vi, b), []):
+                    m.add(st >= completion[a]).only_enforce_if(p)
     for intervals in by_qpu:
         if len(intervals) > 1:
             m.add_no_overlap(intervals)
     m.maximize(sum(served.values()))
     if hint is not None:
-        _add_hint(m, problem, hint, served, frag_vars)
+        _add_hint(m, problem, hint, served, frag_vars, up)
 
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = time_limit
     solver.parameters.num_workers = workers
     solver.parameters.random_seed = seed
+    if deterministic_limit is not None:
+        solver.parameters.max_deterministic_time = deterministic_limit
     code = solver.solve(m)
     status = solver.status_name(code)
     if code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
@@ -139,15 +156,19 @@ def _add_hint(
     hint: Schedule,
     served: dict[str, Any],
     frag_vars: dict[tuple[int, int, int, int], tuple[Any, Any, Any, Any]],
+    up: Callable[[float], int],
 ) -> None:
-    """Warm start from a heuristic schedule (CP-SAT repairs or ignores a bad hint)."""
+    """Warm start from a heuristic schedule, start times included (CP-SAT repairs or ignores
+    a bad hint)."""
     jobs = {j.name: i for i, j in enumerate(problem.jobs)}
     qpus = {q.name: i for i, q in enumerate(problem.qpus)}
     used = {(jobs[f.job], f.subcircuit, qpus[f.qpu]): f for f in hint.fragments}
     for name, x in served.items():
         m.add_hint(x, name in hint.admitted)
-    for (ji, vi, si, qi), (p, n, _st, _en) in frag_vars.items():
+    for (ji, vi, si, qi), (p, n, st, _en) in frag_vars.items():
         name = problem.jobs[ji].name
         f = used.get((ji, si, qi)) if vi == int(name in hint.recut) else None
         m.add_hint(p, f is not None)
         m.add_hint(n, f.shots if f is not None else 0)
+        if f is not None:
+            m.add_hint(st, up(f.start))
