@@ -64,11 +64,12 @@ PLACE_COST = 15
 #: 80-115 at 10/4, 100-140 at 12/4, 190 at 15/6, 350 at 20/8), where, hinted with the
 #: heuristics' plan, it proved the optimum in 0.02-0.5 s on most instances. Its effort is
 #: CP-SAT deterministic time: the work the heuristic searches spent (capped by the budget) /
-#: ``EXACT_WORK_PER_DTIME`` x ``EXACT_MAX_FRAGMENTS`` / model size (small models cost less wall
-#: time per deterministic second: 0.4 s at 58 fragments, up to 4 s at 90), at least
-#: ``EXACT_MIN_DTIME``; one worker and a fixed seed, so the result still depends only on the
-#: problem and the params. Measured on 20 instances 5x3: every proven optimum reached, 1.5 s
-#: mean; on 8/4: 0.4-2.4 s, 4.6 s where CP-SAT proves nothing (2 of 20).
+#: ``EXACT_WORK_PER_DTIME`` x ``EXACT_MAX_FRAGMENTS`` / model size (smaller models get more:
+#: 0.36 at 160 fragments, 1.2 at 48, with the default budget; the wall time per deterministic
+#: second varied from 0.4 to 4 s), at least ``EXACT_MIN_DTIME``; one worker and a fixed seed,
+#: so the result still depends only on the problem and the params. Measured on 20 instances
+#: 5x3 with a busy QPU in half of them: every optimum a one-worker CP-SAT proves, 1.5 s mean
+#: (up to 4 s where CP-SAT proves nothing); on 8/4: 0.4-2.4 s, 4.6 s where it proves nothing.
 EXACT_MAX_FRAGMENTS = 160
 EXACT_WORK_PER_DTIME = 700_000
 EXACT_MIN_DTIME = 0.05
