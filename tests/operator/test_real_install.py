@@ -34,6 +34,7 @@ from qbackbone.dev.realnode import (
 from qbackbone.dev.waiting import wait_for
 from qbackbone.k8s.names import LABEL_QPU
 from tests.chart.helm import CHART
+from tests.cluster.fixtures import run_kubectl
 from tests.operator.kit import condition, qpunode, quantum_job
 from tests.operator.realnode_kit import cannot, k8s_binaries, real_control_plane
 from tests.operator.test_jobs import exact
@@ -111,9 +112,7 @@ def helm(info: ClusterInfo, bins: Path, *args: str) -> str:
 
 
 def kubectl(info: ClusterInfo, *args: str, stdin: str | None = None) -> str:
-    done = subprocess.run([str(Path(info.bin_dir) / "kubectl"), "--kubeconfig",
-                           info.kubeconfig, *args], capture_output=True, text=True,
-                          timeout=120, input=stdin, check=False)
+    done = run_kubectl(info, *args, stdin=stdin)
     assert done.returncode == 0, f"kubectl {' '.join(args)}: {done.stderr}"
     return done.stdout
 

@@ -63,10 +63,6 @@ class MeasuredCounts:
     def shots(self) -> int:
         return sum(sum(c.values()) for c, _ in self.parts)
 
-    @property
-    def corrected(self) -> bool:
-        return any(model is not None for _, model in self.parts)
-
     def raw(self) -> dict[str, int]:
         """The counts of all parts added up, as read."""
         merged: dict[str, int] = {}
