@@ -49,3 +49,19 @@ def test_policy_scheduler_fields_map_onto_annealing() -> None:
     defaults = annealing_params(SchedulerOptions())
     assert defaults.iterations == sched.AnnealingParams().iterations  # unset: scheduler's own
     assert defaults.cooling_rate is None
+
+
+def test_policy_budgets_map_onto_annealing_and_bound_the_joint_schedule() -> None:
+    options = SchedulerOptions(seed=2, timeBudgetSeconds=5, workBudget=3000)
+    params = annealing_params(options)
+    assert (params.time_limit, params.work_budget) == (5.0, 3000)
+    unset = annealing_params(SchedulerOptions())
+    assert (unset.time_limit, unset.work_budget) == (None, None)  # the automatic budget
+    jobs = [make_job(ghz(4), ["ZZZZ"], name=f"job-{i}", shots=2000, deadline="5m")
+            for i in range(3)]
+    decided = [decide_job(start_job(j), FLEET, {}) for j in jobs]
+    joint = schedule_jointly(decided, FLEET, options)
+    assert joint.schedule.method == "qb" and joint.schedule.served == 3
+    assert joint.schedule.stats["work"] <= 1.1 * 3000
+    greedy = schedule_jointly(decided, FLEET, SchedulerOptions(algorithm="greedyEDF"))
+    assert greedy.schedule.method == "edf"

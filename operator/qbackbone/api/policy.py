@@ -107,7 +107,16 @@ class CuttingOptions(ApiModel):
 class SchedulerOptions(ApiModel):
     """The L3 scheduler and its parameters."""
 
-    algorithm: Literal["annealing", "greedyEDF", "list", "random"] = "annealing"
+    algorithm: Literal["annealing", "greedyEDF", "list", "random"] = Field(
+        default="annealing",
+        description="annealing: the QB scheduler (simulated annealing over a portfolio that "
+        "includes the baselines); greedyEDF, list, random: that baseline alone. qbackbone "
+        "schedule uses the policy its --policy names. The operator plans every waiting job of "
+        "every policy in one joint plan, with the algorithm, annealing fields, budgets and "
+        "seed of one policy: the one qbackbone operator --scheduler-policy names (default: "
+        "default/default), followed as it changes (absent or invalid: the defaults); "
+        "shotSplitting and splitFidelityGap stay each job's own policy's.",
+    )
     iterations: int = Field(default=2000, ge=1, le=1_000_000,
                             description="Simulated annealing iterations.")
     initial_temperature: float = Field(default=1.0, gt=0, description="SA start temperature.")
@@ -127,7 +136,27 @@ class SchedulerOptions(ApiModel):
         "most this.",
     )
     locc_aware: bool = Field(default=True, description="Use LOCC wire cuts with precedence.")
-    seed: int | None = Field(default=None, description="Seed for reproducible plans.")
+    seed: int | None = Field(
+        default=None,
+        description="Seed for reproducible plans (the operator's joint plan, when unset: its "
+        "--seed, else 0).",
+    )
+    time_budget_seconds: float | None = Field(
+        default=None, ge=0.01, le=60,
+        description="Wall-clock latency budget of one annealing plan in seconds (0.01 to 60): "
+        "the search stops when it is spent, and the plan then depends on the machine's speed. "
+        "Unset: no time limit, the work budget ends the search. The operator makes its joint "
+        "plan again on every arrival, while reconciles wait: keep it short there.",
+    )
+    work_budget: int | None = Field(
+        default=None, ge=0, le=100_000_000,
+        description="Deterministic effort budget of one annealing plan (one unit per QPU tried "
+        "for a subcircuit): the plan depends only on the problem and the seed. Unset: "
+        "automatic (qbackbone schedule: the scheduler's own, growing with the jobs; "
+        "the operator's joint plan: a smaller online budget, unless timeBudgetSeconds is set); "
+        "0: no cap (iterations end the search). With timeBudgetSeconds, whichever is spent "
+        "first ends the search.",
+    )
 
     @field_validator("shot_splitting_mode", mode="before")
     @classmethod

@@ -70,7 +70,9 @@ def scheduling_job(decided: DecidedJob, horizon: float) -> sched.Job:
 
 
 def annealing_params(options: SchedulerOptions) -> sched.AnnealingParams:
-    """The policy's scheduler fields; iterations and cooling only where the policy set them."""
+    """The policy's scheduler fields; iterations and cooling only where the policy set them;
+    ``timeBudgetSeconds`` and ``workBudget`` as ``time_limit`` and ``work_budget`` (unset:
+    none, and the scheduler's automatic budget)."""
     explicit = options.model_fields_set
     return sched.AnnealingParams(
         iterations=options.iterations if "iterations" in explicit
@@ -80,6 +82,8 @@ def annealing_params(options: SchedulerOptions) -> sched.AnnealingParams:
         seed=options.seed or 0,
         shot_splitting=options.shot_splitting,
         locc_aware=options.locc_aware,
+        time_limit=options.time_budget_seconds,
+        work_budget=options.work_budget,
     )
 
 
