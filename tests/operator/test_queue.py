@@ -8,10 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import pytest
+
+import qbackbone.k8s.queue as queue_module
+from qbackbone.api.policy import SchedulerOptions
 from qbackbone.core import scheduling as sched
 from qbackbone.core.pipeline import DecidedJob, decide_job, start_job
 from qbackbone.core.qpus.fleet import build_fleet
-from qbackbone.core.scheduling.admission import Admit, Wait
+from qbackbone.core.scheduling.admission import Admit, Wait, plan_waiting
 from qbackbone.k8s.fragments import SINGLE, CutSource, cut_plan
 from qbackbone.k8s.queue import Committed, FleetQueue, Placement, Waiting, project
 from qbackbone.k8s.single import SingleSource
@@ -245,3 +249,37 @@ def test_a_finished_job_leaves_no_hand_over_behind() -> None:
     after = waiting("after", SingleSource(decided("after", ONE_QPU, shots=2000)))
     placement = queue.place(after, one_qpu, lambda: [])
     assert isinstance(placement.decision, Admit) and placement.decision.start == 0.0
+
+
+def test_the_plan_follows_the_scheduler_policy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The scheduler policy's algorithm, budgets and seed make the plan; a change of them
+    makes a new plan at once."""
+    calls: list[tuple[str, sched.AnnealingParams]] = []
+
+    def recorded(problem: sched.Problem, algorithm: str,
+                 params: sched.AnnealingParams) -> sched.Schedule:
+        calls.append((algorithm, params))
+        return plan_waiting(problem, algorithm, params)
+
+    monkeypatch.setattr(queue_module, "plan_waiting", recorded)
+    plans: list[int] = []
+    clock = Clock()
+    queue = FleetQueue(clock=clock, seed=11, scheduler=SchedulerOptions(algorithm="greedyEDF"),
+                       on_plan=lambda _s, n: plans.append(n))
+    jobs = [waiting(n, SingleSource(decided(n, ONE_QPU, shots=1000))) for n in ("j1", "j2")]
+    ready = frozenset({"qpu-a"})
+    backlog = [busy("qpu-a", 10.0, clock.now)]  # both wait behind admitted work
+    for job in jobs:
+        queue.add(job)
+    first = queue.place(jobs[1], ready, lambda: backlog)
+    assert isinstance(first.decision, Wait) and first.jobs == 2
+    assert first.method == "edf" and calls[-1][0] == "greedyEDF" and calls[-1][1].seed == 11
+    assert queue.place(jobs[0], ready, lambda: backlog).method == "edf" and len(plans) == 1
+    assert queue.use_scheduler(SchedulerOptions(seed=5, workBudget=7000))
+    second = queue.place(jobs[0], ready, lambda: backlog)
+    assert len(plans) == 2 and second.method == "qb"
+    algorithm, params = calls[-1]
+    assert (algorithm, params.seed, params.work_budget) == ("annealing", 5, 7000)
+    assert not queue.use_scheduler(SchedulerOptions(seed=5, workBudget=7000))  # unchanged
+    queue.place(jobs[1], ready, lambda: backlog)
+    assert len(plans) == 2  # the plan stands

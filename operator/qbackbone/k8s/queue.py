@@ -14,6 +14,12 @@ made again when a job arrives, when the Ready QPUs change, and at least every
 starts does not invalidate it. A job is admitted with the plan's shot split once the plan
 starts it within ``lookahead`` seconds. In memory only: after a restart the waiting jobs
 (decision record, no admission record) join again on their next reconcile.
+
+One plan serves jobs of many policies, so its scheduler settings (``scheduler.algorithm``,
+the annealing fields, ``timeBudgetSeconds``, ``workBudget``, ``seed``) are those of one
+policy, the operator's scheduler policy (``k8s.scheduler_policy``), handed over with
+``use_scheduler`` whenever it changes; ``shotSplitting`` stays each job's own
+(``Waiting.splittable``).
 """
 
 from __future__ import annotations
@@ -21,10 +27,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from qbackbone.api.policy import SchedulerOptions
 from qbackbone.core import scheduling as sched
 from qbackbone.core.pipeline import DecidedJob
+from qbackbone.core.pipeline.joint import annealing_params
 from qbackbone.core.qpus.descriptor import QPUDescriptor
 from qbackbone.core.scheduling.admission import (
     Admit,
@@ -98,7 +106,8 @@ class FleetQueue:
 
     lookahead: float = 2.0  # qbackbone operator --admission-lookahead
     replan_seconds: float = 1.0
-    seed: int = 0
+    seed: int = 0  # qbackbone operator --seed: the plan's seed when the scheduler's is unset
+    scheduler: SchedulerOptions = field(default_factory=SchedulerOptions)
     clock: Callable[[], float] = time.time
     on_plan: Callable[[float, int], None] | None = None  # (seconds, jobs) after each plan
     _waiting: dict[str, Waiting] = field(default_factory=dict, init=False)
@@ -117,6 +126,17 @@ class FleetQueue:
         with self._lock:
             job.seen = self.clock()
             self._waiting[job.uid] = job
+
+    def use_scheduler(self, options: SchedulerOptions) -> bool:
+        """Plan with ``options`` from now on (the scheduler policy was seen). True when the
+        plan's settings changed: the next ``place`` then makes a new plan."""
+        with self._lock:
+            before = (self.scheduler.algorithm, plan_params(self.scheduler, self.seed))
+            self.scheduler = options
+            if (options.algorithm, plan_params(options, self.seed)) == before:
+                return False
+            self._plan = None
+            return True
 
     def remove(self, uid: str) -> None:
         """The job finished, failed or was deleted: it neither waits nor holds QPU time."""
@@ -166,10 +186,20 @@ class FleetQueue:
             del self._handover[uid]
         work += [c for _, planned in self._handover.values() for c in planned]
         problem = joint_problem(list(self._waiting.values()), key[1], work, now)
-        schedule = plan_waiting(problem, self.seed)
+        schedule = plan_waiting(problem, self.scheduler.algorithm,
+                                plan_params(self.scheduler, self.seed))
         if self.on_plan is not None:
             self.on_plan(time.perf_counter() - start, len(waiting_jobs(problem)))
         return _Plan(now, key, problem, schedule)
+
+
+def plan_params(options: SchedulerOptions, seed: int) -> sched.AnnealingParams:
+    """The joint plan's scheduler params: the policy's (``annealing_params``; its seed, else
+    ``seed``), with shot splitting on, since each job's own policy says whether its shots may
+    be split (``Job.splittable``). Budgets unset: ``plan_waiting``'s online budget."""
+    params = annealing_params(options)
+    return replace(params, seed=seed if options.seed is None else options.seed,
+                   shot_splitting=True)
 
 
 @dataclass(frozen=True)

@@ -8,18 +8,30 @@ frees up, so a late job with a tight deadline can overtake earlier ones with roo
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from .annealing import AnnealingParams, anneal
+from .annealing import AnnealingParams
 from .baselines import edf
 from .model import Job, Problem, Schedule
+from .schedule import schedule
 from .validate import check_schedule
 
 #: Work budget of one online plan per waiting job, with floor and cap: about 0.02-0.15 s on
-#: this machine, so planning on every arrival stays cheap even in a burst.
+#: this machine, so planning on every arrival stays cheap even in a burst. Used when the
+#: params set neither ``work_budget`` nor ``time_limit``.
 ONLINE_WORK_PER_JOB = 4_000
 ONLINE_WORK_FLOOR = 20_000
 ONLINE_WORK_CAP = 150_000
+
+
+def online_params(params: AnnealingParams, waiting: int) -> AnnealingParams:
+    """``params`` for one online plan of ``waiting`` jobs: as given when they set a budget
+    (``work_budget`` or ``time_limit``), else with the online work budget; always LOCC-aware
+    (the jobs' cut kinds were fixed before they waited: the plan never re-cuts)."""
+    budget = params.work_budget
+    if budget is None and params.time_limit is None:
+        budget = min(ONLINE_WORK_CAP, max(ONLINE_WORK_FLOOR, ONLINE_WORK_PER_JOB * waiting))
+    return replace(params, work_budget=budget, locc_aware=True)
 
 
 @dataclass(frozen=True)
@@ -42,25 +54,33 @@ class Wait:
     end: float | None
 
 
-def plan_waiting(problem: Problem, seed: int = 0) -> Schedule:
+def plan_waiting(problem: Problem, algorithm: str = "annealing",
+                 params: AnnealingParams | None = None) -> Schedule:
     """The joint plan of ``problem``'s waiting jobs (released at ``problem.now``) around its
-    fixed fragments (admitted work: jobs that have them are committed, never dropped).
+    fixed fragments (admitted work: jobs that have them are committed, never dropped), made
+    with ``algorithm`` (see :data:`~.schedule.ALGORITHMS`) and ``params`` (default
+    ``AnnealingParams()``), bounded as :func:`online_params` says.
 
-    One waiting job is placed greedily first (EDF: earliest finish, shots split over QPUs only
-    when its deadline needs it, which leaves QPUs free for later arrivals; a millisecond);
-    when that misses its deadline, and with several waiting jobs, the QB scheduler plans with
-    an online work budget (its portfolio includes EDF and list scheduling). Jobs are never
-    re-cut: their cut plans are fixed before they wait. The plan is checked against every
+    ``annealing``: one waiting job is placed greedily first (EDF: earliest finish, shots
+    split over QPUs only when its deadline needs it, which leaves QPUs free for later
+    arrivals; a millisecond; the annealer's portfolio holds this plan too); when that misses
+    its deadline, and with several waiting jobs, the QB scheduler
+    (:func:`~.annealing.anneal`) plans within the budget. ``greedyEDF``, ``list`` and
+    ``random``: that baseline alone (``random`` with ``params.seed``). Jobs are never re-cut:
+    their cut plans are fixed before they wait. The plan is checked against every
     constraint before it is used.
     """
     waiting = waiting_jobs(problem)
-    plan = edf(problem, split=True) if len(waiting) <= 1 else None
-    if plan is None or not all(j.name in plan.admitted for j in waiting):
-        budget = min(ONLINE_WORK_CAP,
-                     max(ONLINE_WORK_FLOOR, ONLINE_WORK_PER_JOB * len(waiting)))
-        plan = anneal(problem, AnnealingParams(seed=seed, work_budget=budget))
-        if plan.recut:  # cannot happen without cut plans in the model; never silently re-cut
-            raise AssertionError(f"the joint plan re-cut {sorted(plan.recut)}")
+    params = online_params(params or AnnealingParams(), len(waiting))
+    plan = None
+    if algorithm == "annealing" and len(waiting) <= 1:
+        plan = edf(problem, split=params.shot_splitting)
+        if not all(j.name in plan.admitted for j in waiting):
+            plan = None
+    if plan is None:
+        plan = schedule(problem, algorithm, params)  # annealing: anneal(problem, params)
+    if plan.recut:  # cannot happen without cut plans in the model; never silently re-cut
+        raise AssertionError(f"the joint plan re-cut {sorted(plan.recut)}")
     check_schedule(problem, plan)
     return plan
 
