@@ -7,9 +7,13 @@ import argparse
 import logging
 import os
 import shlex
+from typing import TYPE_CHECKING
 
 from qbackbone.k8s.builders import WorkerConfig
 from qbackbone.observability.logs import FORMATS
+
+if TYPE_CHECKING:
+    from qbackbone.k8s.scheduler_policy import SchedulerPolicyRef
 
 DEFAULT_METRICS_PORT = 8081  # the liveness endpoint has 8080
 
@@ -38,6 +42,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     help="extra environment of worker pods (repeatable)")
     op.add_argument("--seed", type=int, default=None,
                     help="seed simulators and the transpiler (reproducible results)")
+    op.add_argument("--scheduler-policy", type=_policy_ref, default="default/default",
+                    metavar="[NAMESPACE/]NAME",
+                    help="the InvocationPolicy whose spec.scheduler (algorithm, annealing "
+                    "fields, timeBudgetSeconds, workBudget, seed) governs the joint plan of "
+                    "all waiting jobs, followed as it changes; absent or invalid: the defaults "
+                    "(default: %(default)s; a bare NAME is in namespace default)")
     op.add_argument("--admission-lookahead", type=_seconds, default=2.0, metavar="SECONDS",
                     help="admit a waiting job once the joint plan starts it within this many "
                     "seconds (about a fragment pod's start time; default: %(default)s)")
@@ -49,6 +59,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "(default: %(default)s)")
     op.add_argument("-v", "--verbose", action="store_true")
     op.set_defaults(func=run)
+
+
+def _policy_ref(text: str) -> SchedulerPolicyRef:
+    """``NAMESPACE/NAME`` or ``NAME`` of the scheduler policy."""
+    from qbackbone.k8s.scheduler_policy import SchedulerPolicyRef
+
+    try:
+        return SchedulerPolicyRef.parse(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _seconds(text: str) -> float:
@@ -89,7 +109,8 @@ def run(args: argparse.Namespace) -> int:
         kopf.run(standalone=True, clusterwide=not args.namespace, namespaces=args.namespace,
                  liveness_endpoint=None if args.liveness == "none" else args.liveness,
                  memo=kopf.Memo(worker=worker, seed=args.seed,
-                                lookahead=args.admission_lookahead))
+                                lookahead=args.admission_lookahead,
+                                scheduler_policy_ref=args.scheduler_policy))
     finally:
         if metrics is not None:
             metrics.close()

@@ -3,6 +3,7 @@ jobs decided and quantum share from the jobs that name it (k8s.usage)."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import kopf
@@ -11,10 +12,12 @@ from controllers.metrics import observed
 from qbackbone.k8s import GROUP, JOBS, POLICIES, VERSION
 from qbackbone.k8s.kube import Kube
 from qbackbone.k8s.qpunodes import policy_status
+from qbackbone.k8s.scheduler_policy import SchedulerPolicy
 from qbackbone.k8s.status import write_status
 from qbackbone.k8s.usage import PolicyUse, StatusLoop
 
 USAGE_INTERVAL_SECONDS = 2.0
+log = logging.getLogger(__name__)
 
 
 @kopf.on.resume(GROUP, VERSION, POLICIES)
@@ -58,5 +61,12 @@ def job_seen(type: str, body: kopf.Body, uid: str, namespace: str | None, memo: 
 @kopf.on.event(GROUP, VERSION, POLICIES)
 def policy_seen(type: str, body: kopf.Body, name: str, namespace: str | None,
                 memo: kopf.Memo, **_: Any) -> None:
-    """A policy was listed, changed or deleted (its stored status is the write's base)."""
-    memo.policy_use.see_policy(namespace or "", name, None if type == "DELETED" else body)
+    """A policy was listed, changed or deleted (its stored status is the write's base; the
+    scheduler policy's settings go to the joint plan, k8s.scheduler_policy)."""
+    seen = None if type == "DELETED" else body
+    memo.policy_use.see_policy(namespace or "", name, seen)
+    scheduler: SchedulerPolicy | None = memo.get("scheduler_policy")
+    if scheduler is not None and scheduler.see(namespace or "", name, seen):
+        log.info("joint plan: the scheduler settings of InvocationPolicy %s are now %s",
+                 scheduler.ref, "the defaults (deleted)" if seen is None
+                 else scheduler.queue.scheduler.to_wire())

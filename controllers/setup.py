@@ -14,6 +14,7 @@ from qbackbone.k8s.builders import WorkerConfig
 from qbackbone.k8s.jobflow import JobReconciler, warm_up
 from qbackbone.k8s.kube import Kube, load_api_client
 from qbackbone.k8s.queue import FleetQueue
+from qbackbone.k8s.scheduler_policy import SchedulerPolicy, SchedulerPolicyRef
 from qbackbone.observability import metrics
 
 PREFIX = "qbackbone.io"
@@ -37,6 +38,9 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     queue = FleetQueue(lookahead=memo.get("lookahead", 2.0), seed=seed or 0,
                        on_plan=metrics.joint_plan_made)
     memo.jobs = JobReconciler(memo.kube, worker, seed, queue)
+    # The joint plan follows this policy's spec.scheduler (controllers.policy.policy_seen).
+    memo.scheduler_policy = SchedulerPolicy(
+        memo.get("scheduler_policy_ref") or SchedulerPolicyRef(), queue)
     warm_up()  # the first job's decision is then as fast as the others'
 
 
