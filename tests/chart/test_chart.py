@@ -53,6 +53,7 @@ def test_verify_script_fails_on_crd_drift(k8s_bin_dir: Path, tmp_path: Path) -> 
     ("operator.healthPort=70000", "at '/operator/healthPort': maximum"),
     ("devicePlugin.qpus[0].name=Bad_Name", "at '/devicePlugin/qpus/0/name'"),
     ("operator.watchNamespaces[0]=Not A Namespace", "at '/operator/watchNamespaces/0'"),
+    ("operator.schedulerPolicy=a/b/c", "at '/operator/schedulerPolicy'"),
     ("metrics.serviceMonitor.enabled=true",
      "metrics.serviceMonitor.enabled needs metrics.enabled: true"),
 ])
@@ -118,6 +119,8 @@ def test_default_render_is_secure_and_single_replica(k8s_bin_dir: Path) -> None:
         "--worker-image=qbackbone:0.1.0", "--worker-image-pull-policy=IfNotPresent",
         "--worker-command=qbackbone"]
     assert "--worker-service-account=qbackbone-worker" in container["args"]
+    # the chart's (default) policy, created or not, governs the joint plan
+    assert "--scheduler-policy=qbackbone-system/default" in container["args"]
     assert ("ServiceAccount", "qbackbone-worker") in docs
     plugin = docs[("DaemonSet", "qbackbone-device-plugin")]["spec"]["template"]["spec"]
     assert plugin["automountServiceAccountToken"] is False
@@ -165,3 +168,15 @@ def test_all_features_render(k8s_bin_dir: Path) -> None:
     workers = [d for d in docs if d["kind"] == "ServiceAccount"
                and d["metadata"]["name"] == "qbackbone-worker"]
     assert sorted(w["metadata"]["namespace"] for w in workers) == ["qb-jobs-a", "qb-jobs-b"]
+
+
+def test_the_scheduler_policy_is_the_charts_policy_unless_named(k8s_bin_dir: Path) -> None:
+    def args(*settings: str) -> list[str]:
+        docs = documents(render(k8s_bin_dir, *(a for s in settings for a in ("--set", s))))
+        deploy = next(d for d in docs if d["kind"] == "Deployment"
+                      and d["metadata"]["name"] == "qbackbone-operator")
+        return list(deploy["spec"]["template"]["spec"]["containers"][0]["args"])
+
+    assert "--scheduler-policy=team-a/cluster" in args("invocationPolicy.namespace=team-a",
+                                                        "invocationPolicy.name=cluster")
+    assert "--scheduler-policy=ops/main" in args("operator.schedulerPolicy=ops/main")
