@@ -18,6 +18,7 @@ from qbackbone.core.scheduling import (
     random_schedule,
 )
 from qbackbone.core.scheduling.admission import (
+    ONLINE_SECONDS,
     ONLINE_WORK_FLOOR,
     ONLINE_WORK_PER_JOB,
     online_params,
@@ -74,17 +75,28 @@ def test_annealing_places_one_waiting_job_greedily_and_several_with_the_annealer
     assert several.method == "qb"
 
 
-def test_annealing_without_a_budget_has_the_online_work_budget_and_the_seed() -> None:
-    problem = waiting_problem(8)
+def test_annealing_without_a_budget_has_the_online_budget_and_the_seed() -> None:
     budget = max(ONLINE_WORK_FLOOR, ONLINE_WORK_PER_JOB * 8)
-    assert online_params(AnnealingParams(seed=5), 8) == AnnealingParams(seed=5,
-                                                                        work_budget=budget)
+    online = AnnealingParams(seed=5, work_budget=budget, time_limit=ONLINE_SECONDS)
+    assert online_params(AnnealingParams(seed=5), 8) == online
+    # roomy deadlines: the heuristics serve every job, so the plan is a function of the seed
+    problem = waiting_problem(8)
+    problem = replace(problem, jobs=tuple(replace(j, deadline=200.0) for j in problem.jobs))
     for seed in (5, 6):
         plan = plan_waiting(problem, "annealing", AnnealingParams(seed=seed))
-        same = anneal(problem, AnnealingParams(seed=seed, work_budget=budget))
-        assert plan.fragments == same.fragments
-        assert plan.stats["work"] == same.stats["work"]
-        assert plan.stats["work"] <= 1.1 * budget
+        same = anneal(problem, replace(online, seed=seed))
+        assert plan.fragments == same.fragments and plan.served == 9
+        assert plan.stats["work"] == same.stats["work"] <= 1.1 * budget
+
+
+def test_the_online_budget_bounds_the_latency() -> None:
+    """Nothing admitted yet and jobs the heuristics cannot all serve: the CP-SAT step runs,
+    within the online wall-clock cap (uncapped it took 2-4 s here)."""
+    problem = waiting_problem(20)
+    problem = replace(problem, jobs=problem.jobs[1:], fixed=())
+    plan = plan_waiting(problem, "annealing", AnnealingParams())
+    assert plan.stats["seconds"] < ONLINE_SECONDS + 1.5
+    check_schedule(problem, plan)
 
 
 def test_annealing_honours_the_policys_work_budget() -> None:
@@ -97,7 +109,7 @@ def test_annealing_honours_the_policys_work_budget() -> None:
 
 
 def test_annealing_honours_the_policys_time_budget() -> None:
-    """A time budget replaces the online work budget: 10 ms stops the search at once, with a
+    """A time budget replaces the online budget: 10 ms stops the search at once, with a
     valid plan (the portfolio's best)."""
     problem = waiting_problem(20)
     params = online_params(AnnealingParams(time_limit=0.01), 20)

@@ -153,9 +153,9 @@ class SchedulerOptions(ApiModel):
         description="Deterministic effort budget of one annealing plan (one unit per QPU tried "
         "for a subcircuit): the plan depends only on the problem and the seed. Unset: "
         "automatic (qbackbone schedule: the scheduler's own, growing with the jobs; "
-        "the operator's joint plan: a smaller online budget, unless timeBudgetSeconds is set); "
-        "0: no cap (iterations end the search). With timeBudgetSeconds, whichever is spent "
-        "first ends the search.",
+        "the operator's joint plan, when timeBudgetSeconds is unset too: a smaller online "
+        "budget capped at 0.5 s); 0: no cap (iterations end the search). With "
+        "timeBudgetSeconds, whichever is spent first ends the search.",
     )
 
     @field_validator("shot_splitting_mode", mode="before")
