@@ -67,6 +67,8 @@ def policy_seen(type: str, body: kopf.Body, name: str, namespace: str | None,
     memo.policy_use.see_policy(namespace or "", name, seen)
     scheduler: SchedulerPolicy | None = memo.get("scheduler_policy")
     if scheduler is not None and scheduler.see(namespace or "", name, seen):
-        log.info("joint plan: the scheduler settings of InvocationPolicy %s are now %s",
-                 scheduler.ref, "the defaults (deleted)" if seen is None
-                 else scheduler.queue.scheduler.to_wire())
+        settings = scheduler.queue.scheduler.model_dump(mode="json", by_alias=True,
+                                                        exclude_unset=True)
+        log.info("joint plan: scheduler settings of InvocationPolicy %s%s: %s, the rest at "
+                 "their defaults", scheduler.ref, " (deleted)" if seen is None else "",
+                 settings or "none")

@@ -95,3 +95,19 @@ def test_the_plan_takes_the_policys_seed_else_the_operators() -> None:
                                          shotSplitting="Never", iterations=300), 11)
     assert (timed.time_limit, timed.work_budget, timed.iterations) == (0.5, 9000, 300)
     assert timed.shot_splitting  # each job's own policy says whether it may be split
+
+
+def test_the_policy_watch_hands_the_scheduler_policy_to_the_queue() -> None:
+    import kopf
+    from controllers.policy import policy_seen
+
+    from qbackbone.k8s.usage import PolicyUse
+
+    queue = FleetQueue()
+    memo = kopf.Memo(policy_use=PolicyUse(),
+                     scheduler_policy=SchedulerPolicy(SchedulerPolicyRef(), queue))
+    body = policy("default", {"algorithm": "list", "timeBudgetSeconds": 0.3})
+    policy_seen(type=None, body=body, name="default", namespace="default", memo=memo)
+    assert (queue.scheduler.algorithm, queue.scheduler.time_budget_seconds) == ("list", 0.3)
+    policy_seen(type="DELETED", body=body, name="default", namespace="default", memo=memo)
+    assert queue.scheduler == SchedulerOptions()
