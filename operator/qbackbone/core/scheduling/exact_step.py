@@ -10,7 +10,8 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from .exact import solve_exact
-from .model import Problem, Schedule, flip_cut
+from .exact_fixed import optional_fragments
+from .model import Problem, Schedule
 from .validate import validate
 
 if TYPE_CHECKING:
@@ -34,17 +35,18 @@ EXACT_MIN_DTIME = 0.05
 
 
 def exact_size(problem: Problem) -> int | None:
-    """Optional fragments of ``problem``'s exact model (``None``: not for CP-SAT: fragments
-    that already run, or times that are not finite)."""
-    if problem.fixed or not all(
-            math.isfinite(t) for j in problem.jobs for t in (j.arrival, j.deadline)):
+    """Optional fragments of ``problem``'s exact model (``None``: not for CP-SAT: times that
+    are not finite, or fixed fragments that name no job, QPU or subcircuit of it). Fragments
+    that already run are part of the model but not optional: only the remaining work counts
+    (a committed job's shots left, in the cut it runs with)."""
+    times = [t for j in problem.jobs for t in (j.arrival, j.deadline)]
+    times += [t for f in problem.fixed for t in (f.start, f.end)]
+    if not all(math.isfinite(t) for t in (*times, problem.now)):
         return None
-    n = 0
-    for job in problem.jobs:
-        for var in {job, flip_cut(job)}:
-            for sub in var.subcircuits:
-                n += sum(q.can_run(sub) and math.isfinite(q.available_at) for q in problem.qpus)
-    return n
+    try:
+        return optional_fragments(problem)
+    except ValueError:
+        return None
 
 
 def exact_step(
