@@ -35,7 +35,10 @@ KEEP = 2  # cache entries of each kind kept (the newest)
 HERE = Path(__file__).resolve().parent
 SOURCES = {name: HERE / f"{name}.py" for name in ("image", "image_build", "image_spec",
                                                   "image_rootfs", "image_oci", "images")}
-CONTEXT_IGNORED = ("__pycache__", ".pyc", ".egg-info", ".mypy_cache", ".pytest_cache")
+CONTEXT_IGNORED = ("__pycache__", ".pyc", ".egg-info", ".mypy_cache", ".pytest_cache",
+                   ".so")  # a compiled engine built in place: the wheel builds its own
+#: Build trees inside the context (cargo's, for the compiled scheduler engine), as .dockerignore.
+CONTEXT_IGNORED_DIRS = ("operator/native/target/",)
 
 
 def log(message: str) -> None:
@@ -72,8 +75,8 @@ def context_files(repo: Path, copies: Sequence[str]) -> list[tuple[str, Path]]:
         candidates = sorted(path.rglob("*")) if path.is_dir() else [path]
         for file in candidates:
             rel = file.relative_to(repo).as_posix()
-            if file.is_file() and not any(part.endswith(CONTEXT_IGNORED)
-                                          for part in rel.split("/")):
+            if (file.is_file() and not rel.startswith(CONTEXT_IGNORED_DIRS)
+                    and not any(part.endswith(CONTEXT_IGNORED) for part in rel.split("/"))):
                 files.append((rel, file))
     return files
 

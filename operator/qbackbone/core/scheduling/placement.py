@@ -12,8 +12,10 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from .engine import Busy, native_engine
 from .model import Fragment, Problem, Schedule
 from .timing import on_time
+from .waterfill import waterfill, waterfill_capped
 
 Interval = tuple[float, float]
 #: A QPU's busy intervals as (starts, ends), sorted, non-overlapping (so ends are sorted too).
@@ -50,10 +52,36 @@ class JobData:
         return all(e or r == 0 for e, r in zip(self.eligible, self.remaining, strict=True))
 
 
-class Compiled:
-    """A problem in index form: QPU rates, release times, base timelines, job data."""
+class PyBusy:
+    """Every QPU's timeline, for the pure-Python engine. A copy shares the timelines it has
+    not changed (they are immutable tuples), so :meth:`same` compares by identity."""
 
-    def __init__(self, problem: Problem, min_fragment: float = MIN_FRAGMENT) -> None:
+    __slots__ = ("lines",)
+
+    def __init__(self, lines: list[Timeline]) -> None:
+        self.lines = lines
+
+    def copy(self) -> PyBusy:
+        return PyBusy(list(self.lines))
+
+    def insert(self, q: int, start: float, end: float) -> None:
+        self.lines[q] = insert(self.lines[q], start, end)
+
+    def same(self, other: PyBusy) -> bool:
+        return self.lines is other.lines or all(
+            x is y for x, y in zip(self.lines, other.lines, strict=True))
+
+    def timelines(self) -> list[Timeline]:
+        return self.lines
+
+
+class Compiled:
+    """A problem in index form: QPU rates, release times, base timelines, job data, and the
+    engine that places jobs (:mod:`.engine`: the compiled one when it is built, else this
+    module's functions, the reference; both give the same plans)."""
+
+    def __init__(self, problem: Problem, min_fragment: float = MIN_FRAGMENT,
+                 engine: str | None = None) -> None:
         self.problem = problem
         self.min_fragment = min_fragment
         self.qpus = problem.qpus
@@ -68,18 +96,26 @@ class Compiled:
         for iv in base:
             iv.sort()
             self.base.append((tuple(a for a, _ in iv), tuple(b for _, b in iv)))
+        fixed_by_job: dict[str, list[Fragment]] = {}
+        for f in problem.fixed:
+            fixed_by_job.setdefault(f.job, []).append(f)
+        # eligibility depends only on a subcircuit's shape: computed once per shape
+        shapes: dict[tuple[int, int, frozenset[str] | None], tuple[int, ...]] = {}
         self.jobs: list[JobData] = []
         for ji, job in enumerate(problem.jobs):
-            fixed = [f for f in problem.fixed if f.job == job.name]
+            fixed = fixed_by_job.get(job.name, [])
             remaining = [s.shots for s in job.subcircuits]
             fixed_end = [-_INF] * len(job.subcircuits)
             for f in fixed:
                 remaining[f.subcircuit] -= f.shots
                 fixed_end[f.subcircuit] = max(fixed_end[f.subcircuit], f.end)
-            eligible = tuple(
-                tuple(qi for qi, q in enumerate(problem.qpus) if q.can_run(s))
-                for s in job.subcircuits
-            )
+            eligible = []
+            for sub in job.subcircuits:
+                shape = (sub.qubits, sub.depth, sub.qpus)
+                if shape not in shapes:
+                    shapes[shape] = tuple(qi for qi, q in enumerate(problem.qpus)
+                                          if q.can_run(sub))
+                eligible.append(shapes[shape])
             self.jobs.append(
                 JobData(
                     index=ji,
@@ -88,7 +124,7 @@ class Compiled:
                     deadline=job.deadline,
                     topo=tuple(job.topological_order()),
                     preds=tuple(tuple(p) for p in job.predecessors()),
-                    eligible=eligible,
+                    eligible=tuple(eligible),
                     remaining=tuple(max(0, r) for r in remaining),
                     fixed_end=tuple(fixed_end),
                     committed=bool(fixed),
@@ -96,8 +132,19 @@ class Compiled:
                 )
             )
 
-    def fresh(self) -> list[Timeline]:
-        return list(self.base)
+        self.native = native_engine(self, engine)
+
+    def fresh(self) -> Busy:
+        """Every QPU's timeline before any job is placed."""
+        return self.native.fresh() if self.native is not None else PyBusy(list(self.base))
+
+    def place(self, busy: Busy, j: int, choices: Sequence[Choice], split: bool
+              ) -> tuple[list[Placed], float]:
+        """:func:`place_job` of job ``j`` with this problem's engine (``busy`` modified)."""
+        if self.native is not None:
+            return self.native.place_job(busy, j, list(choices), split)
+        assert isinstance(busy, PyBusy)
+        return place_job(self, busy.lines, self.jobs[j], choices, split)
 
 
 def earliest_fit(timeline: Timeline, release: float, ready: float, duration: float) -> float:
@@ -123,51 +170,6 @@ def insert(timeline: Timeline, start: float, end: float) -> Timeline:
     return ((*starts[:i], start, *starts[i:]), (*ends[:i], end, *ends[i:]))
 
 
-def waterfill(
-    shots: int, avail: Sequence[float], rate: Sequence[float], min_time: Sequence[float]
-) -> list[int]:
-    """Integer split of ``shots`` minimising the latest finish, QPU k free for shots from
-    ``avail[k]`` (its start plus setup) at ``rate[k]`` seconds per shot. QPUs join in order of
-    ``avail``; one joins only while its share of the time would be at least ``min_time[k]``."""
-    k = len(avail)
-    if k == 1:
-        return [shots]
-    order = sorted(range(k), key=avail.__getitem__)
-    inv = 0.0
-    weighted = 0.0
-    finish = _INF
-    used = 0
-    for pos, q in enumerate(order):
-        a = avail[q]
-        if pos and finish <= a:
-            break
-        new_inv = inv + 1.0 / rate[q]
-        new_weighted = weighted + a / rate[q]
-        new_finish = (shots + new_weighted) / new_inv
-        if pos and new_finish - a < min_time[q]:
-            break
-        inv, weighted, finish, used = new_inv, new_weighted, new_finish, pos + 1
-    n = [0] * k
-    if used == 1:
-        n[order[0]] = shots
-        return n
-    active = order[:used]
-    total = 0
-    for q in active:
-        v = max(0, math.floor((finish - avail[q]) / rate[q] + 1e-9))
-        n[q] = v
-        total += v
-    while total > shots:  # rounding noise: take back from the latest finisher
-        q = max((i for i in active if n[i]), key=lambda i: avail[i] + n[i] * rate[i])
-        n[q] -= 1
-        total -= 1
-    while total < shots:  # the few leftover shots go where they finish first
-        q = min(active, key=lambda i: avail[i] + (n[i] + 1) * rate[i])
-        n[q] += 1
-        total += 1
-    return n
-
-
 def _place_single(
     c: Compiled, busy: list[Timeline], cands: Sequence[int], ready: float, shots: int
 ) -> tuple[int, float, float]:
@@ -186,39 +188,6 @@ def gap_end(timeline: Timeline, t: float) -> float:
     starts = timeline[0]
     i = bisect_left(starts, t)
     return starts[i] if i < len(starts) else _INF
-
-
-def waterfill_capped(
-    shots: int,
-    avail: Sequence[float],
-    rate: Sequence[float],
-    min_time: Sequence[float],
-    cap: Sequence[float],
-) -> list[int] | None:
-    """:func:`waterfill` where QPU k takes at most ``cap[k]`` shots: a QPU whose share would
-    exceed its cap is filled to the cap (or left out when the cap is below ``min_time``) and
-    the rest is water-filled over the others. ``None`` if the caps cannot hold every shot."""
-    k = len(avail)
-    n = [0] * k
-    pool = list(range(k))
-    left = shots
-    while left > 0:
-        if not pool:
-            return None
-        part = waterfill(left, [avail[i] for i in pool], [rate[i] for i in pool],
-                         [min_time[i] for i in pool])
-        over = [i for i, v in zip(pool, part, strict=True) if v > cap[i]]
-        if not over:
-            for i, v in zip(pool, part, strict=True):
-                n[i] += v
-            return n
-        for i in over:
-            take = int(cap[i])
-            if take > 0 and take * rate[i] >= min_time[i]:
-                n[i] = take
-                left -= take
-            pool.remove(i)
-    return n
 
 
 def _place_split(
@@ -358,9 +327,9 @@ def decode(
     late: set[int] = set()
     for j in order:
         jd = c.jobs[j]
-        trial = list(busy)
+        trial = busy.copy()
         ch = choices[j] if choices is not None else [None] * len(jd.topo)
-        frags, finish = place_job(c, trial, jd, ch, split)
+        frags, finish = c.place(trial, j, ch, split)
         if on_time(finish, jd.deadline) or (jd.committed and finish < _INF):
             busy = trial
             placed[j] = frags

@@ -1,0 +1,176 @@
+"""The annealer's search state: a job order, excluded jobs, per-subcircuit QPU choices and cut
+variants, decoded incrementally (timelines cached before every position of the order), and its
+energy. Starts that several component searches share are decoded once (``memo``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from .engine import Busy
+from .placement import Choice, Compiled, JobData, Placed
+from .timing import on_time
+
+_INF = float("inf")
+#: Fixed work of placing one job, beside one unit per eligible QPU per subcircuit.
+PLACE_COST = 15
+
+Result = tuple[list[Placed], float] | None
+
+
+def decode_work(c: Compiled) -> int:
+    """Work units of decoding every job of ``c`` once."""
+    return sum(PLACE_COST + sum(len(e) for e in jd.eligible) for jd in c.jobs)
+
+
+class SearchState:
+    """Incremental decoding: timelines are cached before every position of the order."""
+
+    def __init__(
+        self,
+        c: Compiled,
+        alt: Compiled | None,
+        split: bool,
+        order: list[int],
+        choices: list[list[Choice]] | None = None,
+        flip: bool = False,
+        memo: dict[Any, Any] | None = None,
+    ) -> None:
+        self.c = c
+        self.variants = (c, alt or c)
+        self.flippable = [
+            alt is not None and not jd.committed and job != alt.problem.jobs[jd.index]
+            for jd, job in zip(c.jobs, c.problem.jobs, strict=True)
+        ]
+        self.flip = [flip and f for f in self.flippable]
+        self.split = split
+        self.order = order
+        self.pos = [0] * len(c.jobs)
+        for i, j in enumerate(order):
+            self.pos[j] = i
+        self.excluded = [False] * len(c.jobs)
+        self.work = 0
+        self.decoded = False
+        self.cost = [PLACE_COST + sum(len(e) for e in jd.eligible) for jd in c.jobs]
+        self.choices: list[list[Choice]] = choices or [[None] * len(jd.topo) for jd in c.jobs]
+        self.snaps: list[Busy] = [c.fresh()]
+        self.res: list[Result] = []
+        key = (id(c), id(alt), split, flip, tuple(order),
+               None if choices is None else tuple(map(tuple, choices)))
+        if memo is not None and key in memo:  # decoded by another component: same state
+            self.snaps, self.res = list(memo[key][0]), list(memo[key][1])
+            return
+        self.decoded = True  # this state was decoded here (its work counts)
+        busy = c.fresh()
+        for j in order:
+            trial = busy.copy()
+            frags, finish = self.place(trial, j)
+            if is_kept(c.jobs[j], finish):
+                busy = trial
+            self.res.append((frags, finish))
+            self.snaps.append(busy)
+        if memo is not None:
+            memo[key] = (list(self.snaps), list(self.res))
+
+    def place(self, busy: Busy, j: int) -> tuple[list[Placed], float]:
+        """Place job ``j`` in the cut variant the state gives it (``busy`` modified)."""
+        return self.variants[self.flip[j]].place(busy, j, self.choices[j], self.split)
+
+    def decode_from(
+        self, p: int, order: Sequence[int], excluded: Sequence[bool], last: int
+    ) -> tuple[list[Busy], list[tuple[list[Placed], float] | None]]:
+        """Timelines and results for positions >= p after a move that changed positions
+        p..last. The cached prefix is reused; after ``last``, a job released after every
+        time where the new timelines differ from the cached ones (``horizon``) sees the same
+        free time, so its cached placement is reused instead of recomputed."""
+        c = self.c
+        snaps = self.snaps[: p + 1]
+        res = self.res[:p]
+        busy = snaps[p]
+        old_res, old_pos, old_snaps = self.res, self.pos, self.snaps
+        horizon = -_INF
+        for k in range(p, last + 1):
+            r = old_res[k]
+            if r is not None and is_kept(c.jobs[self.order[k]], r[1]):
+                horizon = max(horizon, r[1])
+        for k in range(p, len(order)):
+            j = order[k]
+            jd = c.jobs[j]
+            old = old_res[old_pos[j]]
+            new: tuple[list[Placed], float] | None
+            if excluded[j]:
+                new = None
+            elif k > last and jd.release >= horizon and old is not None:
+                new = old
+                if is_kept(jd, old[1]) and old[0]:
+                    busy = busy.copy()
+                    for _, q, _, st, en in old[0]:
+                        busy.insert(q, st, en)
+            else:
+                trial = busy.copy()
+                frags, finish = self.place(trial, j)
+                self.work += self.cost[j]
+                new = (frags, finish)
+                kept = is_kept(jd, finish)
+                if kept:
+                    busy = trial
+                was = old is not None and is_kept(jd, old[1])
+                if kept != was or (kept and old is not None and old[0] != frags):
+                    if kept:
+                        horizon = max(horizon, finish)
+                    if was and old is not None:
+                        horizon = max(horizon, old[1])
+            res.append(new)
+            snaps.append(busy)
+            if k >= last and busy.same(old_snaps[k + 1]):
+                snaps.extend(old_snaps[k + 2 :])
+                res.extend(old_res[k + 1 :])
+                break
+        return snaps, res
+
+    def served(self, res: Sequence[tuple[list[Placed], float] | None]) -> list[bool]:
+        out = [False] * len(self.c.jobs)
+        for i, r in enumerate(res):
+            jd = self.c.jobs[self.order[i]]
+            out[jd.index] = r is not None and is_kept(jd, r[1])
+        return out
+
+    def energy(
+        self, order: Sequence[int], res: Sequence[tuple[list[Placed], float] | None]
+    ) -> tuple[float, int]:
+        """-(jobs served) plus a guide below one job: unserved jobs closer to their deadline
+        and served jobs with more slack score better."""
+        n = len(order)
+        served = 0
+        guide = 0.0
+        for j, r in zip(order, res, strict=True):
+            jd = self.c.jobs[j]
+            window = max(jd.deadline - jd.release, 1e-9)
+            if r is None:
+                guide += 1.0
+            elif is_kept(jd, r[1]):
+                served += 1
+                guide -= 0.2 * max(0.0, min(1.0, (jd.deadline - r[1]) / window))
+            else:
+                guide += min(1.0, (r[1] - jd.deadline) / window)
+        return -served + 0.5 * guide / max(1, n), served
+
+
+
+def used_qpus(st: SearchState) -> list[list[Choice]]:
+    """Pin every placed subcircuit to the QPUs it got in ``st`` (same decode, any mode)."""
+    out = [list(row) for row in st.choices]
+    for j, r in zip(st.order, st.res, strict=True):
+        if r is not None:
+            for s in {f[0] for f in r[0]}:
+                out[j][s] = tuple(sorted({f[1] for f in r[0] if f[0] == s}))
+    return out
+
+
+
+def is_kept(jd: JobData, finish: float) -> bool:
+    """Kept in the plan: on time, or already running (cannot be dropped)."""
+    return on_time(finish, jd.deadline) or (jd.committed and finish < _INF)
+
+
