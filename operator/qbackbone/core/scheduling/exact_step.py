@@ -56,8 +56,10 @@ def exact_step(
     serves more jobs (checked by the validator), else the heuristic one. Stats: ``exact``
     (1: CP-SAT ran), ``exact_served``, ``exact_bound``, ``exact_optimal`` (1: proven),
     ``exact_seconds``, ``exact_won`` (1: the answer is CP-SAT's)."""
-    size = exact_size(problem)
-    if best.served == len(problem.jobs) or size is None or size > EXACT_MAX_FRAGMENTS:
+    # every job with work left has an optional fragment: count them only on small problems
+    small = len(problem.jobs) <= EXACT_MAX_FRAGMENTS
+    size = exact_size(problem) if small and best.served < len(problem.jobs) else None
+    if size is None or size > EXACT_MAX_FRAGMENTS:
         return best, {"exact": 0.0, "exact_won": 0.0}
     cap = params.budget(len(problem.jobs))
     if cap is not None:

@@ -10,7 +10,7 @@ from typing import Any
 
 from .engine import Busy
 from .placement import Choice, Compiled, JobData, Placed
-from .timing import on_time
+from .timing import TIME_EPS, on_time
 
 _INF = float("inf")
 #: Fixed work of placing one job, beside one unit per eligible QPU per subcircuit.
@@ -53,6 +53,10 @@ class SearchState:
         self.work = 0
         self.decoded = False
         self.cost = [PLACE_COST + sum(len(e) for e in jd.eligible) for jd in c.jobs]
+        self.limit = [jd.deadline + TIME_EPS for jd in c.jobs]  # on time: finish <= limit
+        self.deadline = [jd.deadline for jd in c.jobs]
+        self.window = [max(jd.deadline - jd.release, 1e-9) for jd in c.jobs]
+        self.committed = [jd.committed for jd in c.jobs]
         self.choices: list[list[Choice]] = choices or [[None] * len(jd.topo) for jd in c.jobs]
         self.snaps: list[Busy] = [c.fresh()]
         self.res: list[Result] = []
@@ -129,33 +133,35 @@ class SearchState:
                 break
         return snaps, res
 
-    def served(self, res: Sequence[tuple[list[Placed], float] | None]) -> list[bool]:
+    def served(self, res: Sequence[Result]) -> list[bool]:
         out = [False] * len(self.c.jobs)
-        for i, r in enumerate(res):
-            jd = self.c.jobs[self.order[i]]
-            out[jd.index] = r is not None and is_kept(jd, r[1])
+        limit, committed = self.limit, self.committed
+        for j, r in zip(self.order, res, strict=True):
+            if r is not None:
+                f = r[1]
+                out[j] = f <= limit[j] or (committed[j] and f < _INF)
         return out
 
-    def energy(
-        self, order: Sequence[int], res: Sequence[tuple[list[Placed], float] | None]
-    ) -> tuple[float, int]:
+    def energy(self, order: Sequence[int], res: Sequence[Result]) -> tuple[float, int]:
         """-(jobs served) plus a guide below one job: unserved jobs closer to their deadline
-        and served jobs with more slack score better."""
-        n = len(order)
+        and served jobs with more slack score better. (:func:`is_kept`, inlined: this runs
+        once per move over every job.)"""
+        limit, committed, deadline, window = self.limit, self.committed, self.deadline, self.window
         served = 0
         guide = 0.0
         for j, r in zip(order, res, strict=True):
-            jd = self.c.jobs[j]
-            window = max(jd.deadline - jd.release, 1e-9)
             if r is None:
                 guide += 1.0
-            elif is_kept(jd, r[1]):
+                continue
+            f = r[1]
+            if f <= limit[j] or (committed[j] and f < _INF):
                 served += 1
-                guide -= 0.2 * max(0.0, min(1.0, (jd.deadline - r[1]) / window))
+                slack = (deadline[j] - f) / window[j]
+                guide -= 0.2 * (0.0 if slack <= 0.0 else 1.0 if slack >= 1.0 else slack)
             else:
-                guide += min(1.0, (r[1] - jd.deadline) / window)
-        return -served + 0.5 * guide / max(1, n), served
-
+                late = (f - deadline[j]) / window[j]
+                guide += late if late < 1.0 else 1.0
+        return -served + 0.5 * guide / max(1, len(order)), served
 
 
 def used_qpus(st: SearchState) -> list[list[Choice]]:
