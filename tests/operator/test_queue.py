@@ -256,10 +256,10 @@ def test_the_plan_follows_the_scheduler_policy(monkeypatch: pytest.MonkeyPatch) 
     makes a new plan at once."""
     calls: list[tuple[str, sched.AnnealingParams]] = []
 
-    def recorded(problem: sched.Problem, algorithm: str,
-                 params: sched.AnnealingParams) -> sched.Schedule:
+    def recorded(problem: sched.Problem, algorithm: str, params: sched.AnnealingParams,
+                 previous: sched.Schedule | None = None) -> sched.Schedule:
         calls.append((algorithm, params))
-        return plan_waiting(problem, algorithm, params)
+        return plan_waiting(problem, algorithm, params, previous)
 
     monkeypatch.setattr(queue_module, "plan_waiting", recorded)
     plans: list[int] = []

@@ -52,3 +52,25 @@ def test_gantt_png(tmp_path: object) -> None:
     out = render_gantt(problem, s, Path(str(tmp_path)) / "g.png")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert make_fleet(3)[0].name == "kolkata-0"
+
+
+def test_warm_start_from_a_previous_plan_is_one_more_start() -> None:
+    """anneal(warm=plan) never serves fewer than anneal without it (the warm state is one
+    more start), follows the plan's QPUs where they still serve, and ignores jobs and QPUs
+    the plan names that the problem does not have."""
+    from dataclasses import replace as dc_replace
+
+    from qbackbone.core.scheduling import Fragment, InstanceParams, generate
+
+    for seed in range(4):
+        problem = generate(InstanceParams(n_jobs=14, n_qpus=4, load=1.5, deadline_coef=1.0,
+                                          seed=seed))
+        params = AnnealingParams(work_budget=20_000, seed=seed)
+        strong = anneal(problem, AnnealingParams(work_budget=400_000, seed=seed))
+        cold = anneal(problem, params)
+        strange = Fragment("no-such-job", 0, "no-such-qpu", 5, 0.0, 1.0)
+        warm_plan = dc_replace(strong, fragments=(*strong.fragments, strange))
+        warm = anneal(problem, params, warm=warm_plan)
+        check_schedule(problem, warm)
+        assert warm.served >= cold.served
+        assert warm.served >= strong.served  # the strong plan itself is one of its starts

@@ -186,8 +186,9 @@ class FleetQueue:
             del self._handover[uid]
         work += [c for _, planned in self._handover.values() for c in planned]
         problem = joint_problem(list(self._waiting.values()), key[1], work, now)
+        previous = self._plan.schedule if self._plan is not None else None
         schedule = plan_waiting(problem, self.scheduler.algorithm,
-                                plan_params(self.scheduler, self.seed))
+                                plan_params(self.scheduler, self.seed), previous)
         if self.on_plan is not None:
             self.on_plan(time.perf_counter() - start, len(waiting_jobs(problem)))
         return _Plan(now, key, problem, schedule)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from .annealing import AnnealingParams
+from .annealing import AnnealingParams, anneal
 from .baselines import edf
 from .model import Job, Problem, Schedule
 from .schedule import schedule
@@ -60,7 +60,8 @@ class Wait:
 
 
 def plan_waiting(problem: Problem, algorithm: str = "annealing",
-                 params: AnnealingParams | None = None) -> Schedule:
+                 params: AnnealingParams | None = None,
+                 previous: Schedule | None = None) -> Schedule:
     """The joint plan of ``problem``'s waiting jobs (released at ``problem.now``) around its
     fixed fragments (admitted work: jobs that have them are committed, never dropped), made
     with ``algorithm`` (see :data:`~.schedule.ALGORITHMS`) and ``params`` (default
@@ -82,8 +83,10 @@ def plan_waiting(problem: Problem, algorithm: str = "annealing",
         plan = edf(problem, split=params.shot_splitting)
         if not all(j.name in plan.admitted for j in waiting):
             plan = None
+    if plan is None and algorithm == "annealing":
+        plan = anneal(problem, params, warm=previous)  # the previous plan: one more start
     if plan is None:
-        plan = schedule(problem, algorithm, params)  # annealing: anneal(problem, params)
+        plan = schedule(problem, algorithm, params)
     if plan.recut:  # cannot happen without cut plans in the model; never silently re-cut
         raise AssertionError(f"the joint plan re-cut {sorted(plan.recut)}")
     check_schedule(problem, plan)

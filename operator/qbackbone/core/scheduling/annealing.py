@@ -35,8 +35,9 @@ from .exact_step import exact_step
 from .model import Problem, Schedule, flip_cut
 from .moves import propose
 from .placement import Compiled, Placed, to_schedule
-from .search_state import SearchState, decode_work, is_kept, used_qpus
+from .search_state import SearchState, decode_work, is_kept, used_qpus, warm_state
 from .timing import on_time
+from .validate import validate
 
 _INF = float("inf")
 
@@ -130,15 +131,20 @@ COMPONENTS: dict[tuple[bool, bool], float] = {
 }
 
 
-def anneal(problem: Problem, params: AnnealingParams | None = None) -> Schedule:
+def anneal(problem: Problem, params: AnnealingParams | None = None,
+           warm: Schedule | None = None) -> Schedule:
     """Run the QB scheduler on ``problem`` (see the module docstring): the best of its
-    component searches (:data:`COMPONENTS`), ties to the one with more features."""
+    component searches (:data:`COMPONENTS`), ties to the one with more features. ``warm``: a
+    previous plan of an overlapping problem (jobs and QPUs matched by name): one more start
+    for every component (its job order and QPU choices; times ignored) and, where it is still
+    a valid plan of ``problem`` (restricted to its jobs), a candidate as it is (``component``
+    -2 in the stats when it wins), so QB never serves fewer jobs than that plan still does."""
     params = params or AnnealingParams()
     started = time.perf_counter()
     problem = canonical(problem)  # the same answer under any order or names of QPUs and jobs
     base = problem_for(problem, params)
     lo_base: Problem | None = None
-    shared = _Shared()
+    shared = _Shared(warm=warm)
     budget = params.budget(len(base.jobs))
     shared.lean = (budget is not None
                    and 2 * FULL_PORTFOLIO_DECODES * decode_work(shared.compile(base)) > budget)
@@ -169,6 +175,10 @@ def anneal(problem: Problem, params: AnnealingParams | None = None) -> Schedule:
             index = list(COMPONENTS).index((split, locc))
             best = replace(sched, stats={**sched.stats, "component": float(index)})
     assert best is not None
+    if warm is not None:
+        kept = still_valid(base, warm)
+        if kept is not None and kept.served > best.served:
+            best = replace(kept, stats={**best.stats, "component": -2.0})
     exact: dict[str, float] = {}
     if params.shot_splitting and params.locc_aware:  # ablations keep to their own candidates
         best, exact = exact_step(base, params, best, total["work"], started)
@@ -214,6 +224,9 @@ def _component(
         starts.append(SearchState(c, alt, True, order, used_qpus(single), memo=memo))
     if alt is not None:
         starts.append(SearchState(c, alt, split, order, flip=True, memo=memo))
+    if shared.warm is not None:  # the previous plan: its order and QPUs
+        w_order, w_choices = warm_state(c, shared.warm, order)
+        starts.append(SearchState(c, alt, split, w_order, w_choices, memo=memo))
     st = min(starts, key=lambda x: x.energy(x.order, x.res))
     energy, served = st.energy(st.order, st.res)
     initial_served = served
@@ -295,6 +308,7 @@ class _Shared:
     whether the run is lean (see :data:`FULL_PORTFOLIO_DECODES`)."""
 
     lean: bool = False
+    warm: Schedule | None = None
     compiled: dict[Any, Compiled] = field(default_factory=dict)
     memo: dict[Any, Any] = field(default_factory=dict)
     keep: list[Problem] = field(default_factory=list)
@@ -326,3 +340,14 @@ def _temperature(
     return params.initial_temperature * 0.01 ** min(1.0, progress)
 
 
+def still_valid(problem: Problem, plan: Schedule) -> Schedule | None:
+    """``plan`` restricted to ``problem``'s jobs, when that is a valid schedule of ``problem``
+    on its QPUs (else ``None``)."""
+    jobs = {j.name for j in problem.jobs}
+    qpus = {q.name for q in problem.qpus}
+    kept = Schedule(admitted=plan.admitted & jobs,
+                    fragments=tuple(f for f in plan.fragments if f.job in jobs),
+                    method=plan.method, late=plan.late & jobs, recut=plan.recut & jobs)
+    if any(f.qpu not in qpus for f in kept.fragments):
+        return None
+    return kept if validate(problem, kept).valid else None

@@ -2,7 +2,9 @@
 
 Fragments that have started by ``now`` stay exactly where they are (same QPU, shots, times);
 their jobs stay admitted. Everything else (fragments not yet started, new jobs) is planned
-again by the QB scheduler, with the remaining shots of partly-run subcircuits.
+again by the QB scheduler, with the remaining shots of partly-run subcircuits, warm-started
+from the previous plan (one more start: its order and QPU choices), so a re-plan serves at
+least what following the previous plan still can, unless its budget runs out first.
 """
 
 from __future__ import annotations
@@ -46,4 +48,4 @@ def replan(
         if j.name in running or j.deadline > now
     )
     residual = Problem(fleet + keep, jobs, now=now, fixed=fixed)
-    return residual, anneal(residual, params)
+    return residual, anneal(residual, params, warm=previous)

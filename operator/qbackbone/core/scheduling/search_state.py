@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .engine import Busy
+from .model import Schedule
 from .placement import Choice, Compiled, JobData, Placed
 from .timing import TIME_EPS, on_time
 
@@ -173,6 +174,33 @@ def used_qpus(st: SearchState) -> list[list[Choice]]:
                 out[j][s] = tuple(sorted({f[1] for f in r[0] if f[0] == s}))
     return out
 
+
+
+def warm_state(c: Compiled, plan: Schedule, order: Sequence[int]
+               ) -> tuple[list[int], list[list[Choice]]]:
+    """A start that follows ``plan``, a previous plan of an overlapping problem (jobs and QPUs
+    matched by name; times ignored, they may be from another clock): its jobs in the order of
+    their first fragment (committed jobs first), then the others as in ``order``; each of its
+    subcircuits pinned to the QPUs it used there that are still eligible."""
+    index = {jd.name: jd.index for jd in c.jobs}
+    qindex = {q.name: i for i, q in enumerate(c.qpus)}
+    first: dict[int, float] = {}
+    used: dict[tuple[int, int], set[int]] = {}
+    for f in plan.fragments:
+        j, q = index.get(f.job), qindex.get(f.qpu)
+        if j is None or q is None or not 0 <= f.subcircuit < len(c.jobs[j].eligible):
+            continue
+        first[j] = min(first.get(j, _INF), f.start)
+        used.setdefault((j, f.subcircuit), set()).add(q)
+    choices: list[list[Choice]] = [[None] * len(jd.eligible) for jd in c.jobs]
+    for (j, s), qs in used.items():
+        pinned = tuple(sorted(qs.intersection(c.jobs[j].eligible[s])))
+        if pinned:
+            choices[j][s] = pinned
+    pos = {j: i for i, j in enumerate(order)}
+    ordered = sorted(order, key=lambda j: (not c.jobs[j].committed, j not in first,
+                                           first.get(j, 0.0), pos[j]))
+    return ordered, choices
 
 
 def is_kept(jd: JobData, finish: float) -> bool:
