@@ -5,6 +5,10 @@
 # Build:  docker build -t qbackbone:dev .
 # Try:    docker run --rm qbackbone:dev fleet
 #
+# The build stage has no Rust toolchain, so a Docker-built image plans with the scheduler's
+# pure-Python placement engine (same plans, about 10x slower); hack/build-image.sh builds the
+# wheel with the host's cargo and so carries the compiled engine.
+#
 # Stage 1 builds wheels for the project and every dependency; stage 2 installs them into a
 # slim image without compilers or pip caches and runs as an unprivileged user (the chart sets
 # runAsNonRoot and a read-only root filesystem; nothing here writes outside /tmp).
