@@ -20,6 +20,34 @@ eligible QPU), so load 1 offers the fleet as much work as it can do. Deadline:
 subcircuit alone on its fastest eligible QPU (no splitting, no contention). Arrivals and
 deadlines are rounded to whole microseconds, shot times up to 0.1 us: the data then sit on the
 exact model's time grid, so CP-SAT solves the same problem the heuristics see.
+
+Options that widen the instance shapes (each defaults to the behaviour above, so an instance
+with the defaults is the same as before the options existed). Each option that draws random
+numbers draws them from its own stream derived from ``seed``
+(``random.Random(f"{seed}/<name>")``), so switching one on changes only what it claims: the
+same seed gives the same jobs with and without it (except ``dag_density``, which draws other
+cut plans).
+
+* ``availability_spread``: QPU ``k`` becomes available at ``U(0, spread * w)`` (whole
+  microseconds), ``w`` the mean work of a job (QPU-seconds on an average eligible QPU):
+  work admitted earlier or a calibration still holds it. 0: every QPU free at time 0.
+* ``setup_range``: each QPU's setup time uniform in ``(lo, hi)`` seconds (whole microseconds)
+  instead of one ``setup_time`` for all: per-device compile, load and submission overheads.
+* ``deadline_basis``: ``"critical_path"`` (the default above: the longest path over the
+  LOCC precedence) or ``"total"``: ``t_ref`` is the sum of the subcircuits' times, as if the
+  job ran its subcircuits one after another. Equal for chains and single parts; with DAGs
+  (``dag_density``) or LO-cut jobs the critical path is shorter, so its deadlines are tighter
+  and meeting them needs parallel branches on different QPUs at once.
+* ``dag_density``: 0 keeps the chain cut plans. Above 0, a job's parts (count from
+  ``parts_weights``) are cut along a random DAG: each pair ``a < b`` gets one wire ``a -> b``
+  with probability ``dag_density``, at most ``max_wires`` wires per job (a random subset
+  when more were drawn), so jobs get fan-outs, joins, parallel branches and parts without
+  any precedence. Every wire multiplies every part's shots (``9**wires``): pick small
+  ``base_shots`` with dense DAGs.
+* ``no_precedence_share``: the probability that a job is LO-cut (its parts run ``16**wires``
+  shots each, with no precedence between them); a LOCC-aware scheduler may re-cut it to LOCC.
+  Arrivals stay those of the LOCC-cut jobs (the load counts every job's LOCC work); the
+  deadline is the LO job's own.
 """
 
 from __future__ import annotations
@@ -27,9 +55,10 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Literal
 
-from .model import QPU, CutPlan, Job, Problem, job_from_cut_plan
+from .model import QPU, CutPlan, Job, Problem, flip_cut, job_from_cut_plan
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,10 +133,34 @@ class InstanceParams:
     qubits_range: tuple[int, int] = (3, 24)
     depth_range: tuple[int, int] = (10, 80)
     mix: tuple[str, ...] = FLEET_MIX
+    availability_spread: float = 0.0
+    setup_range: tuple[float, float] | None = None
+    deadline_basis: Literal["critical_path", "total"] = "critical_path"
+    dag_density: float = 0.0
+    max_wires: int = 3
+    no_precedence_share: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.availability_spread < 0:
+            raise ValueError("availability_spread must be >= 0")
+        if self.setup_range is not None and not 0 <= self.setup_range[0] <= self.setup_range[1]:
+            raise ValueError("setup_range must be (lo, hi) with 0 <= lo <= hi")
+        if self.deadline_basis not in ("critical_path", "total"):
+            raise ValueError("deadline_basis must be 'critical_path' or 'total'")
+        if not 0 <= self.dag_density <= 1 or not 0 <= self.no_precedence_share <= 1:
+            raise ValueError("dag_density and no_precedence_share must be in [0, 1]")
+        if self.max_wires < 0:
+            raise ValueError("max_wires must be >= 0")
+
+
+def _stream(p: InstanceParams, name: str) -> random.Random:
+    """The random stream of one option, derived from the instance seed."""
+    return random.Random(f"{p.seed}/{name}")
 
 
 def random_plan(rng: random.Random, p: InstanceParams, fleet: Sequence[QPU]) -> CutPlan:
-    """A chain cut plan whose every part fits at least one QPU of ``fleet``."""
+    """A cut plan whose every part fits at least one QPU of ``fleet``: a chain, or a random
+    DAG with ``p.dag_density`` > 0 (module docstring)."""
     k = rng.choices(range(1, len(p.parts_weights) + 1), weights=p.parts_weights)[0]
     parts: list[tuple[int, int]] = []
     while len(parts) < k:
@@ -115,16 +168,27 @@ def random_plan(rng: random.Random, p: InstanceParams, fleet: Sequence[QPU]) -> 
         d = rng.randint(*p.depth_range)
         if any(qpu.qubits >= q and qpu.max_depth >= d for qpu in fleet):
             parts.append((q, d))
-    wires = tuple((i, i + 1, 1) for i in range(k - 1))
+    if p.dag_density <= 0:
+        wires = tuple((i, i + 1, 1) for i in range(k - 1))
+    else:
+        pairs = [(a, b) for a in range(k) for b in range(a + 1, k) if rng.random() < p.dag_density]
+        if len(pairs) > p.max_wires:
+            pairs = sorted(rng.sample(pairs, p.max_wires))
+        wires = tuple((a, b, 1) for a, b in pairs)
     return CutPlan(tuple(parts), wires, rng.choice(p.base_shots))
 
 
-def reference_time(job: Job, fleet: Sequence[QPU]) -> float:
-    """Critical path with every subcircuit alone on its fastest eligible QPU."""
+def reference_time(
+    job: Job, fleet: Sequence[QPU], basis: Literal["critical_path", "total"] = "critical_path"
+) -> float:
+    """Critical path (or, with ``basis="total"``, the sum of the subcircuits' times) with
+    every subcircuit alone on its fastest eligible QPU."""
     best = [
         min((q.duration(s.shots) for q in fleet if q.can_run(s)), default=math.inf)
         for s in job.subcircuits
     ]
+    if basis == "total":
+        return sum(best)
     finish = [0.0] * len(best)
     preds = job.predecessors()
     for i in job.topological_order():
@@ -147,18 +211,31 @@ def generate(
     """One instance; with ``plans`` (e.g. from the cutting engine) jobs reuse those plans."""
     rng = random.Random(p.seed)
     fleet = make_fleet(p.n_qpus, p.setup_time, p.mix)
+    if p.setup_range is not None:
+        srng = _stream(p, "setup")
+        fleet = tuple(replace(q, setup_time=round(srng.uniform(*p.setup_range), 6))
+                      for q in fleet)
     if plans:
         chosen = [plans[rng.randrange(len(plans))] for _ in range(p.n_jobs)]
     else:
         chosen = [random_plan(rng, p, fleet) for _ in range(p.n_jobs)]
     shapes = [job_from_cut_plan(f"j{i:03d}", 0.0, 0.0, plan) for i, plan in enumerate(chosen)]
     work = sum(mean_work(j, fleet) for j in shapes) / max(1, len(shapes))
+    if p.no_precedence_share > 0:  # after the rate: arrivals as with every job LOCC-cut
+        krng = _stream(p, "cut-kind")
+        shapes = [flip_cut(j) if krng.random() < p.no_precedence_share else j for j in shapes]
     rate = p.load * p.n_qpus / work
     t = 0.0
     jobs = []
     for shape in shapes:
         t = round(t + rng.expovariate(rate), 6)  # whole microseconds
-        deadline = round(t + p.deadline_coef * reference_time(shape, fleet), 6)
+        ref = reference_time(shape, fleet, p.deadline_basis)
+        deadline = round(t + p.deadline_coef * ref, 6)
         assert shape.plan is not None
-        jobs.append(job_from_cut_plan(shape.name, t, deadline, shape.plan))
+        jobs.append(job_from_cut_plan(shape.name, t, deadline, shape.plan, shape.cut_kind))
+    if p.availability_spread > 0:
+        arng = _stream(p, "availability")
+        fleet = tuple(
+            replace(q, available_at=round(arng.uniform(0.0, p.availability_spread * work), 6))
+            for q in fleet)
     return Problem(fleet, tuple(jobs))
