@@ -213,10 +213,11 @@ def build_parser() -> argparse.ArgumentParser:
     from qbackbone.cli.schedule import register as register_schedule
     from qbackbone.dev.cli import register as register_dev
     from qbackbone.deviceplugin.cli import register as register_device_plugin
+    from qbackbone.dra.cli import register as register_dra_driver
     from qbackbone.worker.cli import register as register_worker
 
     for register in (register_schedule, register_operator, register_worker, register_dev,
-                     register_device_plugin):
+                     register_device_plugin, register_dra_driver):
         register(sub)
     return parser
 

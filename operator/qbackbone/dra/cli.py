@@ -1,0 +1,86 @@
+"""``qbackbone dra-driver``: publish every Ready QPUNode as a device of the DRA driver
+``qpu.qbackbone.io`` (ResourceSlices per node for hosted QPUs, one pool reachable from every
+node for cloud QPUs) and the DeviceClass ``qpu.qbackbone.io``, until SIGTERM or Ctrl-C.
+Run one per cluster (it publishes every pool). The kubelet plugin side (prepare/unprepare) is
+not built yet: docs/dra.md."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+
+from qbackbone.dra.publisher import Publisher
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--resync", type=_positive, default=30.0, metavar="SECONDS",
+                        help="sync at least this often besides watch events "
+                             "(default: %(default)s)")
+    parser.add_argument("--no-device-class", dest="device_class", action="store_false",
+                        help="do not create or repair the DeviceClass (installed otherwise)")
+    parser.add_argument("--cleanup-on-exit", action="store_true",
+                        help="delete the published ResourceSlices when stopping (default: "
+                             "they stay, so a restart does not withdraw the devices)")
+    parser.add_argument("--once", action="store_true",
+                        help="sync once and exit (1 when an API call failed)")
+    parser.add_argument("--kubeconfig", default=None, metavar="FILE",
+                        help="kubeconfig (default: in-cluster service account, else "
+                             "$KUBECONFIG or ~/.kube/config)")
+    parser.add_argument("-v", "--verbose", action="store_true")
+
+
+def _api_client(kubeconfig: str | None):  # type: ignore[no-untyped-def]
+    from kubernetes import client, config
+
+    if kubeconfig:
+        return config.new_client_from_config(config_file=kubeconfig)
+    try:
+        config.load_incluster_config()
+    except config.ConfigException:
+        config.load_kube_config()
+    return client.ApiClient()
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        api = _api_client(args.kubeconfig)
+    except Exception as exc:
+        logging.error("no Kubernetes API: %s", exc)
+        return 2
+    publisher = Publisher(api, resync=args.resync, manage_device_class=args.device_class,
+                          cleanup=args.cleanup_on_exit)
+    if args.once:
+        try:
+            result = publisher.sync()
+        except Exception as exc:
+            logging.error("sync failed: %s", exc)
+            return 1
+        return 1 if result.errors else 0
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: publisher.stop())
+    logging.info("DRA driver qpu.qbackbone.io: publishing QPUNodes (resync %.0f s)",
+                 args.resync)
+    publisher.run()
+    logging.info("DRA driver stopped")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``dra-driver`` command to the ``qbackbone`` command line."""
+    parser = subparsers.add_parser("dra-driver", help="publish QPUNodes as DRA devices "
+                                   "(ResourceSlices of driver qpu.qbackbone.io)",
+                                   description=__doc__)
+    add_arguments(parser)
+    parser.set_defaults(func=run)
