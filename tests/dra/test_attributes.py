@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import copy
 import math
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
+from qbackbone.api.qpunode import CalibrationSnapshot
 from qbackbone.dra.attributes import (
     ATTRIBUTE_NAMES,
     UNBOUNDED,
@@ -23,9 +25,12 @@ READY = {"type": "Ready", "status": "True", "reason": "Calibrated"}
 def qpunode(name: str = "fake-torino", provider: str = "fake", backend: str = "fake_torino",
             calibration: dict[str, Any] | None = None, ready: bool = True,
             **spec: Any) -> dict[str, Any]:
-    cal = {"medianT1Us": 112.4, "medianT2Us": 98.6, "median1qError": 2.5e-4,
-           "median2qError": 8.5e-3, "medianReadoutError": 1.5e-2,
-           "takenAt": "2025-08-19T10:40:00Z"} if calibration is None else calibration
+    cal = CalibrationSnapshot(
+        median_t1_us=112.4, median_t2_us=98.6, median_1q_error=2.5e-4, median_2q_error=8.5e-3,
+        median_readout_error=1.5e-2, median_2q_duration_ns=660.0, two_qubit_gate="cz",
+        taken_at=datetime(2025, 8, 19, 10, 40, tzinfo=UTC),
+    ).model_dump(by_alias=True, mode="json", exclude_none=True) if calibration is None \
+        else calibration
     status: dict[str, Any] = {"conditions": [READY if ready else {**READY, "status": "False"}],
                               "deviceQubits": 133, "derivedMaxDepth": 40}
     if cal:
@@ -127,8 +132,8 @@ def test_not_ready_is_not_published() -> None:
     ("medianT1Us", "112", "InvalidCalibration"),
     ("medianT1Us", True, "InvalidCalibration"),
     ("medianT2Us", None, "MissingCalibration"),
-    ("median2qError", 1.5, "InvalidCalibration"),
-    ("median2qError", -1e-3, "InvalidCalibration"),
+    ("median2QError", 1.5, "InvalidCalibration"),
+    ("median2QError", -1e-3, "InvalidCalibration"),
     ("medianReadoutError", [0.1], "InvalidCalibration"),
 ])
 def test_hostile_calibration(field: str, value: Any, reason: str) -> None:
@@ -180,3 +185,25 @@ def test_unreadable_taken_at_is_zero() -> None:
     assert attrs(obj)["calibratedAt"] == 0
     obj["status"]["calibration"]["takenAt"] = "2025-08-19T10:40:00"  # naive: UTC
     assert attrs(obj)["calibratedAt"] == 1755600000
+
+
+@pytest.mark.parametrize(("provider", "backend", "ideal"), [("fake", "fake_manila", False),
+                                                           ("aer", "aer_simulator", True)])
+def test_the_operators_own_status_is_published(provider: str, backend: str, ideal: bool) -> None:
+    """The status the operator writes (k8s/qpunodes.py) is what the driver reads."""
+    from qbackbone.k8s.qpunodes import qpunode_status
+
+    body: dict[str, Any] = {"apiVersion": "qbackbone.io/v1alpha1", "kind": "QPUNode",
+                            "metadata": {"name": "q", "generation": 1},
+                            "spec": {"backend": {"provider": provider, "name": backend},
+                                     "qubits": 5}}
+    body["status"] = qpunode_status(body).model_dump(by_alias=True, mode="json",
+                                                     exclude_none=True)
+    a = attrs(body)
+    assert a["ideal"] is ideal and a["qubits"] == 5
+    if not ideal:
+        cal = body["status"]["calibration"]
+        assert a["error2qPpm"] == round(cal["median2QError"] * 1e6) > 0
+        assert a["t1Us"] == round(cal["medianT1Us"]) > 0
+        assert a["maxDepth"] == body["status"]["derivedMaxDepth"]
+        assert a["calibratedAt"] > 1_500_000_000

@@ -78,7 +78,7 @@ def test_calibration_change_bumps_the_pool_generation_only() -> None:
     a, c = qpunode("a", nodeName="host-a"), qpunode("c")
     held = served(plan(pools(a, c), []))
     a2 = copy.deepcopy(a)
-    a2["status"]["calibration"]["median2qError"] = 0.02
+    a2["status"]["calibration"]["median2QError"] = 0.02
     changes = plan(pools(a2, c), held)
     assert not changes.create and not changes.delete and len(changes.update) == 1
     body = changes.update[0]
@@ -108,7 +108,7 @@ def test_large_pools_split_with_one_generation() -> None:
     assert {o["spec"]["pool"]["resourceSliceCount"] for o in held} == {2}
     assert not plan(pools(*many), held)
     changed = copy.deepcopy(many)
-    changed[-1]["status"]["calibration"]["median1qError"] = 0.5
+    changed[-1]["status"]["calibration"]["median1QError"] = 0.5
     changes = plan(pools(*changed), held)
     assert len(changes.update) == 2  # every slice of the pool at the new generation
     assert {b["spec"]["pool"]["generation"] for b in changes.update} == {2}

@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from qbackbone.api.qpunode import CalibrationSnapshot
+
 DRIVER = "qpu.qbackbone.io"  # driver name, attribute domain and DeviceClass name
 
 # Attribute names (unprefixed names belong to the driver's domain: in CEL,
@@ -53,6 +55,9 @@ MAX_UNIX_SECONDS = 253_402_300_799  # 9999-12-31
 # Technology by provider: fake devices are snapshots of IBM superconducting QPUs; Aer is a
 # classical simulator (with or without a device's noise).
 TECHNOLOGY_OF = {"aer": "simulator", "fake": "superconducting", "ibm-runtime": "superconducting"}
+
+# The wire names of status.calibration's fields (the API model's aliases, e.g. median2QError).
+_CAL = {field: info.alias or field for field, info in CalibrationSnapshot.model_fields.items()}
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(
@@ -196,13 +201,12 @@ def device_of(obj: Mapping[str, Any]) -> Device:
         if not isinstance(cal, Mapping) or not cal:
             raise Unpublishable("MissingCalibration", "a noisy QPU without status.calibration")
         attributes.update({
-            T1_US: {"int": _time_us(cal.get("medianT1Us"), "medianT1Us")},
-            T2_US: {"int": _time_us(cal.get("medianT2Us"), "medianT2Us")},
-            ERROR_1Q_PPM: {"int": _ppm(cal.get("median1qError"), "median1qError")},
-            ERROR_2Q_PPM: {"int": _ppm(cal.get("median2qError"), "median2qError")},
-            READOUT_ERROR_PPM: {"int": _ppm(cal.get("medianReadoutError"),
-                                            "medianReadoutError")},
-            CALIBRATED_AT: {"int": _unix_seconds(cal.get("takenAt"))},
+            T1_US: {"int": _time_us(cal, "median_t1_us")},
+            T2_US: {"int": _time_us(cal, "median_t2_us")},
+            ERROR_1Q_PPM: {"int": _ppm(cal, "median_1q_error")},
+            ERROR_2Q_PPM: {"int": _ppm(cal, "median_2q_error")},
+            READOUT_ERROR_PPM: {"int": _ppm(cal, "median_readout_error")},
+            CALIBRATED_AT: {"int": _unix_seconds(cal.get(_CAL["taken_at"]))},
         })
         if max_depth is None:
             max_depth = _int(status.get("derivedMaxDepth"), "status.derivedMaxDepth", 1,
@@ -254,7 +258,9 @@ def _int(value: Any, what: str, low: int, high: int, required: bool = True) -> i
     return int(number)
 
 
-def _time_us(value: Any, what: str) -> int:
+def _time_us(cal: Mapping[str, Any], field: str) -> int:
+    what = _CAL[field]
+    value = cal.get(what)
     if value is None:
         raise Unpublishable("MissingCalibration", f"status.calibration.{what} is missing")
     number = _number(value, f"status.calibration.{what}")
@@ -264,7 +270,9 @@ def _time_us(value: Any, what: str) -> int:
     return max(1, round(number))
 
 
-def _ppm(value: Any, what: str) -> int:
+def _ppm(cal: Mapping[str, Any], field: str) -> int:
+    what = _CAL[field]
+    value = cal.get(what)
     if value is None:
         raise Unpublishable("MissingCalibration", f"status.calibration.{what} is missing")
     number = _number(value, f"status.calibration.{what}")
