@@ -54,6 +54,8 @@ def test_verify_script_fails_on_crd_drift(k8s_bin_dir: Path, tmp_path: Path) -> 
     ("devicePlugin.qpus[0].name=Bad_Name", "at '/devicePlugin/qpus/0/name'"),
     ("operator.watchNamespaces[0]=Not A Namespace", "at '/operator/watchNamespaces/0'"),
     ("operator.schedulerPolicy=a/b/c", "at '/operator/schedulerPolicy'"),
+    ("draDriver.resync=0", "at '/draDriver/resync'"),
+    ("draDriver.enable=true", "at '/draDriver': additional properties 'enable' not allowed"),
     ("metrics.serviceMonitor.enabled=true",
      "metrics.serviceMonitor.enabled needs metrics.enabled: true"),
 ])
@@ -133,6 +135,29 @@ def test_default_render_is_secure_and_single_replica(k8s_bin_dir: Path) -> None:
     kinds = {kind for kind, _ in docs}
     assert not kinds & {"QPUNode", "InvocationPolicy", "Service", "ServiceMonitor"}
     assert ("ClusterRole", "qbackbone-device-plugin") not in docs
+    assert not {name for _, name in docs if "dra-driver" in name}  # draDriver: off by default
+
+
+def test_dra_driver_renders_when_enabled(k8s_bin_dir: Path) -> None:
+    docs = {(d["kind"], d["metadata"]["name"]): d for d in documents(render(
+        k8s_bin_dir, "--set", "draDriver.enabled=true", "--set", "draDriver.resync=12"))}
+    deploy = docs[("Deployment", "qbackbone-dra-driver")]
+    assert deploy["spec"]["replicas"] == 1
+    assert deploy["spec"]["strategy"] == {"type": "Recreate"}  # never two publishers
+    pod = deploy["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "qbackbone-dra-driver"
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    (container,) = pod["containers"]
+    assert container["command"] == ["qbackbone"]
+    assert container["args"] == ["dra-driver", "--resync=12"]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert ("ServiceAccount", "qbackbone-dra-driver") in docs
+    off = documents(render(k8s_bin_dir, "--set", "draDriver.enabled=true", "--set",
+                           "draDriver.manageDeviceClass=false"))
+    args = next(d for d in off if d["kind"] == "Deployment"
+                and d["metadata"]["name"] == "qbackbone-dra-driver")[
+        "spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--no-device-class" in args
 
 
 def test_dev_values_render_for_the_dev_clusters_real_node(k8s_bin_dir: Path) -> None:

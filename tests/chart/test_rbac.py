@@ -115,6 +115,8 @@ def test_operator_grants_nothing_broad(k8s_bin_dir: Path) -> None:
             # replaced, k8s/dispatch.py); nothing else is ever deleted by hand.
             deletes = {n for n in have if n[2] in ("delete", "deletecollection")}
             allowed = {("", "pods", "delete")} if name.endswith("/qbackbone-operator") else set()
+            if name.endswith("/qbackbone-dra-driver"):  # its own slices, when a pool empties
+                allowed = {(DRA, "resourceslices", "delete")}
             assert deletes <= allowed, (name, deletes)
             assert not {n for n in have if n[2] in ("escalate", "bind", "impersonate")}, name
 
@@ -126,3 +128,51 @@ def test_worker_role_is_exactly_what_the_worker_calls(k8s_bin_dir: Path) -> None
                    and d["metadata"]["name"] == "qbackbone-worker")
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "qbackbone-worker",
                                     "namespace": "qbackbone-system"}]
+
+
+# ----- the DRA driver's publisher (operator/qbackbone/dra/publisher.py) -----
+
+DRA = "resource.k8s.io"
+DRA_VERBS = {"list_cluster_custom_object": "list", "get_cluster_custom_object": "get",
+             "create_cluster_custom_object": "create", "replace_cluster_custom_object": "update",
+             "delete_cluster_custom_object": "delete"}
+# self.custom.<method>(GROUP, VERSION, PLURAL, ...) or partial(self.custom.<method>, GROUP, ...)
+DRA_CALL = re.compile(r"self\.custom\.(\w+)[(,]\s*([A-Z_]+),\s*([A-Z_]+),\s*([A-Z_]+)")
+DRA_WATCH = re.compile(r"self\._start_watch\(([A-Z_]+),\s*([A-Z_]+),\s*([A-Z_]+)")
+
+
+def dra_driver_needs() -> set[Need]:
+    from qbackbone.dra import publisher
+
+    text = (REPO / "operator/qbackbone/dra/publisher.py").read_text()
+    calls = DRA_CALL.findall(text)
+    watches = text.count("w.stream(self.custom.list_cluster_custom_object")  # DRA_WATCH's
+    assert len(calls) + watches == text.count("self.custom."), "a call the scan does not read"
+    needs: set[Need] = set()
+    for method, group, _version, plural in calls:
+        assert method in DRA_VERBS, f"new API call {method}: add it to DRA_VERBS and the chart"
+        needs.add((getattr(publisher, group), getattr(publisher, plural), DRA_VERBS[method]))
+    for group, _version, plural in DRA_WATCH.findall(text):
+        needs.add((getattr(publisher, group), getattr(publisher, plural), "watch"))
+    return needs
+
+
+def test_dra_driver_role_is_exactly_what_the_publisher_calls(k8s_bin_dir: Path) -> None:
+    needs = dra_driver_needs()
+    assert (G, "qpunodes", "watch") in needs and (DRA, "resourceslices", "update") in needs
+    roles, docs = _roles(render(k8s_bin_dir, "--set", "draDriver.enabled=true"))
+    assert roles["ClusterRole//qbackbone-dra-driver"] == needs
+    role = next(d for d in docs if d["kind"] == "ClusterRole"
+                and d["metadata"]["name"] == "qbackbone-dra-driver")
+    # reading and replacing DeviceClasses: only the driver's own
+    named = [r for r in role["rules"] if set(r["verbs"]) & {"get", "update"}
+             and r["resources"] == ["deviceclasses"]]
+    assert [r.get("resourceNames") for r in named] == [["qpu.qbackbone.io"]]
+    binding = next(d for d in docs if d["kind"] == "ClusterRoleBinding"
+                   and d["metadata"]["name"] == "qbackbone-dra-driver")
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "qbackbone-dra-driver",
+                                    "namespace": "qbackbone-system"}]
+    without_class, _ = _roles(render(k8s_bin_dir, "--set", "draDriver.enabled=true",
+                                     "--set", "draDriver.manageDeviceClass=false"))
+    assert without_class["ClusterRole//qbackbone-dra-driver"] == {
+        n for n in needs if n[1] != "deviceclasses"}
