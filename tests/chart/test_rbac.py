@@ -160,8 +160,9 @@ def dra_driver_needs() -> set[Need]:
 def test_dra_driver_role_is_exactly_what_the_publisher_calls(k8s_bin_dir: Path) -> None:
     needs = dra_driver_needs()
     assert (G, "qpunodes", "watch") in needs and (DRA, "resourceslices", "update") in needs
-    roles, docs = _roles(render(k8s_bin_dir, "--set", "draDriver.enabled=true"))
+    roles, _ = _roles(render(k8s_bin_dir, "--set", "draDriver.enabled=true"))
     assert roles["ClusterRole//qbackbone-dra-driver"] == needs
+    docs = documents(render(k8s_bin_dir, "--set", "draDriver.enabled=true"))
     role = next(d for d in docs if d["kind"] == "ClusterRole"
                 and d["metadata"]["name"] == "qbackbone-dra-driver")
     # reading and replacing DeviceClasses: only the driver's own
