@@ -64,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
         try:
             result = publisher.sync()
         except Exception as exc:
-            logging.error("sync failed: %s", exc)
+            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            logging.error("sync failed: %s", message)
             return 1
         return 1 if result.errors else 0
     if threading.current_thread() is threading.main_thread():

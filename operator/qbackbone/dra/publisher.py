@@ -57,9 +57,11 @@ class SyncResult:
 class Publisher:
     """Publishes the QPUNodes of the cluster ``api`` talks to as devices of ``qpu.qbackbone.io``."""
 
-    def __init__(self, api: client.ApiClient, resync: float = 30.0,
-                 manage_device_class: bool = True, cleanup: bool = False) -> None:
-        self.custom = client.CustomObjectsApi(api)
+    def __init__(self, api: client.ApiClient | None, resync: float = 30.0,
+                 manage_device_class: bool = True, cleanup: bool = False,
+                 custom: Any = None) -> None:
+        # ``custom``: a CustomObjectsApi stand-in (tests); default: one on ``api``.
+        self.custom = custom if custom is not None else client.CustomObjectsApi(api)
         self.resync, self.manage_device_class, self.cleanup = resync, manage_device_class, cleanup
         self._stop = threading.Event()
         self._dirty = threading.Event()
@@ -199,7 +201,10 @@ class Publisher:
                     backoff = 1.0
                     wait = self.resync
                 except ApiException as exc:
-                    log.error("sync failed: %s (retrying in %.0f s)", _api_message(exc), backoff)
+                    hint = (" (is resource.k8s.io/v1 served? Kubernetes 1.34+; are the CRDs "
+                            "installed?)" if exc.status == 404 else "")
+                    log.error("sync failed: %s%s (retrying in %.0f s)", _api_message(exc), hint,
+                              backoff)
                     wait, backoff = backoff, min(backoff * 2, self.resync)
                 except Exception as exc:  # the API unreachable, a timeout: retry
                     log.error("sync failed: %s: %s (retrying in %.0f s)",
