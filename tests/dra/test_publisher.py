@@ -188,3 +188,26 @@ def test_listing_failure_raises_and_cleanup_removes_the_slices(fake: FakeCustom)
     publisher.sync()
     publisher.remove_slices()
     assert fake.objects["resourceslices"] == {}
+
+
+def test_run_recovers_from_failures_and_stops_cleanly(fake: FakeCustom) -> None:
+    import threading
+    import time
+
+    fake.fail[("list", "resourceslices")] = 503  # the API failing at first
+    publisher = Publisher(None, custom=fake, resync=0.2, cleanup=True)
+    thread = threading.Thread(target=publisher.run)
+    thread.start()
+    try:
+        time.sleep(0.5)
+        assert "resourceslices" not in fake.objects
+        del fake.fail[("list", "resourceslices")]
+        deadline = time.monotonic() + 10
+        while devices(fake) != {"hosted": "host-a", "cloud": CLOUD_POOL}:
+            assert time.monotonic() < deadline, "not published after the API recovered"
+            time.sleep(0.05)
+    finally:
+        publisher.stop()
+        thread.join(5)
+    assert not thread.is_alive()
+    assert fake.objects["resourceslices"] == {}  # cleanup=True

@@ -198,19 +198,20 @@ class Publisher:
                 self._dirty.clear()
                 try:
                     self.sync()
-                    backoff = 1.0
-                    wait = self.resync
+                    backoff, wait, failed = 1.0, self.resync, False
                 except ApiException as exc:
                     hint = (" (is resource.k8s.io/v1 served? Kubernetes 1.34+; are the CRDs "
                             "installed?)" if exc.status == 404 else "")
                     log.error("sync failed: %s%s (retrying in %.0f s)", _api_message(exc), hint,
                               backoff)
-                    wait, backoff = backoff, min(backoff * 2, self.resync)
+                    wait, backoff, failed = backoff, min(backoff * 2, self.resync), True
                 except Exception as exc:  # the API unreachable, a timeout: retry
                     log.error("sync failed: %s: %s (retrying in %.0f s)",
                               type(exc).__name__, exc, backoff)
-                    wait, backoff = backoff, min(backoff * 2, self.resync)
-                if self._dirty.wait(wait) and not self._stop.is_set():
+                    wait, backoff, failed = backoff, min(backoff * 2, self.resync), True
+                if failed:  # back off, events or not
+                    self._stop.wait(wait)
+                elif self._dirty.wait(wait) and not self._stop.is_set():
                     self._stop.wait(DEBOUNCE)  # let a burst of events settle
         finally:
             self._end_watches()
