@@ -146,6 +146,7 @@ def test_hostile_objects() -> None:
     assert _reason(qpunode(calibration={})) == "MissingCalibration"
     assert _reason(qpunode("q" * 65)) == "NameTooLong"
     assert _reason(qpunode(provider="quantum-magic")) == "InvalidBackend"
+    assert _reason(qpunode(provider=["aer"])) == "InvalidBackend"  # type: ignore[arg-type]
     assert _reason(qpunode(site="s" * 65)) == "InvalidAttribute"
     assert _reason(qpunode(backend="b" * 200)) == "InvalidAttribute"
     assert _reason(qpunode(nodeName="Not A Node")) == "InvalidNodeName"

@@ -166,7 +166,7 @@ def device_of(obj: Mapping[str, Any]) -> Device:
         raise Unpublishable("NotReady", "the QPUNode is not Ready")
     backend = _mapping(spec.get("backend"))
     provider, backend_name = backend.get("provider"), backend.get("name")
-    if provider not in TECHNOLOGY_OF:
+    if not isinstance(provider, str) or provider not in TECHNOLOGY_OF:
         raise Unpublishable("InvalidBackend", f"unknown provider {_short(provider)}")
     placement = placement_of(spec)
     ideal = is_ideal(spec)
