@@ -136,3 +136,18 @@ def test_native_engine_refuses_malformed_calls() -> None:
     with pytest.raises(ValueError):
         busy.insert(99, 0.0, 1.0)
     assert replace(problem) == problem  # nothing above changed the problem
+
+
+def test_a_lean_run_within_a_small_budget_makes_no_move() -> None:
+    """1,000 jobs on 100 QPUs with the operator's online cap (150,000 units): the run is lean,
+    its two decodes already spend more than the budget, so it stops at its start (EDF) and
+    the work spent stays within the cap plus those decodes (no move of ~0.1 M units more)."""
+    from qbackbone.core.scheduling.placement import Compiled as _Compiled
+    from qbackbone.core.scheduling.search_state import decode_work
+
+    problem = generate(InstanceParams(n_jobs=1000, n_qpus=100, load=1.0, deadline_coef=1.5,
+                                      seed=0))
+    plan = anneal(problem, AnnealingParams(work_budget=150_000))
+    assert plan.stats["lean"] == 1.0 and plan.stats["iterations"] == 0
+    assert plan.served >= edf(problem).served
+    assert 2 * decode_work(_Compiled(problem, engine="python")) > 150_000

@@ -233,8 +233,9 @@ def _component(
     best = (served, -energy, list(st.order), list(st.res), list(st.flip))
     full = params.budget(len(prob.jobs))
     budget = None if full is None else max(1, round(share * full))
-    if budget is not None and shared.lean:  # the decodes so far count against the budget
-        budget = max(1, budget - (len(portfolio) + len(starts)) * decode_work(c))
+    if budget is not None and shared.lean:  # the decodes so far count against the budget:
+        # when they used it up, no move (one move may cost a whole decode: no overshoot)
+        budget = max(0, budget - (len(portfolio) + len(starts)) * decode_work(c))
     n_iter = math.ceil(share * params.iterations)
     limit = None if params.time_limit is None else share * params.time_limit
     st.work = 0
