@@ -3,7 +3,10 @@ their status become devices in ResourceSlices; a calibration change rewrites onl
 the next generation; a QPU that is deleted or not Ready leaves; hostile content is skipped; a
 claim with a CEL selector is accepted and kube-scheduler allocates it the one matching device
 (on a node of the QPU node agent, which stands in for the kubelet: nothing prepares the claim
-on the node, docs/dra.md)."""
+on the node, docs/dra.md).
+
+The QPUNodes' statuses are written by the test (no operator runs: tests/operator's starts later
+in the session's order), so the calibration is the test's to change."""
 
 from __future__ import annotations
 
