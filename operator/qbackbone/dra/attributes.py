@@ -258,12 +258,17 @@ def _int(value: Any, what: str, low: int, high: int, required: bool = True) -> i
     return int(number)
 
 
-def _time_us(cal: Mapping[str, Any], field: str) -> int:
+def _calibration(cal: Mapping[str, Any], field: str) -> tuple[str, float]:
+    """The calibration value ``field`` (its API name, and the number), present and finite."""
     what = _CAL[field]
     value = cal.get(what)
     if value is None:
         raise Unpublishable("MissingCalibration", f"status.calibration.{what} is missing")
-    number = _number(value, f"status.calibration.{what}")
+    return what, _number(value, f"status.calibration.{what}")
+
+
+def _time_us(cal: Mapping[str, Any], field: str) -> int:
+    what, number = _calibration(cal, field)
     if not 0 < number <= MAX_TIME_US:
         raise Unpublishable("InvalidCalibration",
                             f"status.calibration.{what} is {number:g} us; expected (0, 1e12]")
@@ -271,11 +276,7 @@ def _time_us(cal: Mapping[str, Any], field: str) -> int:
 
 
 def _ppm(cal: Mapping[str, Any], field: str) -> int:
-    what = _CAL[field]
-    value = cal.get(what)
-    if value is None:
-        raise Unpublishable("MissingCalibration", f"status.calibration.{what} is missing")
-    number = _number(value, f"status.calibration.{what}")
+    what, number = _calibration(cal, field)
     if not 0 <= number <= 1:
         raise Unpublishable("InvalidCalibration",
                             f"status.calibration.{what} is {number:g}; expected [0, 1]")

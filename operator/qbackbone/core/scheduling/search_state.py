@@ -20,9 +20,14 @@ PLACE_COST = 15
 Result = tuple[list[Placed], float] | None
 
 
+def place_costs(c: Compiled) -> list[int]:
+    """Work units of placing each job of ``c`` once."""
+    return [PLACE_COST + sum(len(e) for e in jd.eligible) for jd in c.jobs]
+
+
 def decode_work(c: Compiled) -> int:
     """Work units of decoding every job of ``c`` once."""
-    return sum(PLACE_COST + sum(len(e) for e in jd.eligible) for jd in c.jobs)
+    return sum(place_costs(c))
 
 
 class SearchState:
@@ -52,8 +57,7 @@ class SearchState:
             self.pos[j] = i
         self.excluded = [False] * len(c.jobs)
         self.work = 0
-        self.decoded = False
-        self.cost = [PLACE_COST + sum(len(e) for e in jd.eligible) for jd in c.jobs]
+        self.cost = place_costs(c)
         self.limit = [jd.deadline + TIME_EPS for jd in c.jobs]  # on time: finish <= limit
         self.deadline = [jd.deadline for jd in c.jobs]
         self.window = [max(jd.deadline - jd.release, 1e-9) for jd in c.jobs]
@@ -66,7 +70,6 @@ class SearchState:
         if memo is not None and key in memo:  # decoded by another component: same state
             self.snaps, self.res = list(memo[key][0]), list(memo[key][1])
             return
-        self.decoded = True  # this state was decoded here (its work counts)
         busy = c.fresh()
         for j in order:
             trial = busy.copy()
