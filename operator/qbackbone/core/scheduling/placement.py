@@ -142,7 +142,7 @@ class Compiled:
               ) -> tuple[list[Placed], float]:
         """:func:`place_job` of job ``j`` with this problem's engine (``busy`` modified)."""
         if self.native is not None:
-            return self.native.place_job(busy, j, list(choices), split)
+            return self.native.place_job(busy, j, choices, split)
         assert isinstance(busy, PyBusy)
         return place_job(self, busy.lines, self.jobs[j], choices, split)
 
