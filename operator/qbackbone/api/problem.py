@@ -1,7 +1,8 @@
-"""spec.problem: an optimisation problem a network controller hands in instead of a circuit.
+"""spec.problem: a network problem a controller hands in instead of a circuit.
 
-Exactly one of `qubo`, `trafficEngineering` or `sliceAdmission` is given. The reduce phase
-turns it into a QUBO; the result comes back in network terms (status.result.solution).
+Exactly one of `qubo`, `trafficEngineering`, `sliceAdmission` (optimize: reduced to a QUBO),
+`anomalyDetection` (detect) or `forecast` (predict) is given; the result comes back in
+network terms (status.result.solution). The telemetry models live in api/telemetry.py.
 """
 
 from __future__ import annotations
@@ -11,8 +12,19 @@ from typing import Annotated, Literal
 from pydantic import ConfigDict, Field, model_validator
 
 from qbackbone.api.common import ApiModel
+from qbackbone.api.telemetry import (
+    AnomalyDetectionProblem,
+    DetectionReport,
+    ForecastProblem,
+    ForecastReport,
+)
+from qbackbone.api.topology import ConfigMapKeyRef as ConfigMapKeyRef  # re-exported
+from qbackbone.api.topology import Link as Link  # re-exported
+from qbackbone.api.topology import Topology as Topology  # re-exported
 
-ProblemKind = Literal["qubo", "trafficEngineering", "sliceAdmission"]
+ProblemKind = Literal["qubo", "trafficEngineering", "sliceAdmission", "anomalyDetection",
+                      "forecast"]
+_KINDS = ("qubo", "traffic_engineering", "slice_admission", "anomaly_detection", "forecast")
 
 
 class QuadraticTerm(ApiModel):
@@ -39,69 +51,6 @@ class QuboProblem(ApiModel):
     linear: dict[str, float] = Field(default_factory=dict, description="Coefficient per variable.")
     quadratic: list[QuadraticTerm] = Field(default_factory=list, description="Couplings.")
     offset: float = Field(default=0.0, description="Constant added to every energy.")
-
-
-class ConfigMapKeyRef(ApiModel):
-    """A key of a ConfigMap in the job's namespace."""
-
-    name: str = Field(min_length=1)
-    key: str = Field(min_length=1)
-
-
-class Link(ApiModel):
-    """An undirected link of the topology."""
-
-    source: str = Field(min_length=1)
-    target: str = Field(min_length=1)
-    capacity: float | None = Field(
-        default=None, gt=0,
-        description="Capacity in the demands' unit (default: defaultCapacity).",
-    )
-
-
-class Topology(ApiModel):
-    """The network: links given inline, or a GraphML / node-link JSON document."""
-
-    links: list[Link] | None = Field(default=None, description="Links, inline.")
-    format: Literal["graphml", "nodeLink"] | None = Field(
-        default=None, description="Format of `document` or of the ConfigMap key."
-    )
-    document: str | None = Field(default=None, description="A GraphML or node-link JSON text.")
-    config_map_ref: ConfigMapKeyRef | None = Field(
-        default=None, description="Read the document from this ConfigMap key."
-    )
-    capacity_attribute: str = Field(
-        default="capacity",
-        description="Edge attribute holding the capacity in a document (GraphML: e.g. "
-        "LinkSpeedRaw, in bit/s; see capacityScale).",
-    )
-    capacity_scale: float = Field(
-        default=1.0, gt=0,
-        description="Multiplies document capacities (1e-6 turns bit/s into Mbit/s).",
-    )
-    default_capacity: float = Field(
-        default=10_000.0, gt=0, description="Capacity of links that carry none.",
-    )
-    node_attribute: str | None = Field(
-        default=None, description="Node attribute to use as the node name (GraphML: label)."
-    )
-
-    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
-        {"rule": "[has(self.links), has(self.document), has(self.configMapRef)]"
-                 ".filter(x, x).size() == 1",
-         "message": "give exactly one of links, document or configMapRef"}]})
-
-    @model_validator(mode="after")
-    def _one_source(self) -> Topology:
-        given = [n for n, v in (("links", self.links), ("document", self.document),
-                                ("configMapRef", self.config_map_ref)) if v is not None]
-        if len(given) != 1:
-            raise ValueError("give exactly one of topology.links, topology.document or "
-                             f"topology.configMapRef (got {', '.join(given) or 'none'})")
-        if self.links is None and self.format is None:
-            raise ValueError("topology.format (graphml or nodeLink) is required with a document "
-                             "or configMapRef")
-        return self
 
 
 class Demand(ApiModel):
@@ -159,32 +108,43 @@ class SliceAdmissionProblem(ApiModel):
 
 
 class ProblemSpec(ApiModel):
-    """The optimisation problem; exactly one kind."""
+    """The network problem; exactly one kind."""
 
     model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
-        {"rule": "[has(self.qubo), has(self.trafficEngineering), has(self.sliceAdmission)]"
-                 ".filter(x, x).size() == 1",
-         "message": "give exactly one of qubo, trafficEngineering or sliceAdmission"}]})
+        {"rule": "[has(self.qubo), has(self.trafficEngineering), has(self.sliceAdmission), "
+                 "has(self.anomalyDetection), has(self.forecast)].filter(x, x).size() == 1",
+         "message": "give exactly one of qubo, trafficEngineering, sliceAdmission, "
+                    "anomalyDetection or forecast"}]})
 
     qubo: QuboProblem | None = None
     traffic_engineering: TrafficEngineeringProblem | None = None
     slice_admission: SliceAdmissionProblem | None = None
+    anomaly_detection: AnomalyDetectionProblem | None = Field(
+        default=None, description="detect: flag anomalous windows of backbone telemetry.")
+    forecast: ForecastProblem | None = Field(
+        default=None, description="predict: forecast a telemetry series with intervals.")
 
     @model_validator(mode="after")
     def _exactly_one(self) -> ProblemSpec:
-        given = [k for k in ("qubo", "traffic_engineering", "slice_admission")
-                 if getattr(self, k) is not None]
+        given = [k for k in _KINDS if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError("spec.problem needs exactly one of qubo, trafficEngineering, "
-                             f"sliceAdmission (got {len(given)})")
+                             f"sliceAdmission, anomalyDetection, forecast (got {len(given)})")
         return self
 
     @property
     def kind(self) -> ProblemKind:
         """Which kind of problem this is."""
-        if self.qubo is not None:
-            return "qubo"
-        return "trafficEngineering" if self.traffic_engineering is not None else "sliceAdmission"
+        names: dict[str, ProblemKind] = {
+            "qubo": "qubo", "traffic_engineering": "trafficEngineering",
+            "slice_admission": "sliceAdmission", "anomaly_detection": "anomalyDetection",
+            "forecast": "forecast"}
+        return next(names[k] for k in _KINDS if getattr(self, k) is not None)
+
+    @property
+    def is_qubo(self) -> bool:
+        """Whether the problem is reduced to a QUBO (optimize), not detect or predict."""
+        return self.anomaly_detection is None and self.forecast is None
 
 
 class RoutedDemand(ApiModel):
@@ -211,14 +171,25 @@ class ProblemSolution(ApiModel):
     """The decision in network terms, its quality, and whether it is feasible."""
 
     kind: ProblemKind
-    solver: str = Field(description="qaoa, cpSat, bruteForce or simulatedAnnealing (+ repair).")
-    variables: int
+    solver: str = Field(description="qaoa, cpSat, bruteForce or simulatedAnnealing (+ repair); "
+                        "detect: quantumKernelSvc, rbfSvm, isolationForest, ...; predict: "
+                        "seasonalNaive, holtWinters, quantumReservoir.")
+    variables: int = Field(description="QUBO variables; detect: features after reduction "
+                           "(qubits); predict: 0.")
     feasible: bool
     violations: list[str] = Field(default_factory=list)
-    objective: float = Field(description="Congestion cost (min), revenue (max) or QUBO energy.")
+    objective: float = Field(description="Congestion cost (min), revenue (max) or QUBO energy; "
+                             "detect: F1 on labelled windows (else the flagged fraction); "
+                             "predict: MASE on the holdout.")
     objective_sense: Literal["minimize", "maximize"]
-    energy: float = Field(description="QUBO energy of the reported assignment.")
-    assignment: str = Field(description="The chosen bits, variable 0 rightmost (Qiskit order).")
+    energy: float | None = Field(default=None, description="QUBO energy of the reported "
+                                 "assignment (optimize only).")
+    assignment: str | None = Field(default=None, description="The chosen bits, variable 0 "
+                                   "rightmost (Qiskit order; optimize only).")
+    detection: DetectionReport | None = Field(default=None, description="detect: flagged "
+                                              "windows and links, scores, kernel cost.")
+    forecast: ForecastReport | None = Field(default=None, description="predict: forecasts "
+                                            "with intervals, MASE per method.")
     optimum: float | None = Field(default=None, description="Best objective of the QUBO's "
                                   "feasible assignments, when computed in time.")
     optimum_proven: bool = False
