@@ -1,8 +1,8 @@
 """``qbackbone dra-driver``: publish every Ready QPUNode as a device of the DRA driver
 ``qpu.qbackbone.io`` (ResourceSlices per node for hosted QPUs, one pool reachable from every
 node for cloud QPUs) and the DeviceClass ``qpu.qbackbone.io``, until SIGTERM or Ctrl-C.
-Run one per cluster (it publishes every pool). The kubelet plugin side (prepare/unprepare) is
-not built yet: docs/dra.md."""
+Run one per cluster (it publishes every pool). ``qbackbone dra-driver kubelet-plugin`` is the
+node side (one per node: prepare/unprepare, CDI): docs/dra.md."""
 
 from __future__ import annotations
 
@@ -85,3 +85,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                    description=__doc__)
     add_arguments(parser)
     parser.set_defaults(func=run)
+    sub = parser.add_subparsers(dest="dra_command", metavar="{kubelet-plugin}")
+    from qbackbone.dra import plugin_cli
+
+    plugin = sub.add_parser("kubelet-plugin", help="the node side: register with the kubelet, "
+                            "prepare claims (CDI specs)", description=plugin_cli.__doc__)
+    plugin_cli.add_arguments(plugin)
+    plugin.set_defaults(func=plugin_cli.run)
