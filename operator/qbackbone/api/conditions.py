@@ -73,6 +73,7 @@ class Reason(StrEnum):
     POLICY_NOT_FOUND = "PolicyNotFound"
     INVALID_POLICY = "InvalidPolicy"
     NO_ELIGIBLE_QPU = "NoEligibleQPU"
+    INVALID_QPU_SELECTOR = "InvalidQPUSelector"  # a CEL qpuSelector that cannot be evaluated
     CUT_INFEASIBLE = "CutInfeasible"
     BACKEND_UNAVAILABLE = "BackendUnavailable"
     EXECUTION_FAILED = "ExecutionFailed"

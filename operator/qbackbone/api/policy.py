@@ -9,6 +9,7 @@ from pydantic import Field, field_validator, model_validator
 from qbackbone.api.common import ApiModel, Condition, Duration, ObjectMeta
 from qbackbone.api.limits import JobLimits
 from qbackbone.api.mitigation import MitigationPolicy
+from qbackbone.api.qpunode import QPUSelector
 
 CutKind = Literal["gate", "loccWire", "loWire"]
 
@@ -89,6 +90,12 @@ class HardwareRules(ApiModel):
         "noisy QPU can run the job (or a cut subcircuit) in time; Allowed lets them compete on "
         "estimated fidelity (they win: no noise); Forbidden never uses them. A result that ran "
         "on one says so (result.idealSimulator, the decision's rules and message).",
+    )
+    qpu_selector: QPUSelector | None = Field(
+        default=None,
+        description="QPUs every job under this policy may use (names, labels, or a CEL "
+        "expression over the published DRA device, docs/dra.md); a job's own "
+        "spec.execution.qpuSelector must hold as well.",
     )
 
 

@@ -189,3 +189,18 @@ class QPUNode(ApiModel):
     metadata: ObjectMeta
     spec: QPUNodeSpec
     status: QPUNodeStatus | None = None
+
+
+class QPUSelector(ApiModel):
+    """Restricts which QPUs may run the job."""
+
+    match_labels: dict[str, str] | None = Field(default=None, description="QPUNode labels.")
+    names: list[str] | None = Field(default=None, description="QPUNode names.")
+    cel: str | None = Field(
+        default=None, min_length=1, max_length=10_240,
+        description="A CEL expression over `device`, as in a DRA ResourceClaim's selector, on the "
+        "attributes qbackbone dra-driver publishes for each QPU (docs/dra.md), e.g. "
+        "device.attributes[\"qpu.qbackbone.io\"].qubits >= 7 && "
+        "device.attributes[\"qpu.qbackbone.io\"].error2qPpm <= 10000. Only QPUs it admits are "
+        "eligible (the QIP and the planner both honour it); an expression that fails on a QPU "
+        "fails the job (InvalidQPUSelector). Every condition given must hold.")

@@ -11,6 +11,7 @@ from qbackbone.api.conditions import Phase
 from qbackbone.api.mitigation import MitigationReport
 from qbackbone.api.policy import CutKind
 from qbackbone.api.problem import ProblemSolution, ProblemSpec
+from qbackbone.api.qpunode import QPUSelector
 
 ExecutionMode = Literal["Auto", "SingleQPU", "Distributed", "Classical"]
 Path = Literal["SingleQPU", "Distributed", "Classical"]
@@ -33,13 +34,6 @@ class PolicyRef(ApiModel):
     """Reference to an InvocationPolicy in the job's namespace."""
 
     name: str = Field(min_length=1)
-
-
-class QPUSelector(ApiModel):
-    """Restricts which QPUs may run the job."""
-
-    match_labels: dict[str, str] | None = Field(default=None, description="QPUNode labels.")
-    names: list[str] | None = Field(default=None, description="QPUNode names.")
 
 
 class ExecutionHints(ApiModel):

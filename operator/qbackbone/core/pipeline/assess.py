@@ -1,4 +1,5 @@
-"""Assess each QPU for one job: selection, readiness, compiled depth, estimated fidelity."""
+"""Assess each QPU for one job: selection (names, labels, CEL), readiness, compiled depth
+and estimated fidelity."""
 
 from __future__ import annotations
 
@@ -8,13 +9,14 @@ from datetime import datetime
 
 from qiskit import QuantumCircuit
 
-from qbackbone.api.quantumjob import QPUSelector
+from qbackbone.api.qpunode import QPUSelector
 from qbackbone.core.circuits.features import two_qubit_depth
 from qbackbone.core.mitigation.plan import NO_MITIGATION_IDEAL, MitigationPlan
 from qbackbone.core.qip.inputs import QPUAssessment
 from qbackbone.core.qpus.descriptor import QPUDescriptor
 from qbackbone.core.qpus.fidelity import estimate_success_probability
 from qbackbone.core.qpus.fleet import QPU
+from qbackbone.core.qpus.selector import QPUDeviceSelector, compile_selector
 
 
 @dataclass
@@ -24,19 +26,36 @@ class CompiledJob:
     circuits: dict[str, list[QuantumCircuit]] = field(default_factory=dict)
 
 
-def selected(qpu: QPU, selector: QPUSelector | None) -> bool:
-    """Whether the job's QPU selector admits the QPU."""
-    if selector is None:
-        return True
-    d = qpu.descriptor
-    if selector.names is not None and d.name not in selector.names:
-        return False
-    labels = selector.match_labels or {}
-    return all(d.labels.get(k) == v for k, v in labels.items())
+@dataclass(frozen=True)
+class Selection:
+    """Which QPUs a job may use: its own selector and its policy's (every one must admit)."""
+
+    selectors: tuple[QPUSelector, ...] = ()
+    cel: tuple[QPUDeviceSelector, ...] = ()
+
+    @classmethod
+    def of(cls, job: QPUSelector | None, policy: QPUSelector | None = None) -> Selection:
+        """Compile the CEL expressions first: JobFailure(InvalidQPUSelector) before any work."""
+        named = (("spec.execution.qpuSelector.cel", job),
+                 ("the policy's spec.hardware.qpuSelector.cel", policy))
+        return cls(tuple(s for s in (job, policy) if s is not None),
+                   tuple(compile_selector(s.cel, source) for source, s in named
+                         if s is not None and s.cel is not None))
+
+    def admits(self, qpu: QPU) -> bool:
+        """Names, labels and CEL of every selector hold for the QPU."""
+        d = qpu.descriptor
+        for selector in self.selectors:
+            if selector.names is not None and d.name not in selector.names:
+                return False
+            labels = selector.match_labels or {}
+            if not all(d.labels.get(k) == v for k, v in labels.items()):
+                return False
+        return all(cel.matches(qpu) for cel in self.cel)
 
 
 def assess_fleet(circuits: Sequence[QuantumCircuit], qubits: int, fleet: Sequence[QPU],
-                 selector: QPUSelector | None, now: datetime, compiled: CompiledJob,
+                 selection: Selection, now: datetime, compiled: CompiledJob,
                  mitigation: Callable[[QPUDescriptor, Sequence[QuantumCircuit]],
                                       MitigationPlan] | None = None,
                  ) -> list[QPUAssessment]:
@@ -45,7 +64,7 @@ def assess_fleet(circuits: Sequence[QuantumCircuit], qubits: int, fleet: Sequenc
     out = []
     for qpu in fleet:
         d = qpu.descriptor
-        chosen = selected(qpu, selector)
+        chosen = selection.admits(qpu)
         age = None
         if d.calibration is not None and d.calibration.taken_at is not None:
             age = (now - d.calibration.taken_at).total_seconds()

@@ -15,7 +15,7 @@ from qbackbone.core.classical.fallback import choose_method, estimate_seconds
 from qbackbone.core.errors import JobFailure
 from qbackbone.core.mitigation.cost import simulated_seconds
 from qbackbone.core.mitigation.plan import MitigationPlan, choose_mitigation
-from qbackbone.core.pipeline.assess import CompiledJob, assess_fleet
+from qbackbone.core.pipeline.assess import CompiledJob, Selection, assess_fleet
 from qbackbone.core.pipeline.jobrun import JobRun
 from qbackbone.core.pipeline.reduce import ReducedJob, reduce_job
 from qbackbone.core.qip.engine import QIPDecision, decide
@@ -104,8 +104,9 @@ def decide_reduced(run: JobRun, reduced: ReducedJob, fleet: Sequence[QPU],
     seed = seed if seed is not None else policy.scheduler.seed
     compiled = CompiledJob()
     with run.phase("decide_seconds"):
+        selection = Selection.of(job.spec.execution.qpu_selector, policy.hardware.qpu_selector)
         assessments = assess_fleet(reduced.measured_circuits, f.qubits, fleet,
-                                   job.spec.execution.qpu_selector, run.now, compiled,
+                                   selection, run.now, compiled,
                                    mitigation_chooser(reduced))
         method = choose_method(f.qubits, policy.fallback, reduced.circuit,
                                policy.limits.statevector_qubits(copies=2))

@@ -15,7 +15,7 @@ from qiskit_aer import AerSimulator
 
 from qbackbone.api.conditions import Reason
 from qbackbone.api.manifests import load_manifests
-from qbackbone.api.qpunode import CalibrationSnapshot, QPUNode
+from qbackbone.api.qpunode import CalibrationSnapshot, QPUNode, QPUNodeSpec
 from qbackbone.core.errors import JobFailure
 from qbackbone.core.qpus.backends import AerExecutor, Executor, IBMRuntimeExecutor, RegionExecutor
 from qbackbone.core.qpus.descriptor import (
@@ -42,6 +42,7 @@ class QPU:
     descriptor: QPUDescriptor
     target: Target | None  # None: an ideal simulator needs no routing
     executor: Executor
+    spec: QPUNodeSpec | None = None  # the QPUNode's spec it was built from (its DRA device)
 
     @property
     def name(self) -> str:
@@ -178,7 +179,7 @@ def build_fleet(nodes: Sequence[QPUNode]) -> list[QPU]:
     for node in nodes:
         key = node.metadata.name + node.spec.model_dump_json()
         if key not in _BUILT:
-            _BUILT[key] = build_qpu(node)
+            _BUILT[key] = replace(build_qpu(node), spec=node.spec)
         qpu = _BUILT[key]
         status = node.status
         if status is not None and status.queue_depth:
