@@ -40,6 +40,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     help="service account of worker pods (needs ConfigMap get/create)")
     op.add_argument("--worker-env", action="append", default=[], metavar="KEY=VALUE",
                     help="extra environment of worker pods (repeatable)")
+    op.add_argument("--qpu-request", choices=("extendedResource", "resourceClaim"),
+                    default="extendedResource",
+                    help="how fragment pods ask for their QPU: the device plugin's extended "
+                    "resource qpu.qbackbone.io/<qpu>, or a DRA ResourceClaim pinned to the QPU's "
+                    "device (needs qbackbone dra-driver and its kubelet plugin; docs/dra.md) "
+                    "(default: %(default)s)")
     op.add_argument("--seed", type=int, default=None,
                     help="seed simulators and the transpiler (reproducible results)")
     op.add_argument("--scheduler-policy", type=_policy_ref, default="default/default",
@@ -99,7 +105,8 @@ def run(args: argparse.Namespace) -> int:
     worker = WorkerConfig(image=args.worker_image,
                           command=tuple(shlex.split(args.worker_command)),
                           service_account=args.worker_service_account, env=env,
-                          pull_policy=args.worker_image_pull_policy)
+                          pull_policy=args.worker_image_pull_policy,
+                          qpu_claims=args.qpu_request == "resourceClaim")
     kopf.configure(verbose=args.verbose)
     use_format(args.log_format)
     for chatty in ("urllib3", "qiskit", "stevedore"):  # per request / per transpiler pass

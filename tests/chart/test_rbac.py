@@ -27,6 +27,8 @@ CALLS: dict[str, set[Need]] = {
     "list_namespaced_custom_object": {(G, k, "list") for k in KINDS},
     "patch_cluster_custom_object_status": {(G, f"{k}/status", "patch") for k in KINDS},
     "patch_namespaced_custom_object_status": {(G, f"{k}/status", "patch") for k in KINDS},
+    "create_namespaced_resource_claim_template": {
+        ("resource.k8s.io", "resourceclaimtemplates", "create")},
 }
 # Kube wrapper method -> client calls it makes (the worker uses the wrapper).
 WRAPPER = {"create": {"create_namespaced_config_map", "create_namespaced_pod"},
@@ -37,7 +39,7 @@ KOPF_PER_KIND = ("list", "watch", "patch")
 KOPF_ALWAYS: set[Need] = {("apiextensions.k8s.io", "customresourcedefinitions", "list"),
                           ("apiextensions.k8s.io", "customresourcedefinitions", "watch")}
 # A client method (verb_...) on a client attribute; `x.events.append(` is a list, not a call.
-CLIENT_CALL = re.compile(r"\.(?:core|custom|apps|batch|coordination|rbac|events)\."
+CLIENT_CALL = re.compile(r"\.(?:core|custom|apps|batch|coordination|rbac|events|resource)\."
                          r"((?:create|read|list|patch|replace|delete|connect)_\w+)\(")
 KOPF_HANDLER = re.compile(r"@kopf\.(?:on\.\w+|timer|daemon|index)\(GROUP, VERSION, (\w+)")
 # kopf handlers on core kinds (e.g. fragment pods watched for QPU load): list+watch only

@@ -74,7 +74,7 @@ class StubKube:
         self.deleted.append(name)
         return True
 
-    def remove_scheduling_gates(self, namespace: str, name: str) -> None:
+    def remove_scheduling_gate(self, namespace: str, name: str, gate: str) -> None:
         self.released.append(name)
 
     def pods_created(self) -> list[str]:

@@ -7,13 +7,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from qbackbone.dra.attributes import DRIVER
 from qbackbone.k8s import GROUP, VERSION
-from qbackbone.k8s.names import job_labels, qpu_resource, result_name
+from qbackbone.k8s.names import claim_template_name, job_labels, qpu_resource, result_name
 
 Manifest = dict[str, Any]
 INPUT_ENV = "QBACKBONE_INPUT"
 PRECEDENCE_GATE = "qbackbone.io/precedence"  # on LOCC preparation pods until inputs exist
 NAMESPACE_ENV = "POD_NAMESPACE"
+CLAIM = "qpu"  # the pod's resource claim (and its one request) in DRA mode
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,10 @@ class WorkerConfig:
     service_account: str | None = None
     env: Mapping[str, str] = field(default_factory=dict)
     pull_policy: str | None = None  # imagePullPolicy; None: Kubernetes' default
+    # How a fragment pod asks for its QPU: the device plugin's extended resource
+    # (qpu.qbackbone.io/<qpu>: 1), or a DRA ResourceClaim from a template pinned to the QPU's
+    # device (qbackbone dra-driver must run; docs/dra.md).
+    qpu_claims: bool = False
 
 
 @dataclass(frozen=True)
@@ -94,11 +100,15 @@ def build_worker_pod(job: JobRef, name: str, input_configmap: str, worker: Worke
     }
     if worker.pull_policy:
         container["imagePullPolicy"] = worker.pull_policy
-    if qpu is not None:
-        container["resources"] = {"limits": {qpu_resource(qpu): "1"},
-                                  "requests": {qpu_resource(qpu): "1"}}
     spec: Manifest = {"restartPolicy": "Never", "terminationGracePeriodSeconds": 10,
                       "containers": [container]}
+    if qpu is not None and worker.qpu_claims:
+        container["resources"] = {"claims": [{"name": CLAIM}]}
+        spec["resourceClaims"] = [{"name": CLAIM, "resourceClaimTemplateName":
+                                   claim_template_name(job.name, qpu)}]
+    elif qpu is not None:
+        container["resources"] = {"limits": {qpu_resource(qpu): "1"},
+                                  "requests": {qpu_resource(qpu): "1"}}
     if node_selector:
         spec["nodeSelector"] = dict(node_selector)
     if worker.service_account:
@@ -113,9 +123,22 @@ def build_fragment_pod(job: JobRef, name: str, input_configmap: str, qpu: str,
                        worker: WorkerConfig,
                        node_selector: Mapping[str, str] | None = None,
                        labels: Mapping[str, str] | None = None, gated: bool = False) -> Manifest:
-    """A fragment pod: requests ``qpu.qbackbone.io/<qpu>: 1`` so kube-scheduler pins it."""
+    """A fragment pod: requests ``qpu.qbackbone.io/<qpu>: 1``, or in DRA mode claims the QPU's
+    device through ``build_claim_template``, so kube-scheduler pins it."""
     return build_worker_pod(job, name, input_configmap, worker, "fragment", qpu, node_selector,
                             labels, gated)
+
+
+def build_claim_template(job: JobRef, qpu: str) -> Manifest:
+    """A ResourceClaimTemplate (owned by the job) for exactly QPU ``qpu``: one device of class
+    ``qpu.qbackbone.io`` whose ``qpu`` attribute is its name, so kube-scheduler allocates the
+    plan's QPU, binds the pod where that device is reachable, and kueue charges one QPU."""
+    pin = f'device.attributes["{DRIVER}"].qpu == {json.dumps(qpu)}'
+    return {"apiVersion": "resource.k8s.io/v1", "kind": "ResourceClaimTemplate",
+            "metadata": _metadata(job, claim_template_name(job.name, qpu), "claim", qpu),
+            "spec": {"spec": {"devices": {"requests": [
+                {"name": CLAIM, "exactly": {"deviceClassName": DRIVER,
+                                            "selectors": [{"cel": {"expression": pin}}]}}]}}}}
 
 
 def build_classical_pod(job: JobRef, name: str, input_configmap: str,

@@ -29,8 +29,10 @@ from qbackbone.api.conditions import Reason
 from qbackbone.core.errors import JobFailure
 from qbackbone.k8s.availability import Pass, QPUView
 from qbackbone.k8s.builders import (
+    PRECEDENCE_GATE,
     JobRef,
     WorkerConfig,
+    build_claim_template,
     build_configmap,
     build_fragment_pod,
 )
@@ -219,7 +221,8 @@ class Dispatcher:
         Nothing is created or released on a QPU the API server no longer has: the fragment
         moves instead."""
         data = None if attempt.has_input else self._input_data(slot, attempt, tick.results)
-        gated = attempt.pod is not None and bool(attempt.pod.spec.scheduling_gates)
+        gated = attempt.pod is not None and any(
+            gate.name == PRECEDENCE_GATE for gate in attempt.pod.spec.scheduling_gates or ())
         release = gated and (attempt.has_input or data is not None)
         if (attempt.pod is None or data is not None or release) and \
                 attempt.qpu not in view.fresh().alive:
@@ -233,6 +236,8 @@ class Dispatcher:
             attempt.has_input = True
         if attempt.pod is None:
             node = self.nodes[attempt.qpu]
+            if self.worker.qpu_claims:
+                self.kube.create(build_claim_template(self.ref, attempt.qpu))
             pod = build_fragment_pod(self.ref, attempt.name, input_name(attempt.name),
                                      attempt.qpu, self.worker,
                                      (node.get("spec") or {}).get("nodeSelector"),
@@ -242,7 +247,7 @@ class Dispatcher:
                 tick.events.append(Event("Normal", "Created",
                                          f"pod {attempt.name} on QPU {attempt.qpu}{gate}"))
         elif release:
-            self.kube.remove_scheduling_gates(self.ref.namespace, attempt.name)
+            self.kube.remove_scheduling_gate(self.ref.namespace, attempt.name, PRECEDENCE_GATE)
             tick.events.append(Event("Normal", "Released",
                                      f"pod {attempt.name}: predecessors have results, inputs "
                                      "written, scheduling gate removed"))

@@ -37,9 +37,11 @@ class Kube:
         self.api = api
         self.core = client.CoreV1Api(api)
         self.custom = client.CustomObjectsApi(api)
+        self.resource = client.ResourceV1Api(api)
 
     def create(self, manifest: Mapping[str, Any]) -> bool:
-        """Create a namespaced ConfigMap or Pod; False when it already exists."""
+        """Create a namespaced ConfigMap, Pod or ResourceClaimTemplate; False when it already
+        exists."""
         namespace = manifest["metadata"]["namespace"]
         try:
             if manifest["kind"] == "ConfigMap":
@@ -48,6 +50,9 @@ class Kube:
             elif manifest["kind"] == "Pod":
                 pod: Any = client.V1Pod.from_dict(dict(manifest))
                 self.core.create_namespaced_pod(namespace, pod)
+            elif manifest["kind"] == "ResourceClaimTemplate":
+                template: Any = client.V1ResourceClaimTemplate.from_dict(dict(manifest))
+                self.resource.create_namespaced_resource_claim_template(namespace, template)
             else:
                 raise ValueError(f"cannot create kind {manifest['kind']}")
         except ApiException as exc:
@@ -108,10 +113,12 @@ class Kube:
             raise
         return True
 
-    def remove_scheduling_gates(self, namespace: str, name: str) -> None:
-        """Let kube-scheduler place a gated pod (gates may only be removed, never added)."""
-        self.core.patch_namespaced_pod(name, namespace, {"spec": {"schedulingGates": None}},
-                                       _content_type="application/merge-patch+json")
+    def remove_scheduling_gate(self, namespace: str, name: str, gate: str) -> None:
+        """Remove one scheduling gate of a pod, leaving the others (kueue's admission gate)
+        in place: a strategic merge patch deletes the list entry by its merge key."""
+        patch = {"spec": {"schedulingGates": [{"name": gate, "$patch": "delete"}]}}
+        self.core.patch_namespaced_pod(name, namespace, patch,
+                                       _content_type="application/strategic-merge-patch+json")
 
     def labelled_configmaps(self, namespace: str, labels: Mapping[str, str]
                             ) -> dict[str, tuple[dict[str, str], dict[str, str]]]:

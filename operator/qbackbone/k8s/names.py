@@ -80,3 +80,8 @@ def job_labels(job: str, role: str, qpu: str | None = None) -> dict[str, str]:
     if qpu:
         labels[LABEL_QPU] = qpu[:_MAX]
     return labels
+
+
+def claim_template_name(job: str, qpu: str) -> str:
+    """The ResourceClaimTemplate that pins a job's fragments to QPU ``qpu`` (DRA mode)."""
+    return _bounded(job, "qpu", qpu.lower().replace(".", "-"))
