@@ -1,0 +1,333 @@
+"""kueue (built from source, a host process) against the dev control plane, with the QPU node
+agent's nodes standing in for kubelets (docs/kueue.md):
+
+(a) a pod group of 2 pods queued in a LocalQueue is gated by kueue's webhook, waits without a
+    Workload while one pod is missing, then becomes one Workload (named after the group, owning
+    both pods) that is admitted as one; both pods are ungated and run.
+(b) DRA charging: pods whose ResourceClaimTemplate asks for a device of DeviceClass
+    qpu.qbackbone.io are charged one qpu.qbackbone.io/qpus each; with a ClusterQueue quota of 1
+    QPU, team A's pod is admitted and team B's (other namespace, other LocalQueue, same
+    ClusterQueue) waits with QuotaReserved=False and kueue's message although a second device
+    is free, until A's pod finishes; then B is admitted and its claim allocated.
+(c) a claim template with a CEL selector is Inadmissible in kueue 0.17 (its DRA support counts
+    devices per class only), which is why the operator pins QPUs differently under kueue.
+
+Admission latency (pod created -> kueue's gate removed) is measured and printed.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from qbackbone.dev.kueue_manifests import QPU_DEVICE_CLASS, QPU_QUOTA_RESOURCE
+from qbackbone.dev.waiting import wait_for
+from qbackbone.k8s.kueue import (
+    SCHEDULING_GATE,
+    WORKLOAD_PLURAL,
+    admission_state,
+    is_gated,
+    is_workload_of,
+    owning_workload,
+    pod_group_metadata,
+    single_pod_workload_name,
+    workload_name,
+)
+from tests.kueue.conftest import KueueCluster, delete_quietly
+
+pytestmark = pytest.mark.cluster
+
+KG, KV = "kueue.x-k8s.io", "v1beta2"
+R, RV = "resource.k8s.io", "v1"
+QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
+
+
+def as_dict(value: object) -> dict[str, Any]:
+    assert isinstance(value, dict), value
+    return value
+
+
+def kueue_objects(kc: KueueCluster, flavor: str, cq: str, covered: dict[str, Any],
+                  teams: dict[str, str]) -> None:
+    """A ResourceFlavor, a StrictFIFO ClusterQueue with ``covered`` nominal quotas for the
+    ``teams`` namespaces, and a LocalQueue per team (namespace -> queue name), as the chart
+    renders them."""
+    custom = kc.custom
+    custom.create_cluster_custom_object(KG, KV, "resourceflavors", {
+        "apiVersion": f"{KG}/{KV}", "kind": "ResourceFlavor", "metadata": {"name": flavor}})
+    custom.create_cluster_custom_object(KG, KV, "clusterqueues", {
+        "apiVersion": f"{KG}/{KV}", "kind": "ClusterQueue", "metadata": {"name": cq},
+        "spec": {"queueingStrategy": "StrictFIFO",
+                 "namespaceSelector": {"matchExpressions": [{
+                     "key": "kubernetes.io/metadata.name", "operator": "In",
+                     "values": sorted(teams)}]},
+                 "resourceGroups": [{"coveredResources": sorted(covered), "flavors": [{
+                     "name": flavor, "resources": [
+                         {"name": k, "nominalQuota": v} for k, v in sorted(covered.items())]}]}]}})
+    for namespace, queue in teams.items():
+        custom.create_namespaced_custom_object(KG, KV, namespace, "localqueues", {
+            "apiVersion": f"{KG}/{KV}", "kind": "LocalQueue",
+            "metadata": {"name": queue, "namespace": namespace},
+            "spec": {"clusterQueue": cq}})
+
+    def active() -> bool:
+        got = as_dict(custom.get_cluster_custom_object(KG, KV, "clusterqueues", cq))
+        conds = (got.get("status") or {}).get("conditions") or []
+        return any(c["type"] == "Active" and c["status"] == "True" for c in conds)
+
+    wait_for(active, 30, what=f"ClusterQueue {cq} Active")
+
+
+def pod_body(name: str, script: str, labels: dict[str, str],
+             annotations: dict[str, str] | None = None, claim_template: str | None = None,
+             cpu: str = "100m") -> dict[str, Any]:
+    container: dict[str, Any] = {"name": "main", "image": "none",
+                                 "command": ["/bin/sh", "-c", script],
+                                 "resources": {"requests": {"cpu": cpu}}}
+    spec: dict[str, Any] = {"restartPolicy": "Never", "terminationGracePeriodSeconds": 1,
+                            "containers": [container]}
+    if claim_template:
+        spec["resourceClaims"] = [{"name": "qpu", "resourceClaimTemplateName": claim_template}]
+        container["resources"]["claims"] = [{"name": "qpu"}]
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "labels": labels, "annotations": annotations or {}},
+            "spec": spec}
+
+
+def read_pod(kc: KueueCluster, namespace: str, name: str) -> dict[str, Any]:
+    pod = kc.core.read_namespaced_pod(name, namespace)
+    return as_dict(kc.api.sanitize_for_serialization(pod))
+
+
+def read_workload(kc: KueueCluster, namespace: str, name: str) -> dict[str, Any] | None:
+    try:
+        return as_dict(kc.custom.get_namespaced_custom_object(KG, KV, namespace,
+                                                              WORKLOAD_PLURAL, name))
+    except client.exceptions.ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
+def workloads(kc: KueueCluster, namespace: str) -> list[dict[str, Any]]:
+    return list(as_dict(kc.custom.list_namespaced_custom_object(
+        KG, KV, namespace, WORKLOAD_PLURAL))["items"])
+
+
+def wait_ungated(kc: KueueCluster, namespace: str, name: str, timeout: float = 60) -> float:
+    """Wait until kueue removed its gate from the pod; return the monotonic time seen."""
+    def ungated() -> float | None:
+        return None if is_gated(read_pod(kc, namespace, name)) else time.monotonic()
+
+    return wait_for(ungated, timeout, interval=0.05, what=f"pod {namespace}/{name} ungated")
+
+
+def wait_phase(kc: KueueCluster, namespace: str, name: str, phases: set[str],
+               timeout: float = 60) -> dict[str, Any]:
+    def reached() -> dict[str, Any] | None:
+        pod = read_pod(kc, namespace, name)
+        return pod if (pod.get("status") or {}).get("phase") in phases else None
+
+    return wait_for(reached, timeout, interval=0.1,
+                    what=f"pod {namespace}/{name} in {sorted(phases)}")
+
+
+def stays(predicate: Callable[[], bool], seconds: float) -> bool:
+    """Whether ``predicate`` holds at every look for ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not predicate():
+            return False
+        time.sleep(0.2)
+    return True
+
+
+def test_pod_group_is_one_workload_admitted_as_one(kueue_cluster: KueueCluster) -> None:
+    kc = kueue_cluster
+    ns = kc.namespace("team-g")
+    kueue_objects(kc, "group-flavor", "group-cq", {"cpu": "2"}, {ns: "lq"})
+    labels, annotations = pod_group_metadata("lq", "frag-group", 2)
+
+    t_first = time.monotonic()
+    kc.core.create_namespaced_pod(ns, pod_body(  # type: ignore[arg-type]
+        "frag-0", "sleep 1", labels, annotations))
+    first = read_pod(kc, ns, "frag-0")
+    assert is_gated(first), first["spec"]  # the webhook gated it at creation
+    assert workload_name(first) == "frag-group"
+    # One pod of two: no Workload yet, the pod stays gated.
+    assert stays(lambda: is_gated(read_pod(kc, ns, "frag-0")) and not workloads(kc, ns), 3)
+    state = admission_state(read_pod(kc, ns, "frag-0"), None)
+    assert (state.admitted, state.reason) == (False, "WorkloadPending"), state
+
+    t_last = time.monotonic()
+    kc.core.create_namespaced_pod(ns, pod_body(  # type: ignore[arg-type]
+        "frag-1", "sleep 1", labels, annotations))
+    t_ungated = [wait_ungated(kc, ns, p) for p in ("frag-0", "frag-1")]
+
+    found = workloads(kc, ns)
+    assert [w["metadata"]["name"] for w in found] == ["frag-group"]  # one Workload, the group's
+    wl = found[0]
+    assert wl["metadata"]["annotations"]["kueue.x-k8s.io/is-group-workload"] == "true"
+    assert sum(ps["count"] for ps in wl["spec"]["podSets"]) == 2
+    assert wl["spec"]["queueName"] == "lq"
+    admission = wl["status"]["admission"]
+    assert admission["clusterQueue"] == "group-cq"
+    usage = [a["resourceUsage"] for a in admission["podSetAssignments"]]
+    assert sum(int(u["cpu"].rstrip("m")) for u in usage) == 200  # charged as one: 2 x 100m
+    for name in ("frag-0", "frag-1"):
+        pod = read_pod(kc, ns, name)
+        assert owning_workload(pod) == "frag-group"
+        assert is_workload_of(wl, pod)
+        state = admission_state(pod, wl)
+        assert (state.admitted, state.reason) == (True, "Admitted"), state
+        assert SCHEDULING_GATE not in [g["name"] for g in pod["spec"].get("schedulingGates")
+                                       or []]
+    for name in ("frag-0", "frag-1"):
+        done = wait_phase(kc, ns, name, {"Succeeded", "Failed"})
+        assert done["status"]["phase"] == "Succeeded", done["status"]
+        assert done["spec"]["nodeName"] in kc.nodes
+    print(f"\nkueue admission latency, pod group of 2: last pod created -> both ungated "
+          f"{max(t_ungated) - t_last:.3f}s (first pod created -> ungated "
+          f"{t_ungated[0] - t_first:.3f}s, including the wait for its sibling)")
+
+
+def dra_objects(kc: KueueCluster, node: str, devices: int) -> None:
+    """The DeviceClass qpu.qbackbone.io (as the DRA driver creates it) and one ResourceSlice of
+    ``devices`` QPUs on ``node`` (as the driver publishes a hosted pool)."""
+    delete_quietly(kc.custom.delete_cluster_custom_object, R, RV, "deviceclasses",
+                   QPU_DEVICE_CLASS)
+    kc.custom.create_cluster_custom_object(R, RV, "deviceclasses", {
+        "apiVersion": f"{R}/{RV}", "kind": "DeviceClass",
+        "metadata": {"name": QPU_DEVICE_CLASS},
+        "spec": {"selectors": [{"cel": {
+            "expression": f'device.driver == "{QPU_DEVICE_CLASS}"'}}]}})
+    kc.custom.create_cluster_custom_object(R, RV, "resourceslices", {
+        "apiVersion": f"{R}/{RV}", "kind": "ResourceSlice",
+        "metadata": {"name": f"kueue-test-{node}"},
+        "spec": {"driver": QPU_DEVICE_CLASS, "nodeName": node,
+                 "pool": {"name": node, "generation": 1, "resourceSliceCount": 1},
+                 "devices": [{"name": f"qpu-{i}", "attributes": {
+                     "qpu": {"string": f"qpu-{i}"}, "qubits": {"int": 27}}}
+                     for i in range(devices)]}})
+
+
+def claim_template(kc: KueueCluster, namespace: str, name: str,
+                   selector: str | None = None) -> None:
+    exactly: dict[str, Any] = {"deviceClassName": QPU_DEVICE_CLASS}
+    if selector:
+        exactly["selectors"] = [{"cel": {"expression": selector}}]
+    kc.custom.create_namespaced_custom_object(R, RV, namespace, "resourceclaimtemplates", {
+        "apiVersion": f"{R}/{RV}", "kind": "ResourceClaimTemplate",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"spec": {"devices": {"requests": [{"name": "qpu", "exactly": exactly}]}}}})
+
+
+def single_workload(kc: KueueCluster, namespace: str, pod: str) -> dict[str, Any] | None:
+    """The Workload kueue made for a single pod, found by the name the helper computes."""
+    body = read_pod(kc, namespace, pod)
+    return read_workload(kc, namespace,
+                         single_pod_workload_name(pod, body["metadata"]["uid"]))
+
+
+def test_qpu_quota_second_team_waits_for_the_first(kueue_cluster: KueueCluster) -> None:
+    kc = kueue_cluster
+    node = kc.nodes[0]
+    dra_objects(kc, node, devices=2)  # two QPUs exist: only the quota of 1 holds B back
+    team_a, team_b = kc.namespace("team-a"), kc.namespace("team-b")
+    kueue_objects(kc, "qpu", "qpu-cq", {QPU_QUOTA_RESOURCE: 1, "cpu": "4"},
+                  {team_a: "team-a", team_b: "team-b"})
+    for ns in (team_a, team_b):
+        claim_template(kc, ns, "qpu")
+    release = Path(tempfile.mkdtemp(prefix="kueue-test-")) / "release-a"
+
+    # Team A: admitted, charged one QPU, its claim allocated one device, running.
+    t_a = time.monotonic()
+    kc.core.create_namespaced_pod(team_a, pod_body(  # type: ignore[arg-type]
+        "frag-a", f"while [ ! -e {release} ]; do sleep 0.1; done",
+        {QUEUE_LABEL: "team-a"}, claim_template="qpu"))
+    assert is_gated(read_pod(kc, team_a, "frag-a"))
+    a_ungated = wait_ungated(kc, team_a, "frag-a")
+    wl_a = wait_for(lambda: single_workload(kc, team_a, "frag-a"), 10,
+                    what="team A's Workload at the helper's name")
+    assert is_workload_of(wl_a, read_pod(kc, team_a, "frag-a"))
+    usage = wl_a["status"]["admission"]["podSetAssignments"][0]["resourceUsage"]
+    assert usage[QPU_QUOTA_RESOURCE] == "1", usage
+    assert admission_state(read_pod(kc, team_a, "frag-a"), wl_a).reason == "Admitted"
+    running = wait_phase(kc, team_a, "frag-a", {"Running"})
+    claim_a = running["status"]["resourceClaimStatuses"][0]["resourceClaimName"]
+
+    def allocated(ns: str, claim: str) -> Any:
+        got = as_dict(kc.custom.get_namespaced_custom_object(R, RV, ns, "resourceclaims",
+                                                             claim))
+        return (got.get("status") or {}).get("allocation")
+
+    alloc_a = wait_for(lambda: allocated(team_a, claim_a), 30, what="A's claim allocated")
+    assert alloc_a["devices"]["results"][0]["driver"] == QPU_DEVICE_CLASS
+
+    # Team B: same ClusterQueue, quota used up: waits in kueue with kueue's message, gated.
+    t_b = time.monotonic()
+    kc.core.create_namespaced_pod(team_b, pod_body(  # type: ignore[arg-type]
+        "frag-b", "sleep 0.5", {QUEUE_LABEL: "team-b"}, claim_template="qpu"))
+
+    def pending() -> dict[str, Any] | None:
+        wl = single_workload(kc, team_b, "frag-b")
+        conds = {c["type"]: c for c in ((wl or {}).get("status") or {}).get("conditions", [])}
+        reserved = conds.get("QuotaReserved")
+        return wl if reserved and reserved["status"] == "False" else None
+
+    wl_b = wait_for(pending, 30, what="team B's Workload QuotaReserved=False")
+    reserved = next(c for c in wl_b["status"]["conditions"] if c["type"] == "QuotaReserved")
+    assert reserved["reason"] == "Pending", reserved
+    assert QPU_QUOTA_RESOURCE in reserved["message"], reserved
+    state = admission_state(read_pod(kc, team_b, "frag-b"), wl_b)
+    assert (state.admitted, state.reason) == (False, "QueuedForQuota"), state
+    assert QPU_QUOTA_RESOURCE in state.message
+    print(f"\nteam B waits: QuotaReserved=False reason={reserved['reason']} "
+          f"message={reserved['message']!r}")
+    assert stays(lambda: is_gated(read_pod(kc, team_b, "frag-b")), 3)
+    assert read_pod(kc, team_b, "frag-b")["spec"].get("nodeName") is None
+
+    # A finishes: its quota is released and B is admitted, ungated, scheduled, allocated.
+    release.touch()
+    done = wait_phase(kc, team_a, "frag-a", {"Succeeded", "Failed"})
+    assert done["status"]["phase"] == "Succeeded", done["status"]
+    t_a_done = time.monotonic()
+    b_ungated = wait_ungated(kc, team_b, "frag-b", timeout=60)
+    wl_b_now = single_workload(kc, team_b, "frag-b")
+    assert wl_b_now is not None
+    assert admission_state(read_pod(kc, team_b, "frag-b"), wl_b_now).admitted
+    assert wl_b_now["status"]["admission"]["podSetAssignments"][0]["resourceUsage"][
+        QPU_QUOTA_RESOURCE] == "1"
+    finished = wait_phase(kc, team_b, "frag-b", {"Succeeded", "Failed"})
+    assert finished["status"]["phase"] == "Succeeded", finished["status"]
+    print(f"kueue admission latency with DRA quota: team A created -> ungated "
+          f"{a_ungated - t_a:.3f}s; team B created -> ungated {b_ungated - t_b:.3f}s, of "
+          f"which A Succeeded (seen) -> B ungated {b_ungated - t_a_done:.3f}s")
+
+
+def test_cel_selector_claims_are_inadmissible(kueue_cluster: KueueCluster) -> None:
+    kc = kueue_cluster
+    ns = kc.namespace("team-c")
+    kueue_objects(kc, "cel-flavor", "cel-cq", {QPU_QUOTA_RESOURCE: 4, "cpu": "4"},
+                  {ns: "team-c"})
+    claim_template(kc, ns, "pinned",
+                   selector='device.attributes["qpu.qbackbone.io"].qpu == "qpu-0"')
+    kc.core.create_namespaced_pod(ns, pod_body(  # type: ignore[arg-type]
+        "frag-pinned", "sleep 0.5", {QUEUE_LABEL: "team-c"}, claim_template="pinned"))
+
+    def inadmissible() -> dict[str, Any] | None:
+        wl = single_workload(kc, ns, "frag-pinned")
+        state = admission_state(read_pod(kc, ns, "frag-pinned"), wl)
+        return wl if state.reason == "Inadmissible" else None
+
+    wl = wait_for(inadmissible, 30, what="the CEL-selector pod's Workload Inadmissible")
+    state = admission_state(read_pod(kc, ns, "frag-pinned"), wl)
+    assert not state.admitted
+    assert "CEL selectors are not supported" in state.message, state
+    assert is_gated(read_pod(kc, ns, "frag-pinned"))
