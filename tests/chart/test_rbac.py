@@ -27,6 +27,7 @@ CALLS: dict[str, set[Need]] = {
     "list_namespaced_custom_object": {(G, k, "list") for k in KINDS},
     "patch_cluster_custom_object_status": {(G, f"{k}/status", "patch") for k in KINDS},
     "patch_namespaced_custom_object_status": {(G, f"{k}/status", "patch") for k in KINDS},
+    "get_namespaced_custom_object": {("kueue.x-k8s.io", "workloads", "get")},  # Kube.workload
     "create_namespaced_resource_claim_template": {
         ("resource.k8s.io", "resourceclaimtemplates", "create")},
 }

@@ -33,6 +33,7 @@ class ConditionType(StrEnum):
     FAILED = "Failed"
     READY = "Ready"
     VALID = "Valid"
+    QUEUE_ADMITTED = "QueueAdmitted"  # kueue admitted the job's pod group (docs/kueue.md)
 
 
 class Reason(StrEnum):
@@ -88,6 +89,7 @@ class Reason(StrEnum):
     MEMORY_LIMIT_EXCEEDED = "MemoryLimitExceeded"  # the job needed more than maxMemoryMiB
     JOB_PROCESS_CRASHED = "JobProcessCrashed"  # the job's process died without a result
     QPU_UNAVAILABLE = "QPUUnavailable"  # a fragment's QPUNode is gone and no other can take it
+    INVALID_QUEUE_NAME = "InvalidQueueName"  # kueue.x-k8s.io/queue-name is no LocalQueue name
 
 
 MAX_MESSAGE_LENGTH = 1024

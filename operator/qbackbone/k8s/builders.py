@@ -49,10 +49,14 @@ def owner_reference(job: JobRef, controller: bool = True) -> Manifest:
 
 
 def _metadata(job: JobRef, name: str, role: str, qpu: str | None = None,
-              controller: bool = True, labels: Mapping[str, str] | None = None) -> Manifest:
-    return {"name": name, "namespace": job.namespace,
-            "labels": {**job_labels(job.name, role, qpu), **(labels or {})},
-            "ownerReferences": [owner_reference(job, controller)]}
+              controller: bool = True, labels: Mapping[str, str] | None = None,
+              annotations: Mapping[str, str] | None = None) -> Manifest:
+    meta: Manifest = {"name": name, "namespace": job.namespace,
+                      "labels": {**job_labels(job.name, role, qpu), **(labels or {})},
+                      "ownerReferences": [owner_reference(job, controller)]}
+    if annotations:
+        meta["annotations"] = dict(annotations)
+    return meta
 
 
 def build_configmap(job: JobRef, name: str, role: str, data: Mapping[str, str],
@@ -87,7 +91,8 @@ def classical_input_data(job: JobRef, work: str, circuit_text: str,
 def build_worker_pod(job: JobRef, name: str, input_configmap: str, worker: WorkerConfig,
                      role: str, qpu: str | None = None,
                      node_selector: Mapping[str, str] | None = None,
-                     labels: Mapping[str, str] | None = None, gated: bool = False) -> Manifest:
+                     labels: Mapping[str, str] | None = None, gated: bool = False,
+                     annotations: Mapping[str, str] | None = None) -> Manifest:
     """A run-once pod with the worker command; with ``qpu`` it holds that QPU's resource;
     ``gated``: kube-scheduler leaves it alone until the precedence gate is removed."""
     env = [{"name": NAMESPACE_ENV, "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
@@ -116,17 +121,19 @@ def build_worker_pod(job: JobRef, name: str, input_configmap: str, worker: Worke
     if gated:
         spec["schedulingGates"] = [{"name": PRECEDENCE_GATE}]
     return {"apiVersion": "v1", "kind": "Pod",
-            "metadata": _metadata(job, name, role, qpu, labels=labels), "spec": spec}
+            "metadata": _metadata(job, name, role, qpu, labels=labels, annotations=annotations),
+            "spec": spec}
 
 
 def build_fragment_pod(job: JobRef, name: str, input_configmap: str, qpu: str,
                        worker: WorkerConfig,
                        node_selector: Mapping[str, str] | None = None,
-                       labels: Mapping[str, str] | None = None, gated: bool = False) -> Manifest:
+                       labels: Mapping[str, str] | None = None, gated: bool = False,
+                       annotations: Mapping[str, str] | None = None) -> Manifest:
     """A fragment pod: requests ``qpu.qbackbone.io/<qpu>: 1``, or in DRA mode claims the QPU's
     device through ``build_claim_template``, so kube-scheduler pins it."""
     return build_worker_pod(job, name, input_configmap, worker, "fragment", qpu, node_selector,
-                            labels, gated)
+                            labels, gated, annotations)
 
 
 def build_claim_template(job: JobRef, qpu: str) -> Manifest:

@@ -52,6 +52,7 @@ from qbackbone.k8s.names import (
     label_value,
     result_name,
 )
+from qbackbone.k8s.queueing import PodGroup, kueue_gated
 from qbackbone.k8s.results import fragment_counts, fragment_estimates, fragment_measured
 
 Labelled = tuple[Mapping[str, str], Mapping[str, str]]  # a ConfigMap's labels and data
@@ -94,8 +95,9 @@ class Dispatcher:
 
     def __init__(self, kube: Kube, ref: JobRef, worker: WorkerConfig, source: FragmentSource,
                  nodes: Mapping[str, dict[str, Any]], decided_at: datetime,
-                 deadline_seconds: float | None) -> None:
+                 deadline_seconds: float | None, group: PodGroup | None = None) -> None:
         self.kube, self.ref, self.worker, self.source = kube, ref, worker, source
+        self.group = group  # the kueue pod group of a queued job (k8s/queueing.py)
         self.nodes = nodes  # the QPUNodes of the decision, by name
         self.decided_at = decided_at
         self.deadline_seconds = deadline_seconds
@@ -241,7 +243,10 @@ class Dispatcher:
             pod = build_fragment_pod(self.ref, attempt.name, input_name(attempt.name),
                                      attempt.qpu, self.worker,
                                      (node.get("spec") or {}).get("nodeSelector"),
-                                     self._labels(slot, attempt), gated=not attempt.has_input)
+                                     {**self._labels(slot, attempt),
+                                      **(self.group.labels if self.group else {})},
+                                     gated=not attempt.has_input,
+                                     annotations=self.group.annotations if self.group else None)
             if self.kube.create(pod):
                 gate = "" if attempt.has_input else ", gated until its predecessors have results"
                 tick.events.append(Event("Normal", "Created",
@@ -356,6 +361,8 @@ def pod_state(pod: Any) -> str:
     phase = (pod.status.phase if pod.status else None) or "Pending"
     node = pod.spec.node_name if pod.spec else None
     if phase == "Pending":
+        if kueue_gated(pod):
+            return "Pending, held by kueue until its pod group is admitted"
         if pod.spec is not None and pod.spec.scheduling_gates:
             return "Pending, gated until its predecessors have results"
         return f"Pending on node {node}, not started" if node else "Pending, not scheduled"

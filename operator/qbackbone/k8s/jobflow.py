@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from qbackbone.api.conditions import ConditionType, Phase, Reason
+from qbackbone.api.conditions import ConditionType, Phase, Reason, set_condition
 from qbackbone.api.manifests import ManifestError
 from qbackbone.api.policy import DEFAULT_POLICY_NAME
 from qbackbone.api.quantumjob import QuantumJob, QuantumJobStatus
@@ -65,6 +65,7 @@ from qbackbone.k8s.events import Event
 from qbackbone.k8s.failures import EXITS, TRANSIENT, failure_of
 from qbackbone.k8s.fragments import CutSource, FragmentSource, cut_plan
 from qbackbone.k8s.kube import Kube
+from qbackbone.k8s.kueue import QUEUE_LABEL
 from qbackbone.k8s.names import (
     LABEL_JOB,
     LABEL_ROLE,
@@ -83,6 +84,7 @@ from qbackbone.k8s.problem import (
     problem_solution,
 )
 from qbackbone.k8s.queue import Committed, FleetQueue, Waiting
+from qbackbone.k8s.queueing import PodGroup, admission, kueue_gated, pod_group
 from qbackbone.k8s.results import classical_outcome, seconds
 from qbackbone.k8s.single import SingleSource
 from qbackbone.k8s.status import TERMINAL, failed_job_status, parse_status, write_status
@@ -372,8 +374,30 @@ class JobReconciler:
     def _dispatcher(self, ref: JobRef, active: Active, source: FragmentSource) -> Dispatcher:
         assert active.decided is not None
         nodes = {n["metadata"]["name"]: n for n in active.record.fleet}
+        try:
+            group = pod_group(active.run.job.metadata.labels, ref.name, ref.uid,
+                              len(source.slots))
+        except ValueError as err:
+            raise JobFailure(Reason.INVALID_QUEUE_NAME, f"label {QUEUE_LABEL}: {err}") from None
         return Dispatcher(self.kube, ref, self.worker, source, nodes, active.record.now,
-                          active.decided.reduced.deadline_remaining)
+                          active.decided.reduced.deadline_remaining, group)
+
+    def _queue_condition(self, ref: JobRef, run: JobRun, group: PodGroup,
+                         pods: Mapping[str, Any], events: list[Event]) -> None:
+        """Say in the job's conditions where kueue has its pod group (read only while a pod
+        is still held, so an admitted job costs no extra API call)."""
+        held = any(kueue_gated(pod) for pod in pods.values())
+        workload = self.kube.workload(ref.namespace, group.name) if held else None
+        state = admission(group, pods, workload, self.kube.api.sanitize_for_serialization)
+        before = next((c for c in run.status.conditions
+                       if c.type == ConditionType.QUEUE_ADMITTED), None)
+        if before is None or before.reason != state.reason:
+            events.append(Event("Normal" if state.admitted else "Warning",
+                                "QueueAdmitted" if state.admitted else "QueuedInKueue",
+                                f"pod group {group.name}: {state.reason}: {state.message}"))
+        set_condition(run.status.conditions, ConditionType.QUEUE_ADMITTED, state.admitted,
+                      state.reason, state.message or state.reason, run.job.metadata.generation,
+                      datetime.now(UTC))
 
     def _classical_unit(self, ref: JobRef, decided: DecidedJob) -> Unit:
         reduced = decided.reduced
@@ -446,6 +470,8 @@ class JobReconciler:
         inputs = {n: v for n, v in found.items() if v[0].get(LABEL_ROLE) == "input"}
         tick = dispatcher.step(pods, configmaps, inputs, self.qpus, read_at)
         events += tick.events
+        if dispatcher.group is not None and tick.failure is None and pods:
+            self._queue_condition(ref, run, dispatcher.group, pods, events)
         dispatcher.source.retarget(run.status.plan, dispatcher.placed)
         if tick.failure is not None:
             status = run.fail(*tick.failure)

@@ -103,6 +103,17 @@ class Kube:
             self.custom.patch_namespaced_custom_object_status(GROUP, VERSION, namespace, plural,
                                                               name, body, _content_type=kind)
 
+    def workload(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """A kueue Workload (``kueue.x-k8s.io/v1beta2``), or None when it does not exist."""
+        try:
+            found: Any = self.custom.get_namespaced_custom_object(
+                "kueue.x-k8s.io", "v1beta2", namespace, "workloads", name)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return dict(found)
+
     def delete_pod(self, namespace: str, name: str) -> bool:
         """Delete a pod; False when it is already gone."""
         try:
