@@ -19,6 +19,7 @@ from pathlib import Path
 import grpc
 import pytest
 
+from qbackbone.dev.waiting import wait_for
 from qbackbone.dra import cdi, health
 from qbackbone.dra.attributes import DRIVER
 from qbackbone.dra.claims import ClaimManager
@@ -28,7 +29,6 @@ from qbackbone.dra.kubeletapi.drav1 import api_pb2_grpc as dra_grpc
 from qbackbone.dra.kubeletapi.registration import api_pb2 as reg_pb2
 from qbackbone.dra.kubeletapi.registration import api_pb2_grpc as reg_grpc
 from qbackbone.dra.kubeletplugin import KubeletPlugin, Paths
-from qbackbone.dev.waiting import wait_for
 from tests.dra.test_kubelet_domain import UID, Claims, claim, result
 
 NODE = "node-a"
