@@ -9,7 +9,13 @@ from typing import Any
 
 from qbackbone.dra.attributes import DRIVER
 from qbackbone.k8s import GROUP, VERSION
-from qbackbone.k8s.names import claim_template_name, job_labels, qpu_resource, result_name
+from qbackbone.k8s.names import (
+    ANNOTATION_QPU,
+    claim_template_name,
+    job_labels,
+    qpu_resource,
+    result_name,
+)
 
 Manifest = dict[str, Any]
 INPUT_ENV = "QBACKBONE_INPUT"
@@ -133,7 +139,7 @@ def build_fragment_pod(job: JobRef, name: str, input_configmap: str, qpu: str,
     """A fragment pod: requests ``qpu.qbackbone.io/<qpu>: 1``, or in DRA mode claims the QPU's
     device through ``build_claim_template``, so kube-scheduler pins it."""
     return build_worker_pod(job, name, input_configmap, worker, "fragment", qpu, node_selector,
-                            labels, gated, annotations)
+                            labels, gated, {**(annotations or {}), ANNOTATION_QPU: qpu})
 
 
 def build_claim_template(job: JobRef, qpu: str) -> Manifest:

@@ -45,14 +45,14 @@ from qbackbone.k8s.names import (
     LABEL_FRAGMENT,
     LABEL_ROLE,
     LABEL_SUBCIRCUIT,
-    QPU_RESOURCE_PREFIX,
     attempt_name,
     fragment_name,
     input_name,
     label_value,
     result_name,
 )
-from qbackbone.k8s.queueing import PodGroup, kueue_gated
+from qbackbone.k8s.pods import pod_qpu, pod_state, running_since, termination
+from qbackbone.k8s.queueing import PodGroup
 from qbackbone.k8s.results import fragment_counts, fragment_estimates, fragment_measured
 
 Labelled = tuple[Mapping[str, str], Mapping[str, str]]  # a ConfigMap's labels and data
@@ -126,7 +126,7 @@ class Dispatcher:
             labels = pod.metadata.labels or {}
             if labels.get(LABEL_FRAGMENT) == label and labels.get(LABEL_ATTEMPT, "").isdigit():
                 n = int(labels[LABEL_ATTEMPT])
-                found[n] = Attempt(n, name, _pod_qpu(pod) or slot.qpu, pod,
+                found[n] = Attempt(n, name, pod_qpu(pod) or slot.qpu, pod,
                                    input_name(name) in configmaps)
         for labels, data in inputs.values():
             if labels.get(LABEL_FRAGMENT) == label and labels.get(LABEL_ATTEMPT, "").isdigit():
@@ -352,33 +352,6 @@ def deadline_text(at: float | None, now: float | None) -> str:
     return f"the deadline ({when}) passed {max(0.0, now - at):.1f}s ago"
 
 
-def pod_state(pod: Any) -> str:
-    """A pod's state for messages: not created, gated, Pending (un)scheduled, Running, ..."""
-    if pod is None:
-        return "no pod"
-    if pod.metadata.deletion_timestamp:
-        return "being deleted"
-    phase = (pod.status.phase if pod.status else None) or "Pending"
-    node = pod.spec.node_name if pod.spec else None
-    if phase == "Pending":
-        if kueue_gated(pod):
-            return "Pending, held by kueue until its pod group is admitted"
-        if pod.spec is not None and pod.spec.scheduling_gates:
-            return "Pending, gated until its predecessors have results"
-        return f"Pending on node {node}, not started" if node else "Pending, not scheduled"
-    if phase == "Failed":
-        return f"Failed: {termination(pod)}"
-    return f"{phase} on node {node}" if node else phase
-
-
-def running_since(pod: Any) -> float | None:
-    """Unix seconds since which a Running pod runs; None when it does not run."""
-    status = pod.status if pod is not None else None
-    if status is None or status.phase != "Running" or status.start_time is None:
-        return None
-    return float(status.start_time.timestamp())
-
-
 def slot_result(data: Mapping[str, str], decided_at: datetime) -> SlotResult:
     """A fragment's result ConfigMap data, times relative to the decision."""
     zero = decided_at.timestamp()
@@ -390,23 +363,3 @@ def slot_result(data: Mapping[str, str], decided_at: datetime) -> SlotResult:
                       fidelity=float(data.get("fidelity") or 1.0),
                       started=round(started - zero, 4),
                       ended=round(float(data.get("finished") or started) - zero, 4))
-
-
-def _pod_qpu(pod: Any) -> str | None:
-    for container in pod.spec.containers or []:
-        limits = (container.resources.limits if container.resources else None) or {}
-        for resource in limits:
-            if resource.startswith(QPU_RESOURCE_PREFIX):
-                return str(resource[len(QPU_RESOURCE_PREFIX):])
-    return None
-
-
-def termination(pod: Any) -> str:
-    """Why a pod's container ended: exit code and the end of its termination message."""
-    for cs in (pod.status.container_statuses or []):
-        term = cs.state.terminated if cs.state else None
-        if term is not None:
-            text = (term.message or "").strip()
-            return f"exit code {term.exit_code}: {text[-500:]}" if text else \
-                f"exit code {term.exit_code} ({term.reason})"
-    return pod.status.reason or pod.status.message or "unknown"

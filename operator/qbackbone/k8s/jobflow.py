@@ -53,14 +53,7 @@ from qbackbone.k8s.builders import (
 )
 from qbackbone.k8s.codec import TooLarge, check_size
 from qbackbone.k8s.decision import DecisionRecord
-from qbackbone.k8s.dispatch import (
-    Dispatcher,
-    deadline_at,
-    deadline_text,
-    pod_state,
-    stop_pods,
-    termination,
-)
+from qbackbone.k8s.dispatch import Dispatcher, deadline_at, deadline_text, stop_pods
 from qbackbone.k8s.events import Event
 from qbackbone.k8s.failures import EXITS, TRANSIENT, failure_of
 from qbackbone.k8s.fragments import CutSource, FragmentSource, cut_plan
@@ -77,6 +70,7 @@ from qbackbone.k8s.names import (
     result_name,
 )
 from qbackbone.k8s.objects import job_from_body, read_fleet, read_policies, trimmed
+from qbackbone.k8s.pods import pod_state, termination
 from qbackbone.k8s.problem import (
     ProblemSource,
     inline_topology,

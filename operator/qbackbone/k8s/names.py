@@ -11,6 +11,7 @@ __all__ = ["QPU_RESOURCE_PREFIX", "qpu_resource"]  # re-exported for the adapter
 LABEL_JOB = "qbackbone.io/job"
 LABEL_ROLE = "qbackbone.io/role"
 LABEL_QPU = "qbackbone.io/qpu"
+ANNOTATION_QPU = "qbackbone.io/qpu"  # the full QPUNode name (a label holds 63 characters)
 LABEL_FRAGMENT = "qbackbone.io/fragment"
 LABEL_ATTEMPT = "qbackbone.io/attempt"
 LABEL_SUBCIRCUIT = "qbackbone.io/subcircuit"
