@@ -234,3 +234,10 @@ def test_claim_manager_sets_a_bad_checkpoint_aside(tmp_path: Path) -> None:
     ckpt.write_text("{broken")
     manager = ClaimManager(Claims({}), lambda: (lambda p, d: AER), tmp_path, ckpt)
     assert manager.prepared == {} and (tmp_path / "checkpoint.json.bad").exists()
+
+
+def test_only_the_api_modules_import_the_kubernetes_client() -> None:
+    dra = Path(__file__).resolve().parents[2] / "operator/qbackbone/dra"
+    importing = sorted(p.name for p in dra.glob("*.py")
+                       if any(s in p.read_text() for s in ("from kubernetes", "import kubernetes")))
+    assert importing == ["kubeapi.py", "publisher.py"]

@@ -38,23 +38,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-v", "--verbose", action="store_true")
 
 
-def _api_client(kubeconfig: str | None):  # type: ignore[no-untyped-def]
-    from kubernetes import client, config
-
-    if kubeconfig:
-        return config.new_client_from_config(config_file=kubeconfig)
-    try:
-        config.load_incluster_config()
-    except config.ConfigException:
-        config.load_kube_config()
-    return client.ApiClient()
-
-
 def run(args: argparse.Namespace) -> int:
+    from qbackbone.dra.kubeapi import api_client
+
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        api = _api_client(args.kubeconfig)
+        api = api_client(args.kubeconfig)
     except Exception as exc:
         logging.error("no Kubernetes API: %s", exc)
         return 2
