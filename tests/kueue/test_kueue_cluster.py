@@ -2,21 +2,23 @@
 agent's nodes standing in for kubelets (docs/kueue.md):
 
 (a) a pod group of 2 pods queued in a LocalQueue is gated by kueue's webhook, waits without a
-    Workload while one pod is missing, then becomes one Workload (named after the group, owning
-    both pods) that is admitted as one; both pods are ungated and run.
-(b) DRA charging: pods whose ResourceClaimTemplate asks for a device of DeviceClass
-    qpu.qbackbone.io are charged one qpu.qbackbone.io/qpus each; with a ClusterQueue quota of 1
-    QPU, team A's pod is admitted and team B's (other namespace, other LocalQueue, same
-    ClusterQueue) waits with QuotaReserved=False and kueue's message although a second device
-    is free, until A's pod finishes; then B is admitted and its claim allocated.
+    Workload while one pod is missing, then becomes one Workload (named after the group, owned
+    by both pods) that is admitted as one; both pods are ungated and run.
+(b) DRA charging, with the chart's kueue objects (kueue.enabled): pods whose
+    ResourceClaimTemplate asks for a device of DeviceClass qpu.qbackbone.io are charged one
+    qpu.qbackbone.io/qpus each; with a ClusterQueue quota of 1 QPU, team A's pod is admitted
+    and team B's (other namespace, other LocalQueue, same ClusterQueue) waits with
+    QuotaReserved=False and kueue's message although a second device is free, until A's pod
+    finishes; then B is admitted, its claim allocated, and it runs.
 (c) a claim template with a CEL selector is Inadmissible in kueue 0.17 (its DRA support counts
-    devices per class only), which is why the operator pins QPUs differently under kueue.
+    devices per class only): a limit the operator must plan around (docs/kueue.md).
 
 Admission latency (pod created -> kueue's gate removed) is measured and printed.
 """
 
 from __future__ import annotations
 
+import subprocess
 import tempfile
 import time
 from collections.abc import Callable
@@ -29,16 +31,18 @@ from kubernetes import client
 from qbackbone.dev.kueue_manifests import QPU_DEVICE_CLASS, QPU_QUOTA_RESOURCE
 from qbackbone.dev.waiting import wait_for
 from qbackbone.k8s.kueue import (
+    GROUP_LABEL,
     SCHEDULING_GATE,
     WORKLOAD_PLURAL,
     admission_state,
     is_gated,
     is_workload_of,
-    owning_workload,
+    owner_pod_uids,
     pod_group_metadata,
     single_pod_workload_name,
     workload_name,
 )
+from tests.chart.helm import render
 from tests.kueue.conftest import KueueCluster, delete_quietly
 
 pytestmark = pytest.mark.cluster
@@ -75,13 +79,33 @@ def kueue_objects(kc: KueueCluster, flavor: str, cq: str, covered: dict[str, Any
             "apiVersion": f"{KG}/{KV}", "kind": "LocalQueue",
             "metadata": {"name": queue, "namespace": namespace},
             "spec": {"clusterQueue": cq}})
+    wait_for(lambda: cluster_queue_active(kc, cq), 30, what=f"ClusterQueue {cq} Active")
 
-    def active() -> bool:
-        got = as_dict(custom.get_cluster_custom_object(KG, KV, "clusterqueues", cq))
-        conds = (got.get("status") or {}).get("conditions") or []
-        return any(c["type"] == "Active" and c["status"] == "True" for c in conds)
 
-    wait_for(active, 30, what=f"ClusterQueue {cq} Active")
+def chart_kueue_objects(kc: KueueCluster, k8s_bin_dir: Path, cq: str, qpus: int,
+                        teams: dict[str, str]) -> None:
+    """The chart's kueue objects (``kueue.enabled``, charts/qbackbone/templates/kueue.yaml)
+    rendered with helm and applied: its ResourceFlavor, ClusterQueue ``cq`` with ``qpus`` QPUs
+    and a LocalQueue per team (namespace -> queue)."""
+    settings = ["kueue.enabled=true", f"kueue.clusterQueue.name={cq}",
+                f"kueue.resourceFlavor={cq}", f"kueue.clusterQueue.qpus={qpus}"]
+    for i, (namespace, queue) in enumerate(sorted(teams.items())):
+        settings += [f"kueue.teams[{i}].namespace={namespace}",
+                     f"kueue.teams[{i}].localQueue={queue}"]
+    rendered = render(k8s_bin_dir, "--show-only", "templates/kueue.yaml",
+                      *(a for s in settings for a in ("--set", s)))
+    applied = subprocess.run([str(Path(kc.info.bin_dir) / "kubectl"),
+                              f"--kubeconfig={kc.info.kubeconfig}", "apply", "-f", "-"],
+                             input=rendered, capture_output=True, text=True, timeout=60,
+                             check=False)
+    assert applied.returncode == 0, applied.stderr
+    wait_for(lambda: cluster_queue_active(kc, cq), 30, what=f"ClusterQueue {cq} Active")
+
+
+def cluster_queue_active(kc: KueueCluster, cq: str) -> bool:
+    got = as_dict(kc.custom.get_cluster_custom_object(KG, KV, "clusterqueues", cq))
+    conds = (got.get("status") or {}).get("conditions") or []
+    return any(c["type"] == "Active" and c["status"] == "True" for c in conds)
 
 
 def pod_body(name: str, script: str, labels: dict[str, str],
@@ -180,14 +204,15 @@ def test_pod_group_is_one_workload_admitted_as_one(kueue_cluster: KueueCluster) 
     assert admission["clusterQueue"] == "group-cq"
     usage = [a["resourceUsage"] for a in admission["podSetAssignments"]]
     assert sum(int(u["cpu"].rstrip("m")) for u in usage) == 200  # charged as one: 2 x 100m
-    for name in ("frag-0", "frag-1"):
-        pod = read_pod(kc, ns, name)
-        assert owning_workload(pod) == "frag-group"
+    pods = [read_pod(kc, ns, name) for name in ("frag-0", "frag-1")]
+    assert owner_pod_uids(wl) == {p["metadata"]["uid"] for p in pods}  # both pods own it
+    for pod in pods:
         assert is_workload_of(wl, pod)
         state = admission_state(pod, wl)
         assert (state.admitted, state.reason) == (True, "Admitted"), state
         assert SCHEDULING_GATE not in [g["name"] for g in pod["spec"].get("schedulingGates")
                                        or []]
+        assert pod["metadata"]["labels"][GROUP_LABEL] == "frag-group"
     for name in ("frag-0", "frag-1"):
         done = wait_phase(kc, ns, name, {"Succeeded", "Failed"})
         assert done["status"]["phase"] == "Succeeded", done["status"]
@@ -235,13 +260,14 @@ def single_workload(kc: KueueCluster, namespace: str, pod: str) -> dict[str, Any
                          single_pod_workload_name(pod, body["metadata"]["uid"]))
 
 
-def test_qpu_quota_second_team_waits_for_the_first(kueue_cluster: KueueCluster) -> None:
+def test_qpu_quota_second_team_waits_for_the_first(kueue_cluster: KueueCluster,
+                                                   k8s_bin_dir: Path) -> None:
     kc = kueue_cluster
     node = kc.nodes[0]
     dra_objects(kc, node, devices=2)  # two QPUs exist: only the quota of 1 holds B back
     team_a, team_b = kc.namespace("team-a"), kc.namespace("team-b")
-    kueue_objects(kc, "qpu", "qpu-cq", {QPU_QUOTA_RESOURCE: 1, "cpu": "4"},
-                  {team_a: "team-a", team_b: "team-b"})
+    # The chart's objects: ClusterQueue qpu-cq, 1 QPU, StrictFIFO, a LocalQueue per team.
+    chart_kueue_objects(kc, k8s_bin_dir, "qpu-cq", 1, {team_a: "team-a", team_b: "team-b"})
     for ns in (team_a, team_b):
         claim_template(kc, ns, "qpu")
     release = Path(tempfile.mkdtemp(prefix="kueue-test-")) / "release-a"
@@ -306,6 +332,9 @@ def test_qpu_quota_second_team_waits_for_the_first(kueue_cluster: KueueCluster) 
         QPU_QUOTA_RESOURCE] == "1"
     finished = wait_phase(kc, team_b, "frag-b", {"Succeeded", "Failed"})
     assert finished["status"]["phase"] == "Succeeded", finished["status"]
+    # Bound to the slice's node: kube-scheduler allocated B's claim a device there.
+    assert finished["spec"]["nodeName"] == node
+    assert finished["status"]["resourceClaimStatuses"][0]["resourceClaimName"]
     print(f"kueue admission latency with DRA quota: team A created -> ungated "
           f"{a_ungated - t_a:.3f}s; team B created -> ungated {b_ungated - t_b:.3f}s, of "
           f"which A Succeeded (seen) -> B ungated {b_ungated - t_a_done:.3f}s")

@@ -15,7 +15,7 @@ from qbackbone.k8s.kueue import (
     admission_state,
     is_gated,
     is_workload_of,
-    owning_workload,
+    owner_pod_uids,
     pod_group_metadata,
     single_pod_workload_name,
     workload_name,
@@ -78,18 +78,23 @@ def test_single_pod_workload_name_is_kueues_hash() -> None:
 
 
 def test_the_workload_of_a_pod() -> None:
-    member = pod(GROUP, owners=[{"apiVersion": "kueue.x-k8s.io/v1beta2", "kind": "Workload",
-                                 "name": "g", "uid": "w"}])
-    assert owning_workload(member) == "g"
-    assert owning_workload(pod(GROUP)) is None
-    assert is_workload_of(workload(), member)
-    assert not is_workload_of(workload(namespace="team-b"), member)
-    assert not is_workload_of(workload(group=False), member)
+    member = pod(GROUP)
+    uid = member["metadata"]["uid"]
+    owned = workload()
+    owned["metadata"]["ownerReferences"] = [
+        {"apiVersion": "v1", "kind": "Pod", "name": "frag-0", "uid": uid},
+        {"apiVersion": "v1", "kind": "Pod", "name": "frag-1", "uid": "other"}]
+    assert owner_pod_uids(owned) == {uid, "other"}
+    assert is_workload_of(owned, member)
+    assert not is_workload_of(workload(), member)  # not among its owners
+    elsewhere = workload(namespace="team-b")
+    elsewhere["metadata"]["ownerReferences"] = owned["metadata"]["ownerReferences"]
+    assert not is_workload_of(elsewhere, member)
+    not_group = workload(group=False)
+    not_group["metadata"]["ownerReferences"] = owned["metadata"]["ownerReferences"]
+    assert not is_workload_of(not_group, member)
     single = pod({QUEUE_LABEL: "lq"})
-    owned = workload(group=False)
-    owned["metadata"]["ownerReferences"] = [{"kind": "Pod", "name": "frag-0",
-                                             "uid": single["metadata"]["uid"]}]
-    assert is_workload_of(owned, single)
+    assert is_workload_of(not_group, single)
     assert not is_workload_of(workload(group=False), single)
 
 

@@ -39,6 +39,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     up.add_argument("--no-build", action="store_true",
                     help="do not run hack/build-k8s.sh / hack/build-node.sh for missing "
                     "binaries (they build once, then are cached)")
+    up.add_argument("--kueue", action="store_true",
+                    help="also run kueue (hack/build-kueue.sh, built once) as a host process "
+                    "with its CRDs and webhooks, the pod integration and QPU quota "
+                    "(docs/kueue.md); down stops it")
+    up.add_argument("--kueue-exclude-namespace", action="append", default=[],
+                    metavar="NAMESPACE", help="with --kueue: a namespace kueue never manages "
+                    "(e.g. the operator's), besides kube-system and kueue-system; repeatable")
     up.add_argument("--qpu-node", action="append", default=[], metavar="NODE[:QPU,...]",
                     help="stand-in node agent: these QPU nodes (several need the agent); a "
                     "real node: its name and the QPUs a device-plugin process serves (the "
@@ -62,7 +69,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _cluster(args: argparse.Namespace) -> int:
     state_dir: Path = args.state_dir
     if args.cluster_command == "up":
-        return _up(state_dir, args.bin_dir, args.qpu_node, args.node, not args.no_build)
+        return _up(state_dir, args.bin_dir, args.qpu_node, args.node, not args.no_build,
+                   kueue=args.kueue, kueue_exclude=tuple(args.kueue_exclude_namespace))
     info = ClusterInfo.load(state_dir)
     if info is None or not info.processes:
         print(f"no cluster recorded in {state_dir}", file=sys.stderr)
@@ -118,12 +126,20 @@ def ensure_binaries(bin_dir: Path | None, mode: str) -> Path | None:
 
 
 def _up(state_dir: Path, bin_dir: Path | None, qpu_nodes: list[str], mode: str = "auto",
-        build: bool = True) -> int:
+        build: bool = True, kueue: bool = False, kueue_exclude: tuple[str, ...] = ()) -> int:
     from qbackbone.dev.agentproc import start_node_agent  # imports the kubernetes client
+    from qbackbone.dev.kueue import KueueError, KueueMissing, find_kueue, start_kueue
 
     try:
         if build:
             bin_dir = ensure_binaries(bin_dir, mode)
+        if kueue:
+            try:
+                find_kueue()
+            except KueueMissing:
+                if not build:
+                    raise
+                os.environ["QB_KUEUE_BIN_DIR"] = str(build_with("build-kueue.sh"))
         node, why = choose_node(mode, qpu_nodes)
         if node == "agent" and why and mode == "auto":
             print(f"note: using the stand-in node agent, not a real node: {why}",
@@ -140,10 +156,14 @@ def _up(state_dir: Path, bin_dir: Path | None, qpu_nodes: list[str], mode: str =
                 _start_real(info, qpu_nodes)
             elif node == "agent" and qpu_nodes:
                 start_node_agent(info, qpu_nodes)
+            if kueue:
+                started = start_kueue(info, exclude_namespaces=kueue_exclude)
+                print(f"kueue up in {started.started_seconds:.1f}s, webhooks at "
+                      f"{started.webhook_url}; log {started.log}", file=sys.stderr)
         except Exception:
             stop_cluster(info)
             raise
-    except (BinariesMissing, ClusterError) as exc:
+    except (BinariesMissing, ClusterError, KueueMissing, KueueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         print(f"logs: {state_dir / 'logs'}", file=sys.stderr)
         return 1

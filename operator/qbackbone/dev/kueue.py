@@ -242,13 +242,16 @@ def start_kueue(cluster: ClusterInfo, *, exclude_namespaces: tuple[str, ...] = (
         cluster.processes.append(record)
         cluster.save()
 
-        def ready() -> bool:
+        def ready() -> str | None:
+            # wait_for takes exceptions for "not yet": an exit is a value that ends the wait
             if proc.poll() is not None:
-                raise KueueError(f"kueue exited with {proc.returncode}")
-            return _ready(info.health_url)
+                return f"exited with {proc.returncode}"
+            return "ready" if _ready(info.health_url) else None
 
         try:
-            wait_for(ready, timeout, interval=0.2, what=f"kueue at {info.health_url}")
+            outcome = wait_for(ready, timeout, interval=0.2, what=f"kueue at {info.health_url}")
+            if outcome != "ready":
+                raise KueueError(f"kueue {outcome}")
             _kubectl_apply(cluster, _write_yaml(directory / "webhooks.yaml", hooks))
             wait_for(lambda: probe_pod_webhook(api), 30, interval=0.2,
                      what="kueue's pod webhook gating a dry-run pod")

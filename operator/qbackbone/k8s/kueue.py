@@ -9,12 +9,13 @@ and ``pkg/controller/jobframework/workload_names.go``):
   ``kueue.x-k8s.io/queue-name: <LocalQueue>``. kueue creates **one** Workload for the group
   once ``n`` pods exist; its name is the group name itself (``Pod.workloadName()`` returns the
   group label), in the pods' namespace, annotated ``kueue.x-k8s.io/is-group-workload: "true"``;
-  every pod of the group gets an ownerReference to it (kind ``Workload``,
-  ``kueue.x-k8s.io/v1beta2``). A group name must therefore be a valid object name and unique
-  among the namespace's Workloads.
-- A **single** queued pod (no group label) owns its Workload instead: the Workload has an
-  ownerReference to the pod, and is named ``pod-<pod name>-<first 5 hex of sha1("Pod\\n\\n"
-  + name + "\\n" + uid)>`` (the prefix cut to 247 characters).
+  every pod of the group is an owner of it (the Workload's ownerReferences name each pod,
+  kind ``Pod``, by uid: ``controllerutil.SetOwnerReference(pod, workload)``), so it goes
+  when the pods go. A group name must therefore be a valid object name and unique among the
+  namespace's Workloads.
+- A **single** queued pod (no group label) owns its Workload likewise, which is named
+  ``pod-<pod name>-<first 5 hex of sha1("Pod\\n\\n" + name + "\\n" + uid)>`` (the prefix
+  cut to 247 characters).
 - kueue's mutating webhook adds the scheduling gate ``kueue.x-k8s.io/admission`` to every
   queued pod; kueue removes it when the Workload is admitted. The Workload's conditions say
   why it waits: ``QuotaReserved=False`` with reason ``Pending`` (no quota now; the message
@@ -100,28 +101,27 @@ def workload_name(pod: Mapping[str, Any]) -> str | None:
     return None
 
 
-def owning_workload(pod: Mapping[str, Any]) -> str | None:
-    """The Workload named in the pod's ownerReferences (kueue sets one on every pod of a
-    group once the Workload exists), or None."""
-    for ref in _meta(pod).get("ownerReferences") or []:
-        if ref.get("kind") == "Workload" and str(ref.get("apiVersion", "")).startswith(
-                "kueue.x-k8s.io/"):
-            return str(ref.get("name"))
-    return None
+def owner_pod_uids(workload: Mapping[str, Any]) -> set[str]:
+    """The uids of the pods that own ``workload`` (kueue makes every pod of a group, or the
+    single pod, an owner of its Workload, so it is garbage-collected with them)."""
+    return {str(ref.get("uid")) for ref in _meta(workload).get("ownerReferences") or []
+            if ref.get("kind") == "Pod" and ref.get("apiVersion", "v1") == "v1"}
 
 
 def is_workload_of(workload: Mapping[str, Any], pod: Mapping[str, Any]) -> bool:
-    """Whether ``workload`` is the one that admits ``pod``: same namespace, and the group's
-    Workload (name = group, group annotation) or the single pod's (owned by the pod's uid)."""
+    """Whether ``workload`` is the one that admits ``pod``: same namespace, the pod among its
+    owners, and for a pod group the group's Workload (named after the group, annotated
+    ``kueue.x-k8s.io/is-group-workload: "true"``)."""
     wmeta, pmeta = _meta(workload), _meta(pod)
     if wmeta.get("namespace") != pmeta.get("namespace"):
+        return False
+    if str(pmeta.get("uid")) not in owner_pod_uids(workload):
         return False
     group = group_name(pod)
     if group:
         return bool(wmeta.get("name") == group and
                     (wmeta.get("annotations") or {}).get(GROUP_WORKLOAD_ANNOTATION) == "true")
-    return any(ref.get("kind") == "Pod" and ref.get("uid") == pmeta.get("uid")
-               for ref in wmeta.get("ownerReferences") or [])
+    return True
 
 
 def is_gated(pod: Mapping[str, Any]) -> bool:
