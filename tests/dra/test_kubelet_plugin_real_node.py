@@ -57,12 +57,45 @@ QPUS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
                 "nodeName": NODE, "site": "fra"}, status(qubits=30)),
     "rn-manila": ({"backend": {"provider": "fake", "name": "fake_manila"}, "site": "fra"},
                   status(cal=calibration(t1=80.0, e2q=1.2e-2), qubits=5)),
+    "rn-ibm": ({"backend": {"provider": "ibm-runtime", "name": "ibm_fez"}, "qubits": 156,
+                "nodeName": NODE, "site": "osa",
+                "credentialsSecretRef": {"name": "ibm-token", "key": "token"}},
+               status(cal=calibration(), qubits=156)),
 }
-# Only rn-torino: rn-sim is ideal, rn-manila has 5 qubits, the fake QPUs are ideal.
+TOKEN = "not-a-real-token-42"
+CREDS_IMAGE = "localhost/qbackbone/qbcreds:1"
+# Prints its environment, then the file QBACKBONE_QPU_CREDENTIALS_FILE names (as seen inside
+# the container: the plugin's CDI mount), then sleeps argv[1] seconds.
+CREDS_C = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+extern char **environ;
+int main(int argc, char **argv) {
+    for (char **e = environ; *e; e++) puts(*e);
+    const char *path = getenv("QBACKBONE_QPU_CREDENTIALS_FILE");
+    char buf[256] = {0};
+    FILE *f = path ? fopen(path, "r") : NULL;
+    if (f) {
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        buf[n] = 0;
+        fclose(f);
+        printf("CREDENTIALS=%s\n", buf);
+    } else {
+        printf("CREDENTIALS unreadable\n");
+    }
+    fflush(stdout);
+    if (argc > 1) sleep((unsigned)atoi(argv[1]));
+    return 0;
+}
+"""
+# Only rn-torino: rn-sim is ideal, rn-manila has 5 qubits, rn-ibm is at osa, the fake QPUs
+# are ideal.
 SELECTOR = ('device.attributes["qpu.qbackbone.io"].qubits >= 20 && '
             '!device.attributes["qpu.qbackbone.io"].ideal && '
             'device.attributes["qpu.qbackbone.io"].site == "fra"')
 FAKE_SELECTOR = 'device.attributes["qpu.qbackbone.io"].qpu == "fake-qpu-1"'
+IBM_SELECTOR = 'device.attributes["qpu.qbackbone.io"].provider == "ibm-runtime"'
 
 
 @pytest.fixture(scope="module")
@@ -89,19 +122,28 @@ def api(cluster: ClusterInfo) -> Iterator[client.ApiClient]:
     api.close()
 
 
-@pytest.fixture(scope="module")
-def image(node: RealNode, tmp_path_factory: pytest.TempPathFactory) -> str:
+def _import_tool(node: RealNode, work: Path, source: str, image: str) -> str:
     gcc = shutil.which("gcc")
     if gcc is None:
         cannot("gcc is needed to compile the test image's static binary")
-    work = tmp_path_factory.mktemp("qbtool")
-    (work / "qbtool.c").write_text(TOOL_C)
-    subprocess.run([gcc, "-Os", "-static", "-o", str(work / "qbtool"),
-                    str(work / "qbtool.c")], check=True)
-    archive = work / "qbtool.oci.tar"
-    write_oci_archive(archive, IMAGE, {"qbtool": work / "qbtool"}, entrypoint=["/qbtool"])
+    (work / "tool.c").write_text(source)
+    subprocess.run([gcc, "-Os", "-static", "-o", str(work / "tool"), str(work / "tool.c")],
+                   check=True)
+    archive = work / "tool.oci.tar"
+    write_oci_archive(archive, image, {"tool": work / "tool"}, entrypoint=["/tool"])
     node.import_image(archive)
-    return IMAGE
+    return image
+
+
+@pytest.fixture(scope="module")
+def image(node: RealNode, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """tests/operator/test_real_node.py's static tool (prints its environment)."""
+    return _import_tool(node, tmp_path_factory.mktemp("qbtool"), TOOL_C, IMAGE)
+
+
+@pytest.fixture(scope="module")
+def creds_image(node: RealNode, tmp_path_factory: pytest.TempPathFactory) -> str:
+    return _import_tool(node, tmp_path_factory.mktemp("qbcreds"), CREDS_C, CREDS_IMAGE)
 
 
 def _start(cluster: ClusterInfo, name: str, args: list[str], log_dir: Path
@@ -136,13 +178,16 @@ def driver(cluster: ClusterInfo, node: RealNode, api: client.ApiClient,
             "spec": spec})
         custom.patch_cluster_custom_object_status(G, V, "qpunodes", name, {"status": st})
     logs = tmp_path_factory.mktemp("dra-logs")
+    creds = logs / "credentials"
+    (creds / "ibm-token").mkdir(parents=True)
+    (creds / "ibm-token" / "token").write_text(TOKEN)
     publisher, publisher_log = _start(cluster, "publisher", ["--resync=5"], logs)
     port = free_port()
     paths = Paths(node.layout.kubelet_root)
     plugin, plugin_log = _start(cluster, "kubelet-plugin", [
         "kubelet-plugin", f"--kubelet-root={paths.kubelet_root}", f"--node-name={NODE}",
         f"--cdi-dir={CDI_DIR}", f"--healthcheck-port={port}", "--healthcheck-address=127.0.0.1",
-        "--fake-qpus=2"], logs)
+        f"--credentials-host-dir={creds}", "--fake-qpus=2"], logs)
     state = {"custom": custom, "core": client.CoreV1Api(api), "paths": paths, "port": port,
              "plugin": plugin, "plugin_log": plugin_log, "publisher_log": publisher_log}
     yield state
@@ -173,7 +218,7 @@ def _devices(custom: client.CustomObjectsApi) -> dict[str, dict[str, Any]]:
 
 
 def _run_claimed_pod(driver: dict[str, Any], namespace: str, pod_name: str,
-                     selector: str) -> tuple[Any, dict[str, Any], str]:
+                     selector: str, image: str = IMAGE) -> tuple[Any, dict[str, Any], str]:
     """A ResourceClaimTemplate with ``selector`` and a pod using it whose container prints its
     environment and sleeps 4 s; returns the Succeeded pod, the CDI spec seen while it ran and
     its log."""
@@ -188,7 +233,7 @@ def _run_claimed_pod(driver: dict[str, Any], namespace: str, pod_name: str,
         "apiVersion": "v1", "kind": "Pod", "metadata": {"name": pod_name},
         "spec": {"restartPolicy": "Never", "terminationGracePeriodSeconds": 1,
                  "resourceClaims": [{"name": "qpu", "resourceClaimTemplateName": pod_name}],
-                 "containers": [{"name": "main", "image": IMAGE, "imagePullPolicy": "Never",
+                 "containers": [{"name": "main", "image": image, "imagePullPolicy": "Never",
                                  "args": ["4"], "resources": {"claims": [{"name": "qpu"}]}}]}})
 
     def claim_uid() -> str | None:
@@ -241,8 +286,8 @@ def test_plugin_registers_with_the_real_kubelet(driver: dict[str, Any]) -> None:
     with grpc.insecure_channel(f"127.0.0.1:{driver['port']}") as channel:
         assert health.check(channel, "liveness") == health.SERVING
     # the central publisher's devices and the plugin's fake ones, side by side
-    found = wait_for(lambda: (lambda d: d if {"rn-torino", "rn-sim", "rn-manila", "fake-qpu-0",
-                                              "fake-qpu-1"} <= set(d) else None)(
+    found = wait_for(lambda: (lambda d: d if {*QPUS, "fake-qpu-0", "fake-qpu-1"} <= set(d)
+                              else None)(
         _devices(driver["custom"])), 60, what="every device published")
     assert found["rn-torino"]["spec"]["pool"]["name"] == NODE
     assert found["fake-qpu-0"]["spec"]["pool"]["name"] == f"{NODE}/fake"
@@ -273,6 +318,19 @@ def test_fake_resource_manager_on_the_real_node(driver: dict[str, Any], image: s
     assert "QBACKBONE_QPU=fake-qpu-1" in log.splitlines(), log
     assert "QBACKBONE_QPU_BACKEND=aer/aer_simulator" in log.splitlines()
     assert [d["name"].rsplit("-fake-", 1)[1] for d in spec["devices"]] == ["qpu-1"]
+
+
+def test_credentials_are_mounted_never_written(driver: dict[str, Any], creds_image: str,
+                                               namespace: str) -> None:
+    test_plugin_registers_with_the_real_kubelet(driver)
+    _, spec, log = _run_claimed_pod(driver, namespace, "ibm", IBM_SELECTOR, creds_image)
+    lines = log.splitlines()
+    token_file = "/var/run/secrets/qbackbone/ibm-token/token"
+    assert "QBACKBONE_QPU=rn-ibm" in lines, log
+    assert f"QBACKBONE_QPU_CREDENTIALS_FILE={token_file}" in lines
+    assert f"QB_IBM_TOKEN_FILE={token_file}" in lines
+    assert f"CREDENTIALS={TOKEN}" in lines  # read inside the container through the mount
+    assert TOKEN not in json.dumps(spec)  # the spec only points at it
 
 
 def test_sigterm_removes_the_sockets(driver: dict[str, Any]) -> None:
