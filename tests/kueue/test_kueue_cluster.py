@@ -10,7 +10,9 @@ agent's nodes standing in for kubelets (docs/kueue.md):
     and team B's (other namespace, other LocalQueue, same ClusterQueue) waits with
     QuotaReserved=False and kueue's message although a second device is free, until A's pod
     finishes; then B is admitted, its claim allocated, and it runs.
-(c) a claim template with a CEL selector is Inadmissible in kueue 0.17 (its DRA support counts
+(c) a burst of pod groups from two teams (2 QPUs each, quota 2) is admitted one group at a
+    time in the order the groups were created, across the teams (StrictFIFO).
+(d) a claim template with a CEL selector is Inadmissible in kueue 0.17 (its DRA support counts
     devices per class only): a limit the operator must plan around (docs/kueue.md).
 
 Admission latency (pod created -> kueue's gate removed) is measured and printed.
@@ -22,6 +24,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -232,6 +235,8 @@ def dra_objects(kc: KueueCluster, node: str, devices: int) -> None:
         "metadata": {"name": QPU_DEVICE_CLASS},
         "spec": {"selectors": [{"cel": {
             "expression": f'device.driver == "{QPU_DEVICE_CLASS}"'}}]}})
+    delete_quietly(kc.custom.delete_cluster_custom_object, R, RV, "resourceslices",
+                   f"kueue-test-{node}")
     kc.custom.create_cluster_custom_object(R, RV, "resourceslices", {
         "apiVersion": f"{R}/{RV}", "kind": "ResourceSlice",
         "metadata": {"name": f"kueue-test-{node}"},
@@ -360,3 +365,64 @@ def test_cel_selector_claims_are_inadmissible(kueue_cluster: KueueCluster) -> No
     assert not state.admitted
     assert "CEL selectors are not supported" in state.message, state
     assert is_gated(read_pod(kc, ns, "frag-pinned"))
+
+
+def test_a_burst_from_two_teams_is_admitted_in_creation_order(kueue_cluster: KueueCluster,
+                                                              k8s_bin_dir: Path) -> None:
+    kc = kueue_cluster
+    node = kc.nodes[0]
+    dra_objects(kc, node, devices=2)
+    team_a, team_b = kc.namespace("burst-a"), kc.namespace("burst-b")
+    chart_kueue_objects(kc, k8s_bin_dir, "burst-cq", 2, {team_a: "team-a", team_b: "team-b"})
+    for ns in (team_a, team_b):
+        claim_template(kc, ns, "qpu")
+    # A blocker (team B, a group holding both QPUs) runs until released, so the burst queues
+    # up behind it and kueue has to choose among all four groups at each release.
+    release = Path(tempfile.mkdtemp(prefix="kueue-burst-")) / "release"
+    labels, annotations = pod_group_metadata("team-b", "blocker", 2)
+    for k in range(2):
+        kc.core.create_namespaced_pod(team_b, pod_body(  # type: ignore[arg-type]
+            f"blocker-{k}", f"while [ ! -e {release} ]; do sleep 0.1; done", labels,
+            annotations, claim_template="qpu"))
+    for k in range(2):
+        wait_ungated(kc, team_b, f"blocker-{k}")
+    # Groups of 2 pods, one QPU each: a group takes the whole quota. Created 1.1 s apart:
+    # kueue orders a queue by priority, then the Workload's creationTimestamp (1 s resolution),
+    # then its uid, so groups created within one second have no defined order.
+    order = [(team_a if i % 2 == 0 else team_b, f"g{i}") for i in range(4)]
+    created: dict[str, float] = {}
+    for ns, group in order:
+        labels, annotations = pod_group_metadata(
+            "team-a" if ns == team_a else "team-b", group, 2)
+        created[group] = time.monotonic()
+        for k in range(2):
+            kc.core.create_namespaced_pod(ns, pod_body(  # type: ignore[arg-type]
+                f"{group}-{k}", "sleep 2", labels, annotations, claim_template="qpu"))
+        time.sleep(1.1)
+    for ns, group in order:  # all four wait for quota behind the blocker
+        wl = wait_for(partial(read_workload, kc, ns, group), 10, what=f"Workload {group}")
+        state = admission_state(read_pod(kc, ns, f"{group}-0"), wl)
+        assert not state.admitted and is_gated(read_pod(kc, ns, f"{group}-1")), state
+    release.touch()
+    released = time.monotonic()
+
+    ungated: dict[str, float] = {}
+
+    def all_ungated() -> bool:
+        for ns, group in order:
+            if group not in ungated and not any(
+                    is_gated(read_pod(kc, ns, f"{group}-{k}")) for k in range(2)):
+                ungated[group] = time.monotonic()
+        return len(ungated) == len(order)
+
+    wait_for(all_ungated, 120, interval=0.05, what="every group admitted")
+    admitted = sorted(ungated, key=lambda g: ungated[g])
+    assert admitted == [g for _, g in order], ungated
+    for ns, group in order:
+        for k in range(2):
+            done = wait_phase(kc, ns, f"{group}-{k}", {"Succeeded", "Failed"})
+            assert done["status"]["phase"] == "Succeeded", done["status"]
+    steps = ", ".join(f"{g} ({'A' if ns == team_a else 'B'}) +{ungated[g] - released:.2f}s"
+                      for ns, g in order)
+    print(f"\nburst of 4 groups from 2 teams behind a blocker, quota 2 QPUs, 2 s each: "
+          f"admitted in creation order; blocker released -> ungated: {steps}")
