@@ -66,6 +66,9 @@ def qubo_from_spec(spec: QuboProblem, max_variables: int | None = None) -> Qubo:
 def reduce_problem(spec: ProblemSpec, max_variables: int | None,
                    read_config_map: ConfigMapReader | None = None) -> ReducedProblem:
     """Build the QUBO; ProblemError when the problem cannot be reduced."""
+    if not spec.is_qubo:  # detect and predict are not QUBOs (core/pipeline/detect, forecast)
+        raise ProblemError(f"spec.problem.{spec.kind} runs in `qbackbone run`; the operator "
+                           "does not run detect or predict jobs yet")
     if spec.qubo is not None:
         qubo = qubo_from_spec(spec.qubo, max_variables)
         return PlainQubo(qubo=qubo, notes=[f"explicit {spec.qubo.form} model, "

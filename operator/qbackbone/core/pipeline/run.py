@@ -1,6 +1,7 @@
 """Run one QuantumJob in this process: start, decide, then the path the QIP chose.
 
-The paths (``single``, ``distributed``, ``classical``, ``optimize`` for problem jobs) sit
+The paths (``single``, ``distributed``, ``classical``; for problem jobs ``optimize``,
+``detect`` and ``forecast``) sit
 below this module; deciding (``decide``), finishing (``finish``) and the run's state
 (``jobrun``) sit below the paths.
 """
@@ -14,7 +15,9 @@ from qbackbone.api.policy import InvocationPolicy
 from qbackbone.api.quantumjob import QuantumJob, QuantumJobStatus
 from qbackbone.core.pipeline.classical import finish_classical, run_classical_fallback
 from qbackbone.core.pipeline.decide import DecidedJob, decide_job
+from qbackbone.core.pipeline.detect import run_detect_job
 from qbackbone.core.pipeline.distributed import run_distributed
+from qbackbone.core.pipeline.forecast import run_forecast_job
 from qbackbone.core.pipeline.jobrun import guarded, start_job
 from qbackbone.core.pipeline.optimize import run_problem_job
 from qbackbone.core.pipeline.progress import Progress
@@ -31,9 +34,11 @@ def run_job(job: QuantumJob, fleet: Sequence[QPU], policies: Mapping[str, Invoca
     `read_config_map(name, key)` resolves ConfigMaps a problem job refers to.
     """
     run = start_job(job, progress, now)
-    if job.spec.problem is not None:
-        return guarded(run, lambda: run_problem_job(run, fleet, policies, seed,
-                                                    read_config_map))
+    problem = job.spec.problem
+    if problem is not None:
+        runner = (run_detect_job if problem.anomaly_detection is not None else
+                  run_forecast_job if problem.forecast is not None else run_problem_job)
+        return guarded(run, lambda: runner(run, fleet, policies, seed, read_config_map))
     return guarded(run, lambda: _run_in_process(decide_job(run, fleet, policies, seed)))
 
 

@@ -1,0 +1,1 @@
+"""predict: traffic forecasts with intervals; seasonal-naive, Holt-Winters, a quantum reservoir."""
