@@ -118,7 +118,8 @@ def test_operator_grants_nothing_broad(k8s_bin_dir: Path) -> None:
             # replaced, k8s/dispatch.py); nothing else is ever deleted by hand.
             deletes = {n for n in have if n[2] in ("delete", "deletecollection")}
             allowed = {("", "pods", "delete")} if name.endswith("/qbackbone-operator") else set()
-            if name.endswith("/qbackbone-dra-driver"):  # its own slices, when a pool empties
+            if name.endswith(("/qbackbone-dra-driver", "/qbackbone-dra-kubelet-plugin")):
+                # its own slices, when a pool empties (the plugin: its fake slice on exit)
                 allowed = {(DRA, "resourceslices", "delete")}
             assert deletes <= allowed, (name, deletes)
             assert not {n for n in have if n[2] in ("escalate", "bind", "impersonate")}, name
@@ -180,3 +181,47 @@ def test_dra_driver_role_is_exactly_what_the_publisher_calls(k8s_bin_dir: Path) 
                                      "--set", "draDriver.manageDeviceClass=false"))
     assert without_class["ClusterRole//qbackbone-dra-driver"] == {
         n for n in needs if n[1] != "deviceclasses"}
+
+
+# ----- the DRA driver's kubelet plugin (operator/qbackbone/dra/kubeapi.py) -----
+
+# self.custom.<method>(GROUP, VERSION, [namespace,] PLURAL, ...)
+PLUGIN_CALL = re.compile(r"self\.custom\.(\w+)\(\s*([A-Z_]+),\s*([A-Z_]+),\s*(?:[a-z_]+,\s*)?"
+                         r"([A-Z_]+)")
+PLUGIN_VERBS = {**DRA_VERBS, "get_namespaced_custom_object": "get"}
+
+
+def kubelet_plugin_needs() -> set[Need]:
+    """Every call of the plugin's one API module; the ResourceSlice calls are its fake mode's."""
+    from qbackbone.dra import kubeapi
+
+    text = (REPO / "operator/qbackbone/dra/kubeapi.py").read_text()
+    calls = PLUGIN_CALL.findall(text)
+    assert len(calls) == text.count("self.custom."), "a call the scan does not read"
+    needs: set[Need] = set()
+    for method, group, _version, plural in calls:
+        assert method in PLUGIN_VERBS, f"new API call {method}: add it to PLUGIN_VERBS and " \
+            "the chart"
+        needs.add((getattr(kubeapi, group), getattr(kubeapi, plural), PLUGIN_VERBS[method]))
+    return needs
+
+
+def test_dra_kubelet_plugin_role_is_exactly_what_the_plugin_calls(k8s_bin_dir: Path) -> None:
+    needs = kubelet_plugin_needs()
+    assert (DRA, "resourceclaims", "get") in needs and (G, "qpunodes", "list") in needs
+    fake_only = {n for n in needs if n[1] == "resourceslices"}
+    assert fake_only, "the fake mode's slice calls were not found"
+    name = "ClusterRole//qbackbone-dra-kubelet-plugin"
+    roles, docs = _roles(render(k8s_bin_dir, "--set", "draDriver.enabled=true"))
+    assert roles[name] == needs - fake_only
+    fake, _ = _roles(render(k8s_bin_dir, "--set", "draDriver.enabled=true",
+                            "--set", "draDriver.kubeletPlugin.fakeQpus=2"))
+    assert fake[name] == needs
+    binding = next(d for d in docs if d["kind"] == "ClusterRoleBinding"
+                   and d["metadata"]["name"] == "qbackbone-dra-kubelet-plugin")
+    assert binding["subjects"] == [{"kind": "ServiceAccount",
+                                    "name": "qbackbone-dra-kubelet-plugin",
+                                    "namespace": "qbackbone-system"}]
+    off, _ = _roles(render(k8s_bin_dir, "--set", "draDriver.enabled=true",
+                           "--set", "draDriver.kubeletPlugin.enabled=false"))
+    assert name not in off and "ClusterRole//qbackbone-dra-driver" in off
