@@ -8,6 +8,7 @@ missing); unpreparing a claim that is not prepared succeeds. Errors are per clai
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -45,7 +46,8 @@ class ClaimManager:
             aside = checkpoint_file.with_name(checkpoint_file.name + ".bad")
             log.error("checkpoint %s unusable (%s): kept as %s, starting empty",
                       checkpoint_file, exc, aside)
-            checkpoint_file.replace(aside)
+            with contextlib.suppress(OSError):
+                checkpoint_file.replace(aside)
             self._claims = {}
         if self._claims:
             log.info("checkpoint: %d prepared claim(s)", len(self._claims))
