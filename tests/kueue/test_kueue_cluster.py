@@ -165,6 +165,11 @@ def wait_phase(kc: KueueCluster, namespace: str, name: str, phases: set[str],
                     what=f"pod {namespace}/{name} in {sorted(phases)}")
 
 
+def bound(kc: KueueCluster, namespace: str, name: str) -> str | None:
+    """The node the pod is bound to, or None."""
+    return read_pod(kc, namespace, name)["spec"].get("nodeName")
+
+
 def stays(predicate: Callable[[], bool], seconds: float) -> bool:
     """Whether ``predicate`` holds at every look for ``seconds``."""
     deadline = time.monotonic() + seconds
@@ -426,3 +431,28 @@ def test_a_burst_from_two_teams_is_admitted_in_creation_order(kueue_cluster: Kue
                       for ns, g in order)
     print(f"\nburst of 4 groups from 2 teams behind a blocker, quota 2 QPUs, 2 s each: "
           f"admitted in creation order; blocker released -> ungated: {steps}")
+
+
+def test_admission_latency_of_single_qpu_pods(kueue_cluster: KueueCluster,
+                                              k8s_bin_dir: Path) -> None:
+    """10 pods, one after another, each asking one QPU through its claim template with quota
+    free: pod created -> kueue's gate removed, and -> bound by kube-scheduler."""
+    kc = kueue_cluster
+    dra_objects(kc, kc.nodes[0], devices=2)
+    ns = kc.namespace("latency")
+    chart_kueue_objects(kc, k8s_bin_dir, "latency-cq", 2, {ns: "team"})
+    claim_template(kc, ns, "qpu")
+    admit, bind = [], []
+    for i in range(10):
+        t0 = time.monotonic()
+        kc.core.create_namespaced_pod(ns, pod_body(  # type: ignore[arg-type]
+            f"p{i}", "exit 0", {QUEUE_LABEL: "team"}, claim_template="qpu"))
+        admit.append(wait_ungated(kc, ns, f"p{i}", timeout=30) - t0)
+        wait_for(partial(bound, kc, ns, f"p{i}"), 30, interval=0.05, what=f"p{i} bound")
+        bind.append(time.monotonic() - t0)
+        wait_phase(kc, ns, f"p{i}", {"Succeeded"})
+    admit.sort()
+    bind.sort()
+    print(f"\nadmission latency over 10 single-QPU pods (created -> ungated): median "
+          f"{admit[4]:.3f}s, min {admit[0]:.3f}s, max {admit[-1]:.3f}s; created -> bound "
+          f"(claim allocated): median {bind[4]:.3f}s, max {bind[-1]:.3f}s")
