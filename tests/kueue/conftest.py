@@ -32,12 +32,15 @@ from qbackbone.dev.kueue import (
     start_kueue,
     stop_kueue,
 )
+from qbackbone.dev.kueue_manifests import QPU_DEVICE_CLASS
 from qbackbone.dev.procs import stop
 from qbackbone.dev.waiting import wait_for
 
 # Two stand-in nodes of the QPU node agent (names of their own: this is another cluster).
 KUEUE_NODES = ("kq-host-a:kq-qpu-a", "kq-host-b:kq-qpu-b")
 OPERATOR_NAMESPACE = "qbackbone-system"
+# A per-QPU DeviceClass (its selector pins one device), also counted as a QPU by kueue.
+PINNED_CLASS = "qpu-1.qpu.qbackbone.io"
 
 
 def _required() -> bool:
@@ -91,6 +94,7 @@ def kueue_cluster(kueue_binary: KueueBinary, k8s_bin_dir: Path,
     try:
         agent = start_node_agent(info, KUEUE_NODES, tied=True)
         kueue = start_kueue(info, exclude_namespaces=(OPERATOR_NAMESPACE,), tied=True,
+                            device_classes=(QPU_DEVICE_CLASS, PINNED_CLASS),
                             bin_dir=kueue_binary.executable.parent)
         print(f"kueue up in {kueue.started_seconds}s (webhooks {kueue.webhook_url}); "
               f"log {kueue.log}")

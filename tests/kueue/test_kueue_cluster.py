@@ -46,7 +46,7 @@ from qbackbone.k8s.kueue import (
     workload_name,
 )
 from tests.chart.helm import render
-from tests.kueue.conftest import KueueCluster, delete_quietly
+from tests.kueue.conftest import PINNED_CLASS, KueueCluster, delete_quietly
 
 pytestmark = pytest.mark.cluster
 
@@ -456,3 +456,42 @@ def test_admission_latency_of_single_qpu_pods(kueue_cluster: KueueCluster,
     print(f"\nadmission latency over 10 single-QPU pods (created -> ungated): median "
           f"{admit[4]:.3f}s, min {admit[0]:.3f}s, max {admit[-1]:.3f}s; created -> bound "
           f"(claim allocated): median {bind[4]:.3f}s, max {bind[-1]:.3f}s")
+
+
+def test_a_per_qpu_device_class_pins_the_qpu_and_is_charged(kueue_cluster: KueueCluster,
+                                                            k8s_bin_dir: Path) -> None:
+    """The way to pin a QPU under kueue 0.17 (CEL selectors in a claim are Inadmissible): a
+    DeviceClass per QPU whose own selector names the device, listed in kueue's
+    deviceClassMappings beside qpu.qbackbone.io. The claim is charged one QPU and
+    kube-scheduler allocates exactly that device."""
+    kc = kueue_cluster
+    node = kc.nodes[0]
+    dra_objects(kc, node, devices=2)
+    delete_quietly(kc.custom.delete_cluster_custom_object, R, RV, "deviceclasses",
+                   PINNED_CLASS)
+    kc.custom.create_cluster_custom_object(R, RV, "deviceclasses", {
+        "apiVersion": f"{R}/{RV}", "kind": "DeviceClass", "metadata": {"name": PINNED_CLASS},
+        "spec": {"selectors": [{"cel": {"expression":
+            f'device.driver == "{QPU_DEVICE_CLASS}" && '
+            f'device.attributes["{QPU_DEVICE_CLASS}"].qpu == "qpu-1"'}}]}})
+    ns = kc.namespace("pinned")
+    chart_kueue_objects(kc, k8s_bin_dir, "pinned-cq", 1, {ns: "team"})
+    kc.custom.create_namespaced_custom_object(R, RV, ns, "resourceclaimtemplates", {
+        "apiVersion": f"{R}/{RV}", "kind": "ResourceClaimTemplate",
+        "metadata": {"name": "qpu-1", "namespace": ns},
+        "spec": {"spec": {"devices": {"requests": [{"name": "qpu", "exactly": {
+            "deviceClassName": PINNED_CLASS}}]}}}})
+    kc.core.create_namespaced_pod(ns, pod_body(  # type: ignore[arg-type]
+        "pinned", "sleep 30", {QUEUE_LABEL: "team"}, claim_template="qpu-1"))
+    wait_ungated(kc, ns, "pinned")
+    wl = single_workload(kc, ns, "pinned")
+    assert wl is not None
+    usage = wl["status"]["admission"]["podSetAssignments"][0]["resourceUsage"]
+    assert usage[QPU_QUOTA_RESOURCE] == "1", usage
+    running = wait_phase(kc, ns, "pinned", {"Running"})
+    claim = running["status"]["resourceClaimStatuses"][0]["resourceClaimName"]
+    got = as_dict(kc.custom.get_namespaced_custom_object(R, RV, ns, "resourceclaims", claim))
+    results = got["status"]["allocation"]["devices"]["results"]
+    assert [(r["driver"], r["pool"], r["device"]) for r in results] == [
+        (QPU_DEVICE_CLASS, node, "qpu-1")]
+    kc.core.delete_namespaced_pod("pinned", ns, grace_period_seconds=0)

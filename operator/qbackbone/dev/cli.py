@@ -46,6 +46,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     up.add_argument("--kueue-exclude-namespace", action="append", default=[],
                     metavar="NAMESPACE", help="with --kueue: a namespace kueue never manages "
                     "(e.g. the operator's), besides kube-system and kueue-system; repeatable")
+    up.add_argument("--kueue-device-class", action="append", default=[], metavar="CLASS",
+                    help="with --kueue: another DeviceClass whose devices count as QPUs "
+                    "(qpu.qbackbone.io/qpus), e.g. a per-QPU class; repeatable")
     up.add_argument("--qpu-node", action="append", default=[], metavar="NODE[:QPU,...]",
                     help="stand-in node agent: these QPU nodes (several need the agent); a "
                     "real node: its name and the QPUs a device-plugin process serves (the "
@@ -70,7 +73,8 @@ def _cluster(args: argparse.Namespace) -> int:
     state_dir: Path = args.state_dir
     if args.cluster_command == "up":
         return _up(state_dir, args.bin_dir, args.qpu_node, args.node, not args.no_build,
-                   kueue=args.kueue, kueue_exclude=tuple(args.kueue_exclude_namespace))
+                   kueue=args.kueue, kueue_exclude=tuple(args.kueue_exclude_namespace),
+                   kueue_classes=tuple(args.kueue_device_class))
     info = ClusterInfo.load(state_dir)
     if info is None or not info.processes:
         print(f"no cluster recorded in {state_dir}", file=sys.stderr)
@@ -126,9 +130,11 @@ def ensure_binaries(bin_dir: Path | None, mode: str) -> Path | None:
 
 
 def _up(state_dir: Path, bin_dir: Path | None, qpu_nodes: list[str], mode: str = "auto",
-        build: bool = True, kueue: bool = False, kueue_exclude: tuple[str, ...] = ()) -> int:
+        build: bool = True, kueue: bool = False, kueue_exclude: tuple[str, ...] = (),
+        kueue_classes: tuple[str, ...] = ()) -> int:
     from qbackbone.dev.agentproc import start_node_agent  # imports the kubernetes client
     from qbackbone.dev.kueue import KueueError, KueueMissing, find_kueue, start_kueue
+    from qbackbone.dev.kueue_manifests import QPU_DEVICE_CLASS
 
     try:
         if build:
@@ -157,7 +163,8 @@ def _up(state_dir: Path, bin_dir: Path | None, qpu_nodes: list[str], mode: str =
             elif node == "agent" and qpu_nodes:
                 start_node_agent(info, qpu_nodes)
             if kueue:
-                started = start_kueue(info, exclude_namespaces=kueue_exclude)
+                started = start_kueue(info, exclude_namespaces=kueue_exclude,
+                                      device_classes=(QPU_DEVICE_CLASS, *kueue_classes))
                 print(f"kueue up in {started.started_seconds:.1f}s, webhooks at "
                       f"{started.webhook_url}; log {started.log}", file=sys.stderr)
         except Exception:

@@ -35,6 +35,7 @@ from qbackbone.dev.binaries import cache_root
 from qbackbone.dev.cluster import ClusterInfo
 from qbackbone.dev.kueue_manifests import (
     KUEUE_NAMESPACE,
+    QPU_DEVICE_CLASS,
     WEBHOOK_CONFIG_NAMES,
     configuration,
     crds,
@@ -183,12 +184,14 @@ def probe_pod_webhook(api: client.ApiClient, namespace: str = "default") -> bool
 
 
 def start_kueue(cluster: ClusterInfo, *, exclude_namespaces: tuple[str, ...] = (),
+                device_classes: tuple[str, ...] = (QPU_DEVICE_CLASS,),
                 bin_dir: str | os.PathLike[str] | None = None, tied: bool = False,
                 timeout: float = 90.0) -> KueueInfo:
     """Install kueue's CRDs and webhooks on ``cluster`` and run kueue against it.
 
     ``exclude_namespaces``: never managed, beside kube-system and kueue-system (the
-    operator's namespace). ``tied``: kueue gets SIGKILL when this process dies (tests).
+    operator's namespace). ``device_classes``: the DeviceClasses whose devices are charged
+    as ``qpu.qbackbone.io/qpus``. ``tied``: kueue gets SIGKILL when this process dies (tests).
     The process is recorded in the cluster's state, so ``qbackbone dev cluster down`` stops
     it. KueueMissing / KueueError when it cannot start."""
     binary = find_kueue(bin_dir)
@@ -209,7 +212,8 @@ def start_kueue(cluster: ClusterInfo, *, exclude_namespaces: tuple[str, ...] = (
     excluded = excluded_namespaces(exclude_namespaces)
     config_path = directory / "config.yaml"
     _write_yaml(config_path, [configuration(webhook_port=webhook_port, health_port=health_port,
-                                            cert_dir=cert_dir, excluded=excluded)])
+                                            cert_dir=cert_dir, excluded=excluded,
+                                            device_classes=device_classes)])
     ca_pem = ca.pair.cert_pem()
     crd_docs = crds(binary.source, base_url, ca_pem)
     hooks = webhook_configurations(binary.source, base_url, ca_pem, excluded)

@@ -53,16 +53,17 @@ def namespace_selector(excluded: Sequence[str]) -> dict[str, Any]:
 
 
 def configuration(*, webhook_port: int, health_port: int, cert_dir: Path,
-                  excluded: Sequence[str], qps: float = 50, burst: int = 100
-                  ) -> dict[str, Any]:
+                  excluded: Sequence[str], device_classes: Sequence[str] = (QPU_DEVICE_CLASS,),
+                  qps: float = 50, burst: int = 100) -> dict[str, Any]:
     """kueue's ``config.kueue.x-k8s.io/v1beta2`` Configuration for the dev control plane.
 
     Plain pods and pod groups only (the ``pod`` integration) in every namespace but
     ``excluded``; only pods that name a queue (``manageJobsWithoutQueueName: false``); no
     waitForPodsReady; our own serving certificate (``internalCertManagement`` off); no leader
-    election (one replica); metrics off; DRA quota with ``qpu.qbackbone.io`` devices counted as
-    ``qpu.qbackbone.io/qpus``; the visibility API server off (it would need to be an
-    aggregated API server of its own)."""
+    election (one replica); metrics off; DRA quota with the devices of ``device_classes``
+    (default: the DeviceClass ``qpu.qbackbone.io``; add per-QPU classes to pin QPUs, see
+    docs/kueue.md) each counted as one ``qpu.qbackbone.io/qpus``; the visibility API server
+    off (it would need to be an aggregated API server of its own)."""
     return {
         "apiVersion": "config.kueue.x-k8s.io/v1beta2",
         "kind": "Configuration",
@@ -78,7 +79,7 @@ def configuration(*, webhook_port: int, health_port: int, cert_dir: Path,
         "managedJobsNamespaceSelector": namespace_selector(excluded),
         "integrations": {"frameworks": ["pod"]},
         "resources": {"deviceClassMappings": [
-            {"name": QPU_QUOTA_RESOURCE, "deviceClassNames": [QPU_DEVICE_CLASS]}]},
+            {"name": QPU_QUOTA_RESOURCE, "deviceClassNames": list(device_classes)}]},
         "featureGates": {DRA_FEATURE_GATE: True, "VisibilityOnDemand": False},
     }
 
