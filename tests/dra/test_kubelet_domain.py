@@ -4,6 +4,7 @@ QPUNode, the fake resource manager, and the ClaimManager's idempotence and per-c
 
 from __future__ import annotations
 
+import ast
 import json
 from pathlib import Path
 from typing import Any
@@ -238,6 +239,14 @@ def test_claim_manager_sets_a_bad_checkpoint_aside(tmp_path: Path) -> None:
 
 def test_only_the_api_modules_import_the_kubernetes_client() -> None:
     dra = Path(__file__).resolve().parents[2] / "operator/qbackbone/dra"
-    importing = sorted(p.name for p in dra.glob("*.py")
-                       if any(s in p.read_text() for s in ("from kubernetes", "import kubernetes")))
+
+    def imports_kubernetes(path: Path) -> bool:
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            if any(n == "kubernetes" or n.startswith("kubernetes.") for n in names):
+                return True
+        return False
+
+    importing = sorted(p.name for p in dra.glob("*.py") if imports_kubernetes(p))
     assert importing == ["kubeapi.py", "publisher.py"]
