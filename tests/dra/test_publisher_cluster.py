@@ -24,6 +24,7 @@ from kubernetes.client.exceptions import ApiException
 from qbackbone.dev import ClusterInfo
 from qbackbone.dev.waiting import wait_for
 from qbackbone.dra.attributes import DRIVER, device_of
+from qbackbone.dra.classes import qpu_class_name
 from qbackbone.dra.slices import CLOUD_POOL, MANAGED_SELECTOR
 
 pytestmark = pytest.mark.cluster
@@ -101,11 +102,19 @@ def publisher(cluster: ClusterInfo, api: client.ApiClient, qpunodes: client.Cust
     for obj in as_dict(custom.list_cluster_custom_object(
             R, RV, "resourceslices", label_selector=MANAGED_SELECTOR))["items"]:
         custom.delete_cluster_custom_object(R, RV, "resourceslices", obj["metadata"]["name"])
+    for name in qpu_classes(custom):
+        custom.delete_cluster_custom_object(R, RV, "deviceclasses", name)
     try:
         custom.delete_cluster_custom_object(R, RV, "deviceclasses", DRIVER)
     except ApiException as exc:
         if exc.status != 404:
             raise
+
+
+def qpu_classes(custom: client.CustomObjectsApi) -> set[str]:
+    found = as_dict(custom.list_cluster_custom_object(R, RV, "deviceclasses",
+                                                      label_selector=MANAGED_SELECTOR))
+    return {o["metadata"]["name"] for o in found["items"]}
 
 
 def as_dict(value: object) -> dict[str, Any]:
@@ -159,6 +168,9 @@ def test_publisher_keeps_slices_current_and_claims_select_devices(
     assert found["dra-sim"][0]["attributes"]["ideal"] == {"bool": True}
     cls = as_dict(custom.get_cluster_custom_object(R, RV, "deviceclasses", DRIVER))
     assert cls["spec"]["selectors"] == [{"cel": {"expression": f'device.driver == "{DRIVER}"'}}]
+    # One class per published QPU (what the operator's claims name: kueue counts classes).
+    wait_for(lambda: qpu_classes(custom) == {qpu_class_name(q) for q in PUBLISHED}, 30,
+             what="a DeviceClass per published QPU")
     wait_for(lambda: "dra-hostile not published: InvalidCalibration" in log.read_text(), 10,
              what="the hostile QPUNode's reason in the log")
 
@@ -213,6 +225,23 @@ def test_publisher_keeps_slices_current_and_claims_select_devices(
     results = allocated["devices"]["results"]
     assert [(r["driver"], r["pool"], r["device"]) for r in results] == [
         (DRIVER, HOST, "dra-hosted")]
+    # A claim naming a QPU's own class (no selector) gets exactly that QPU.
+    pinned = {"apiVersion": f"{R}/{RV}", "kind": "ResourceClaim", "metadata": {"name": "pin"},
+              "spec": {"devices": {"requests": [{"name": "qpu", "exactly": {
+                  "deviceClassName": qpu_class_name("dra-sim")}}]}}}
+    custom.create_namespaced_custom_object(R, RV, namespace, "resourceclaims", pinned)
+    core.create_namespaced_pod(namespace, {  # type: ignore[arg-type]
+        **pod, "metadata": {"name": "pinned"},
+        "spec": {**pod["spec"], "resourceClaims": [{"name": "qpu", "resourceClaimName": "pin"}]}})
+
+    def pinned_allocation() -> Any:
+        got = as_dict(custom.get_namespaced_custom_object(R, RV, namespace, "resourceclaims",
+                                                          "pin"))
+        return (got.get("status") or {}).get("allocation")
+
+    results = wait_for(pinned_allocation, 60, what="the pinned claim allocated")["devices"]
+    assert [(r["pool"], r["device"]) for r in results["results"]] == [(CLOUD_POOL, "dra-sim")]
+    core.delete_namespaced_pod("pinned", namespace, grace_period_seconds=0)
     def node() -> str | None:
         spec = core.read_namespaced_pod("frag", namespace).spec
         return spec.node_name if spec is not None else None
@@ -225,6 +254,8 @@ def test_publisher_keeps_slices_current_and_claims_select_devices(
     custom.patch_cluster_custom_object_status(G, V, "qpunodes", "dra-sim", {
         "status": status(ready=False, qubits=8)})
     wait_for(lambda: published(custom, {"dra-hosted"}), 30, what="dra-sim gone")
+    wait_for(lambda: qpu_classes(custom) == {qpu_class_name("dra-hosted")}, 30,
+             what="the classes of the QPUs that left deleted")
     wait_for(lambda: not any(o["spec"]["pool"]["name"] == CLOUD_POOL for o in slices(custom)),
              30, what="the empty cloud pool's slice deleted")
 

@@ -1,4 +1,5 @@
-"""The publisher loop: QPUNodes -> ResourceSlices and the DeviceClass, against the API server.
+"""The publisher loop: QPUNodes -> ResourceSlices and the DeviceClasses (the driver's, and one
+per published QPU: dra/classes.py), against the API server.
 
 Plain dicts through ``CustomObjectsApi`` (group ``resource.k8s.io``, version ``v1``). Each sync
 lists the QPUNodes and this publisher's slices, computes the pools (``dra/attributes.py``,
@@ -23,6 +24,7 @@ from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
 from qbackbone.dra.attributes import DRIVER, Device, Unpublishable, device_of
+from qbackbone.dra.classes import ClassChanges, plan_classes
 from qbackbone.dra.slices import MANAGED_SELECTOR, Changes, plan, pools_of
 
 log = logging.getLogger(__name__)
@@ -51,6 +53,7 @@ class SyncResult:
     published: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
     changes: Changes = field(default_factory=Changes)
+    classes: ClassChanges = field(default_factory=ClassChanges)
     errors: list[str] = field(default_factory=list)
 
 
@@ -101,6 +104,10 @@ class Publisher:
         existing = self._slices()
         result.changes = plan(pools, existing)
         self._apply(result)
+        if self.manage_device_class:
+            published = [d for d in devices if d.qpunode not in result.skipped]
+            result.classes = plan_classes(published, self._qpu_classes())
+            self._apply_classes(result)
         self._log(result)
         self.syncs += 1
         return result
@@ -126,6 +133,30 @@ class Publisher:
                                _request_timeout=REQUEST_TIMEOUT))
         for name in changes.delete:
             self._call(result, f"delete slice {name}", partial(self._delete_slice, name))
+
+    def _qpu_classes(self) -> list[Mapping[str, Any]]:
+        found = _dict(self.custom.list_cluster_custom_object(
+            DRA_GROUP, DRA_VERSION, CLASSES, label_selector=MANAGED_SELECTOR,
+            _request_timeout=REQUEST_TIMEOUT))
+        items = found.get("items")
+        return [o for o in items if isinstance(o, dict)] if isinstance(items, list) else []
+
+    def _apply_classes(self, result: SyncResult) -> None:
+        for name in result.classes.delete:
+            self._call(result, f"delete DeviceClass {name}",
+                       partial(self._delete_class, name))
+        for body in result.classes.create:
+            self._call(result, f"create DeviceClass {body['metadata']['name']}",
+                       partial(self.custom.create_cluster_custom_object, DRA_GROUP,
+                               DRA_VERSION, CLASSES, body, _request_timeout=REQUEST_TIMEOUT))
+
+    def _delete_class(self, name: str) -> None:
+        try:
+            self.custom.delete_cluster_custom_object(DRA_GROUP, DRA_VERSION, CLASSES, name,
+                                                     _request_timeout=REQUEST_TIMEOUT)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
 
     def _delete_slice(self, name: str) -> None:
         try:
@@ -185,6 +216,10 @@ class Publisher:
             log.info("slices: %d created, %d replaced, %d deleted; devices: %s",
                      len(c.create), len(c.update), len(c.delete),
                      ", ".join(result.published) or "(none)")
+        if result.classes:
+            log.info("per-QPU DeviceClasses: created %s; deleted %s",
+                     ", ".join(b["metadata"]["name"] for b in result.classes.create) or "none",
+                     ", ".join(result.classes.delete) or "none")
 
     # ----- the loop -----
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from qbackbone.dra.attributes import DRIVER
+from qbackbone.dra.classes import qpu_class_name
 from qbackbone.k8s import GROUP, VERSION
 from qbackbone.k8s.names import (
     ANNOTATION_QPU,
@@ -143,15 +143,14 @@ def build_fragment_pod(job: JobRef, name: str, input_configmap: str, qpu: str,
 
 
 def build_claim_template(job: JobRef, qpu: str) -> Manifest:
-    """A ResourceClaimTemplate (owned by the job) for exactly QPU ``qpu``: one device of class
-    ``qpu.qbackbone.io`` whose ``qpu`` attribute is its name, so kube-scheduler allocates the
-    plan's QPU, binds the pod where that device is reachable, and kueue charges one QPU."""
-    pin = f'device.attributes["{DRIVER}"].qpu == {json.dumps(qpu)}'
+    """A ResourceClaimTemplate (owned by the job) for exactly QPU ``qpu``: one device of the
+    QPU's own DeviceClass (``dra/classes.py``; a class, not a CEL selector in the claim, which
+    kueue 0.17 cannot count), so kube-scheduler allocates the plan's QPU, binds the pod where
+    that device is reachable, and kueue charges one ``qpu.qbackbone.io/qpus``."""
     return {"apiVersion": "resource.k8s.io/v1", "kind": "ResourceClaimTemplate",
             "metadata": _metadata(job, claim_template_name(job.name, qpu), "claim", qpu),
             "spec": {"spec": {"devices": {"requests": [
-                {"name": CLAIM, "exactly": {"deviceClassName": DRIVER,
-                                            "selectors": [{"cel": {"expression": pin}}]}}]}}}}
+                {"name": CLAIM, "exactly": {"deviceClassName": qpu_class_name(qpu)}}]}}}}
 
 
 def build_classical_pod(job: JobRef, name: str, input_configmap: str,
