@@ -2,8 +2,9 @@
 # The project's test command (README, step 2); .ci/run runs exactly this.
 # Installs what it needs: the venv (hack/ensure-venv.sh) and, where Go is present, the
 # Kubernetes control plane for the cluster tier (hack/build-k8s.sh), Prometheus
-# (hack/build-prometheus.sh) and, as root, the real node (hack/build-node.sh) and the
-# project's image (hack/build-image.sh), all cached under ~/.cache/qbackbone. Then lint,
+# (hack/build-prometheus.sh), kueue (hack/build-kueue.sh) and, as root, the real node
+# (hack/build-node.sh) and the project's image (hack/build-image.sh), all cached under
+# ~/.cache/qbackbone. Then lint,
 # type-check, and the test tiers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +23,9 @@ if command -v go >/dev/null 2>&1; then
     echo "== prometheus (built once, then cached)" >&2
     QB_PROMETHEUS_BIN_DIR=$(hack/build-prometheus.sh | tail -n 1)
     export QB_PROMETHEUS_BIN_DIR
+    echo "== kueue (built once, then cached)" >&2
+    QB_KUEUE_BIN_DIR=$(hack/build-kueue.sh | tail -n 1)
+    export QB_KUEUE_BIN_DIR
     # With the binaries at hand, a skipped cluster test is a failure, not a pass.
     export QB_REQUIRE_CLUSTER=1
     if [ "$(id -u)" = 0 ]; then
@@ -50,6 +54,7 @@ echo "== mypy" >&2
 echo "== generated files are current" >&2
 .venv/bin/qbackbone crds --check
 hack/gen-deviceplugin.sh --check
+hack/gen-dra.sh --check
 if [ -n "${QB_K8S_BIN_DIR:-}" ]; then
     hack/verify-chart.sh  # needs helm from the control-plane cache
 fi
