@@ -83,7 +83,7 @@ class KueueCluster:
         return name
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # torn down once tests/kueue is done
 def kueue_cluster(kueue_binary: KueueBinary, k8s_bin_dir: Path,
                   tmp_path_factory: pytest.TempPathFactory) -> Iterator[KueueCluster]:
     local = LocalCluster(tmp_path_factory.mktemp("kueue-cluster"), k8s_bin_dir, tied=True)
