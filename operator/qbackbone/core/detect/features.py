@@ -96,3 +96,14 @@ def build_windows(values: np.ndarray, step_labels: np.ndarray | None, window: in
     reduced = np.clip(comps / np.where(spread > 1e-12, spread, 1.0), -3.0, 3.0)
     return WindowSet(starts, window, raw, reduced, labels, train, top,
                      float(pca.explained_variance_ratio_.sum()))
+
+
+def training_windows(windows: WindowSet, limit: int) -> np.ndarray:
+    """Indices of at most ``limit`` training windows: every labelled one (up to half the
+    limit, the most recent), then the most recent others; in time order."""
+    train = np.flatnonzero(windows.train)
+    if windows.labels is None or len(train) <= limit:
+        return train[-limit:]
+    odd = train[windows.labels[train]][-(limit // 2):]
+    normal = train[~windows.labels[train]][-(limit - len(odd)):]
+    return np.sort(np.concatenate([odd, normal]))

@@ -30,7 +30,12 @@ from qbackbone.api.telemetry import (
 )
 from qbackbone.core.circuits.features import extract_features
 from qbackbone.core.detect.decide import KernelRules, kernel_rules, why_classical
-from qbackbone.core.detect.features import FEATURES, WindowSet, build_windows
+from qbackbone.core.detect.features import (
+    FEATURES,
+    WindowSet,
+    build_windows,
+    training_windows,
+)
 from qbackbone.core.detect.kernel import (
     FEATURE_MAP,
     Runner,
@@ -107,7 +112,7 @@ def _reduce(run: JobRun, policies: Mapping[str, InvocationPolicy], seed: int | N
                              f"{spec.window}) and two windows before the train/test split")
         windows = build_windows(values, telemetry.labels, spec.window, spec.train_fraction,
                                 telemetry.steps_per_day, spec.qubits)
-        train = np.flatnonzero(windows.train)[-spec.max_train_windows:]
+        train = training_windows(windows, spec.max_train_windows)
         test = np.flatnonzero(~windows.train)
     run.progress.step("reduce", f"{len(names)} series x {telemetry.steps} steps -> "
                       f"{len(windows.starts)} windows of {spec.window}: {len(FEATURES)} "

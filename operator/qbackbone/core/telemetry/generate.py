@@ -16,7 +16,7 @@ import networkx as nx
 import numpy as np
 
 from qbackbone.api.telemetry import ALL_ANOMALY_KINDS, AnomalyKind
-from qbackbone.core.optimize.problem import ProblemError
+from qbackbone.core.optimize.problem import ProblemError, ProblemTooLarge
 from qbackbone.core.optimize.topology import link_name
 from qbackbone.core.telemetry.anomalies import Network, Scenario, inject_all
 from qbackbone.core.telemetry.model import Telemetry
@@ -58,11 +58,11 @@ def _routed(volumes: np.ndarray, routing: np.ndarray, overrides: dict[int, np.nd
 
 def _check_size(steps: int, pairs: int, links: int) -> None:
     if steps > MAX_STEPS:
-        raise ProblemError(f"generated telemetry would have {steps:,} steps, above the limit of "
+        raise ProblemTooLarge(f"generated telemetry would have {steps:,} steps, above the limit of "
                            f"{MAX_STEPS:,}: fewer days or a longer stepMinutes")
     cells = steps * max(pairs, links)
     if cells > MAX_CELLS:
-        raise ProblemError(f"generated telemetry would hold {cells:,} values (steps x demand "
+        raise ProblemTooLarge(f"generated telemetry would hold {cells:,} values (steps x demand "
                            f"pairs or links), above {MAX_CELLS:,}: fewer days, a longer "
                            "stepMinutes or fewer maxEndpoints")
 
