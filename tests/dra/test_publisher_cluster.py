@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
@@ -143,7 +144,8 @@ def published(custom: client.CustomObjectsApi, want: set[str]) -> Any:
 
 
 def test_publisher_keeps_slices_current_and_claims_select_devices(
-        api: client.ApiClient, core: client.CoreV1Api, node_agent: tuple[str, ...],
+        cluster: ClusterInfo, api: client.ApiClient, core: client.CoreV1Api,
+        node_agent: tuple[str, ...],
         namespace: str, qpunodes: client.CustomObjectsApi,
         publisher: tuple[subprocess.Popen[bytes], Path]) -> None:
     custom = qpunodes
@@ -171,6 +173,13 @@ def test_publisher_keeps_slices_current_and_claims_select_devices(
     # One class per published QPU (what the operator's claims name: kueue counts classes).
     wait_for(lambda: qpu_classes(custom) == {qpu_class_name(q) for q in PUBLISHED}, 30,
              what="a DeviceClass per published QPU")
+    printed = subprocess.run(
+        [sys.executable, "-m", "qbackbone.cli.main", "dra-driver", "kueue-mappings",
+         "--kubeconfig", cluster.kubeconfig], capture_output=True, text=True, timeout=60)
+    assert printed.returncode == 0, printed.stderr
+    (mapping,) = yaml.safe_load(printed.stdout)["resources"]["deviceClassMappings"]
+    assert mapping["name"] == "qpu.qbackbone.io/qpus"
+    assert mapping["deviceClassNames"] == [DRIVER, *sorted(qpu_class_name(q) for q in PUBLISHED)]
     wait_for(lambda: "dra-hostile not published: InvalidCalibration" in log.read_text(), 10,
              what="the hostile QPUNode's reason in the log")
 

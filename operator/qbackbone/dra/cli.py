@@ -68,6 +68,25 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def kueue_mappings(args: argparse.Namespace) -> int:
+    """Print kueue's ``resources.deviceClassMappings`` for the QPUs published now."""
+    import yaml
+
+    from qbackbone.dra.classes import kueue_mappings as mappings
+    from qbackbone.dra.kubeapi import api_client
+
+    try:
+        publisher = Publisher(api_client(args.kubeconfig), manage_device_class=False)
+        devices = publisher.published_devices()
+    except Exception as exc:
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        logging.error("could not list the QPUNodes: %s", message)
+        return 1
+    print(yaml.safe_dump({"resources": {"deviceClassMappings": mappings(
+        [d.qpunode for d in devices], args.resource)}}, sort_keys=False), end="")
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``dra-driver`` command to the ``qbackbone`` command line."""
     parser = subparsers.add_parser("dra-driver", help="publish QPUNodes as DRA devices "
@@ -75,10 +94,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                    description=__doc__)
     add_arguments(parser)
     parser.set_defaults(func=run)
-    sub = parser.add_subparsers(dest="dra_command", metavar="{kubelet-plugin}")
+    sub = parser.add_subparsers(dest="dra_command", metavar="{kubelet-plugin,kueue-mappings}")
     from qbackbone.dra import plugin_cli
 
     plugin = sub.add_parser("kubelet-plugin", help="the node side: register with the kubelet, "
                             "prepare claims (CDI specs)", description=plugin_cli.__doc__)
     plugin_cli.add_arguments(plugin)
     plugin.set_defaults(func=plugin_cli.run)
+    mapping = sub.add_parser(
+        "kueue-mappings", help="print kueue's deviceClassMappings for the QPUs published now",
+        description="Print the resources.deviceClassMappings block of kueue's Configuration "
+        "that counts the DeviceClass qpu.qbackbone.io and every published QPU's own class "
+        "(what the operator's claims name) as one quota unit each (docs/kueue.md). kueue "
+        "reads it at start: re-run and restart kueue when QPUs are added.")
+    mapping.add_argument("--resource", default="qpu.qbackbone.io/qpus",
+                         help="the quota resource name (default: %(default)s)")
+    mapping.add_argument("--kubeconfig", default=None, metavar="FILE")
+    mapping.set_defaults(func=kueue_mappings)

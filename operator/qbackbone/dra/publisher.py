@@ -87,6 +87,16 @@ class Publisher:
                 skipped[name] = f"Unpublishable: {type(exc).__name__}: {exc}"
         return devices, skipped
 
+    def published_devices(self) -> list[Device]:
+        """The devices the Ready QPUNodes make now (what a sync would publish)."""
+        found = _dict(self.custom.list_cluster_custom_object(
+            QPU_GROUP, QPU_VERSION, QPUNODES, _request_timeout=REQUEST_TIMEOUT))
+        items = found.get("items")
+        devices, _ = self.devices(items if isinstance(items, list) else [])
+        _, refused = pools_of(devices)
+        dropped = {d.qpunode for d, _ in refused}
+        return [d for d in devices if d.qpunode not in dropped]
+
     def sync(self) -> SyncResult:
         """List, compute and apply once; raises ApiException only when listing fails."""
         result = SyncResult()
