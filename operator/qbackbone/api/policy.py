@@ -204,6 +204,32 @@ class VerificationOptions(ApiModel):
     )
 
 
+class DecompositionOptions(ApiModel):
+    """Spatial decomposition of problems wider than every QPU (docs/decomposition.md)."""
+
+    enabled: bool = Field(
+        default=False,
+        description="Split a trafficEngineering QUBO wider than every QPU (and than maxVariables) "
+        "by region and solve each region's sub-QUBO on a QPU, a classical coordinator "
+        "reconciling the flows that cross region borders; off: demands are pinned or the QUBO "
+        "goes classical.",
+    )
+    max_region_variables: int = Field(
+        default=10, ge=2, le=64,
+        description="Widest regional sub-QUBO (qubits); capped by maxVariables and the widest QPU.",
+    )
+    iterations: int = Field(default=4, ge=1, le=50, description="Most coordinator rounds.")
+    time_budget_seconds: float = Field(
+        default=120.0, gt=0, le=3600,
+        description="Wall time for the regional rounds; no new round starts after it.",
+    )
+    region_attribute: str = Field(
+        default="site", min_length=1,
+        description="Topology node attribute naming a node's region (matched to QPUNode "
+        "spec.site); without it on the nodes, regions come from a balanced graph partition.",
+    )
+
+
 class OptimizationOptions(ApiModel):
     """Problem jobs (spec.problem): when the QAOA path is worth it, and how it runs."""
 
@@ -227,6 +253,7 @@ class OptimizationOptions(ApiModel):
         description="Time for the exact classical optimum used to report the approximation "
         "ratio (0: never computed).",
     )
+    decomposition: DecompositionOptions = Field(default_factory=DecompositionOptions)
 
 
 class LearningOptions(ApiModel):
