@@ -106,9 +106,9 @@ class AnomalyDetectionProblem(ApiModel):
         "at least this many shot-noise sigmas (1/(2 sqrt(shots))): a concentrated kernel "
         "cannot be estimated.")
     validation_margin: float = Field(
-        default=0.05, ge=0, le=1,
+        default=0.0, ge=0, le=1,
         description="Quantum path only when the exact kernel's cross-validated F1 on the "
-        "training windows is at least the RBF SVM's minus this.")
+        "training windows (3 folds x 3 shuffles) is at least the RBF SVM's minus this.")
 
 
 ForecastMethod = Literal["Auto", "SeasonalNaive", "HoltWinters", "QuantumReservoir"]
@@ -176,6 +176,12 @@ class KernelReport(ApiModel):
     symmetry_error: float = Field(description="max |K - K^T| before symmetrisation.")
     min_eigenvalue: float = Field(description="Smallest eigenvalue before PSD repair.")
     psd_repaired: bool
+    mitigation: str | None = Field(
+        default=None, description="Noisy QPUs: globalDepolarizing (the kernel rescaled by "
+        "the damping its diagonal circuits measure).")
+    depolarizing: float | None = Field(
+        default=None, description="Estimated global depolarizing probability p: a noisy "
+        "entry is (1 - p) k + p / 2^qubits.")
     exact_max_deviation: float | None = Field(
         default=None, description="max |K - K_exact| (exact statevector kernel, when small).")
     exact_agrees: bool | None = None

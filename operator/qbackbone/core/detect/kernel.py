@@ -6,7 +6,9 @@ as the all-zeros probability of U(x) U(y)^dagger (one fidelity circuit per entry
 symmetric training block needs n(n-1)/2 of them, the diagonal is 1). The exact kernel comes
 from statevectors. Checks: symmetry, the smallest eigenvalue and PSD repair (negative
 eigenvalues clipped), concentration (spread of the off-diagonal entries against shot noise),
-agreement with the exact kernel.
+agreement with the exact kernel. On a noisy QPU, ``diagonal`` k(x, x) circuits (ideally 1)
+measure a global depolarizing probability p, and the kernel is rescaled to undo it
+(the simplest kernel mitigation: it assumes the noise damps every entry alike).
 """
 
 from __future__ import annotations
@@ -72,28 +74,32 @@ class EstimatedKernel:
     test: np.ndarray  # m x n
     circuits: int
     shots: int
+    diagonal: np.ndarray  # measured k(x, x) of the first training points (ideally 1)
 
 
-def kernel_pairs(n: int, m: int) -> list[tuple[str, int, int]]:
-    """The entries to estimate: training upper triangle, then every test x train entry."""
+def kernel_pairs(n: int, m: int, diagonal: int = 0) -> list[tuple[str, int, int]]:
+    """The entries to estimate: training upper triangle, every test x train entry, then
+    ``diagonal`` k(x, x) circuits (noise probes)."""
     return ([("train", i, j) for i in range(n) for j in range(i + 1, n)]
-            + [("test", i, j) for i in range(m) for j in range(n)])
+            + [("test", i, j) for i in range(m) for j in range(n)]
+            + [("diag", i, i) for i in range(min(diagonal, n))])
 
 
 def estimate_kernel(train: np.ndarray, test: np.ndarray, compiled: QuantumCircuit,
                     params: tuple[ParameterVector, ParameterVector], run: Runner, shots: int,
-                    batch: int = 1000) -> EstimatedKernel:
+                    batch: int = 1000, diagonal: int = 0) -> EstimatedKernel:
     """Fidelity circuits (``compiled``: the template compiled for the QPU) run in batches."""
     n, m, q = len(train), len(test), train.shape[1]
     x, y = params
     k_train, k_test = np.eye(n), np.zeros((m, n))
-    pairs = kernel_pairs(n, m)
+    diag = np.ones(min(diagonal, n))
+    pairs = kernel_pairs(n, m, diagonal)
     zeros = "0" * q
     for lo in range(0, len(pairs), batch):
         chunk = pairs[lo:lo + batch]
         circuits = []
         for block, i, j in chunk:
-            left = train[i] if block == "train" else test[i]
+            left = test[i] if block == "test" else train[i]
             values = dict(zip(x, left, strict=True)) | dict(zip(y, train[j], strict=True))
             circuits.append(compiled.assign_parameters(values))
         for (block, i, j), counts in zip(chunk, run(circuits, shots), strict=True):
@@ -101,9 +107,26 @@ def estimate_kernel(train: np.ndarray, test: np.ndarray, compiled: QuantumCircui
             if block == "train":
                 k_train[i, j] = p
                 k_train[j, i] = p
-            else:
+            elif block == "test":
                 k_test[i, j] = p
-    return EstimatedKernel(k_train, k_test, len(pairs), shots)
+            else:
+                diag[i] = p
+    return EstimatedKernel(k_train, k_test, len(pairs), shots, diag)
+
+
+def depolarizing_probability(diagonal: np.ndarray, qubits: int) -> float:
+    """Global depolarizing p from measured k(x, x): their mean is (1 - p) + p / 2^qubits."""
+    mean = float(np.mean(diagonal)) if diagonal.size else 1.0
+    return float(np.clip((1.0 - mean) / (1.0 - 2.0 ** -qubits), 0.0, 0.95))
+
+
+def mitigate(kernel: np.ndarray, p: float, qubits: int) -> np.ndarray:
+    """Undo global depolarizing: k = (k_noisy - p / 2^qubits) / (1 - p), clipped to [0, 1]
+    (off-diagonal entries only; the diagonal stays 1)."""
+    fixed = np.clip((kernel - p * 2.0 ** -qubits) / (1.0 - p), 0.0, 1.0)
+    if fixed.shape[0] == fixed.shape[1] and np.allclose(np.diag(kernel), 1.0):
+        np.fill_diagonal(fixed, 1.0)
+    return fixed
 
 
 @dataclass(frozen=True)

@@ -111,12 +111,15 @@ GramFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 def cross_validated_f1(x: np.ndarray, y: np.ndarray, gram: GramFn, folds: int = 3,
-                       seed: int = 0) -> float | None:
-    """Mean F1 of a precomputed-kernel SVC over stratified folds of the training windows."""
+                       repeats: int = 3, seed: int = 0) -> float | None:
+    """Mean F1 of a precomputed-kernel SVC over ``repeats`` shuffles of stratified folds of
+    the training windows (None when a class has fewer windows than folds)."""
     if y.sum() < folds or (len(y) - y.sum()) < folds:
         return None
     f1s = []
-    for fit, held in StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, y):
-        scores = _svm(gram(x[fit], x[fit]), gram(x[held], x[fit]), y[fit])
-        f1s.append(f1_score(y[held], scores > 0, zero_division=0))
+    for r in range(repeats):
+        splits = StratifiedKFold(folds, shuffle=True, random_state=seed + r).split(x, y)
+        for fit, held in splits:
+            scores = _svm(gram(x[fit], x[fit]), gram(x[held], x[fit]), y[fit])
+            f1s.append(f1_score(y[held], scores > 0, zero_division=0))
     return float(np.mean(f1s))
