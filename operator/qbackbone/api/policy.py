@@ -67,8 +67,8 @@ class OperationalRules(ApiModel):
     )
     energy_budget_joules: float | None = Field(
         default=None, ge=0,
-        description="Energy a job may spend on QPUs (unset: unlimited). Reserved: not yet "
-        "evaluated, since the fleet has no power model yet."
+        description="Energy a job may take (unset: unlimited): a QPU, or the classical "
+        "fallback, whose estimate exceeds it is ineligible (docs/learning-energy.md)."
     )
 
 
@@ -257,10 +257,23 @@ class OptimizationOptions(ApiModel):
 
 
 class LearningOptions(ApiModel):
-    """Learning from history (reserved: recorded, not yet acted on)."""
+    """Learning from job history (docs/learning-energy.md): per-QPU corrections of the time
+    model and of the success-probability estimate, and whether the quantum path paid."""
 
-    enabled: bool = False
-    window: int = Field(default=100, ge=1, le=100_000, description="Jobs remembered.")
+    enabled: bool = Field(default=False, description="Use learned corrections in decisions.")
+    window: int = Field(default=100, ge=1, le=100_000,
+                        description="Most recent jobs per QPU (or problem class) learned from.")
+    min_samples: int = Field(default=5, ge=1, le=10_000,
+                             description="Jobs needed before a learned value is used.")
+    max_correction: float = Field(
+        default=4.0, ge=1.0, le=100.0,
+        description="Learned factors are clamped to [1/maxCorrection, maxCorrection].")
+    half_life: Duration = Field(
+        default=86_400.0, description="Age at which a job's weight halves (e.g. '24h').")
+    quantum_pays_margin: float = Field(
+        default=0.2, ge=0, le=1,
+        description="Auto jobs of a problem class go Classical when the quantum path's success "
+        "rate (verified and in time) is below the classical one's by more than this.")
 
 
 class InvocationPolicySpec(ApiModel):

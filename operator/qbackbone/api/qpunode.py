@@ -68,6 +68,27 @@ class SecretKeyRef(ApiModel):
     key: str = Field(default="token", description="Key holding the API token.")
 
 
+Technology = Literal["superconducting", "trappedIon", "simulator"]
+
+
+class EnergyModel(ApiModel):
+    """Power drawn by the QPU (docs/learning-energy.md); unset fields take the technology's
+    defaults (core/energy/model.py, with their sources)."""
+
+    technology: Technology | None = Field(
+        default=None, description="superconducting, trappedIon or simulator (default: "
+        "simulator for ideal simulators, superconducting for the offline and IBM devices).")
+    cryostat_watts: float | None = Field(
+        default=None, ge=0, le=1e7, description="Cooling (dilution refrigerator, cryocooler, "
+        "vacuum) drawn all the time, busy or idle, in watts.")
+    control_busy_watts: float | None = Field(
+        default=None, ge=0, le=1e7, description="Control electronics and lasers while running.")
+    control_idle_watts: float | None = Field(
+        default=None, ge=0, le=1e7, description="Control electronics and lasers while idle.")
+    joules_per_shot: float | None = Field(
+        default=None, ge=0, le=1e6, description="Energy per shot beyond the power above.")
+
+
 class QPUNodeSpec(ApiModel):
     """What the QPU is, how fast it runs, and where it is hosted."""
 
@@ -104,6 +125,8 @@ class QPUNodeSpec(ApiModel):
         default=None, description="Secret with the API token, for ibm-runtime."
     )
     cordoned: bool = Field(default=False, description="When true, no new fragments are placed.")
+    energy: EnergyModel | None = Field(
+        default=None, description="Power model overriding the technology's defaults.")
 
     @model_validator(mode="after")
     def _consistent(self) -> QPUNodeSpec:

@@ -8,6 +8,7 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from qbackbone.api.common import ApiModel, Condition, Duration, ObjectMeta
 from qbackbone.api.conditions import Phase
+from qbackbone.api.decomposition import DecompositionReport
 from qbackbone.api.mitigation import MitigationReport
 from qbackbone.api.policy import CutKind
 from qbackbone.api.problem import ProblemSolution, ProblemSpec
@@ -129,6 +130,9 @@ class Decision(ApiModel):
     eligible_qpus: list[str] = Field(default_factory=list)
     features: dict[str, int | float] = Field(default_factory=dict, description="Job features read.")
     rules: list[RuleOutcome] = Field(default_factory=list)
+    estimated_energy_joules: float | None = Field(
+        default=None, description="Energy the chosen path is estimated to take "
+        "(docs/learning-energy.md).")
 
 
 class PlannedSubcircuit(ApiModel):
@@ -229,6 +233,11 @@ class Result(ApiModel):
     solution: ProblemSolution | None = Field(
         default=None, description="Problem jobs: the decision, its objective and feasibility."
     )
+    energy_joules: float | None = Field(
+        default=None, description="Energy estimate of what ran: QPU busy time under each "
+        "QPU's power model, or CPU time x power (docs/learning-energy.md).")
+    decomposition: DecompositionReport | None = Field(
+        default=None, description="Problem jobs solved by region (docs/decomposition.md).")
 
 
 class Verification(ApiModel):
@@ -252,6 +261,10 @@ class Verification(ApiModel):
         default=None, description="Deviation the estimated success probability allows."
     )
     total_variation_distance: float | None = None
+    implied_success_probability: float | None = Field(
+        default=None, description="Success probability the unmitigated deviation from exact "
+        "implies under a depolarizing model (noisy results verified exactly); learning "
+        "compares it with the estimate.")
     details: str = ""
 
 
