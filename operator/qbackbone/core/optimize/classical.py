@@ -28,6 +28,7 @@ class QuboSolution:
     method: str
     proven_optimal: bool
     seconds: float
+    bound: float | None = None  # CP-SAT: a lower bound on the energy (of its scaled model)
 
 
 def brute_force(qubo: Qubo) -> QuboSolution:
@@ -93,7 +94,8 @@ def cp_sat(qubo: Qubo, time_limit: float, workers: int = 2,
         return None
     best = np.array([solver.value(v) for v in x], dtype=np.int8)
     return QuboSolution(best, float(qubo.energy(best)), "cpSat", status == cp_model.OPTIMAL,
-                        time.perf_counter() - start)
+                        time.perf_counter() - start,
+                        float(solver.best_objective_bound) / scale + qubo.offset)
 
 
 def solve_exact(qubo: Qubo, time_limit: float, objective: Qubo | None = None,
@@ -118,7 +120,7 @@ def solve_exact(qubo: Qubo, time_limit: float, objective: Qubo | None = None,
         found = cp_sat(objective, time_limit, constraints=constraints)
         if found is not None:
             return QuboSolution(found.x, float(qubo.energy(found.x)), found.method,
-                                found.proven_optimal, found.seconds)
+                                found.proven_optimal, found.seconds, found.bound)
         time_limit = max(0.0, time_limit - (time.perf_counter() - start))
     return cp_sat(qubo, time_limit)
 

@@ -4,7 +4,7 @@ of a traffic QUBO (its variables and capacity rows), all decided before any matr
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from itertools import islice, pairwise
 
@@ -80,16 +80,18 @@ def _some_nodes(graph: nx.Graph, shown: int = 8) -> str:
     return "nodes: " + ", ".join(names[:shown]) + more
 
 
-def background_load(pinned: list[AggregatedDemand]) -> dict[Edge, float]:
-    """Link loads of the pinned demands on their (single) paths."""
-    load: dict[Edge, float] = {}
+def background_load(pinned: list[AggregatedDemand],
+                    extra: Mapping[Edge, float] | None = None) -> dict[Edge, float]:
+    """Link loads of the pinned demands on their (single) paths, plus `extra` load."""
+    load: dict[Edge, float] = {e: v for e, v in (extra or {}).items() if v > 0}
     for demand in pinned:
         for e in path_edges(demand.paths[0]):
             load[e] = load.get(e, 0.0) + demand.volume
     return load
 
 
-def prune_paths(graph: nx.Graph, free: list[AggregatedDemand], pinned: list[AggregatedDemand]
+def prune_paths(graph: nx.Graph, free: list[AggregatedDemand], pinned: list[AggregatedDemand],
+                extra: Mapping[Edge, float] | None = None
                 ) -> tuple[list[AggregatedDemand], list[AggregatedDemand], list[AggregatedDemand]]:
     """Drop candidate paths the demand alone would overload (given the pinned background).
 
@@ -101,7 +103,7 @@ def prune_paths(graph: nx.Graph, free: list[AggregatedDemand], pinned: list[Aggr
     changed = True
     while changed:
         changed = False
-        background = background_load(pinned)
+        background = background_load(pinned, extra)
         kept_free = []
         for d in free:
             def overload(path: list[str], d: AggregatedDemand = d,
@@ -141,10 +143,13 @@ class Layout:
 
 
 def plan_layout(graph: nx.Graph, free: list[AggregatedDemand],
-                pinned: list[AggregatedDemand]) -> Layout:
-    """Prune, then decide which links need capacity penalties: no matrix is built."""
-    free, pinned, stranded = prune_paths(graph, list(free), list(pinned))
-    background = background_load(pinned)
+                pinned: list[AggregatedDemand],
+                extra: Mapping[Edge, float] | None = None) -> Layout:
+    """Prune, then decide which links need capacity penalties: no matrix is built.
+
+    `extra` is load on links from outside these demands (a region's neighbours)."""
+    free, pinned, stranded = prune_paths(graph, list(free), list(pinned), extra)
+    background = background_load(pinned, extra)
     on_link: defaultdict[Edge, list[tuple[int, float, int]]] = defaultdict(list)
     index = 0
     for d, demand in enumerate(free):

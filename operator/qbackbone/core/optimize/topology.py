@@ -175,7 +175,7 @@ def load_topology(spec: Topology, read_config_map: ConfigMapReader | None = None
         raw = _relabel(_from_document(text, spec.format), spec.node_attribute)
         document = True
     graph = nx.Graph()
-    graph.add_nodes_from(raw.nodes)
+    graph.add_nodes_from(raw.nodes(data=True))  # attributes name regions (decompose)
     self_loops = 0
     for u, v, data in raw.edges(data=True):
         if u == v:

@@ -245,6 +245,12 @@ def _build(graph: nx.Graph, plan: Layout) -> TrafficProblem:
                           background=background, stranded=plan.stranded)
 
 
+def build_traffic(graph: nx.Graph, plan: Layout) -> TrafficProblem:
+    """The TrafficProblem (QUBO and decoder) of a planned layout, e.g. one region's demands
+    with every other demand as background load."""
+    return _build(graph, plan)
+
+
 _TOO_LARGE_HINT = ("set aggregateToFit: true, or give fewer demands or candidatePaths")
 
 

@@ -1,0 +1,214 @@
+"""The decomposition loop: regional sub-QUBOs solved in rounds, reconciled, then repaired.
+
+Round k: every region is split into blocks that fit a QPU; each block is solved (QAOA on a
+QPU or classically, by the BlockSolver the caller gives) against the routing of round k-1,
+so blocks are independent and may run in parallel; the coordinator reconciles the proposals
+(reconcile.py) and prices contested links. Rounds stop when one no longer improves the whole
+routing, after `iterations`, or when the time budget is spent. A final repair and local search
+on the whole problem make the decision feasible; their effect is reported.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from qbackbone.core.optimize.decompose.reconcile import (
+    Proposal,
+    propose,
+    reconcile,
+    update_prices,
+)
+from qbackbone.core.optimize.decompose.regions import Region, home_regions
+from qbackbone.core.optimize.decompose.subproblems import (
+    Routing,
+    SubProblem,
+    build_subproblem,
+    score,
+    split_region,
+)
+from qbackbone.core.optimize.routing import Edge
+from qbackbone.core.optimize.traffic import TrafficProblem
+
+
+@dataclass(frozen=True)
+class BlockResult:
+    """How one sub-problem was solved."""
+
+    x: np.ndarray  # the sub-problem's refined assignment
+    solver: str  # qaoa, bruteForce, cpSat, simulatedAnnealing
+    path: str  # SingleQPU or Classical
+    qpu: str | None = None
+    backend: str | None = None
+    method: str = ""
+    shots: int = 0
+    noisy: bool = False
+    mitigation: str | None = None
+    feasible_before_repair: float | None = None
+    note: str = ""
+
+
+class BlockSolver(Protocol):
+    """Solves one sub-problem (the pipeline's: through the QIP to a QPU, or classically)."""
+
+    def __call__(self, sub: SubProblem, region: Region, seed: int) -> BlockResult: ...
+
+
+@dataclass(frozen=True)
+class SolvedBlock:
+    """A sub-problem of a round and how it went."""
+
+    round: int
+    region: int
+    block: int
+    demands: int
+    variables: int
+    result: BlockResult
+    seconds: float
+    moves: int
+
+
+@dataclass(frozen=True)
+class RoundRecord:
+    """One coordinator round."""
+
+    index: int
+    subproblems: int
+    before: tuple[float, float]
+    merged: tuple[float, float]  # every proposal applied at once
+    after: tuple[float, float]
+    strategy: str
+    accepted: int
+    rejected: int
+    priced_links: int
+    seconds: float
+
+
+@dataclass
+class Decomposition:
+    """The outcome: the routing, the regions, every round and block, and the final repair."""
+
+    routing: Routing
+    x: np.ndarray
+    regions: list[Region]
+    homes: list[int]
+    initial: tuple[float, float]
+    rounds: list[RoundRecord] = field(default_factory=list)
+    blocks: list[SolvedBlock] = field(default_factory=list)
+    stop: str = ""
+    before_repair: tuple[float, float] = (0.0, 0.0)
+    after_repair: tuple[float, float] = (0.0, 0.0)
+    final: tuple[float, float] = (0.0, 0.0)
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the policy's decomposition section says, resolved."""
+
+    width: int
+    iterations: int
+    time_budget: float
+    seed: int = 0
+    parallel: int = 1  # blocks solved at once (threads)
+    polish: bool = True  # whole-problem local search after the repair
+
+
+def initial_routing(whole: TrafficProblem) -> Routing:
+    """Every demand on its shortest candidate path (the routing without optimisation)."""
+    return [0] * len(whole.free)
+
+
+def _round_blocks(whole: TrafficProblem, regions: Sequence[Region], homes: Sequence[int],
+                  routing: Routing, prices: dict[Edge, float], width: int
+                  ) -> list[SubProblem]:
+    subs = []
+    for r in range(len(regions)):
+        members = [d for d, h in enumerate(homes) if h == r]
+        for b, demands in enumerate(split_region(whole, members, routing, prices, width)):
+            subs.append(build_subproblem(whole, r, b, demands, routing, prices))
+    return subs
+
+
+def decompose_and_solve(whole: TrafficProblem, regions: list[Region], solver: BlockSolver,
+                        settings: Settings,
+                        progress: Callable[[str], None] | None = None) -> Decomposition:
+    """Rounds of regional solves and reconciliation, then the final repair."""
+    start = time.perf_counter()
+    say = progress or (lambda _: None)
+    homes = home_regions(regions, whole.free)
+    routing = initial_routing(whole)
+    outcome = Decomposition(routing, whole.encode(routing), regions, homes,
+                            score(whole, routing))
+    prices: dict[Edge, float] = {}
+    outcome.stop = "iterations"
+    stale = 0  # rounds in a row that did not improve
+    for index in range(settings.iterations):
+        if time.perf_counter() - start > settings.time_budget:
+            outcome.stop = "timeBudget"
+            break
+        began = time.perf_counter()
+        before = score(whole, routing)
+        subs = [s for s in _round_blocks(whole, regions, homes, routing, prices, settings.width)
+                if s.problem.free]  # a block whose demands all have one path has no choice
+
+        def solve(k: int, subs: list[SubProblem] = subs,
+                  base: int = settings.seed + 1000 * index) -> tuple[BlockResult, float]:
+            t0 = time.perf_counter()
+            sub = subs[k]
+            result = solver(sub, regions[sub.region], base + k)
+            return result, time.perf_counter() - t0
+
+        if settings.parallel > 1:
+            with ThreadPoolExecutor(settings.parallel) as pool:
+                solved = list(pool.map(solve, range(len(subs))))
+        else:
+            solved = [solve(k) for k in range(len(subs))]
+        proposals: list[Proposal] = []
+        for k, (sub, (result, seconds)) in enumerate(zip(subs, solved, strict=True)):
+            moves = sub.moves(whole, result.x, routing)
+            proposals.append(propose(whole, routing, k, moves))
+            outcome.blocks.append(SolvedBlock(index, sub.region, sub.block, len(sub.demands),
+                                              sub.variables, result, round(seconds, 4),
+                                              len(moves)))
+        reconciled = reconcile(whole, routing, proposals)
+        prices = update_prices(whole, routing, proposals, prices)
+        routing = reconciled.routing
+        outcome.rounds.append(RoundRecord(
+            index, len(subs), before, reconciled.merged, reconciled.score,
+            reconciled.strategy, len(reconciled.accepted), len(reconciled.rejected),
+            len(prices), round(time.perf_counter() - began, 4)))
+        say(f"round {index + 1}: {len(subs)} sub-QUBOs, overload {before[0]:.6g} -> "
+            f"{reconciled.score[0]:.6g}, congestion {before[1]:.6g} -> "
+            f"{reconciled.score[1]:.6g} ({reconciled.strategy}: {len(reconciled.accepted)} "
+            f"accepted, {len(reconciled.rejected)} rejected; merged all: "
+            f"{reconciled.merged[1]:.6g}{' OVERLOADED' if reconciled.merged[0] > 0 else ''})")
+        stale = stale + 1 if reconciled.strategy == "none" else 0
+        if stale and (not prices or stale >= 2):  # prices may still move the next round
+            outcome.stop = "converged"
+            break
+    return _finish(whole, outcome, routing, settings, start)
+
+
+def _finish(whole: TrafficProblem, outcome: Decomposition, routing: Routing,
+            settings: Settings, start: float) -> Decomposition:
+    """Repair to feasibility (when needed), then local search on the whole problem."""
+    outcome.before_repair = score(whole, routing)
+    x = whole.encode(routing)
+    if whole.violations(x):
+        x = whole.repair(x)
+    repaired = whole.routing_of(x)
+    assert repaired is not None
+    outcome.after_repair = score(whole, repaired)
+    if settings.polish and not whole.violations(x):
+        x = whole.improve(x)
+    final = whole.routing_of(x)
+    assert final is not None
+    outcome.routing, outcome.x, outcome.final = final, x, score(whole, final)
+    outcome.seconds = round(time.perf_counter() - start, 4)
+    return outcome
