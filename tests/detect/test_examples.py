@@ -7,10 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples" / "detect-predict"
 
 
+@pytest.mark.slow
 def test_examples_succeed_and_meet_the_targets() -> None:
     files = ["abilene-topology.yaml", "detect-abilene.yaml", "detect-csv.yaml",
              "forecast-geant.yaml"]

@@ -27,6 +27,7 @@ def test_global_depolarizing_is_undone_exactly() -> None:
     assert depolarizing_probability(np.ones(4), 3) == 0.0
 
 
+@pytest.mark.slow
 def test_noisy_qpu_kernel_is_mitigated_and_verified() -> None:
     fleet = build_fleet([make_qpu("torino", provider="fake", backend="fake_torino", qubits=7)])
     tel = generate(abilene(), GeneratorOptions(seed=6, days=3, anomalies=3))
