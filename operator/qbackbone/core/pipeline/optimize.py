@@ -127,7 +127,14 @@ def classical_time_limit(decided: DecidedProblem) -> float:
 def run_problem_job(run: JobRun, fleet: Sequence[QPU], policies: Mapping[str, InvocationPolicy],
                     seed: int | None = None,
                     read_config_map: ConfigMapReader | None = None) -> QuantumJobStatus:
-    """Reduce, decide, solve and verify a problem job in this process."""
+    """Reduce, decide, solve and verify a problem job in this process; decomposed by region
+    when the policy enables it and the QUBO is wider than every QPU (docs/decomposition.md)."""
+    from qbackbone.core.pipeline.regions import plan_decomposition, run_decomposed  # imports us
+
+    plan = plan_decomposition(run.job, resolve_policy(run.job, policies), fleet, read_config_map,
+                              seed or 0)
+    if plan is not None:
+        return run_decomposed(run, plan, fleet, policies, seed)
     decided = decide_problem(run, fleet, policies, seed, read_config_map)
     if decided.circuit_job is None:
         return finish_problem_classically(decided, solve_problem_classically(decided))

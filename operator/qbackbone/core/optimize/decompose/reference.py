@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import networkx as nx
 import numpy as np
 
-from qbackbone.api.problem import RoutedDemand
+from qbackbone.api.problem import Demand, RoutedDemand
 from qbackbone.core.optimize.classical import cp_sat, simulated_annealing
 from qbackbone.core.optimize.qubo import LinearConstraint, Qubo
 from qbackbone.core.optimize.routing import Edge, path_edges
@@ -32,10 +32,24 @@ class LoadCheck:
     violations: list[str]
 
 
-def recompute_loads(graph: nx.Graph, routes: Sequence[RoutedDemand]) -> LoadCheck:
-    """Sum every route's volume on the links of its path; check links exist and capacities."""
+def recompute_loads(graph: nx.Graph, routes: Sequence[RoutedDemand],
+                    demands: Sequence[Demand] = ()) -> LoadCheck:
+    """Sum every route's volume on the links of its path; check links exist, capacities, and
+    (when `demands` are given) that every requested volume is routed between its ends."""
     loads: dict[Edge, float] = {}
     violations = []
+    asked: dict[tuple[str, str], float] = {}
+    for d in demands:
+        pair = (min(d.source, d.target), max(d.source, d.target))
+        asked[pair] = asked.get(pair, 0.0) + d.volume
+    routed: dict[tuple[str, str], float] = {}
+    for route in routes:
+        pair = (min(route.source, route.target), max(route.source, route.target))
+        routed[pair] = routed.get(pair, 0.0) + route.volume
+    for pair, volume in sorted(asked.items()):
+        if abs(routed.get(pair, 0.0) - volume) > 1e-6 * max(volume, 1.0):
+            violations.append(f"demand {pair[0]}<->{pair[1]}: {volume:g} asked, "
+                              f"{routed.get(pair, 0.0):g} routed")
     for route in routes:
         if route.path[0] not in (route.source, route.target) or \
                 route.path[-1] not in (route.source, route.target):
