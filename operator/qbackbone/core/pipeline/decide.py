@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from qiskit import QuantumCircuit
 
@@ -12,10 +12,12 @@ from qbackbone.api.mitigation import MitigationLevel
 from qbackbone.api.policy import InvocationPolicy
 from qbackbone.api.quantumjob import Decision
 from qbackbone.core.classical.fallback import choose_method, estimate_seconds
+from qbackbone.core.energy.model import classical_joules
 from qbackbone.core.errors import JobFailure
 from qbackbone.core.mitigation.cost import simulated_seconds
 from qbackbone.core.mitigation.plan import MitigationPlan, choose_mitigation
 from qbackbone.core.pipeline.assess import CompiledJob, Selection, assess_fleet
+from qbackbone.core.pipeline.energy import fleet_power
 from qbackbone.core.pipeline.jobrun import JobRun
 from qbackbone.core.pipeline.reduce import ReducedJob, reduce_job
 from qbackbone.core.qip.engine import QIPDecision, decide
@@ -45,6 +47,7 @@ def _decision_model(qip: QIPDecision, reduced: ReducedJob) -> Decision:
         policy_generation=reduced.policy.metadata.generation,
         reason=qip.reason, message=qip.message, eligible_qpus=qip.eligible,
         features=reduced.features.as_dict(), rules=qip.rules,
+        estimated_energy_joules=qip.energy_joules,
     )
 
 
@@ -108,13 +111,18 @@ def decide_reduced(run: JobRun, reduced: ReducedJob, fleet: Sequence[QPU],
         assessments = assess_fleet(reduced.measured_circuits, f.qubits, fleet,
                                    selection, run.now, compiled,
                                    mitigation_chooser(reduced))
+        power = fleet_power(fleet)
+        assessments = [replace(a, power=power.get(a.descriptor.name)) for a in assessments]
         method = choose_method(f.qubits, policy.fallback, reduced.circuit,
                                policy.limits.statevector_qubits(copies=2))
         sampled = reduced.shots if reduced.observables is None else 0
+        classical_seconds = estimate_seconds(method, f.qubits, f.size, sampled)
         context = OperationalContext(
             mode=job.spec.execution.mode, deadline_remaining=reduced.deadline_remaining,
-            classical_seconds=estimate_seconds(method, f.qubits, f.size, sampled),
-            classical_method=method, needs_control_flow=reduced.dynamic)
+            classical_seconds=classical_seconds,
+            classical_method=method, needs_control_flow=reduced.dynamic,
+            classical_joules=None if classical_seconds is None
+            else classical_joules(classical_seconds))
         qip = decide(JobInputs(f, context, tuple(assessments)), policy)
     earlier = status.decision
     status.decision = _decision_model(qip, reduced)

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from qbackbone.api.conditions import ConditionType, Phase, Reason
 from qbackbone.api.quantumjob import ExpectationValue, QuantumJobStatus, Verification
+from qbackbone.core.learning.implied import from_counts, from_expectations
 from qbackbone.core.pipeline.jobrun import JobRun
 from qbackbone.core.pipeline.reduce import ReducedJob
 from qbackbone.core.verify.checks import NoiseProfile, verify_counts, verify_expectations
@@ -61,12 +62,18 @@ def verify_and_finish(run: JobRun, reduced: ReducedJob, noise: NoiseProfile,
                      if no_exact is None else None)
             verification = verify_expectations(result.expectation_values, exact, noise,
                                                policy.max_deviation_sigma, no_exact)
+            unmitigated = all(m.level == "None" for m in result.mitigation or [])
+            if verification.noisy and exact is not None and unmitigated:
+                verification.implied_success_probability = from_expectations(
+                    [ev.value for ev in result.expectation_values], list(exact))
         else:
             dist = exact_distribution(reduced.circuit) if no_exact is None else None
             verification = verify_counts(result.counts or {}, dist, noise,
                                          policy.max_deviation_sigma, no_exact,
                                          result.mitigated_probabilities,
                                          noise.mitigation_overhead)
+            if verification.noisy and dist is not None and result.counts:
+                verification.implied_success_probability = from_counts(result.counts, dist)
     if self_check and verification.method in ("ExactStatevector", "ExactDistribution"):
         verification.method = "SelfCheck"
         verification.details = ("self-check, no independent verification: the statevector "

@@ -9,6 +9,7 @@ from qbackbone.api.policy import InvocationPolicySpec
 from qbackbone.api.quantumjob import RuleOutcome
 from qbackbone.core.classical.fallback import describe_limits
 from qbackbone.core.execute.shots import ShotShare
+from qbackbone.core.qip.energy import placement_joules, qpu_joules, within_budget
 from qbackbone.core.qip.inputs import JobInputs, QPUAssessment
 from qbackbone.core.qip.placement import (
     Candidate,
@@ -32,6 +33,7 @@ class QIPDecision:
     eligible: list[str] = field(default_factory=list)
     shares: list[ShotShare] = field(default_factory=list)
     rules: list[RuleOutcome] = field(default_factory=list)
+    energy_joules: float | None = None  # estimate of the chosen path (None: not known yet)
 
     @property
     def refused(self) -> bool:
@@ -95,6 +97,11 @@ def _qpu_rules(q: QPUAssessment, inputs: JobInputs, policy: InvocationPolicySpec
     if inputs.context.needs_control_flow:
         ok &= record_rule(rules, "supportsControlFlow", d.supports_control_flow, True,
                           d.supports_control_flow, d.name)
+    budget = policy.operational.energy_budget_joules
+    joules = qpu_joules(q, inputs.features.shots_per_basis, inputs.features.measured_bases)
+    if budget is not None and joules is not None:
+        ok &= record_rule(rules, "energyBudget", round(joules, 3), budget,
+                          within_budget(joules, budget), d.name)
     return ok, not depth_ok or not fid_ok
 
 
@@ -113,6 +120,11 @@ def decide(inputs: JobInputs, policy: InvocationPolicySpec) -> QIPDecision:
     eligible = [q for q, ok, _ in assessed if ok]
     slack = policy.operational.min_deadline_slack
     classical_ok = policy.fallback.enabled and ctx.classical_seconds is not None
+    budget = policy.operational.energy_budget_joules
+    if classical_ok and budget is not None and ctx.classical_joules is not None:
+        classical_ok = record_rule(rules, "classicalEnergyBudget",
+                                   round(ctx.classical_joules, 3), budget,
+                                   within_budget(ctx.classical_joules, budget))
     classical_in_time = classical_ok and (
         ctx.deadline_remaining is None or (ctx.classical_seconds or 0.0) <= ctx.deadline_remaining
     )
@@ -123,7 +135,8 @@ def decide(inputs: JobInputs, policy: InvocationPolicySpec) -> QIPDecision:
         if classical_in_time:
             return QIPDecision("Classical", Reason.CLASSICAL_SELECTED,
                                f"{reason_text}; running the classical fallback "
-                               f"({ctx.classical_method})", rules=rules)
+                               f"({ctx.classical_method})", rules=rules,
+                               energy_joules=ctx.classical_joules)
         if classical_ok:
             return QIPDecision(None, Reason.DEADLINE_INFEASIBLE,
                                f"{reason_text}, and the classical fallback needs about "
@@ -145,6 +158,9 @@ def decide(inputs: JobInputs, policy: InvocationPolicySpec) -> QIPDecision:
     if failed_features:
         return instead(f"the job is outside the policy's quantum region "
                        f"({', '.join(failed_features)})", Reason.CLASSICAL_INFEASIBLE)
+    if ctx.quantum_pays is False and ctx.mode == "Auto" and classical_in_time:
+        return classical(f"learning: the quantum path did not pay for this problem class "
+                         f"({ctx.quantum_pays_why})")
     if eligible and ctx.mode in ("Auto", "SingleQPU"):
         for q in eligible:
             record_rule(rules, "mitigation", q.mitigation.level,
@@ -159,7 +175,9 @@ def decide(inputs: JobInputs, policy: InvocationPolicySpec) -> QIPDecision:
             return QIPDecision(
                 "SingleQPU", Reason.QUANTUM_SELECTED,
                 f"{placement.why}{ideal_note}; estimated {makespan:.2f}s",
-                eligible=placement.peers, shares=placement.shares, rules=rules)
+                eligible=placement.peers, shares=placement.shares, rules=rules,
+                energy_joules=placement_joules(placement.shares, eligible,
+                                               inputs.features.measured_bases))
         late = (f"the QPUs need about {makespan:.1f}s plus {slack:.1f}s slack, more than the "
                 f"{ctx.deadline_remaining:.1f}s left before the deadline ({placement.why})")
         if ctx.mode == "SingleQPU":

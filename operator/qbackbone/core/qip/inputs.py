@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from qbackbone.core.circuits.features import CircuitFeatures
+from qbackbone.core.energy.model import PowerModel
 from qbackbone.core.mitigation.plan import NO_MITIGATION_IDEAL, MitigationPlan
 from qbackbone.core.qpus.descriptor import QPUDescriptor
 
@@ -18,6 +19,9 @@ class OperationalContext:
     classical_seconds: float | None  # estimated fallback run time; None: fallback infeasible
     classical_method: str | None
     needs_control_flow: bool = False
+    classical_joules: float | None = None  # estimated energy of the fallback
+    quantum_pays: bool | None = None  # learned for the job's problem class; None: no view
+    quantum_pays_why: str = ""
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,7 @@ class QPUAssessment:
     compile_error: str | None = None
     calibration_age_seconds: float | None = None
     mitigation: MitigationPlan = NO_MITIGATION_IDEAL  # what a share of the job would run with
+    power: PowerModel | None = None  # the QPU's power model (core/energy)
 
 
 @dataclass(frozen=True)
