@@ -171,8 +171,10 @@ def _dra_driver(info: ClusterInfo, name: str, args: Sequence[str]
                 ) -> tuple[subprocess.Popen[bytes], devprocs.ProcessRecord]:
     """``qbackbone dra-driver ARGS`` as tests/dra/test_kubelet_plugin_real_node.py runs it,
     but tied to this process and recorded in the cluster's state."""
-    argv = [str(Path(sys.executable).parent / "qbackbone"), "dra-driver", *args,
-            f"--kubeconfig={info.kubeconfig}"]
+    # The interpreter first: procs.stop recognises a process by its argv[0] in /proc (a
+    # console script's cmdline starts with the interpreter, not the script).
+    argv = [sys.executable, str(Path(sys.executable).parent / "qbackbone"), "dra-driver",
+            *args, f"--kubeconfig={info.kubeconfig}"]
     proc, record = devprocs.start(name, argv, info.log_dir, die_signal=signal.SIGTERM)
     info.processes.append(record)
     info.save()

@@ -59,6 +59,7 @@ from bench_stack import (
     running_stack,
     termination,
 )
+from kubernetes.client.exceptions import ApiException
 
 from qbackbone.dev.binaries import K8S_VERSION
 from qbackbone.dev.kueue import KUEUE_VERSION
@@ -157,6 +158,10 @@ def measure(stack: Stack, rec: Recorder, namespace: str, name: str,
     return out
 
 
+def steps(sample: dict[str, Any], names: Sequence[str]) -> str:
+    return "  ".join(f"{n} {sample[n]:.3f}" for n in names if sample.get(n) is not None)
+
+
 STEPS = ("gate_removed", "claim_created", "allocated", "bound", "prepared", "started",
          "running_seen")
 
@@ -203,8 +208,8 @@ def claim_to_running(stack: Stack, rec: Recorder, pods: int, seconds: float
                 warmup[path] = sample
             else:
                 samples[path].append(sample)
-            log(f"  {name}: bound {sample['bound']:.3f}  started {sample['started']:.3f}  "
-                f"Running seen {sample['running_seen']:.3f} s")
+            log(f"  {name}: " + steps(sample, ("allocated", "bound", "prepared", "started",
+                                                  "running_seen")))
     return {path: {"summary": summarise(s), "samples": s, "warmup": warmup[path]}
             for path, s in samples.items()}
 
@@ -231,7 +236,15 @@ def cluster_queue(name: str, qpus: int, namespaces: Sequence[str],
 def queue_objects(stack: Stack, cqs: Sequence[dict[str, Any]],
                   local: dict[str, str]) -> None:
     """ClusterQueues ``cqs`` and a LocalQueue ``team`` in each namespace of ``local``
-    (namespace -> ClusterQueue); waits until the ClusterQueues are Active."""
+    (namespace -> ClusterQueue), and the ResourceFlavor when missing (no node labels: QPUs are
+    not per node, as the chart has it); waits until the ClusterQueues are Active."""
+    try:
+        stack.create_cluster("resourceflavors", {
+            "apiVersion": f"{KG}/{KV}", "kind": "ResourceFlavor",
+            "metadata": {"name": FLAVOR}}, KG, KV)
+    except ApiException as exc:
+        if exc.status != 409:
+            raise
     for cq in cqs:
         stack.create_cluster("clusterqueues", cq, KG, KV)
     for namespace, cq_name in local.items():
@@ -268,8 +281,8 @@ def kueue_admission(stack: Stack, rec: Recorder, pods: int, seconds: float
             warmup = sample
         else:
             samples.append(sample)
-        log(f"  {name}: gate removed {sample['gate_removed']:.3f}  bound {sample['bound']:.3f}"
-            f"  started {sample['started']:.3f}  Running seen {sample['running_seen']:.3f} s")
+        log(f"  {name}: " + steps(sample, ("gate_removed", "allocated", "bound", "prepared",
+                                          "started", "running_seen")))
     return {"summary": summarise(samples), "samples": samples, "warmup": warmup}
 
 
@@ -409,6 +422,12 @@ def report(result: dict[str, Any]) -> None:
             f"{found['makespan_seconds']} s")
 
 
+def partial_save(out: Path, result: dict[str, Any]) -> None:
+    """What is measured so far (``"complete": false``), in case a later part fails."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({**result, "complete": False}, indent=2) + "\n")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pods", type=int, default=10, help="pods per path (N)")
@@ -452,17 +471,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             log(f"1. claim-to-running, {args.pods} pods per path (+1 warm-up)")
             result["claim_to_running"] = claim_to_running(stack, rec, args.pods,
                                                           args.latency_seconds)
+            partial_save(args.out, result)
             log("2. kueue")
             stack.start_kueue()
             log(f"kueue up in {stack.timings['kueue_start_seconds']} s")
             result["kueue_admission"] = kueue_admission(stack, rec, args.pods,
                                                         args.latency_seconds)
+            partial_save(args.out, result)
             log(f"3. fairness: {args.burst} pods per team, {args.seconds:g} s each")
             result["fairness"] = fairness(stack, rec, args.burst, args.seconds, args.gap)
         finally:
             rec.stop()
         result["bring_up"] = stack.timings
     result["total_seconds"] = round(time.monotonic() - t_all, 1)
+    result["complete"] = True
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     report(result)
