@@ -32,7 +32,7 @@ from qbackbone.core.optimize.decompose.subproblems import (
     score,
     split_region,
 )
-from qbackbone.core.optimize.routing import Edge
+from qbackbone.core.optimize.routing import Edge, path_edges
 from qbackbone.core.optimize.traffic import TrafficProblem
 
 
@@ -117,6 +117,7 @@ class Settings:
     seed: int = 0
     parallel: int = 1  # blocks solved at once (threads)
     polish: bool = True  # whole-problem local search after the repair
+    tolerance: float = 1e-3  # a feasible round gaining less (relative congestion) ends it
 
 
 def initial_routing(whole: TrafficProblem) -> Routing:
@@ -125,11 +126,11 @@ def initial_routing(whole: TrafficProblem) -> Routing:
 
 
 def _round_blocks(whole: TrafficProblem, regions: Sequence[Region], homes: Sequence[int],
-                  routing: Routing, prices: dict[Edge, float], width: int
-                  ) -> list[SubProblem]:
+                  routing: Routing, prices: dict[Edge, float], width: int,
+                  active: set[int]) -> list[SubProblem]:
     subs = []
     for r in range(len(regions)):
-        members = [d for d, h in enumerate(homes) if h == r]
+        members = [d for d, h in enumerate(homes) if h == r and d in active]
         for b, demands in enumerate(split_region(whole, members, routing, prices, width)):
             subs.append(build_subproblem(whole, r, b, demands, routing, prices))
     return subs
@@ -148,14 +149,19 @@ def decompose_and_solve(whole: TrafficProblem, regions: list[Region], solver: Bl
     prices: dict[Edge, float] = {}
     outcome.stop = "iterations"
     stale = 0  # rounds in a row that did not improve
+    active = set(range(len(whole.free)))  # demands whose surroundings changed: solved again
     for index in range(settings.iterations):
         if time.perf_counter() - start > settings.time_budget:
             outcome.stop = "timeBudget"
             break
         began = time.perf_counter()
         before = score(whole, routing)
-        subs = [s for s in _round_blocks(whole, regions, homes, routing, prices, settings.width)
+        subs = [s for s in _round_blocks(whole, regions, homes, routing, prices, settings.width,
+                                         active)
                 if s.problem.free]  # a block whose demands all have one path has no choice
+        if not subs:
+            outcome.stop = "converged"
+            break
 
         def solve(k: int, subs: list[SubProblem] = subs,
                   base: int = settings.seed + 1000 * index) -> tuple[BlockResult, float]:
@@ -178,6 +184,8 @@ def decompose_and_solve(whole: TrafficProblem, regions: list[Region], solver: Bl
                                               len(moves)))
         reconciled = reconcile(whole, routing, proposals)
         prices = update_prices(whole, routing, proposals, prices)
+        active = _active(whole, routing, reconciled.routing, proposals, reconciled.rejected,
+                         subs, prices)
         routing = reconciled.routing
         outcome.rounds.append(RoundRecord(
             index, len(subs), before, reconciled.merged, reconciled.score,
@@ -188,11 +196,30 @@ def decompose_and_solve(whole: TrafficProblem, regions: list[Region], solver: Bl
             f"{reconciled.score[1]:.6g} ({reconciled.strategy}: {len(reconciled.accepted)} "
             f"accepted, {len(reconciled.rejected)} rejected; merged all: "
             f"{reconciled.merged[1]:.6g}{' OVERLOADED' if reconciled.merged[0] > 0 else ''})")
+        gain = (before[1] - reconciled.score[1]) / max(before[1], 1e-12)
+        if before[0] <= 0 and reconciled.strategy != "none" and gain < settings.tolerance:
+            outcome.stop = "converged"  # still feasible, and the round gained too little
+            break
         stale = stale + 1 if reconciled.strategy == "none" else 0
         if stale and (not prices or stale >= 2):  # prices may still move the next round
             outcome.stop = "converged"
             break
     return _finish(whole, outcome, routing, settings, start)
+
+
+def _active(whole: TrafficProblem, before: Routing, after: Routing,
+            proposals: Sequence[Proposal], rejected: Sequence[int], subs: Sequence[SubProblem],
+            prices: dict[Edge, float]) -> set[int]:
+    """Demands worth solving again: those near a link whose load or price changed, and those
+    of a proposal that was rejected (they still want to move)."""
+    old, new = whole.loads(before), whole.loads(after)
+    changed = {e for e in set(old) | set(new)
+               if abs(old.get(e, 0.0) - new.get(e, 0.0)) > 1e-9} | set(prices)
+    out = {d for p in proposals if p.index in rejected for d in subs[p.index].demands}
+    for d, demand in enumerate(whole.free):
+        if any(e in changed for path in demand.paths for e in path_edges(path)):
+            out.add(d)
+    return out
 
 
 def _finish(whole: TrafficProblem, outcome: Decomposition, routing: Routing,
