@@ -14,6 +14,8 @@ from qbackbone.api.quantumjob import Decision
 from qbackbone.core.classical.fallback import choose_method, estimate_seconds
 from qbackbone.core.energy.model import classical_joules
 from qbackbone.core.errors import JobFailure
+from qbackbone.core.history.collect import problem_class
+from qbackbone.core.learning import LearnedModel, LearnedView, apply_learning
 from qbackbone.core.mitigation.cost import simulated_seconds
 from qbackbone.core.mitigation.plan import MitigationPlan, choose_mitigation
 from qbackbone.core.pipeline.assess import CompiledJob, Selection, assess_fleet
@@ -82,7 +84,7 @@ def mitigation_chooser(reduced: ReducedJob
 
 
 def decide_job(run: JobRun, fleet: Sequence[QPU], policies: Mapping[str, InvocationPolicy],
-               seed: int | None = None) -> DecidedJob:
+               seed: int | None = None, learned: LearnedModel | None = None) -> DecidedJob:
     """Reduce, assess every QPU, and let the QIP decide; JobFailure when refused."""
     run.status.phase = Phase.DECIDING
     with run.phase("reduce_seconds"):
@@ -91,11 +93,11 @@ def decide_job(run: JobRun, fleet: Sequence[QPU], policies: Mapping[str, Invocat
     run.progress.step("reduce", f"{f.qubits} qubits, depth {f.depth}, {f.two_qubit_gates} "
                       f"two-qubit gates, {f.measured_bases} basis circuit(s) x {reduced.shots} "
                       "shots")
-    return decide_reduced(run, reduced, fleet, seed)
+    return decide_reduced(run, reduced, fleet, seed, learned)
 
 
 def decide_reduced(run: JobRun, reduced: ReducedJob, fleet: Sequence[QPU],
-                   seed: int | None = None) -> DecidedJob:
+                   seed: int | None = None, learned: LearnedModel | None = None) -> DecidedJob:
     """Assess every QPU for a reduced circuit and let the QIP decide; JobFailure when refused.
 
     A decision already in the status (a problem job's) keeps its rules and features; the
@@ -113,6 +115,11 @@ def decide_reduced(run: JobRun, reduced: ReducedJob, fleet: Sequence[QPU],
                                    mitigation_chooser(reduced))
         power = fleet_power(fleet)
         assessments = [replace(a, power=power.get(a.descriptor.name)) for a in assessments]
+        view = LearnedView(assessments)
+        if learned is not None and policy.learning.enabled:  # issue 20: corrected, with rules
+            view = apply_learning(assessments, learned,
+                                  problem_class(f.as_dict(), reduced.observables is None))
+            assessments = view.assessments
         method = choose_method(f.qubits, policy.fallback, reduced.circuit,
                                policy.limits.statevector_qubits(copies=2))
         sampled = reduced.shots if reduced.observables is None else 0
@@ -122,8 +129,10 @@ def decide_reduced(run: JobRun, reduced: ReducedJob, fleet: Sequence[QPU],
             classical_seconds=classical_seconds,
             classical_method=method, needs_control_flow=reduced.dynamic,
             classical_joules=None if classical_seconds is None
-            else classical_joules(classical_seconds))
+            else classical_joules(classical_seconds),
+            quantum_pays=view.quantum_pays, quantum_pays_why=view.why)
         qip = decide(JobInputs(f, context, tuple(assessments)), policy)
+        qip.rules[:0] = view.rules
     earlier = status.decision
     status.decision = _decision_model(qip, reduced)
     if earlier is not None:

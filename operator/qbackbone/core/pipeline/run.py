@@ -13,6 +13,7 @@ from datetime import datetime
 
 from qbackbone.api.policy import InvocationPolicy
 from qbackbone.api.quantumjob import QuantumJob, QuantumJobStatus
+from qbackbone.core.learning import LearnedModel
 from qbackbone.core.pipeline.classical import finish_classical, run_classical_fallback
 from qbackbone.core.pipeline.decide import DecidedJob, decide_job
 from qbackbone.core.pipeline.detect import run_detect_job
@@ -29,10 +30,12 @@ from qbackbone.core.qpus.fleet import QPU
 def run_job(job: QuantumJob, fleet: Sequence[QPU], policies: Mapping[str, InvocationPolicy],
             progress: Progress | None = None, seed: int | None = None,
             now: datetime | None = None,
-            read_config_map: Callable[[str, str], str] | None = None) -> QuantumJobStatus:
+            read_config_map: Callable[[str, str], str] | None = None,
+            learned: LearnedModel | None = None) -> QuantumJobStatus:
     """The status the operator would write for this job, computed in this process.
 
-    `read_config_map(name, key)` resolves ConfigMaps a problem job refers to.
+    `read_config_map(name, key)` resolves ConfigMaps a problem job refers to; `learned` is
+    what the job's policy learned from history (used when its learning is enabled).
     """
     run = start_job(job, progress, now)
     problem = job.spec.problem
@@ -40,7 +43,8 @@ def run_job(job: QuantumJob, fleet: Sequence[QPU], policies: Mapping[str, Invoca
         runner = (run_detect_job if problem.anomaly_detection is not None else
                   run_forecast_job if problem.forecast is not None else run_problem_job)
         return guarded(run, lambda: runner(run, fleet, policies, seed, read_config_map))
-    return guarded(run, lambda: _run_in_process(decide_job(run, fleet, policies, seed)))
+    return guarded(run, lambda: _run_in_process(decide_job(run, fleet, policies, seed,
+                                                           learned)))
 
 
 def _run_in_process(decided: DecidedJob) -> QuantumJobStatus:
