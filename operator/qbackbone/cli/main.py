@@ -49,6 +49,7 @@ def _write_job(obj: dict[str, Any], fmt: str, index: int, total: int) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     """Run every QuantumJob found in the paths, each in its own process; print their status."""
     from qbackbone.api.limits import JobLimits
+    from qbackbone.cli.history import run_history
     from qbackbone.cli.isolated import Budget, failed_status, run_isolated
     from qbackbone.cli.summary import TerminalProgress, summarise
     from qbackbone.core.errors import JobFailure
@@ -69,6 +70,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"fleet: {', '.join(q.name for q in fleet)}"
           f"{' (built-in default)' if not found.qpus else ''}", file=sys.stderr)
     policies = {p.metadata.name: p for p in found.policies}
+    history = run_history(args, fleet)  # records jobs; learning as each policy allows
     total = len(found.broken_jobs) + len(found.jobs)
     objects: list[dict[str, Any]] = []
     failed = False
@@ -84,15 +86,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         finish(broken.name, broken.namespace, failed_status(broken.reason, broken.message))
     for job in found.jobs:
         name = job.metadata.name
+        learned = None
         try:
-            limits = resolve_policy(job, policies).spec.limits
+            policy = resolve_policy(job, policies)
+            limits, learned = policy.spec.limits, history.learned_for(policy)
         except JobFailure:  # the job itself fails PolicyNotFound, within the default limits
             limits = JobLimits()
         progress = TerminalProgress(name) if not args.quiet else None
 
-        def work(job: Any = job, progress: Any = progress) -> QuantumJobStatus:
+        def work(job: Any = job, progress: Any = progress,
+                 learned: Any = learned) -> QuantumJobStatus:
             return run_job(job, fleet, policies, progress=progress, seed=args.seed,
-                           read_config_map=found.read_config_map)
+                           read_config_map=found.read_config_map, learned=learned)
 
         if args.no_isolation:
             status = work()
@@ -100,6 +105,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             status = run_isolated(work, Budget(seconds=limits.max_run_seconds,
                                                memory_mib=limits.max_memory_mib))
         finish(name, job.metadata.namespace, status)
+        history.record(job, status)
+    history.close()
     if args.output == "json" and total > 1:
         sys.stdout.write(_dump({"apiVersion": "v1", "kind": "List", "items": objects}, "json"))
     if found.skipped:
@@ -194,6 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-isolation", action="store_true",
                      help="run jobs in this process (no per-job time or memory limit; for "
                      "debugging)")
+    from qbackbone.cli.history import add_run_options
+    add_run_options(run)
     run.set_defaults(func=cmd_run)
 
     fleet = sub.add_parser("fleet", help="list the QPU fleet with calibration and max depth")
@@ -210,14 +219,15 @@ def build_parser() -> argparse.ArgumentParser:
     # Subcommands that live with their own packages.
     from controllers.main import register as register_operator
 
+    from qbackbone.cli.history import register as register_history
     from qbackbone.cli.schedule import register as register_schedule
     from qbackbone.dev.cli import register as register_dev
     from qbackbone.deviceplugin.cli import register as register_device_plugin
     from qbackbone.dra.cli import register as register_dra_driver
     from qbackbone.worker.cli import register as register_worker
 
-    for register in (register_schedule, register_operator, register_worker, register_dev,
-                     register_device_plugin, register_dra_driver):
+    for register in (register_schedule, register_history, register_operator, register_worker,
+                     register_dev, register_device_plugin, register_dra_driver):
         register(sub)
     return parser
 
