@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -90,12 +91,15 @@ def build_windows(values: np.ndarray, step_labels: np.ndarray | None, window: in
     mean, std = raw[train].mean(axis=0), raw[train].std(axis=0)
     standard = (raw - mean) / np.where(std > 1e-12, std, 1.0)
     keep = min(qubits, standard.shape[1], int(train.sum()))
-    pca = PCA(n_components=keep, svd_solver="full").fit(standard[train])
+    with warnings.catch_warnings():  # identical training windows: nothing to explain
+        warnings.simplefilter("ignore", RuntimeWarning)
+        pca = PCA(n_components=keep, svd_solver="full").fit(standard[train])
+    ratio = np.asarray(pca.explained_variance_ratio_)
+    explained = float(ratio.sum()) if np.all(np.isfinite(ratio)) else 0.0
     comps = pca.transform(standard)
     spread = comps[train].std(axis=0)
     reduced = np.clip(comps / np.where(spread > 1e-12, spread, 1.0), -3.0, 3.0)
-    return WindowSet(starts, window, raw, reduced, labels, train, top,
-                     float(pca.explained_variance_ratio_.sum()))
+    return WindowSet(starts, window, raw, reduced, labels, train, top, explained)
 
 
 def training_windows(windows: WindowSet, limit: int) -> np.ndarray:

@@ -84,6 +84,11 @@ class HoltWinters:
             return model.fit()
 
     def forecast(self, history: np.ndarray, horizon: int) -> Forecast:
+        with warnings.catch_warnings():  # statsmodels' information criteria on a perfect fit
+            warnings.simplefilter("ignore")
+            return self._forecast(history, horizon)
+
+    def _forecast(self, history: np.ndarray, horizon: int) -> Forecast:
         fitted = self._fit(history)
         values = np.asarray(fitted.forecast(horizon))  # type: ignore[attr-defined]
         resid = np.asarray(fitted.resid)  # type: ignore[attr-defined]
@@ -93,6 +98,11 @@ class HoltWinters:
         return Forecast(values, sd * np.sqrt(1 + (k - 1) * alpha * alpha))
 
     def one_step(self, history: np.ndarray, future: np.ndarray) -> np.ndarray:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return self._one_step(history, future)
+
+    def _one_step(self, history: np.ndarray, future: np.ndarray) -> np.ndarray:
         from statsmodels.tsa.holtwinters import ExponentialSmoothing
 
         fitted = self._fit(history)
