@@ -8,6 +8,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from qbackbone.dev.binaries import BinariesMissing, build_with, find_bin_dir
 from qbackbone.dev.cluster import ClusterError, ClusterInfo, LocalCluster, stop_cluster
@@ -54,7 +55,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "real node: its name and the QPUs a device-plugin process serves (the "
                     "chart's DaemonSet does that in an install); repeatable")
     for name, text in (("down", "stop the cluster (logs are kept)"),
-                       ("status", "show the cluster's processes")):
+                       ("status", "show the cluster's processes"),
+                       ("kueue-sync", "restart kueue so that it counts every QPU's DeviceClass "
+                        "published now (kueue reads deviceClassMappings at start only)")):
         cluster_sub.add_parser(name, help=text)
     for p in cluster_sub.choices.values():
         p.set_defaults(func=_cluster)
@@ -79,6 +82,8 @@ def _cluster(args: argparse.Namespace) -> int:
     if info is None or not info.processes:
         print(f"no cluster recorded in {state_dir}", file=sys.stderr)
         return 0 if args.cluster_command == "down" else 1
+    if args.cluster_command == "kueue-sync":
+        return _kueue_sync(info)
     if args.cluster_command == "down":
         if any(r.name == "real-node" for r in info.processes):
             from qbackbone.dev.realnode import stop_real_node  # the kubernetes client
@@ -93,6 +98,40 @@ def _cluster(args: argparse.Namespace) -> int:
         print(f"{record.name:24} pid {record.pid:<8} {state:8} {record.log}")
     print(f"server {info.server}\nkubeconfig {info.kubeconfig}")
     return 0 if all(r.alive() for r in info.processes) else 1
+
+
+def _kueue_sync(info: ClusterInfo) -> int:
+    """Restart the cluster's kueue with ``qpu.qbackbone.io`` and the per-QPU DeviceClasses
+    the DRA publisher keeps now (``dra/classes.py``), so jobs on QPUs added since are counted
+    instead of Inadmissible. Pods created during the restart wait for its webhooks."""
+    from kubernetes import client, config
+
+    from qbackbone.dev.kueue import KueueError, KueueInfo, start_kueue, stop_kueue
+    from qbackbone.dev.kueue_manifests import QPU_DEVICE_CLASS
+    from qbackbone.dra.slices import MANAGED_SELECTOR
+
+    running = KueueInfo.load(Path(info.state_dir))
+    if running is None:
+        print("no kueue recorded for this cluster (qbackbone dev cluster up --kueue)",
+              file=sys.stderr)
+        return 1
+    api = config.new_client_from_config(config_file=info.kubeconfig)
+    try:
+        found: Any = client.CustomObjectsApi(api).list_cluster_custom_object(
+            "resource.k8s.io", "v1", "deviceclasses", label_selector=MANAGED_SELECTOR)
+    finally:
+        api.close()
+    classes = sorted(str(c["metadata"]["name"]) for c in found.get("items", []))
+    stop_kueue(info, running)
+    try:
+        started = start_kueue(info, exclude_namespaces=tuple(running.excluded_namespaces),
+                              device_classes=(QPU_DEVICE_CLASS, *classes))
+    except KueueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"kueue restarted in {started.started_seconds:.1f}s counting {QPU_DEVICE_CLASS} and "
+          f"{len(classes)} per-QPU class(es): {', '.join(classes) or 'none'}", file=sys.stderr)
+    return 0
 
 
 def choose_node(mode: str, qpu_nodes: list[str]) -> tuple[str, str | None]:
@@ -197,7 +236,8 @@ def _start_real(info: ClusterInfo, qpu_nodes: list[str]) -> None:
         # Labelled as a QPU host: the chart's device-plugin DaemonSet runs there.
         node = start_real_node(info, name=name or None, labels={QPU_HOST_LABEL: "true"})
         print(f"real node {node.name} ({node.ip}) Ready {node.ready_seconds:.1f}s after its "
-              "kubelet started", file=sys.stderr)
+              f"kubelet started; kubelet root {node.layout.kubelet_root} (the chart's "
+              "draDriver.kubeletPlugin.kubeletRoot)", file=sys.stderr)
         if qpus:
             start_device_plugin(info, node, qpus=[q for q in qpus.split(",") if q])
     except RealNodeError as exc:
