@@ -7,8 +7,9 @@ the kubelet plugin prepares it (CDI).
 
 - ResourceSlices list every QPUNode with its calibration attributes.
 - A job whose CEL selector admits one QPU runs there (its claim's device) and verifies.
-- Two teams share one ClusterQueue with a quota of one QPU: the second team's job waits in
-  kueue, visibly in its QueueAdmitted condition, until the first team's job ends.
+- Two teams share one ClusterQueue with a quota of one QPU (values-dev-dra-kueue.yaml, then
+  `qbackbone dev cluster kueue-sync` so kueue counts the QPUs' classes): the second team's job
+  waits in kueue, visibly in its QueueAdmitted condition, until the first team's job ends.
 - A QPU removed while its fragment waits (its device leaves the slice): the work moves to
   another eligible QPU and verifies, or the job fails with the reason.
 
@@ -18,7 +19,6 @@ kueue is not built (hack/build-kueue.sh).
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -30,6 +30,7 @@ import yaml
 from kubernetes import client, config
 
 from qbackbone.dev import ClusterInfo
+from qbackbone.dev.cli import _kueue_sync
 from qbackbone.dev.kueue import KueueMissing, find_kueue, start_kueue, stop_kueue
 from qbackbone.dev.realnode import QPU_HOST_LABEL, RealNode, start_real_node
 from qbackbone.dev.waiting import wait_for
@@ -86,22 +87,25 @@ def stack(image_archive: Path, tmp_path_factory: pytest.TempPathFactory
             node.import_image(image_archive)
             for team in TEAMS:
                 kubectl(info, "create", "namespace", team)
-            kueue = start_kueue(info, exclude_namespaces=(NS,), tied=True, device_classes=(
-                DRIVER, *(qpu_class_name(q) for q in (*QPUS, "away"))))
-            teams = [{"namespace": t, "localQueue": t} for t in TEAMS]
+            kueue = start_kueue(info, exclude_namespaces=(NS,), tied=True)
+            # As docs/kueue.md tells a user: values-dev.yaml + values-dev-dra-kueue.yaml.
             helm(info, k8s_binaries(), "install", RELEASE, str(CHART), "--namespace", NS,
                  "--create-namespace", "-f", str(CHART / "values-dev.yaml"),
-                 "--set", "draDriver.enabled=true",
+                 "-f", str(CHART / "values-dev-dra-kueue.yaml"),
                  "--set", f"draDriver.kubeletPlugin.kubeletRoot={node.layout.kubelet_root}",
-                 "--set", "operator.qpuRequest=resourceClaim",
-                 "--set", "kueue.enabled=true", "--set", "kueue.clusterQueue.qpus=1",
-                 "--set-json", f"kueue.teams={json.dumps(teams)}",
-                 "--set-json", "worker.namespaces=" + json.dumps([NS, "default", *TEAMS]),
                  "--wait", "--timeout", "5m")
+            # Then kueue counts the QPUs' own classes, once published (docs/kueue.md).
+            api = config.new_client_from_config(config_file=info.kubeconfig)
+            try:
+                wait_for(lambda: {qpu_class_name(q) for q in QPUS} <= class_names(api), 180,
+                         what="a DeviceClass per QPU")
+            finally:
+                api.close()
+            assert _kueue_sync(info) == 0
             yield info
         finally:
             if kueue is not None:
-                stop_kueue(info, kueue)
+                stop_kueue(info)  # the one kueue-sync started
             if node is not None:
                 node.stop()
 
@@ -139,6 +143,11 @@ def finished(api: client.ApiClient, namespace: str, name: str,
 def pods_of(api: client.ApiClient, namespace: str, name: str) -> list[Any]:
     return list(client.CoreV1Api(api).list_namespaced_pod(
         namespace, label_selector=f"qbackbone.io/job={name}").items)
+
+
+def class_names(api: client.ApiClient) -> set[str]:
+    found = client.CustomObjectsApi(api).list_cluster_custom_object(R, "v1", "deviceclasses")
+    return {c["metadata"]["name"] for c in found["items"]}
 
 
 def containers_on_the_real_node(pods: list[Any]) -> None:
@@ -181,9 +190,7 @@ def test_slices_list_every_qpunode_with_its_calibration(stack: ClusterInfo,
     assert 0 < noisy["error2qPpm"]["int"] < 1_000_000 and noisy["t1Us"]["int"] > 1
     assert noisy["calibratedAt"]["int"] > 0
     assert found["dev-ideal-a"]["attributes"]["ideal"] == {"bool": True}
-    classes = client.CustomObjectsApi(api).list_cluster_custom_object(R, "v1", "deviceclasses")
-    names = {c["metadata"]["name"] for c in classes["items"]}
-    assert {DRIVER, *(qpu_class_name(q) for q in QPUS)} <= names
+    assert {DRIVER, *(qpu_class_name(q) for q in QPUS)} <= class_names(api)
 
 
 def test_a_selector_that_admits_one_qpu_runs_there_through_its_claim(
@@ -240,6 +247,8 @@ def test_a_qpu_removed_while_its_fragment_waits_moves_or_fails_the_job(
         qpunode("away", "aer", "aer_simulator", qubits=6, nodeName="elsewhere", site="far",
                 shotTime="1us", setupTime="10ms")))
     wait_for(lambda: "away" in devices(api), 120, what="away published")
+    wait_for(lambda: qpu_class_name("away") in class_names(api), 60, what="away's class")
+    assert _kueue_sync(stack) == 0  # not needed without kueue; a restart must not hurt
     stranded = quantum_job("stranded", BELL4, BELL4_OBSERVABLES, shots=2000,
                            execution={"mode": "SingleQPU",
                                       "qpuSelector": {"cel": f'{A}.site == "far"'}})
