@@ -45,13 +45,20 @@ def test_corrections_are_clamped_and_say_so() -> None:
 
 def test_recent_jobs_outweigh_old_ones() -> None:
     old = [slow(float(i), 1000.0 + i, factor=1.0) for i in range(3)]
-    new = [slow(36_000.0 + i, 1000.0 + i, factor=3.0) for i in range(2)]
+    new = [slow(36_000.0 + i, 1000.0 + i, factor=3.0) for i in range(4)]
     learned = learn(old + new, OPTIONS, now=36_010.0).qpus["a"]
     assert learned.shot_time is not None and learned.shot_time.value == pytest.approx(3.0)
+    assert learned.shot_time.samples == 7  # all counted, the old ones at 2^-10 weight
+
+
+def test_evidence_that_is_not_renewed_fades_back_to_nominal() -> None:
+    records = [slow(float(i), 1000.0 + 100 * i) for i in range(4)]
+    assert learn(records, OPTIONS, now=10.0).qpus["a"].shot_time is not None
+    assert learn(records, OPTIONS, now=3_600.0).qpus["a"].shot_time is None  # 4 x 0.5 < 3
 
 
 def test_the_window_keeps_only_the_newest_jobs() -> None:
-    options = OPTIONS.model_copy(update={"window": 3})
+    options = OPTIONS.model_copy(update={"window": 3, "min_samples": 2})
     old = [slow(float(i), 1000.0 + i, factor=1.0) for i in range(5)]
     new = [slow(100.0 + i, 1000.0 + i, factor=2.0) for i in range(3)]
     learned = learn(old + new, options, now=110.0).qpus["a"]

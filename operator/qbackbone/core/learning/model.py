@@ -2,9 +2,11 @@
 on the error rates behind the success-probability estimate, and per problem class whether
 the quantum path paid against the classical one.
 
-Every learned value carries how many jobs it came from; a value from fewer than
-``minSamples`` jobs is not used (the QPU keeps its nominal model), and every factor is
-clamped to [1/maxCorrection, maxCorrection]. Older jobs weigh less (half-life).
+Every learned value carries how many jobs it came from. Older jobs weigh less (half-life), and
+a value is used only while the jobs behind it weigh at least ``minSamples`` together (a job
+one half-life old counts half): below that the QPU keeps its nominal model, so evidence that
+is not renewed fades and a QPU learning had moved work away from is tried at its nominal
+model again. Every factor is clamped to [1/maxCorrection, maxCorrection].
 """
 
 from __future__ import annotations
@@ -137,13 +139,13 @@ def _learn_qpu(records: Sequence[JobRecord], qpu: str, options: LearningOptions,
                 scales.append((k, weight))
     bound = options.max_correction
     shot = setup = success = None
-    if len(times) >= options.min_samples:
+    if sum(t.weight for t in times) >= options.min_samples:
         fit = fit_time(times)
         shot = Learned(SHOT_TIME, clamp(fit.shot_factor, bound), len(times), fit.shot_factor,
                        fit.method)
         setup = Learned(SETUP_TIME, clamp(fit.setup_factor, bound), len(times),
                         fit.setup_factor, fit.method)
-    if len(scales) >= options.min_samples:
+    if sum(w for _, w in scales) >= options.min_samples:
         k = weighted_median([v for v, _ in scales], [w for _, w in scales])
         success = Learned(SUCCESS, clamp(k, bound), len(scales), k, "weighted median")
     return QPULearning(shot, setup, success)
