@@ -2,11 +2,12 @@
 on the error rates behind the success-probability estimate, and per problem class whether
 the quantum path paid against the classical one.
 
-Every learned value carries how many jobs it came from. Older jobs weigh less (half-life), and
-a value is used only while the jobs behind it weigh at least ``minSamples`` together (a job
-one half-life old counts half): below that the QPU keeps its nominal model, so evidence that
-is not renewed fades and a QPU learning had moved work away from is tried at its nominal
-model again. Every factor is clamped to [1/maxCorrection, maxCorrection].
+Every learned value carries how many jobs it came from. Older jobs weigh less (half-life),
+and a value is used only while the jobs behind it weigh at least ``minSamples`` together (a
+job one half-life old counts half; 95% of it, so that minSamples recent jobs are enough):
+below that the QPU keeps its nominal model, so evidence that is not renewed fades and a QPU
+that learning moved work away from is tried at its nominal model again. Every factor is
+clamped to [1/maxCorrection, maxCorrection].
 """
 
 from __future__ import annotations
@@ -119,6 +120,14 @@ def _mean(pairs: list[tuple[float, float]]) -> float | None:
     return sum(v * w for v, w in pairs) / total if total > 0 else None
 
 
+FRESH = 0.95  # minSamples jobs of the last minutes weigh a little under minSamples
+
+
+def _enough(weight: float, options: LearningOptions) -> bool:
+    """Whether jobs of this total weight may teach a value (``minSamples`` recent jobs do)."""
+    return weight >= FRESH * options.min_samples
+
+
 def _learn_qpu(records: Sequence[JobRecord], qpu: str, options: LearningOptions,
                now: float) -> QPULearning:
     times: list[TimeSample] = []
@@ -139,13 +148,13 @@ def _learn_qpu(records: Sequence[JobRecord], qpu: str, options: LearningOptions,
                 scales.append((k, weight))
     bound = options.max_correction
     shot = setup = success = None
-    if sum(t.weight for t in times) >= options.min_samples:
+    if _enough(sum(t.weight for t in times), options):
         fit = fit_time(times)
         shot = Learned(SHOT_TIME, clamp(fit.shot_factor, bound), len(times), fit.shot_factor,
                        fit.method)
         setup = Learned(SETUP_TIME, clamp(fit.setup_factor, bound), len(times),
                         fit.setup_factor, fit.method)
-    if sum(w for _, w in scales) >= options.min_samples:
+    if _enough(sum(w for _, w in scales), options):
         k = weighted_median([v for v, _ in scales], [w for _, w in scales])
         success = Learned(SUCCESS, clamp(k, bound), len(scales), k, "weighted median")
     return QPULearning(shot, setup, success)
