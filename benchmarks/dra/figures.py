@@ -153,6 +153,7 @@ def measure(stack: Stack, rec: Recorder, namespace: str, name: str,
         cdi = rec.cdi.get(claim["uid"], {})
         out["prepared"] = rel(cdi.get("mtime"))
     out["started"] = rel(float(stamps["start"])) if "start" in stamps else None
+    out["ended"] = rel(float(stamps["end"])) if "end" in stamps else None
     out["running_seen"] = rel(record.get("running"))
     out["succeeded_seen"] = rel(record.get("succeeded"))
     return out
@@ -176,7 +177,8 @@ def summarise(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
               "prepared_to_started": ("prepared", "started"),
               "bound_to_started": ("bound", "started"),
               "gate_removed_to_bound": ("gate_removed", "bound"),
-              "started_to_running_seen": ("started", "running_seen")}
+              "started_to_running_seen": ("started", "running_seen"),
+              "ended_to_succeeded_seen": ("ended", "succeeded_seen")}
     for label, (a, b) in splits.items():
         values = [s[b] - s[a] for s in samples if s.get(a) is not None and s.get(b) is not None]
         if values:
@@ -320,6 +322,7 @@ def burst(stack: Stack, rec: Recorder, tag: str, cqs: Sequence[dict[str, Any]],
                      "admitted": round(record["ungated"] - t0, 3),
                      "bound": round(record["bound"] - t0, 3),
                      "started": round(float(stamps["start"]) - t0, 3),
+                     "ended": round(float(stamps["end"]) - t0, 3),
                      "finished": round(record["succeeded"] - t0, 3),
                      "qpu": stamps.get("qpu")})
     makespan = max(p["finished"] for p in pods)
@@ -346,6 +349,9 @@ def burst(stack: Stack, rec: Recorder, tag: str, cqs: Sequence[dict[str, Any]],
         "jain_first_half": jain(list(first_half.values())),
         "qpu_seconds_held": {t: round(v, 3) for t, v in held.items()},
         "admitted_to_bound": summary([p["bound"] - p["admitted"] for p in pods]),
+        "admitted_to_started": summary([p["started"] - p["admitted"] for p in pods]),
+        "ended_to_finished": summary([p["finished"] - p["ended"] for p in pods]),
+        "quota_held_per_pod": summary([p["finished"] - p["admitted"] for p in pods]),
         "max_concurrent_admitted": max_concurrent(pods),
         "pods": pods,
     }
@@ -408,7 +414,8 @@ def report(result: dict[str, Any]) -> None:
     kueue = result["kueue_admission"]["summary"]
     log(f"{'step':24} {'extended resource':>22} {'resource claim':>22} {'claim via kueue':>22}")
     for step in (*STEPS, "bound_to_prepared", "prepared_to_started", "bound_to_started",
-                 "gate_removed_to_bound", "started_to_running_seen"):
+                 "gate_removed_to_bound", "started_to_running_seen",
+                 "ended_to_succeeded_seen"):
         row = [paths["extended_resource"]["summary"].get(step),
                paths["resource_claim"]["summary"].get(step), kueue.get(step)]
         if any(row):
@@ -419,7 +426,9 @@ def report(result: dict[str, Any]) -> None:
         log(f"  {key}: order {found['admission_order']}, mean wait A {waits['a']}"
             f" s, B {waits['b']} s, first-half QPU-s "
             f"{found['first_half_qpu_seconds']}, Jain {found['jain_first_half']}, makespan "
-            f"{found['makespan_seconds']} s")
+            f"{found['makespan_seconds']} s; quota held per pod {fmt(found['quota_held_per_pod'])}"
+            f" (admitted -> started {fmt(found['admitted_to_started'])}, ended -> Succeeded "
+            f"seen {fmt(found['ended_to_finished'])})")
 
 
 def partial_save(out: Path, result: dict[str, Any]) -> None:
