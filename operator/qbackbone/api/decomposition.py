@@ -82,6 +82,10 @@ class DecompositionReport(ApiModel):
     reconciled_congestion: float
     repaired_congestion: float = Field(description="After the final repair (unchanged when the "
                                        "reconciled routing was feasible).")
+    repair: str = Field(default="none", description="How the final repair made it feasible: "
+                        "none (it was), greedy (demands moved off overloaded links), "
+                        "cpSat(...) (CP-SAT re-routed the demands near overloaded links, or "
+                        "every demand), or failed.")
     final_congestion: float = Field(description="After local search on the whole problem.")
     seconds: float
     load_check: str = Field(description="The independent recomputation of link loads from "

@@ -325,6 +325,6 @@ def _report(plan: DecompositionPlan, outcome: Decomposition, reference: Referenc
         initial_congestion=round(outcome.initial[1], 9),
         reconciled_overload=round(outcome.before_repair[0], 6),
         reconciled_congestion=round(outcome.before_repair[1], 9),
-        repaired_congestion=round(outcome.after_repair[1], 9),
+        repaired_congestion=round(outcome.after_repair[1], 9), repair=outcome.repair,
         final_congestion=round(float(np.round(objective, 9)), 9), seconds=outcome.seconds,
         load_check=load_check, cp_sat=_reference(reference, objective))

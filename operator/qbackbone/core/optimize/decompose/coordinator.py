@@ -25,6 +25,7 @@ from qbackbone.core.optimize.decompose.reconcile import (
     update_prices,
 )
 from qbackbone.core.optimize.decompose.regions import Region, home_regions
+from qbackbone.core.optimize.decompose.repair import repair_routing
 from qbackbone.core.optimize.decompose.subproblems import (
     Routing,
     SubProblem,
@@ -103,6 +104,7 @@ class Decomposition:
     stop: str = ""
     before_repair: tuple[float, float] = (0.0, 0.0)
     after_repair: tuple[float, float] = (0.0, 0.0)
+    repair: str = "none"  # none, greedy, cpSat(...) or failed
     final: tuple[float, float] = (0.0, 0.0)
     seconds: float = 0.0
 
@@ -118,6 +120,7 @@ class Settings:
     parallel: int = 1  # blocks solved at once (threads)
     polish: bool = True  # whole-problem local search after the repair
     tolerance: float = 1e-3  # a feasible round gaining less (relative congestion) ends it
+    repair_seconds: float = 10.0  # CP-SAT time for the final repair, when it is needed
 
 
 def initial_routing(whole: TrafficProblem) -> Routing:
@@ -226,11 +229,8 @@ def _finish(whole: TrafficProblem, outcome: Decomposition, routing: Routing,
             settings: Settings, start: float) -> Decomposition:
     """Repair to feasibility (when needed), then local search on the whole problem."""
     outcome.before_repair = score(whole, routing)
-    x = whole.encode(routing)
-    if whole.violations(x):
-        x = whole.repair(x)
-    repaired = whole.routing_of(x)
-    assert repaired is not None
+    repaired, outcome.repair = repair_routing(whole, routing, settings.repair_seconds)
+    x = whole.encode(repaired)
     outcome.after_repair = score(whole, repaired)
     if settings.polish and not whole.violations(x):
         x = whole.improve(x)
