@@ -49,6 +49,7 @@ from qbackbone.core.pipeline.reduce import (
     deadline_remaining,
     resolve_policy,
 )
+from qbackbone.core.pipeline.regions import plan_decomposition, run_decomposed
 from qbackbone.core.pipeline.single import execute_single_qpu
 from qbackbone.core.qip.engine import record_rule
 from qbackbone.core.qpus.fleet import QPU
@@ -129,12 +130,18 @@ def run_problem_job(run: JobRun, fleet: Sequence[QPU], policies: Mapping[str, In
                     read_config_map: ConfigMapReader | None = None) -> QuantumJobStatus:
     """Reduce, decide, solve and verify a problem job in this process; decomposed by region
     when the policy enables it and the QUBO is wider than every QPU (docs/decomposition.md)."""
-    from qbackbone.core.pipeline.regions import plan_decomposition, run_decomposed  # imports us
-
-    plan = plan_decomposition(run.job, resolve_policy(run.job, policies), fleet, read_config_map,
-                              seed or 0)
+    policy = resolve_policy(run.job, policies)
+    plan = plan_decomposition(run.job, policy, fleet, read_config_map, seed or 0)
     if plan is not None:
-        return run_decomposed(run, plan, fleet, policies, seed)
+        remaining, shots = deadline_remaining(run.job, run.now), problem_shots(run.job, policy)
+
+        def decide_region(child: JobRun, problem: ReducedProblem, region_seed: int,
+                          qpus: Sequence[QPU]) -> DecidedProblem:
+            """A regional sub-QUBO's QAOA circuit through the QIP (no problem rules)."""
+            return _decide_quantum(ProblemRun(child, policy, problem, qubo_features(
+                problem.qubo), remaining, region_seed, shots), qpus)
+
+        return run_decomposed(run, plan, fleet, policies, seed, decide_region)
     decided = decide_problem(run, fleet, policies, seed, read_config_map)
     if decided.circuit_job is None:
         return finish_problem_classically(decided, solve_problem_classically(decided))

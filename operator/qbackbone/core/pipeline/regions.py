@@ -13,8 +13,9 @@ in the same time for the ratio.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -50,7 +51,7 @@ from qbackbone.core.optimize.decompose import (
 )
 from qbackbone.core.optimize.decompose.regions import ATTRIBUTE, crosses_border
 from qbackbone.core.optimize.features import qubo_features
-from qbackbone.core.optimize.problem import ProblemError, ProblemTooLarge
+from qbackbone.core.optimize.problem import ProblemError, ProblemTooLarge, ReducedProblem
 from qbackbone.core.optimize.solve import Candidate, best_of_samples, refine, report
 from qbackbone.core.optimize.solve import solve_classically as solve_qubo_classically
 from qbackbone.core.optimize.topology import ConfigMapReader
@@ -58,7 +59,6 @@ from qbackbone.core.optimize.traffic import TrafficProblem, reduce_traffic
 from qbackbone.core.pipeline.decide import DecidedJob
 from qbackbone.core.pipeline.finish import conclude, merge_sampling_counts
 from qbackbone.core.pipeline.jobrun import JobRun
-from qbackbone.core.pipeline.optimize import ProblemRun, _decide_quantum, problem_shots
 from qbackbone.core.pipeline.progress import SilentProgress
 from qbackbone.core.pipeline.reduce import deadline_remaining, resolve_policy
 from qbackbone.core.pipeline.single import (
@@ -111,13 +111,27 @@ def plan_decomposition(job: QuantumJob, policy: InvocationPolicy, fleet: Sequenc
     return DecompositionPlan(whole, limit, width, regions)
 
 
+class RegionDecision(Protocol):
+    """What deciding a sub-QUBO's QAOA circuit gives (pipeline/optimize.py's DecidedProblem)."""
+
+    @property
+    def circuit_job(self) -> DecidedJob | None:
+        """The QAOA sampling job when the QIP chose a QPU; None: classical."""
+
+    @property
+    def method(self) -> str:
+        """qaoa(p=.., angle source)."""
+
+
+DecideRegion = Callable[[JobRun, ReducedProblem, int, Sequence[QPU]], RegionDecision]
+"""(child run, sub-problem, seed, QPUs) -> the QIP's decision on its QAOA circuit."""
+
+
 class QipBlockSolver:
     """A sub-QUBO through the QIP of a QAOA circuit: sampled on a QPU, or classically."""
 
-    def __init__(self, run: JobRun, policy: InvocationPolicy, fleet: Sequence[QPU],
-                 remaining: float | None) -> None:
-        self.run, self.policy, self.fleet, self.remaining = run, policy, fleet, remaining
-        self.shots = problem_shots(run.job, policy)
+    def __init__(self, run: JobRun, fleet: Sequence[QPU], decide: DecideRegion) -> None:
+        self.run, self.fleet, self.decide = run, fleet, decide
 
     def _fleet_for(self, region: Region, variables: int) -> list[QPU]:
         local = [q for q in self.fleet if region.site is not None
@@ -133,11 +147,10 @@ class QipBlockSolver:
 
     def __call__(self, sub: SubProblem, region: Region, seed: int) -> BlockResult:
         problem = sub.problem
-        state = ProblemRun(self._child(sub, region), self.policy, problem,
-                           qubo_features(problem.qubo), self.remaining, seed, self.shots)
-        decided = _decide_quantum(state, self._fleet_for(region, problem.qubo.size))
+        child = self._child(sub, region)
+        decided = self.decide(child, problem, seed, self._fleet_for(region, problem.qubo.size))
         if decided.circuit_job is None:
-            why = state.run.status.decision.message if state.run.status.decision else ""
+            why = child.status.decision.message if child.status.decision else ""
             raw = solve_qubo_classically(problem, REGION_CLASSICAL_SECONDS, seed)
             chosen = refine(problem, raw.x)
             return BlockResult(chosen.x, raw.method, "Classical", method=raw.method,
@@ -179,8 +192,8 @@ def _ranked_counts(circuit_job: DecidedJob, outcomes: ShareOutcomes
 
 
 def run_decomposed(run: JobRun, plan: DecompositionPlan, fleet: Sequence[QPU],
-                   policies: Mapping[str, InvocationPolicy],
-                   seed: int | None) -> QuantumJobStatus:
+                   policies: Mapping[str, InvocationPolicy], seed: int | None,
+                   decide: DecideRegion) -> QuantumJobStatus:
     """Decide, solve by region, reconcile, repair and verify the whole decision."""
     job = run.job
     policy = resolve_policy(job, policies)
@@ -210,7 +223,7 @@ def run_decomposed(run: JobRun, plan: DecompositionPlan, fleet: Sequence[QPU],
     settings = Settings(plan.width, options.decomposition.iterations, budget,
                         seed if seed is not None else policy.spec.scheduler.seed or 0)
     run.status.phase = Phase.RUNNING
-    solver = QipBlockSolver(run, policy, fleet, remaining)
+    solver = QipBlockSolver(run, fleet, decide)
     with run.phase("execute_seconds"):
         outcome = decompose_and_solve(whole, plan.regions, solver, settings,
                                       lambda text: run.progress.step("execute", text))
