@@ -8,9 +8,10 @@ For each topology (Abilene, GEANT 2012, Cogentco; Topology Zoo, CC BY 4.0) and s
   circuits, shots and seconds; whether the Auto rules would have chosen the quantum kernel
   and whether that choice stayed within 0.05 F1 of the RBF SVM. For the first seed, a
   smaller kernel on the noisy fake_torino QPU, raw and mitigated (global depolarizing).
-- predict: 28 days without anomalies, the busiest link, season 168, history 504, 24-step
-  holdout: MASE (24-step, one origin) and one-step MASE (rolling) for seasonal-naive,
-  Holt-Winters and the quantum reservoir; which method Auto picks and whether it paid.
+- predict: 28 days without anomalies, the busiest link, season 168, history 504, the last
+  24 steps held out: MASE (24-step, one origin) and one-step MASE (rolling) for
+  seasonal-naive, Holt-Winters and the quantum reservoir; which method Auto picks on the 24
+  steps before (its own holdout) and whether that choice paid on the final 24.
 
     .venv/bin/python benchmarks/telemetry/detect_predict.py [--seeds 1 2 3 4 5] [--no-noisy]
 
@@ -140,29 +141,36 @@ def detect(graph, seed: int, qpu) -> dict:  # type: ignore[no-untyped-def]
         "autoF1": (models["quantumKernelIdeal"] if rules.quantum else models["rbfSvm"]).f1,
         "autoWithinBaseline": ((models["quantumKernelIdeal"] if rules.quantum
                                 else models["rbfSvm"]).f1 or 0.0)
-                              >= (models["rbfSvm"].f1 or 0.0) - 0.05,
+                              >= max(models["rbfSvm"].f1 or 0.0,
+                                     models["isolationForest"].f1 or 0.0) - 0.05,
         "autoRules": [{"name": r.name, "value": r.value, "threshold": r.threshold,
                        "passed": r.passed} for r in rules.rules],
     }
 
 
 def predict(graph, seed: int) -> dict:  # type: ignore[no-untyped-def]
+    """Scores on the last 24 steps; Auto's choice is made on the 24 before them (its own
+    holdout), so whether the choice paid is judged on data it did not see."""
     tel = generate(graph, GeneratorOptions(seed=seed, days=28, anomalies=0))
     column = int(np.argmax(tel.link_values.mean(axis=0)))
-    series = tel.link_values[-504:, column]
-    methods = [SeasonalNaive(168), HoltWinters(168), QuantumReservoir(168, 6, seed)]
-    evaluated = evaluate(methods, series, 24, 168, 0.9)
-    chosen, why = choose(evaluated, "quantumReservoir")
-    best_classical = min((e.score.mase or np.inf) for e in evaluated
-                         if e.method.name != "quantumReservoir")
+    series = tel.link_values[-528:, column]
+
+    def methods() -> list:  # type: ignore[type-arg]
+        return [SeasonalNaive(168), HoltWinters(168), QuantumReservoir(168, 6, seed)]
+
+    evaluated = evaluate(methods(), series[24:], 24, 168, 0.9)  # the final 24 steps held out
+    chosen, why = choose(evaluate(methods(), series[:-24], 24, 168, 0.9), "quantumReservoir")
+    final = {e.score.method: e.score.mase for e in evaluated}
+    best_classical = min(v for k, v in final.items() if k != "quantumReservoir" and v)
     return {
         "target": tel.links[column],
         "methods": {e.score.method: {"mase24": e.score.mase, "mase1": e.score.mase_one_step,
                                      "coverage90": e.score.coverage, "seconds": e.score.seconds}
                     for e in evaluated},
         "autoChose": chosen.method.name, "why": why,
+        "autoMase24": final[chosen.method.name],
         "quantumPaid": (chosen.method.name == "quantumReservoir"
-                        and (chosen.score.mase or np.inf) < best_classical),
+                        and (final["quantumReservoir"] or np.inf) <= best_classical),
     }
 
 
@@ -211,6 +219,8 @@ def main() -> None:
                 "f1Mean": round(float(np.mean([r["models"][model]["f1"] for r in noisy_runs])), 4),
                 "aucMean": round(float(np.mean([r["models"][model]["auc"]
                                                 for r in noisy_runs])), 4)}
+    summary["predict.autoMase24Mean"] = round(
+        float(np.mean([r["predict"]["autoMase24"] for r in runs])), 4)
     summary["predict.autoChoseReservoirShare"] = round(
         float(np.mean([r["predict"]["autoChose"] == "quantumReservoir" for r in runs])), 3)
     summary["predict.reservoirChoicePaidShare"] = round(

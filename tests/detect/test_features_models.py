@@ -44,7 +44,7 @@ def test_windows_split_label_and_reduce() -> None:
     assert np.all(ws.starts % 3 == 0)
     assert np.all(ws.starts[ws.train] + 6 <= 96) and np.all(ws.starts[~ws.train] >= 96)
     assert ws.labels is not None
-    assert set(ws.starts[ws.labels]) == {117, 120, 123}  # at least 2 of 6 steps labelled
+    assert set(ws.starts[ws.labels]) == {117, 120, 123}  # any labelled step
     assert ws.reduced.shape == (len(ws.starts), 3) and np.abs(ws.reduced).max() <= 3
     assert np.allclose(ws.reduced[ws.train].std(axis=0), 1.0, atol=0.2)
     assert 0 < ws.explained_variance <= 1

@@ -3,8 +3,8 @@
 1. Residuals: log(value / daily-slot median of the training steps), minus the median over
    series at each step (removes what moves every series at once: weekends, growth), in
    units of each series' robust spread (MAD) on the training steps.
-2. Windows of ``window`` steps, stride window/2; a window is labelled anomalous when at
-   least a third of its steps are.
+2. Windows of ``window`` steps, stride window/2; a window is labelled anomalous when any
+   of its steps is (an anomaly inside a window makes it one to flag).
 3. Ten summary features per window (largest |z|, deepest drop, flap index, sustained
    shift, trend, share of series beyond 3 sigma, ...), signed log1p.
 4. Standardised on the training windows; PCA (fit on training windows) to ``qubits``
@@ -81,8 +81,7 @@ def build_windows(values: np.ndarray, step_labels: np.ndarray | None, window: in
     train = starts + window <= train_steps
     labels = None
     if step_labels is not None:
-        need = max(1, -(-window // 3))
-        labels = np.array([step_labels[s:s + window].sum() >= need for s in starts])
+        labels = np.array([bool(step_labels[s:s + window].any()) for s in starts])
     top = []
     for s in starts:
         peak = np.abs(z[s:s + window]).max(axis=0)
