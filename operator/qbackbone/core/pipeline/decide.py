@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 
 from qiskit import QuantumCircuit
 
@@ -19,7 +20,7 @@ from qbackbone.core.learning import LearnedModel, LearnedView, apply_learning
 from qbackbone.core.mitigation.cost import simulated_seconds
 from qbackbone.core.mitigation.plan import MitigationPlan, choose_mitigation
 from qbackbone.core.pipeline.assess import CompiledJob, Selection, assess_fleet
-from qbackbone.core.pipeline.energy import fleet_power
+from qbackbone.core.pipeline.energy import fleet_power, result_joules
 from qbackbone.core.pipeline.jobrun import JobRun
 from qbackbone.core.pipeline.reduce import ReducedJob, reduce_job
 from qbackbone.core.qip.engine import QIPDecision, decide
@@ -143,4 +144,6 @@ def decide_reduced(run: JobRun, reduced: ReducedJob, fleet: Sequence[QPU],
         run.condition(ConditionType.DECIDED, False, qip.reason, qip.message)
         raise JobFailure(qip.reason, qip.message)
     run.condition(ConditionType.DECIDED, True, qip.reason, qip.message)
+    run.energy_of = partial(result_joules, power=power, assessments=assessments,
+                            bases=f.measured_bases)
     return DecidedJob(run, reduced, qip, assessments, compiled, context, fleet, seed)

@@ -1,5 +1,7 @@
 """Energy of what a job ran: its plan's fragments under each QPU's power model, or the
-classical path's CPU time; written to ``status.result.energyJoules``."""
+classical path's CPU time; ``decide`` hands ``result_joules`` to the run and
+``finish.verify_and_finish`` writes it to ``status.result.energyJoules`` (every path, in one
+process or stepwise in the operator)."""
 
 from __future__ import annotations
 
@@ -42,13 +44,3 @@ def result_joules(status: QuantumJobStatus, power: Mapping[str, PowerModel],
         shots = fragment.shots * per_basis * multiplier.get(fragment.qpu, 1.0)
         total += model.joules(busy, shots)
     return round(total, 3)
-
-
-def annotate_energy(status: QuantumJobStatus, fleet: Sequence[QPU],
-                    assessments: Sequence[QPUAssessment] = (), bases: int = 1
-                    ) -> QuantumJobStatus:
-    """Write ``result.energyJoules`` when the job has a result."""
-    if status.result is not None:
-        status.result.energy_joules = result_joules(status, fleet_power(fleet), assessments,
-                                                    bases)
-    return status

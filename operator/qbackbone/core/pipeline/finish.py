@@ -80,6 +80,8 @@ def verify_and_finish(run: JobRun, reduced: ReducedJob, noise: NoiseProfile,
                                 "fallback computed the result by the same exact simulation as "
                                 f"the reference; {verification.details}")
     status.verification = verification
+    if run.energy_of is not None:  # what ran, verified or not, took this energy
+        result.energy_joules = run.energy_of(status)
     run.progress.step("verify", f"{verification.method}: "
                       f"{'passed' if verification.passed else 'FAILED'} ({verification.details})")
     if not verification.passed:

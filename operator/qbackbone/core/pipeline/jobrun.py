@@ -26,6 +26,8 @@ class JobRun:
         self.status = QuantumJobStatus(observed_generation=job.metadata.generation,
                                        timings=Timings())
         self.started = time.perf_counter()
+        # Set once the QIP decided: the energy estimate of what ran (status.result.energyJoules).
+        self.energy_of: Callable[[QuantumJobStatus], float | None] | None = None
 
     def condition(self, type_: ConditionType, ok: bool, reason: Reason, message: str) -> None:
         set_condition(self.status.conditions, type_, ok, reason, message,

@@ -18,7 +18,6 @@ from qbackbone.core.pipeline.classical import finish_classical, run_classical_fa
 from qbackbone.core.pipeline.decide import DecidedJob, decide_job
 from qbackbone.core.pipeline.detect import run_detect_job
 from qbackbone.core.pipeline.distributed import run_distributed
-from qbackbone.core.pipeline.energy import annotate_energy
 from qbackbone.core.pipeline.forecast import run_forecast_job
 from qbackbone.core.pipeline.jobrun import guarded, start_job
 from qbackbone.core.pipeline.optimize import run_problem_job
@@ -50,10 +49,7 @@ def run_job(job: QuantumJob, fleet: Sequence[QPU], policies: Mapping[str, Invoca
 def _run_in_process(decided: DecidedJob) -> QuantumJobStatus:
     qip = decided.qip
     if qip.path == "Distributed":
-        status = run_distributed(decided)
-    elif qip.path == "Classical":
-        status = finish_classical(decided, run_classical_fallback(decided))
-    else:
-        status = finish_single_qpu(decided, execute_single_qpu(decided))
-    return annotate_energy(status, decided.fleet, decided.assessments,
-                           decided.reduced.features.measured_bases)
+        return run_distributed(decided)
+    if qip.path == "Classical":
+        return finish_classical(decided, run_classical_fallback(decided))
+    return finish_single_qpu(decided, execute_single_qpu(decided))
