@@ -15,15 +15,21 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qbackbone.api.common import parse_duration
 from qbackbone.api.policy import InvocationPolicy, InvocationPolicySpec
 from qbackbone.api.quantumjob import QuantumJob, QuantumJobStatus
-from qbackbone.core.history import HistoryStore, Retention, default_path, record_from_status
-from qbackbone.core.history.store import DEFAULT_MAX_AGE_SECONDS, DEFAULT_MAX_JOBS
-from qbackbone.core.learning import LearnedModel, learn
-from qbackbone.core.qpus.fleet import QPU
+
+if TYPE_CHECKING:  # imported where used: `qbackbone --version` must not load Qiskit
+    from qbackbone.core.history import HistoryStore
+    from qbackbone.core.learning import LearnedModel
+    from qbackbone.core.qpus.fleet import QPU
+
+# Defaults of core/history/store.py (tests/history checks they agree), here so that building
+# the command line imports no Qiskit.
+DEFAULT_MAX_AGE_SECONDS = 30 * 86_400.0
+DEFAULT_MAX_JOBS = 10_000
 
 
 def add_store_options(parser: argparse.ArgumentParser) -> None:
@@ -47,6 +53,8 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
 
 def open_store(args: argparse.Namespace) -> HistoryStore:
     """The store the options name."""
+    from qbackbone.core.history import HistoryStore, Retention, default_path
+
     return HistoryStore(args.history or default_path(),
                         Retention(args.history_max_age, args.history_max_jobs))
 
@@ -67,6 +75,8 @@ class RunHistory:
             limit = min(spec.learning.window * max(len(self.fleet), 1) * 2,
                         self.store.retention.max_jobs)
             name = policy.metadata.name if policy is not None else None
+            from qbackbone.core.learning import learn
+
             return learn(self.store.recent(limit, policy=name), spec.learning, time.time())
         except Exception as err:  # learning never fails a job: it runs nominal
             _warn(f"cannot learn from the history ({err}); deciding with nominal values")
@@ -76,6 +86,8 @@ class RunHistory:
         """Record a finished job (never raises)."""
         if self.store is None:
             return
+        from qbackbone.core.history import record_from_status
+
         try:
             self.store.append(record_from_status(job, status, self.fleet, datetime.now(UTC)))
         except Exception as err:
@@ -130,6 +142,8 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def _show(store: HistoryStore, args: argparse.Namespace) -> None:
+    from qbackbone.core.learning import learn
+
     records = store.recent(args.limit)
     spec = InvocationPolicySpec.model_validate({"learning": {"enabled": True}})
     model = learn(records, spec.learning, time.time())
