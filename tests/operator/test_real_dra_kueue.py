@@ -103,6 +103,16 @@ def stack(image_archive: Path, tmp_path_factory: pytest.TempPathFactory
                 api.close()
             assert _kueue_sync(info) == 0
             yield info
+            # Jobs (and so their pods) deleted while the node runs: the kubelet plugin
+            # unprepares every claim, leaving no CDI spec behind on the host.
+            for namespace in ("default", *TEAMS):
+                kubectl(info, "delete", "quantumjobs", "--all", "-n", namespace, "--wait")
+            core = client.CoreV1Api(config.new_client_from_config(config_file=info.kubeconfig))
+            wait_for(lambda: not any(core.list_namespaced_pod(n).items
+                                     for n in ("default", *TEAMS)), 120,
+                     what="the jobs' pods gone")
+            wait_for(lambda: not list(Path("/var/run/cdi").glob(f"{DRIVER}-*.json")), 60,
+                     what="every CDI spec of the driver removed")
         finally:
             if kueue is not None:
                 stop_kueue(info)  # the one kueue-sync started

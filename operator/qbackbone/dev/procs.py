@@ -37,7 +37,10 @@ class ProcessRecord:
         except OSError:
             return False
         state = stat.rsplit(")", 1)[1].split()[0]
-        return state != "Z" and cmdline.split(b"\0", 1)[0] == self.executable.encode()
+        # argv[0], or argv[1] for a script run by its interpreter (a console-script entry
+        # point: /usr/bin/python3 /path/to/qbackbone ...)
+        argv = cmdline.split(b"\0", 2)[:2]
+        return state != "Z" and self.executable.encode() in argv
 
 
 _PR_SET_PDEATHSIG = 1
@@ -84,9 +87,7 @@ def stop(record: ProcessRecord, proc: subprocess.Popen[bytes] | None = None,
     """SIGTERM the process, SIGKILL it after ``grace`` seconds, and reap it if it is ours."""
     if proc is not None and proc.poll() is not None:
         return
-    if not record.alive():
-        if proc is not None:
-            proc.wait()
+    if proc is None and not record.alive():  # our own child cannot be a reused pid
         return
     os.kill(record.pid, signal.SIGTERM)
     deadline = time.monotonic() + grace
