@@ -109,7 +109,7 @@ def detect(graph, seed: int, qpu) -> dict:  # type: ignore[no-untyped-def]
     spec = AnomalyDetectionProblem(telemetry=TelemetrySource(csv="a\n1"), qubits=QUBITS,
                                    kernel_shots=SHOTS, max_train_windows=MAX_TRAIN,
                                    max_kernel_circuits=10_000)
-    rules = kernel_rules(spec, "Auto", xt, yt, len(test))
+    rules = kernel_rules(spec, "Auto", xt, yt, len(test), seed)
     template, px, py = fidelity_template(QUBITS)
     compiled = qpu.transpile([template])[0]
     calls = iter(range(10**6))
@@ -126,6 +126,7 @@ def detect(graph, seed: int, qpu) -> dict:  # type: ignore[no-untyped-def]
         "rbfSvm": scores_of(rbf_svm(xt, xs, yt), ys),
         "isolationForest": scores_of(isolation_forest(xt, xs, yt, seed), ys),
     }
+    auto = "quantumKernelIdeal" if rules.quantum else rules.classical
     return {
         "windows": {"train": len(train), "test": len(test), "anomalousTest": int(ys.sum())},
         "anomalies": [a.kind for a in tel.anomalies],
@@ -138,11 +139,12 @@ def detect(graph, seed: int, qpu) -> dict:  # type: ignore[no-untyped-def]
                    "maxDeviationFromExact": round(float(max(
                        np.abs(est.train - ex_train).max(), np.abs(est.test - ex_test).max())), 4)},
         "autoChoseQuantum": rules.quantum,
-        "autoF1": (models["quantumKernelIdeal"] if rules.quantum else models["rbfSvm"]).f1,
-        "autoWithinBaseline": ((models["quantumKernelIdeal"] if rules.quantum
-                                else models["rbfSvm"]).f1 or 0.0)
+        "autoModel": auto,
+        "autoF1": models[auto].f1,
+        "autoWithinBaseline": (models[auto].f1 or 0.0)
                               >= max(models["rbfSvm"].f1 or 0.0,
                                      models["isolationForest"].f1 or 0.0) - 0.05,
+        "validationF1": rules.validation,
         "autoRules": [{"name": r.name, "value": r.value, "threshold": r.threshold,
                        "passed": r.passed} for r in rules.rules],
     }

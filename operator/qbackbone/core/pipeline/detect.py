@@ -136,14 +136,19 @@ def _decide(state: DetectState, fleet: Sequence[QPU]) -> tuple[KernelRules, QPU 
     x_train = state.windows.reduced[state.train]
     with run.phase("decide_seconds"):
         outcome = kernel_rules(spec, run.job.spec.execution.mode, x_train,
-                               _labels(state, state.train), len(state.test))
+                               _labels(state, state.train), len(state.test), state.seed)
     run.status.decision = Decision(
         policy=state.policy.metadata.name, policy_generation=state.policy.metadata.generation,
         reason=Reason.QUANTUM_SELECTED, message="", rules=outcome.rules,
         features={"qubits": x_train.shape[1], "trainWindows": len(state.train),
-                  "testWindows": len(state.test), "kernelCircuits": outcome.circuits})
+                  "testWindows": len(state.test), "kernelCircuits": outcome.circuits,
+                  **{f"validationF1.{k}": v for k, v in outcome.validation.items()}})
     if not outcome.quantum:
-        return outcome, None, "; ".join(why_classical(r) for r in outcome.rules if not r.passed)
+        why = "; ".join(why_classical(r) for r in outcome.rules if not r.passed)
+        if outcome.validation:
+            scores = ", ".join(f"{k} {v}" for k, v in outcome.validation.items())
+            why += f"; {outcome.classical} by cross-validated F1 ({scores})"
+        return outcome, None, why
     qpu, why = _choose_qpu(state, fleet, outcome)
     return outcome, qpu, why
 
@@ -238,10 +243,9 @@ def run_detect_job(run: JobRun, fleet: Sequence[QPU], policies: Mapping[str, Inv
                             shots=kernel_report.total_shots, method="quantumKernelSvc",
                             ideal_simulator=qpu.descriptor.ideal)
         else:
-            model = spec.model if spec.model != "Auto" and spec.model != "QuantumKernel" else (
-                "RbfSvm" if y_train is not None and 0 < y_train.sum() < len(y_train)
-                else "IsolationForest")
-            chosen = baselines[0] if model == "RbfSvm" else baselines[1]
+            model = {"RbfSvm": "rbfSvm", "IsolationForest": "isolationForest"}.get(
+                spec.model, outcome.classical)
+            chosen = baselines[0] if model == "rbfSvm" else baselines[1]
             result = Result(path="Classical", backends=[chosen.model], method=chosen.model)
     run.condition(ConditionType.EXECUTED, True, Reason.FRAGMENTS_COMPLETED if qpu else
                   Reason.CLASSICAL_COMPLETED, f"{chosen.model} scored {len(state.test)} windows")
