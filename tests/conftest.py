@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,19 @@ pytest_plugins = ["tests.cluster.fixtures"]
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 QASMBENCH = SHARED / "qasmbench"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_job_history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """`qbackbone run` records every job in a history file (docs/learning-energy.md): the
+    tests' runs go to a file of their own, never the user's ~/.local/state."""
+    before = os.environ.get("QBACKBONE_HISTORY")
+    os.environ["QBACKBONE_HISTORY"] = str(tmp_path_factory.mktemp("history") / "jobs.sqlite3")
+    yield
+    if before is None:
+        os.environ.pop("QBACKBONE_HISTORY", None)
+    else:
+        os.environ["QBACKBONE_HISTORY"] = before
 
 
 def make_job(qasm: str, observables: list[str] | None = None, name: str = "job",
