@@ -114,7 +114,12 @@ def run_case(name: str, graph: nx.Graph, pairs: int, seed: int, iterations: int,
     wall = time.perf_counter() - start
     if status.phase != "Succeeded" or status.result is None:
         failed = [c for c in status.conditions if c.type == "Failed"]
-        case["decomposed"] = {"failed": failed[0].message if failed else status.phase}
+        case["decomposed"] = {"failed": (failed[0].message if failed else status.phase)[:300],
+                              "wallSeconds": round(wall, 2)}
+        cp = cp_sat_reference(whole, max(60.0, wall))  # is there a feasible routing at all?
+        case["cpSat60s"] = {"objective": _num(cp.objective), "feasible": cp.feasible,
+                            "bound": _num(cp.bound), "proven": cp.proven,
+                            "seconds": cp.seconds}
         return case
     report = status.result.decomposition
     solution = status.result.solution
@@ -192,9 +197,19 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=4)
     parser.add_argument("--budget", type=float, default=120.0)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--only", action="append", default=[], metavar="NAME:DEMANDS",
+                        help="rerun these cases only and merge them into the results file")
     args = parser.parse_args()
+    path = RESULTS / ("decomposition-quick.json" if args.quick else "decomposition.json")
+    kept = {}
+    if args.only and path.exists():
+        kept = {(c["backbone"], c["demands"]): c for c in json.loads(path.read_text())["cases"]}
     rows = []
     for name, graph, pairs in cases(args.quick):
+        if args.only and f"{name}:{pairs}" not in args.only:
+            if (name, pairs) in kept:
+                rows.append(kept[(name, pairs)])
+            continue
         case = run_case(name, graph, pairs, args.seed, args.iterations, args.budget)
         rows.append(case)
         d = case["decomposed"]
@@ -219,7 +234,6 @@ def main() -> None:
         "cases": rows,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / ("decomposition-quick.json" if args.quick else "decomposition.json")
     path.write_text(json.dumps(out, indent=2) + "\n")
     print(f"wrote {path.relative_to(ROOT)}")
 

@@ -277,7 +277,8 @@ def _verify(run: JobRun, plan: DecompositionPlan, outcome: Decomposition,
                   if reference is not None and reference.feasible else ""))
     run.status.verification = Verification(
         method="OperationalConstraints", passed=passed, noisy=noisy,
-        details=details if passed else "; ".join(solution.violations + check.violations))
+        details=details if passed else "; ".join(dict.fromkeys(solution.violations
+                                                                 + check.violations)))
     run.progress.step("verify", f"{'feasible' if passed else 'INFEASIBLE'}: {details}")
     if not passed:
         run.condition(ConditionType.VERIFIED, False, Reason.INFEASIBLE_DECISION,
