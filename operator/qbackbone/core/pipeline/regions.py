@@ -130,14 +130,24 @@ DecideRegion = Callable[[JobRun, ReducedProblem, int, Sequence[QPU]], RegionDeci
 class QipBlockSolver:
     """A sub-QUBO through the QIP of a QAOA circuit: sampled on a QPU, or classically."""
 
-    def __init__(self, run: JobRun, fleet: Sequence[QPU], decide: DecideRegion) -> None:
+    def __init__(self, run: JobRun, fleet: Sequence[QPU], decide: DecideRegion,
+                 ideal_fallback: bool = True) -> None:
         self.run, self.fleet, self.decide = run, fleet, decide
+        self.ideal_fallback = ideal_fallback  # hardware.idealSimulators: Fallback
 
-    def _fleet_for(self, region: Region, variables: int) -> list[QPU]:
+    def _fleets_for(self, region: Region, variables: int) -> list[list[QPU]]:
+        """The QPUs to offer the QIP, in turn: the site's when they fit, else the fleet; with
+        idealSimulators Fallback, first without the ideal simulators (the QIP would pick one
+        only when no noisy QPU can run the circuit, and assessing them costs time)."""
         local = [q for q in self.fleet if region.site is not None
                  and q.descriptor.site == region.site and q.descriptor.qubits >= variables
                  and not q.descriptor.cordoned]
-        return local or list(self.fleet)
+        offered = local or list(self.fleet)
+        noisy = [q for q in offered if not q.descriptor.ideal]
+        if self.ideal_fallback and noisy and len(noisy) < len(offered) and any(
+                q.descriptor.qubits >= variables and not q.descriptor.cordoned for q in noisy):
+            return [noisy, offered]
+        return [offered]
 
     def _child(self, sub: SubProblem, region: Region) -> JobRun:
         job = self.run.job
@@ -147,8 +157,11 @@ class QipBlockSolver:
 
     def __call__(self, sub: SubProblem, region: Region, seed: int) -> BlockResult:
         problem = sub.problem
-        child = self._child(sub, region)
-        decided = self.decide(child, problem, seed, self._fleet_for(region, problem.qubo.size))
+        for qpus in self._fleets_for(region, problem.qubo.size):
+            child = self._child(sub, region)
+            decided = self.decide(child, problem, seed, qpus)
+            if decided.circuit_job is not None:
+                break
         if decided.circuit_job is None:
             why = child.status.decision.message if child.status.decision else ""
             raw = solve_qubo_classically(problem, REGION_CLASSICAL_SECONDS, seed)
@@ -223,7 +236,8 @@ def run_decomposed(run: JobRun, plan: DecompositionPlan, fleet: Sequence[QPU],
     settings = Settings(plan.width, options.decomposition.iterations, budget,
                         seed if seed is not None else policy.spec.scheduler.seed or 0)
     run.status.phase = Phase.RUNNING
-    solver = QipBlockSolver(run, fleet, decide)
+    solver = QipBlockSolver(run, fleet, decide,
+                            policy.spec.hardware.ideal_simulators == "Fallback")
     with run.phase("execute_seconds"):
         outcome = decompose_and_solve(whole, plan.regions, solver, settings,
                                       lambda text: run.progress.step("execute", text))
