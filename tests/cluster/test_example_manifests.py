@@ -59,7 +59,7 @@ def test_schema_rejects_bad_observable_letters(cluster: ClusterInfo, namespace: 
     ("spec:\n  circuit: {qasm: 'OPENQASM 2.0;', sampling: true}\n"
      "  problem: {qubo: {linear: {a: 1}}}\n", "exactly one of spec.circuit or spec.problem"),
     ("spec: {}\n", "exactly one of spec.circuit or spec.problem"),
-    ("spec:\n  problem: {}\n", "exactly one of qubo, trafficEngineering or sliceAdmission"),
+    ("spec:\n  problem: {}\n", "exactly one of qubo, trafficEngineering, sliceAdmission, "),
     ("spec:\n  problem:\n    trafficEngineering:\n      topology: {format: graphml}\n"
      "      demands: [{source: a, target: b, volume: 1}]\n",
      "exactly one of links, document or configMapRef"),
