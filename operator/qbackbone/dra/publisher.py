@@ -25,7 +25,7 @@ from kubernetes.client.exceptions import ApiException
 
 from qbackbone.dra.attributes import DRIVER, Device, Unpublishable, device_of
 from qbackbone.dra.classes import ClassChanges, plan_classes
-from qbackbone.dra.slices import MANAGED_SELECTOR, Changes, plan, pools_of
+from qbackbone.dra.slices import MANAGED_SELECTOR, Changes, Pool, plan, pools_of
 
 log = logging.getLogger(__name__)
 
@@ -87,35 +87,33 @@ class Publisher:
                 skipped[name] = f"Unpublishable: {type(exc).__name__}: {exc}"
         return devices, skipped
 
-    def published_devices(self) -> list[Device]:
-        """The devices the Ready QPUNodes make now (what a sync would publish)."""
+    def _listed(self) -> tuple[list[Device], dict[str, Pool], dict[str, str]]:
+        """The QPUNodes now: the devices they make that can be published, the pools of all
+        their devices, and the QPUNodes skipped (name -> reason, a pool's refusals too)."""
         found = _dict(self.custom.list_cluster_custom_object(
             QPU_GROUP, QPU_VERSION, QPUNODES, _request_timeout=REQUEST_TIMEOUT))
         items = found.get("items")
-        devices, _ = self.devices(items if isinstance(items, list) else [])
-        _, refused = pools_of(devices)
-        dropped = {d.qpunode for d, _ in refused}
-        return [d for d in devices if d.qpunode not in dropped]
+        devices, skipped = self.devices(items if isinstance(items, list) else [])
+        pools, refused = pools_of(devices)
+        for device, reason in refused:
+            skipped[device.qpunode] = reason
+        return [d for d in devices if d.qpunode not in skipped], pools, skipped
+
+    def published_devices(self) -> list[Device]:
+        """The devices the Ready QPUNodes make now (what a sync would publish)."""
+        return self._listed()[0]
 
     def sync(self) -> SyncResult:
         """List, compute and apply once; raises ApiException only when listing fails."""
         result = SyncResult()
         if self.manage_device_class:
             self._ensure_device_class(result)
-        found = _dict(self.custom.list_cluster_custom_object(
-            QPU_GROUP, QPU_VERSION, QPUNODES, _request_timeout=REQUEST_TIMEOUT))
-        items = found.get("items")
-        devices, result.skipped = self.devices(items if isinstance(items, list) else [])
-        pools, refused = pools_of(devices)
-        for device, reason in refused:
-            result.skipped[device.qpunode] = reason
-        result.published = sorted(d.qpunode for d in devices
-                                  if d.qpunode not in result.skipped)
+        published, pools, result.skipped = self._listed()
+        result.published = sorted(d.qpunode for d in published)
         existing = self._slices()
         result.changes = plan(pools, existing)
         self._apply(result)
         if self.manage_device_class:
-            published = [d for d in devices if d.qpunode not in result.skipped]
             result.classes = plan_classes(published, self._qpu_classes())
             self._apply_classes(result)
         self._log(result)
