@@ -12,6 +12,7 @@ from qbackbone.core.optimize.decompose import (
     BlockResult,
     ClassicalBlockSolver,
     Settings,
+    TrafficDecomposition,
     cp_sat_reference,
     decompose_and_solve,
     make_regions,
@@ -33,14 +34,15 @@ def test_decomposed_routing_is_feasible_and_near_the_proven_optimum(
     spec = te_problem(count, seed, capacity=capacity)
     whole = reduce_traffic(spec, None)
     regions = make_regions(whole.graph, whole.free, 8, "site")
-    outcome = decompose_and_solve(whole, regions, ClassicalBlockSolver(1.0),
+    outcome = decompose_and_solve(TrafficDecomposition(whole), regions,
+                                  ClassicalBlockSolver(1.0),
                                   Settings(width=8, iterations=6, time_budget=30))
     assert outcome.initial[0] > 0  # shortest paths overload a link: there is work to do
     assert not whole.violations(outcome.x)
     for r in outcome.rounds:  # reconciliation never makes the whole routing worse
         assert r.after <= r.before
     assert all(b.variables <= 8 for b in outcome.blocks)
-    reference = cp_sat_reference(whole, 20.0)
+    reference = cp_sat_reference(TrafficDecomposition(whole), 20.0)
     assert reference.proven
     assert outcome.final[1] >= reference.objective - 1e-9  # nothing beats a proven optimum
     assert reference.objective / outcome.final[1] >= 0.97
@@ -74,17 +76,18 @@ def test_reconciliation_rejects_two_moves_that_collide_on_a_shared_link() -> Non
         "demands": [{"source": "a", "target": "c", "volume": 7},
                     {"source": "b", "target": "d", "volume": 6}],
         "candidatePaths": 3, "maxStretch": 3.0})
-    whole = reduce_traffic(spec, None)
+    traffic = reduce_traffic(spec, None)
+    whole = TrafficDecomposition(traffic)
     middle = [next(p for p, path in enumerate(d.paths) if "m1" in path and "m2" in path)
-              for d in whole.free]
-    other = [next(p for p, path in enumerate(d.paths) if "m1" not in path) for d in whole.free]
+              for d in traffic.free]
+    other = [next(p for p, path in enumerate(d.paths) if "m1" not in path) for d in traffic.free]
     routing = list(other)
     proposals = [propose(whole, routing, k, {k: middle[k]}) for k in range(2)]
-    assert all(p.alone < score(whole, routing) for p in proposals)  # each alone improves
+    assert all(p.alone < score(traffic, routing) for p in proposals)  # each alone improves
     outcome = reconcile(whole, routing, proposals)
     assert outcome.merged[0] > 0  # both at once overload m1-m2
     assert outcome.strategy == "greedy" and len(outcome.accepted) == 1
-    assert outcome.score[0] == 0 and outcome.score < score(whole, routing)
+    assert outcome.score[0] == 0 and outcome.score < score(traffic, routing)
     prices = update_prices(whole, routing, proposals, {})
     assert set(prices) == {("m1", "m2")} and prices[("m1", "m2")] == pytest.approx(1.5)
 
@@ -96,7 +99,8 @@ def test_a_round_that_finds_nothing_better_stops_the_loop() -> None:
     def stubborn(sub: SubProblem, region: Region, seed: int) -> BlockResult:
         return BlockResult(np.zeros(sub.variables, dtype=np.int8), "none", "Classical")
 
-    outcome = decompose_and_solve(whole, regions, stubborn, Settings(8, 10, 30, polish=False))
+    outcome = decompose_and_solve(TrafficDecomposition(whole), regions, stubborn,
+                                  Settings(8, 10, 30, polish=False))
     assert outcome.stop == "converged" and len(outcome.rounds) < 10
     assert all(r.strategy == "none" for r in outcome.rounds[-2:])
     assert np.array_equal(outcome.routing, whole.routing_of(outcome.x))

@@ -12,18 +12,19 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "decomposition"
 
 
 def test_the_cogentco_example_plans_a_decomposition_on_the_default_fleet() -> None:
-    found = load_manifests([EXAMPLE])
+    found = load_manifests([EXAMPLE / "cogentco-topology.yaml",
+                            EXAMPLE / "traffic-cogentco-decomposed.yaml"])
     assert not found.skipped
     (job,) = found.jobs
     (policy,) = found.policies
     fleet = build_fleet(default_fleet_nodes())
     plan = plan_decomposition(job, policy, fleet, found.read_config_map)
     assert plan is not None
-    assert plan.whole.graph.number_of_nodes() == 197
-    assert plan.whole.qubo.size == 113 > plan.limit == 16
+    assert plan.whole.problem.graph.number_of_nodes() == 197
+    assert plan.whole.problem.qubo.size == 113 > plan.limit == 16
     assert plan.width == 8
     regions = plan.regions
     assert all(r.origin == "partition" for r in regions) and len(regions) >= 10
-    assert sorted(n for r in regions for n in r.nodes) == sorted(plan.whole.graph.nodes)
+    assert sorted(n for r in regions for n in r.nodes) == sorted(plan.whole.problem.graph.nodes)
     policy.spec.optimization.decomposition.enabled = False
     assert plan_decomposition(job, policy, fleet, found.read_config_map) is None

@@ -7,6 +7,7 @@ import itertools
 from qbackbone.api.problem import Demand, RoutedDemand
 from qbackbone.core.optimize.decompose import annealing_reference, cp_sat_reference, ratio
 from qbackbone.core.optimize.decompose.reference import recompute_loads
+from qbackbone.core.optimize.decompose.traffic import TrafficDecomposition
 from qbackbone.core.optimize.traffic import reduce_traffic
 from tests.decomposition.builders import te_problem
 
@@ -17,11 +18,11 @@ def test_cp_sat_on_the_routing_model_finds_the_exhaustive_optimum() -> None:
         whole.objective(whole.encode(list(r)))
          for r in itertools.product(*[range(len(d.paths)) for d in whole.free])
          if not whole.violations(whole.encode(list(r))))
-    reference = cp_sat_reference(whole, 10.0)
+    reference = cp_sat_reference(TrafficDecomposition(whole), 10.0)
     assert reference.proven and reference.feasible
     assert abs(reference.objective - best) < 1e-9
     assert reference.bound is not None and abs(reference.bound - best) < 1e-9
-    annealed = annealing_reference(whole, 1.0, seed=1)
+    annealed = annealing_reference(TrafficDecomposition(whole), 1.0, seed=1)
     assert annealed.objective >= best - 1e-9
     assert ratio(annealed.objective, best) is not None
 

@@ -7,13 +7,13 @@ import itertools
 import numpy as np
 
 from qbackbone.core.optimize.classical import brute_force, cp_sat
-from qbackbone.core.optimize.decompose.reference import routing_model
 from qbackbone.core.optimize.decompose.regions import home_regions, make_regions
 from qbackbone.core.optimize.decompose.subproblems import (
     apply,
     build_subproblem,
     split_region,
 )
+from qbackbone.core.optimize.decompose.traffic import TrafficDecomposition, routing_model
 from qbackbone.core.optimize.traffic import reduce_traffic
 from tests.decomposition.builders import te_problem
 
@@ -46,7 +46,7 @@ def test_the_sub_objective_is_the_whole_congestion_with_the_rest_fixed() -> None
     choices = [range(len(d.paths)) for d in sub.problem.free]
     for combo in itertools.product(*choices):
         x = sub.problem.encode(list(combo))
-        moved = apply(routing, sub.moves(whole, x, routing))
+        moved = apply(routing, sub.moves(TrafficDecomposition(whole), x, routing))
         whole_x = whole.encode(moved)
         assert abs(sub.problem.objective(x) - whole.objective(whole_x)) < 1e-9
 
@@ -62,7 +62,7 @@ def test_the_sub_qubo_minimum_is_the_best_block_move() -> None:
     block = split_region(whole, members, routing, {}, 8)[0]
     sub = build_subproblem(whole, homes[0], 0, block, routing, {})
     best = brute_force(sub.problem.qubo)
-    moved = apply(routing, sub.moves(whole, best.x, routing))
+    moved = apply(routing, sub.moves(TrafficDecomposition(whole), best.x, routing))
     found = whole.objective(whole.encode(moved))
     exhaustive = min(
         whole.objective(whole.encode(apply(routing, dict(zip(block, combo, strict=True)))))

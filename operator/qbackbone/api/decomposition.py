@@ -1,4 +1,9 @@
-"""status.result.decomposition: how a problem wider than every QPU was split and solved."""
+"""status.result.decomposition: how a problem wider than every QPU was split and solved.
+
+Traffic engineering reports congestion (minimised) and link overload; slice admission reports
+revenue (maximised) and capacity overflow (relative to each capacity). The other objective's
+fields are left out.
+"""
 
 from __future__ import annotations
 
@@ -15,10 +20,11 @@ class RegionReport(ApiModel):
     name: str
     site: str | None = Field(default=None, description="The site label the region came from.")
     nodes: int
-    demands: int = Field(description="Demands homed here (anchor: the middle node of the "
-                         "shortest candidate path).")
+    demands: int = Field(description="Demands (slice requests) homed here; a demand's anchor "
+                         "is the middle node of its shortest candidate path, a request's the "
+                         "PoP carrying the largest share of its use.")
     border_demands: int = Field(description="Of them, those with a candidate path leaving "
-                                "the region.")
+                                "the region (requests using a border resource).")
     subproblems: int = Field(description="Sub-QUBOs solved over every round.")
     max_variables: int = Field(description="Widest of its sub-QUBOs (qubits).")
     paths: list[str] = Field(default_factory=list, description="SingleQPU and/or Classical.")
@@ -36,11 +42,14 @@ class RoundReport(ApiModel):
     index: int
     subproblems: int
     overload_before: float
-    congestion_before: float
+    congestion_before: float | None = None
+    revenue_before: float | None = None
     merged_overload: float = Field(description="Every proposal applied at once.")
-    merged_congestion: float
+    merged_congestion: float | None = None
+    merged_revenue: float | None = None
     overload_after: float
-    congestion_after: float
+    congestion_after: float | None = None
+    revenue_after: float | None = None
     strategy: Literal["merged", "greedy", "none"] = Field(
         description="merged: all proposals together were best; greedy: accepted one at a "
         "time, best first, while each improved; none: no proposal improved.")
@@ -60,13 +69,15 @@ class ReferenceReport(ApiModel):
     bound: float | None = Field(default=None, description="CP-SAT's lower bound on the optimum.")
     proven: bool = False
     seconds: float
-    ratio: float | None = Field(default=None, description="reference objective / decomposed "
-                                "objective (minimised: 1 is as good, above 1 is better).")
+    ratio: float | None = Field(default=None, description="reference / decomposed objective "
+                                "when minimised (congestion), decomposed / reference when "
+                                "maximised (revenue): 1 is as good, above 1 is better.")
 
 
 class DecompositionReport(ApiModel):
     """Regions, rounds, per-region solvers, the reconciliation's effect and the references."""
 
+    kind: Literal["trafficEngineering", "sliceAdmission"] = "trafficEngineering"
     whole_variables: int = Field(description="Variables of the whole QUBO (no demand pinned).")
     width: int = Field(description="Widest sub-QUBO allowed (maxRegionVariables, maxVariables "
                        "and the widest QPU).")
@@ -76,18 +87,33 @@ class DecompositionReport(ApiModel):
     stop: str = Field(description="converged, iterations or timeBudget.")
     qpu_calls: int
     classical_calls: int
-    initial_overload: float = Field(description="Every demand on its shortest path.")
-    initial_congestion: float
+    initial_overload: float = Field(description="Every demand on its shortest path; no slice "
+                                    "admitted.")
+    initial_congestion: float | None = None
+    initial_revenue: float | None = None
     reconciled_overload: float
-    reconciled_congestion: float
-    repaired_congestion: float = Field(description="After the final repair (unchanged when the "
-                                       "reconciled routing was feasible).")
+    reconciled_congestion: float | None = None
+    reconciled_revenue: float | None = None
+    repaired_congestion: float | None = Field(
+        default=None, description="After the final repair (unchanged when the reconciled "
+        "routing was feasible).")
+    repaired_revenue: float | None = None
     repair: str = Field(default="none", description="How the final repair made it feasible: "
-                        "none (it was), greedy (demands moved off overloaded links), "
-                        "cpSat(...) (CP-SAT re-routed the demands near overloaded links, or "
-                        "every demand), or failed.")
-    final_congestion: float = Field(description="After local search on the whole problem.")
+                        "none (it was), greedy (demands moved off overloaded links; the admitted "
+                        "slices earning least per unit of an overflowing capacity dropped), "
+                        "cpSat(...) (CP-SAT re-decided the demands or slices near overloaded "
+                        "resources, or every one), or failed.")
+    final_congestion: float | None = Field(default=None, description="After local search on "
+                                           "the whole problem.")
+    final_revenue: float | None = None
+    border_resources: list[str] = Field(
+        default_factory=list, description="Slice admission: the capacities shared by requests "
+        "of two regions (or lying in two), reconciled by the coordinator.")
+    unservable: list[str] = Field(
+        default_factory=list, description="Slice admission: requests rejected before the rounds "
+        "because they cannot fit on their own, with the reason.")
     seconds: float
     load_check: str = Field(description="The independent recomputation of link loads from "
-                            "the reported routes.")
+                            "the reported routes (of every capacity's use from the admitted "
+                            "slices).")
     cp_sat: ReferenceReport | None = None

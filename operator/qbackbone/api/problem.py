@@ -105,6 +105,12 @@ class SliceAdmissionProblem(ApiModel):
         description="Bits per capacity slack variable; amounts are rounded up to "
         "capacity/(2^bits - 1) units, so fewer bits is coarser (and conservative).",
     )
+    topology: Topology | None = Field(
+        default=None,
+        description="Where the PoPs are, for decomposition by region (docs/decomposition.md): "
+        "a resource named after a node ('Paris' or 'pop-paris') is at that PoP, one named "
+        "'a--b' is the link between two nodes. Link capacities here are not used.",
+    )
 
 
 class ProblemSpec(ApiModel):

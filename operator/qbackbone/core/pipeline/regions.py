@@ -1,32 +1,25 @@
 """A problem job decomposed by region: each regional sub-QUBO through the single-QPU QAOA path.
 
-When the policy's optimization.decomposition is enabled and a trafficEngineering QUBO is wider
-than every QPU may take (the widest QPU, and maxVariables), the job is split by region
-(core/optimize/decompose). Every sub-QUBO goes through the same QIP as any QAOA circuit, on
-the QPUs at its region's site when they fit, else the whole fleet: sampled on the QPU the QIP
-picks (readout-mitigated where the QPU is noisy and the plan says so), or solved classically
-when the QIP says Classical. The whole decision is then verified: every constraint on the
-real numbers, link loads recomputed from the routes alone, and CP-SAT on the whole problem
-in the same time for the ratio.
+When the policy's optimization.decomposition is enabled and a trafficEngineering or
+sliceAdmission QUBO is wider than every QPU may take (the widest QPU, and maxVariables), the
+job is split by region (core/optimize/decompose). Every sub-QUBO goes through the same QIP as
+any QAOA circuit, on the QPUs at its region's site when they fit, else the whole fleet:
+sampled on the QPU the QIP picks (readout-mitigated where the QPU is noisy and the plan says
+so), or solved classically when the QIP says Classical. The whole decision is then verified:
+every constraint on the real numbers, the decision recomputed without the QUBO (link loads
+from the routes; capacities from the admitted slices), and CP-SAT on the whole problem in the
+same time for the ratio (region_report.py).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-import numpy as np
-
 from qbackbone.api.conditions import ConditionType, Phase, Reason
-from qbackbone.api.decomposition import (
-    DecompositionReport,
-    ReferenceReport,
-    RegionReport,
-    RoundReport,
-)
 from qbackbone.api.policy import InvocationPolicy
+from qbackbone.api.problem import SliceAdmissionProblem, TrafficEngineeringProblem
 from qbackbone.api.quantumjob import (
     Decision,
     QuantumJob,
@@ -38,29 +31,30 @@ from qbackbone.api.quantumjob import (
 from qbackbone.core.errors import JobFailure
 from qbackbone.core.optimize.decompose import (
     BlockResult,
+    Decomposable,
     Decomposition,
-    Reference,
     Region,
     Settings,
+    SliceDecomposition,
     SubProblem,
+    TrafficDecomposition,
     cp_sat_reference,
     decompose_and_solve,
     make_regions,
-    ratio,
-    recompute_loads,
 )
-from qbackbone.core.optimize.decompose.regions import ATTRIBUTE, crosses_border
 from qbackbone.core.optimize.features import qubo_features
 from qbackbone.core.optimize.problem import ProblemError, ProblemTooLarge, ReducedProblem
+from qbackbone.core.optimize.slices import reduce_slices
 from qbackbone.core.optimize.solve import Candidate, best_of_samples, refine, report
 from qbackbone.core.optimize.solve import solve_classically as solve_qubo_classically
-from qbackbone.core.optimize.topology import ConfigMapReader
-from qbackbone.core.optimize.traffic import TrafficProblem, reduce_traffic
+from qbackbone.core.optimize.topology import ConfigMapReader, load_topology
+from qbackbone.core.optimize.traffic import reduce_traffic
 from qbackbone.core.pipeline.decide import DecidedJob
 from qbackbone.core.pipeline.finish import conclude, merge_sampling_counts
 from qbackbone.core.pipeline.jobrun import JobRun
 from qbackbone.core.pipeline.progress import SilentProgress
 from qbackbone.core.pipeline.reduce import deadline_remaining, resolve_policy
+from qbackbone.core.pipeline.region_report import decomposition_report, independent_check
 from qbackbone.core.pipeline.single import (
     ShareOutcomes,
     _noise_profile,
@@ -77,7 +71,7 @@ REGION_CLASSICAL_SECONDS = 2.0  # a region the QIP sends classical: exact within
 class DecompositionPlan:
     """A job that goes decomposed: its whole problem, the sub-QUBO width and the regions."""
 
-    whole: TrafficProblem
+    whole: Decomposable
     limit: int  # widest QUBO a QPU may take (the widest QPU and maxVariables)
     width: int
     regions: list[Region]
@@ -86,29 +80,45 @@ class DecompositionPlan:
 def plan_decomposition(job: QuantumJob, policy: InvocationPolicy, fleet: Sequence[QPU],
                        read_config_map: ConfigMapReader | None = None,
                        seed: int = 0) -> DecompositionPlan | None:
-    """The decomposition of a job, or None when it does not apply (not enabled, not traffic
-    engineering, execution.mode Classical, or the whole QUBO fits a QPU)."""
+    """The decomposition of a job, or None when it does not apply (not enabled, neither traffic
+    engineering nor slice admission, execution.mode Classical, or the whole QUBO fits a QPU)."""
     options = policy.spec.optimization
     problem = job.spec.problem
     if (not options.decomposition.enabled or problem is None
-            or problem.traffic_engineering is None or job.spec.execution.mode == "Classical"):
+            or (problem.traffic_engineering is None and problem.slice_admission is None)
+            or job.spec.execution.mode == "Classical"):
         return None
     usable = [q for q in fleet if not q.descriptor.cordoned]
     if not usable:
         return None
     limit = min(options.max_variables, max(q.descriptor.qubits for q in usable))
     try:
-        whole = reduce_traffic(problem.traffic_engineering, None, read_config_map)
+        whole = _whole(problem.traffic_engineering, problem.slice_admission, read_config_map)
     except ProblemTooLarge as err:
         raise JobFailure(Reason.INPUT_TOO_LARGE, str(err)) from None
     except ProblemError as err:
         raise JobFailure(Reason.INVALID_PROBLEM, str(err)) from None
-    if whole.qubo.size <= limit or not whole.free:
+    if whole.problem.qubo.size <= limit or not whole.units:
         return None
     width = min(options.decomposition.max_region_variables, limit)
-    regions = make_regions(whole.graph, whole.free, width,
-                           options.decomposition.region_attribute, seed)
+    attribute = options.decomposition.region_attribute
+    if isinstance(whole, TrafficDecomposition):
+        regions = make_regions(whole.problem.graph, whole.problem.free, width, attribute, seed)
+    else:
+        assert isinstance(whole, SliceDecomposition)
+        regions = make_regions(whole.graph, (), width, attribute, seed, whole.weights())
     return DecompositionPlan(whole, limit, width, regions)
+
+
+def _whole(traffic: TrafficEngineeringProblem | None, slices: SliceAdmissionProblem | None,
+           read_config_map: ConfigMapReader | None) -> Decomposable:
+    """The whole problem (no demand pinned), as the coordinator sees it."""
+    if traffic is not None:
+        return TrafficDecomposition(reduce_traffic(traffic, None, read_config_map))
+    assert slices is not None
+    graph = (None if slices.topology is None
+             else load_topology(slices.topology, read_config_map))
+    return SliceDecomposition(reduce_slices(slices), graph)
 
 
 class RegionDecision(Protocol):
@@ -213,12 +223,13 @@ def run_decomposed(run: JobRun, plan: DecompositionPlan, fleet: Sequence[QPU],
     options = policy.spec.optimization
     remaining = deadline_remaining(job, run.now)
     whole = plan.whole
-    features = qubo_features(whole.qubo)
+    features = qubo_features(whole.problem.qubo)
     rules: list[RuleOutcome] = []
-    record_rule(rules, "variablesAtMost", whole.qubo.size, plan.limit, False)
+    record_rule(rules, "variablesAtMost", whole.problem.qubo.size, plan.limit, False)
     record_rule(rules, "decompositionEnabled", True, True, True)
     record_rule(rules, "regionWidthAtMost", plan.width, plan.limit, plan.width <= plan.limit)
-    message = (f"decomposed: the whole QUBO has {whole.qubo.size} variables, wider than any QPU "
+    message = (f"decomposed: the whole {whole.kind} QUBO has {whole.problem.qubo.size} "
+               "variables, wider than any QPU "
                f"may take ({plan.limit}); {len(plan.regions)} regions "
                f"({plan.regions[0].origin}), sub-QUBOs of at most {plan.width} variables, each "
                "through the QIP")
@@ -227,7 +238,7 @@ def run_decomposed(run: JobRun, plan: DecompositionPlan, fleet: Sequence[QPU],
                                    reason=Reason.QUANTUM_SELECTED, message=message,
                                    features=features.as_dict(), rules=rules)
     run.condition(ConditionType.DECIDED, True, Reason.QUANTUM_SELECTED, message)
-    for note in whole.notes:
+    for note in whole.problem.notes:
         run.progress.step("reduce", note)
     run.progress.step("decide", message)
     budget = options.decomposition.time_budget_seconds
@@ -251,46 +262,42 @@ def run_decomposed(run: JobRun, plan: DecompositionPlan, fleet: Sequence[QPU],
 
 def _verify(run: JobRun, plan: DecompositionPlan, outcome: Decomposition,
             policy: InvocationPolicy, remaining: float | None) -> QuantumJobStatus:
-    whole = plan.whole
+    whole, problem = plan.whole, plan.whole.problem
     options = policy.spec.optimization
     run.status.phase = Phase.RECONSTRUCTING
     with run.phase("verify_seconds"):
-        chosen = Candidate(outcome.x, whole.objective(outcome.x), not whole.violations(outcome.x))
+        chosen = Candidate(outcome.x, problem.objective(outcome.x),
+                           not problem.violations(outcome.x))
         reference = None
         if options.exact_time_limit_seconds > 0:  # CP-SAT on the whole problem, same time
             reference = cp_sat_reference(whole, max(1.0, outcome.seconds))
         optimum = (None if reference is None or not reference.feasible
                    else (reference.objective, reference.proven))
         quantum = [b for b in outcome.blocks if b.result.path == "SingleQPU"]
-        solution = report(whole, chosen, "decomposed+" + ("qaoa" if quantum else "classical"),
+        solution = report(problem, chosen, "decomposed+" + ("qaoa" if quantum else "classical"),
                           optimum)
-        assert run.job.spec.problem is not None and run.job.spec.problem.traffic_engineering
-        check = recompute_loads(whole.graph, solution.routes or [],
-                                run.job.spec.problem.traffic_engineering.demands)
-        load_check = ("passed: every demand routed, link loads recomputed from the routes "
-                      f"(congestion {check.congestion:.6g}) within capacity"
-                      if not check.violations else "FAILED: " + "; ".join(check.violations[:5]))
-        if abs(check.congestion - chosen.objective) > 1e-6 * max(1.0, chosen.objective):
-            check.violations.append(f"recomputed congestion {check.congestion:.6g} differs from "
-                                    f"the reported objective {chosen.objective:.6g}")
-    decomposition = _report(plan, outcome, reference, chosen.objective, load_check)
-    backends = sorted({b.result.backend for b in quantum if b.result.backend})
+        assert run.job.spec.problem is not None
+        check = independent_check(whole, run.job.spec.problem, solution, chosen.objective)
+    decomposition = decomposition_report(whole, plan.regions, plan.width, outcome, reference,
+                                         chosen.objective, check.summary)
     result = Result(path="Distributed" if quantum else "Classical",
                     qpus=sorted({b.result.qpu for b in quantum if b.result.qpu}),
-                    backends=backends, shots=sum(b.result.shots for b in quantum),
+                    backends=sorted({b.result.backend for b in quantum if b.result.backend}),
+                    shots=sum(b.result.shots for b in quantum),
                     method=f"decomposed: {len(plan.regions)} regions, "
                     f"{len(outcome.rounds)} round(s), "
                     f"{sorted({b.result.method for b in outcome.blocks})}",
                     solution=solution, decomposition=decomposition)
     run.status.result = result
     passed = chosen.feasible and not check.violations
-    noisy = any(b.result.noisy for b in quantum)
-    details = (f"trafficEngineering: congestion {chosen.objective:.6g}; load check {load_check}"
+    what = "congestion" if whole.sense == "minimize" else "revenue"
+    details = (f"{whole.kind}: {what} {chosen.objective:.6g}; check {check.summary}"
                + (f"; CP-SAT in {reference.seconds:.1f}s: {reference.objective:.6g}"
                   f"{' (proven optimal)' if reference.proven else ''}"
                   if reference is not None and reference.feasible else ""))
     run.status.verification = Verification(
-        method="OperationalConstraints", passed=passed, noisy=noisy,
+        method="OperationalConstraints", passed=passed,
+        noisy=any(b.result.noisy for b in quantum),
         details=details if passed else "; ".join(dict.fromkeys(solution.violations
                                                                  + check.violations)))
     run.progress.step("verify", f"{'feasible' if passed else 'INFEASIBLE'}: {details}")
@@ -301,58 +308,3 @@ def _verify(run: JobRun, plan: DecompositionPlan, outcome: Decomposition,
                          "constraint: " + (run.status.verification.details or ""))
     run.condition(ConditionType.VERIFIED, True, Reason.CONSTRAINTS_SATISFIED, details)
     return conclude(run, remaining)
-
-
-def _reference(reference: Reference | None, objective: float) -> ReferenceReport | None:
-    if reference is None:
-        return None
-    finite = math.isfinite(reference.objective)
-    return ReferenceReport(
-        method=reference.method, objective=round(reference.objective, 9) if finite else None,
-        feasible=reference.feasible,
-        bound=None if reference.bound is None else round(reference.bound, 9),
-        proven=reference.proven, seconds=reference.seconds,
-        ratio=None if not finite else _round(ratio(objective, reference.objective)))
-
-
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 6)
-
-
-def _report(plan: DecompositionPlan, outcome: Decomposition, reference: Reference | None,
-            objective: float, load_check: str) -> DecompositionReport:
-    whole = plan.whole
-    regions = []
-    for r, region in enumerate(plan.regions):
-        homed = [d for d, h in enumerate(outcome.homes) if h == r]
-        blocks = [b for b in outcome.blocks if b.region == r]
-        results = [b.result for b in blocks]
-        regions.append(RegionReport(
-            name=region.name, site=region.site, nodes=len(region.nodes), demands=len(homed),
-            border_demands=sum(crosses_border(region, whole.free[d]) for d in homed),
-            subproblems=len(blocks), max_variables=max((b.variables for b in blocks), default=0),
-            paths=sorted({x.path for x in results}), solvers=sorted({x.solver for x in results}),
-            qpus=sorted({x.qpu for x in results if x.qpu}), shots=sum(x.shots for x in results),
-            noisy=any(x.noisy for x in results),
-            mitigation=sorted({f"{x.qpu}: {x.mitigation}" for x in results if x.mitigation})))
-    rounds = [RoundReport(
-        index=k.index, subproblems=k.subproblems, overload_before=round(k.before[0], 6),
-        congestion_before=round(k.before[1], 9), merged_overload=round(k.merged[0], 6),
-        merged_congestion=round(k.merged[1], 9), overload_after=round(k.after[0], 6),
-        congestion_after=round(k.after[1], 9),
-        strategy=k.strategy,
-        accepted=k.accepted, rejected=k.rejected, priced_links=k.priced_links,
-        seconds=k.seconds) for k in outcome.rounds]
-    quantum = sum(b.result.path == "SingleQPU" for b in outcome.blocks)
-    return DecompositionReport(
-        whole_variables=whole.qubo.size, width=plan.width,
-        region_source="attribute" if plan.regions[0].origin == ATTRIBUTE else "partition",
-        regions=regions, rounds=rounds, stop=outcome.stop, qpu_calls=quantum,
-        classical_calls=len(outcome.blocks) - quantum,
-        initial_overload=round(outcome.initial[0], 6),
-        initial_congestion=round(outcome.initial[1], 9),
-        reconciled_overload=round(outcome.before_repair[0], 6),
-        reconciled_congestion=round(outcome.before_repair[1], 9),
-        repaired_congestion=round(outcome.after_repair[1], 9), repair=outcome.repair,
-        final_congestion=round(float(np.round(objective, 9)), 9), seconds=outcome.seconds,
-        load_check=load_check, cp_sat=_reference(reference, objective))

@@ -1,10 +1,14 @@
-"""Spatial decomposition of traffic-engineering problems wider than any QPU (issue 21).
+"""Spatial decomposition of problems wider than any QPU (issue 21): traffic engineering and
+slice admission.
 
-regions (sites or a balanced partition) -> subproblems (QPU-sized blocks, other flows fixed)
--> coordinator (rounds of block solves, reconcile, prices) -> final repair; reference holds
-the independent load check and the whole-problem classical references.
+regions (sites or a balanced partition) -> sub-problems (QPU-sized blocks, other units fixed)
+-> coordinator (rounds of block solves, reconcile, prices) -> final repair. base.Decomposable
+is what the coordinator needs of a whole problem; traffic.py and slices.py give it for each
+kind. reference holds the independent load check and the whole-problem classical references;
+places holds where slice resources are and the independent admission check.
 """
 
+from qbackbone.core.optimize.decompose.base import Decomposable, State, SubProblem
 from qbackbone.core.optimize.decompose.coordinator import (
     BlockResult,
     BlockSolver,
@@ -15,6 +19,7 @@ from qbackbone.core.optimize.decompose.coordinator import (
     decompose_and_solve,
     initial_routing,
 )
+from qbackbone.core.optimize.decompose.places import AdmissionCheck, check_admission
 from qbackbone.core.optimize.decompose.reference import (
     LoadCheck,
     Reference,
@@ -24,22 +29,29 @@ from qbackbone.core.optimize.decompose.reference import (
     recompute_loads,
 )
 from qbackbone.core.optimize.decompose.regions import Region, make_regions
+from qbackbone.core.optimize.decompose.slices import SliceDecomposition
 from qbackbone.core.optimize.decompose.solvers import ClassicalBlockSolver
-from qbackbone.core.optimize.decompose.subproblems import SubProblem
+from qbackbone.core.optimize.decompose.traffic import TrafficDecomposition
 
 __all__ = [
+    "AdmissionCheck",
     "BlockResult",
     "BlockSolver",
     "ClassicalBlockSolver",
+    "Decomposable",
     "Decomposition",
     "LoadCheck",
     "Reference",
     "Region",
     "RoundRecord",
     "Settings",
+    "SliceDecomposition",
     "SolvedBlock",
+    "State",
     "SubProblem",
+    "TrafficDecomposition",
     "annealing_reference",
+    "check_admission",
     "cp_sat_reference",
     "decompose_and_solve",
     "initial_routing",

@@ -1,11 +1,13 @@
 """The decomposition loop: regional sub-QUBOs solved in rounds, reconciled, then repaired.
 
 Round k: every region is split into blocks that fit a QPU; each block is solved (QAOA on a
-QPU or classically, by the BlockSolver the caller gives) against the routing of round k-1,
+QPU or classically, by the BlockSolver the caller gives) against the state of round k-1,
 so blocks are independent and may run in parallel; the coordinator reconciles the proposals
-(reconcile.py) and prices contested links. Rounds stop when one no longer improves the whole
-routing, after `iterations`, or when the time budget is spent. A final repair and local search
-on the whole problem make the decision feasible; their effect is reported.
+(reconcile.py) and prices contested resources. Rounds stop when one no longer improves the
+whole state, after `iterations`, or when the time budget is spent. A final repair and local
+search on the whole problem make the decision feasible; their effect is reported. The loop
+is the same for every kind of problem (base.Decomposable: traffic engineering, slice
+admission).
 """
 
 from __future__ import annotations
@@ -18,23 +20,15 @@ from typing import Protocol
 
 import numpy as np
 
+from qbackbone.core.optimize.decompose.base import Decomposable, Key, Score, State, SubProblem
 from qbackbone.core.optimize.decompose.reconcile import (
     Proposal,
     propose,
     reconcile,
     update_prices,
 )
-from qbackbone.core.optimize.decompose.regions import Region, home_regions
+from qbackbone.core.optimize.decompose.regions import Region
 from qbackbone.core.optimize.decompose.repair import repair_routing
-from qbackbone.core.optimize.decompose.subproblems import (
-    Routing,
-    SubProblem,
-    build_subproblem,
-    score,
-    split_region,
-)
-from qbackbone.core.optimize.routing import Edge, path_edges
-from qbackbone.core.optimize.traffic import TrafficProblem
 
 
 @dataclass(frozen=True)
@@ -80,9 +74,9 @@ class RoundRecord:
 
     index: int
     subproblems: int
-    before: tuple[float, float]
-    merged: tuple[float, float]  # every proposal applied at once
-    after: tuple[float, float]
+    before: Score
+    merged: Score  # every proposal applied at once
+    after: Score
     strategy: str
     accepted: int
     rejected: int
@@ -94,18 +88,18 @@ class RoundRecord:
 class Decomposition:
     """The outcome: the routing, the regions, every round and block, and the final repair."""
 
-    routing: Routing
+    routing: State  # the final state (paths; admissions)
     x: np.ndarray
     regions: list[Region]
     homes: list[int]
-    initial: tuple[float, float]
+    initial: Score
     rounds: list[RoundRecord] = field(default_factory=list)
     blocks: list[SolvedBlock] = field(default_factory=list)
     stop: str = ""
-    before_repair: tuple[float, float] = (0.0, 0.0)
-    after_repair: tuple[float, float] = (0.0, 0.0)
+    before_repair: Score = (0.0, 0.0)
+    after_repair: Score = (0.0, 0.0)
     repair: str = "none"  # none, greedy, cpSat(...) or failed
-    final: tuple[float, float] = (0.0, 0.0)
+    final: Score = (0.0, 0.0)
     seconds: float = 0.0
 
 
@@ -123,45 +117,46 @@ class Settings:
     repair_seconds: float = 10.0  # CP-SAT time for the final repair, when it is needed
 
 
-def initial_routing(whole: TrafficProblem) -> Routing:
-    """Every demand on its shortest candidate path (the routing without optimisation)."""
-    return [0] * len(whole.free)
+def initial_routing(whole: Decomposable) -> State:
+    """The state without optimisation: every demand on its shortest candidate path, no
+    slice admitted."""
+    return whole.initial()
 
 
-def _round_blocks(whole: TrafficProblem, regions: Sequence[Region], homes: Sequence[int],
-                  routing: Routing, prices: dict[Edge, float], width: int,
+def _round_blocks(whole: Decomposable, regions: Sequence[Region], homes: Sequence[int],
+                  routing: State, prices: dict[Key, float], width: int,
                   active: set[int]) -> list[SubProblem]:
     subs = []
     for r in range(len(regions)):
         members = [d for d, h in enumerate(homes) if h == r and d in active]
-        for b, demands in enumerate(split_region(whole, members, routing, prices, width)):
-            subs.append(build_subproblem(whole, r, b, demands, routing, prices))
+        for b, demands in enumerate(whole.blocks(members, routing, prices, width)):
+            subs.append(whole.subproblem(r, b, demands, routing, prices, width))
     return subs
 
 
-def decompose_and_solve(whole: TrafficProblem, regions: list[Region], solver: BlockSolver,
+def decompose_and_solve(whole: Decomposable, regions: list[Region], solver: BlockSolver,
                         settings: Settings,
                         progress: Callable[[str], None] | None = None) -> Decomposition:
     """Rounds of regional solves and reconciliation, then the final repair."""
     start = time.perf_counter()
     say = progress or (lambda _: None)
-    homes = home_regions(regions, whole.free)
+    homes = whole.homes(regions)
     routing = initial_routing(whole)
     outcome = Decomposition(routing, whole.encode(routing), regions, homes,
-                            score(whole, routing))
-    prices: dict[Edge, float] = {}
+                            whole.score(routing))
+    prices: dict[Key, float] = {}
     outcome.stop = "iterations"
     stale = 0  # rounds in a row that did not improve
-    active = set(range(len(whole.free)))  # demands whose surroundings changed: solved again
+    active = set(range(whole.units))  # units whose surroundings changed: solved again
     for index in range(settings.iterations):
         if time.perf_counter() - start > settings.time_budget:
             outcome.stop = "timeBudget"
             break
         began = time.perf_counter()
-        before = score(whole, routing)
+        before = whole.score(routing)
         subs = [s for s in _round_blocks(whole, regions, homes, routing, prices, settings.width,
                                          active)
-                if s.problem.free]  # a block whose demands all have one path has no choice
+                if s.problem.qubo.size]  # a block whose units have no choice left
         if not subs:
             outcome.stop = "converged"
             break
@@ -195,11 +190,11 @@ def decompose_and_solve(whole: TrafficProblem, regions: list[Region], solver: Bl
             reconciled.strategy, len(reconciled.accepted), len(reconciled.rejected),
             len(prices), round(time.perf_counter() - began, 4)))
         say(f"round {index + 1}: {len(subs)} sub-QUBOs, overload {before[0]:.6g} -> "
-            f"{reconciled.score[0]:.6g}, congestion {before[1]:.6g} -> "
+            f"{reconciled.score[0]:.6g}, objective {before[1]:.6g} -> "
             f"{reconciled.score[1]:.6g} ({reconciled.strategy}: {len(reconciled.accepted)} "
             f"accepted, {len(reconciled.rejected)} rejected; merged all: "
             f"{reconciled.merged[1]:.6g}{' OVERLOADED' if reconciled.merged[0] > 0 else ''})")
-        gain = (before[1] - reconciled.score[1]) / max(before[1], 1e-12)
+        gain = (before[1] - reconciled.score[1]) / max(abs(before[1]), 1e-12)
         if before[0] <= 0 and reconciled.strategy != "none" and gain < settings.tolerance:
             outcome.stop = "converged"  # still feasible, and the round gained too little
             break
@@ -210,32 +205,30 @@ def decompose_and_solve(whole: TrafficProblem, regions: list[Region], solver: Bl
     return _finish(whole, outcome, routing, settings, start)
 
 
-def _active(whole: TrafficProblem, before: Routing, after: Routing,
+def _active(whole: Decomposable, before: State, after: State,
             proposals: Sequence[Proposal], rejected: Sequence[int], subs: Sequence[SubProblem],
-            prices: dict[Edge, float]) -> set[int]:
-    """Demands worth solving again: those near a link whose load or price changed, and those
-    of a proposal that was rejected (they still want to move)."""
+            prices: dict[Key, float]) -> set[int]:
+    """Units worth solving again: those that may use a resource whose load or price changed,
+    and those of a proposal that was rejected (they still want to move)."""
     old, new = whole.loads(before), whole.loads(after)
     changed = {e for e in set(old) | set(new)
                if abs(old.get(e, 0.0) - new.get(e, 0.0)) > 1e-9} | set(prices)
     out = {d for p in proposals if p.index in rejected for d in subs[p.index].demands}
-    for d, demand in enumerate(whole.free):
-        if any(e in changed for path in demand.paths for e in path_edges(path)):
-            out.add(d)
+    out.update(whole.neighbourhood(changed))
     return out
 
 
-def _finish(whole: TrafficProblem, outcome: Decomposition, routing: Routing,
+def _finish(whole: Decomposable, outcome: Decomposition, routing: State,
             settings: Settings, start: float) -> Decomposition:
     """Repair to feasibility (when needed), then local search on the whole problem."""
-    outcome.before_repair = score(whole, routing)
+    outcome.before_repair = whole.score(routing)
     repaired, outcome.repair = repair_routing(whole, routing, settings.repair_seconds)
     x = whole.encode(repaired)
-    outcome.after_repair = score(whole, repaired)
-    if settings.polish and not whole.violations(x):
-        x = whole.improve(x)
-    final = whole.routing_of(x)
+    outcome.after_repair = whole.score(repaired)
+    if settings.polish and not whole.problem.violations(x):
+        x = whole.problem.improve(x)
+    final = whole.decode(x)
     assert final is not None
-    outcome.routing, outcome.x, outcome.final = final, x, score(whole, final)
+    outcome.routing, outcome.x, outcome.final = final, x, whole.score(final)
     outcome.seconds = round(time.perf_counter() - start, 4)
     return outcome

@@ -1,11 +1,12 @@
 """The classical coordinator's reconciliation of regional proposals made in parallel.
 
-Every block proposes path changes against the same routing (the border flows of the other
-regions fixed). Applied together they can collide on shared links, so the coordinator keeps
-the better of (a) all proposals merged and (b) proposals accepted one at a time, best first,
-each only when it still improves the whole routing. Links that the merge overloads get a
-capacity price for the next round: reserved volume every region sees as background load (a
-subgradient step on the violated shared capacity), halved on links where the collision is gone.
+Every block proposes changes (paths; admissions) against the same state (the units of the
+other regions fixed). Applied together they can collide on shared resources (links; PoP and
+link capacities), so the coordinator keeps the better of (a) all proposals merged and (b)
+proposals accepted one at a time, best first, each only when it still improves the whole
+state. Resources that the merge overloads get a capacity price for the next round: reserved
+capacity every region sees as used (a subgradient step on the violated shared capacity),
+halved where the collision is gone.
 """
 
 from __future__ import annotations
@@ -13,9 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from qbackbone.core.optimize.decompose.subproblems import Routing, apply, score
-from qbackbone.core.optimize.routing import Edge
-from qbackbone.core.optimize.traffic import TrafficProblem
+from qbackbone.core.optimize.decompose.base import Decomposable, Key, Score, State, apply
 
 PRICE_STEP = 0.5  # of the overload, reserved on a contested link for the next round
 PRICE_DECAY = 0.5
@@ -27,43 +26,43 @@ class Proposal:
 
     index: int  # sub-problem number in the round
     moves: dict[int, int]
-    alone: tuple[float, float]  # whole-problem score of the routing with only these moves
+    alone: Score  # whole-problem score of the routing with only these moves
 
 
 @dataclass
 class Reconciled:
     """The routing after a round, and what reconciling cost or saved."""
 
-    routing: Routing
-    score: tuple[float, float]
-    merged: tuple[float, float]  # all proposals applied at once
+    routing: State
+    score: Score
+    merged: Score  # all proposals applied at once
     accepted: list[int] = field(default_factory=list)  # proposal indices kept
     rejected: list[int] = field(default_factory=list)
     strategy: str = "none"  # "merged", "greedy" or "none" (nothing improved)
 
 
-def propose(whole: TrafficProblem, routing: Routing, index: int,
+def propose(whole: Decomposable, routing: State, index: int,
             moves: dict[int, int]) -> Proposal:
     """A proposal with its stand-alone score."""
-    return Proposal(index, moves, score(whole, apply(routing, moves)))
+    return Proposal(index, moves, whole.score(apply(routing, moves)))
 
 
-def reconcile(whole: TrafficProblem, routing: Routing,
+def reconcile(whole: Decomposable, routing: State,
               proposals: Sequence[Proposal]) -> Reconciled:
     """The better of merging every proposal and accepting them greedily."""
-    base = score(whole, routing)
+    base = whole.score(routing)
     useful = [p for p in proposals if p.moves]
     merged_moves: dict[int, int] = {}
     for p in useful:
         merged_moves.update(p.moves)
     merged_routing = apply(routing, merged_moves)
-    merged = score(whole, merged_routing)
+    merged = whole.score(merged_routing)
     greedy, current, accepted = list(routing), base, []
     for p in sorted(useful, key=lambda p: p.alone):
         if p.alone >= base:
             continue
         trial = apply(greedy, p.moves)
-        trial_score = score(whole, trial)
+        trial_score = whole.score(trial)
         if trial_score < current:
             greedy, current = trial, trial_score
             accepted.append(p.index)
@@ -76,16 +75,16 @@ def reconcile(whole: TrafficProblem, routing: Routing,
     return Reconciled(list(routing), base, merged, [], [p.index for p in useful], "none")
 
 
-def update_prices(whole: TrafficProblem, routing: Routing, proposals: Sequence[Proposal],
-                  prices: Mapping[Edge, float]) -> dict[Edge, float]:
-    """Reserve volume on links the merged proposals overload; decay the others."""
+def update_prices(whole: Decomposable, routing: State, proposals: Sequence[Proposal],
+                  prices: Mapping[Key, float]) -> dict[Key, float]:
+    """Reserve capacity on resources the merged proposals overload; decay the others."""
     merged: dict[int, int] = {}
     for p in proposals:
         merged.update(p.moves)
     load = whole.loads(apply(routing, merged))
-    out: dict[Edge, float] = {}
+    out: dict[Key, float] = {}
     for e in set(load) | set(prices):
-        over = load.get(e, 0.0) - whole.graph.edges[e]["capacity"]
+        over = load.get(e, 0.0) - whole.capacity(e)
         value = (prices.get(e, 0.0) + PRICE_STEP * over if over > 1e-9
                  else PRICE_DECAY * prices.get(e, 0.0))
         if value > 1e-6:

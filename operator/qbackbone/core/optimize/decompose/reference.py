@@ -2,8 +2,9 @@
 
 - `recompute_loads`: link loads from the reported routes alone (the decision in network terms),
   independent of the QUBO and the routing indices, and the capacity violations they imply.
-- `cp_sat_reference` / `annealing_reference`: the whole problem solved classically in a given
-  time, refined the same way, with CP-SAT's lower bound when it has one.
+- `cp_sat_reference` / `annealing_reference`: the whole problem (any Decomposable) solved
+  classically in a given time, refined the same way, with CP-SAT's bound when it has one.
+  (The slice-admission check, from the admitted names alone, is in slices.py.)
 """
 
 from __future__ import annotations
@@ -13,14 +14,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import networkx as nx
-import numpy as np
 
 from qbackbone.api.problem import Demand, RoutedDemand
 from qbackbone.core.optimize.classical import cp_sat, simulated_annealing
-from qbackbone.core.optimize.qubo import LinearConstraint, Qubo
+from qbackbone.core.optimize.decompose.base import Decomposable
+from qbackbone.core.optimize.problem import Sense
 from qbackbone.core.optimize.routing import Edge, path_edges
 from qbackbone.core.optimize.solve import refine
-from qbackbone.core.optimize.traffic import TrafficProblem
 
 
 @dataclass(frozen=True)
@@ -83,54 +83,35 @@ class Reference:
     seconds: float
 
 
-CAPACITY_SCALE = 1000  # volumes and capacities in thousandths of their unit in CP-SAT
-
-
-def routing_model(whole: TrafficProblem) -> tuple[Qubo, list[LinearConstraint]]:
-    """The whole problem over its path variables only: congestion as the objective, one path
-    per demand and every capacity (not the QUBO's conservative units) as hard constraints."""
-    n = sum(len(idx) for idx in whole.variable_of)
-    objective = whole.objective_qubo or whole.qubo
-    paths_only = Qubo(objective.variables[:n], objective.linear[:n].copy(),
-                      objective.quadratic[:n, :n].copy(), objective.offset)
-    constraints = [LinearConstraint({i: 1 for i in idx}, 1) for idx in whole.variable_of]
-    users: dict[Edge, dict[int, int]] = {}
-    for d, (demand, idx) in enumerate(zip(whole.free, whole.variable_of, strict=True)):
-        for p, i in enumerate(idx):
-            for e in path_edges(demand.paths[p]):
-                users.setdefault(e, {})[i] = round(whole.free[d].volume * CAPACITY_SCALE)
-    for e, use in sorted(users.items()):
-        room = whole.graph.edges[e]["capacity"] - whole.background.get(e, 0.0)
-        if sum(use.values()) > room * CAPACITY_SCALE:
-            constraints.append(LinearConstraint(use, math.floor(room * CAPACITY_SCALE + 1e-6),
-                                                equality=False))
-    return paths_only, constraints
-
-
-def cp_sat_reference(whole: TrafficProblem, time_limit: float) -> Reference:
-    """CP-SAT on the whole routing model (exact capacities) for the time limit, refined; its
-    bound is CP-SAT's best objective bound."""
-    model, constraints = routing_model(whole)
+def cp_sat_reference(whole: Decomposable, time_limit: float) -> Reference:
+    """CP-SAT on the whole problem's exact model (exact capacities) for the time limit,
+    refined; its bound is CP-SAT's best objective bound, in the reported objective's terms."""
+    model, constraints = whole.exact_model()
     found = cp_sat(model, time_limit, constraints=constraints)
     if found is None:
-        return Reference("cpSat", math.inf, False, None, False, round(time_limit, 4))
-    routing = [int(np.argmax([found.x[i] for i in idx])) for idx in whole.variable_of]
-    candidate = refine(whole, whole.encode(routing))
+        return Reference("cpSat", math.inf if whole.sense == "minimize" else -math.inf, False,
+                         None, False, round(time_limit, 4))
+    candidate = refine(whole.problem, whole.encode(whole.state_of_model(found.x)))
     bound = found.energy if found.proven_optimal else found.bound
+    if bound is not None and whole.sense == "maximize":
+        bound = -bound  # the model minimises minus the objective
     return Reference("cpSat", candidate.objective, candidate.feasible, bound,
                      found.proven_optimal, round(found.seconds, 4))
 
 
-def annealing_reference(whole: TrafficProblem, time_limit: float, seed: int = 0) -> Reference:
+def annealing_reference(whole: Decomposable, time_limit: float, seed: int = 0) -> Reference:
     """Simulated annealing on the whole QUBO for the time limit, refined."""
-    found = simulated_annealing(whole.qubo, time_limit, seed, restarts=1_000_000)
-    candidate = refine(whole, found.x)
+    found = simulated_annealing(whole.problem.qubo, time_limit, seed, restarts=1_000_000)
+    candidate = refine(whole.problem, found.x)
     return Reference(found.method, candidate.objective, candidate.feasible, None, False,
                      round(found.seconds, 4))
 
 
-def ratio(objective: float, reference: float) -> float | None:
-    """reference / objective for a minimised objective (1: as good; below 1: worse)."""
-    if not (math.isfinite(objective) and math.isfinite(reference)) or objective <= 0:
+def ratio(objective: float, reference: float, sense: Sense = "minimize") -> float | None:
+    """How the decomposed objective compares with a reference: reference / objective when
+    minimised, objective / reference when maximised (1: as good; below 1: worse)."""
+    if not (math.isfinite(objective) and math.isfinite(reference)):
         return None
-    return reference / objective
+    if sense == "maximize":
+        return objective / reference if reference > 0 else (1.0 if objective == 0 else None)
+    return None if objective <= 0 else reference / objective

@@ -119,14 +119,16 @@ def partition_regions(graph: nx.Graph, weight: Mapping[str, float], count: int,
 
 
 def make_regions(graph: nx.Graph, demands: Sequence[AggregatedDemand], width: int,
-                 attribute: str | None, seed: int = 0) -> list[Region]:
+                 attribute: str | None, seed: int = 0,
+                 weight: Mapping[str, float] | None = None) -> list[Region]:
     """Regions from `attribute` when nodes carry it, else a partition with about `width`
-    variables per region."""
+    variables per region; `weight` (QUBO variables per node) replaces the demands' when
+    given (slice admission)."""
     if attribute:
         labelled = regions_from_attribute(graph, attribute)
         if labelled is not None:
             return labelled
-    weight = demand_weights(demands)
+    weight = demand_weights(demands) if weight is None else weight
     count = max(1, math.ceil(sum(weight.values()) / max(width, 1)))
     return partition_regions(graph, weight, count, seed)
 

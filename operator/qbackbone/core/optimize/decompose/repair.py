@@ -1,67 +1,57 @@
-"""The final repair of a whole routing that still overloads a link after the rounds.
+"""The final repair of a whole state that still overloads a resource after the rounds.
 
-First the whole problem's greedy repair (moving demands off overloaded links). If a link is
-still overloaded, CP-SAT re-routes the demands that could touch an overloaded link with every
-other demand fixed (a large-neighbourhood repair on the exact routing model), and, if that
-neighbourhood cannot be made feasible, every demand, within the time left.
+First the whole problem's greedy repair (moving demands off overloaded links; dropping the
+admitted slices that earn least per unit of the overflowing capacity). If a resource is still
+overloaded, CP-SAT re-decides the units that could use an overloaded resource with every other
+unit fixed (a large-neighbourhood repair on the exact model), and, if that neighbourhood
+cannot be made feasible, every unit, within the time left.
 """
 
 from __future__ import annotations
 
 import time
 
-import numpy as np
-
 from qbackbone.core.optimize.classical import cp_sat
-from qbackbone.core.optimize.decompose.reference import routing_model
-from qbackbone.core.optimize.decompose.subproblems import Routing, score
-from qbackbone.core.optimize.qubo import LinearConstraint
-from qbackbone.core.optimize.routing import path_edges
-from qbackbone.core.optimize.traffic import TrafficProblem
+from qbackbone.core.optimize.decompose.base import Decomposable, Key, State
 
 
-def overloaded_links(whole: TrafficProblem, routing: Routing) -> set[tuple[str, str]]:
-    """Links carrying more than their capacity."""
-    return {e for e, v in whole.loads(routing).items()
-            if v > whole.graph.edges[e]["capacity"] * (1 + 1e-9)}
+def overloaded_links(whole: Decomposable, state: State) -> set[Key]:
+    """Resources used beyond their capacity (links, for traffic engineering)."""
+    return whole.overloaded(state)
 
 
-def neighbourhood(whole: TrafficProblem, links: set[tuple[str, str]]) -> list[int]:
-    """Free demands with a candidate path over any of the links."""
-    return [d for d, demand in enumerate(whole.free)
-            if any(e in links for path in demand.paths for e in path_edges(path))]
+def neighbourhood(whole: Decomposable, keys: set[Key]) -> list[int]:
+    """Units that may use any of the resources."""
+    return whole.neighbourhood(keys)
 
 
-def cp_sat_reroute(whole: TrafficProblem, routing: Routing, movable: list[int],
-                   time_limit: float) -> Routing | None:
-    """The best routing CP-SAT finds moving only `movable` demands (None: none feasible)."""
-    model, constraints = routing_model(whole)
-    fixed = set(range(len(whole.free))) - set(movable)
-    for d in sorted(fixed):
-        constraints.append(LinearConstraint({whole.variable_of[d][routing[d]]: 1}, 1))
+def cp_sat_reroute(whole: Decomposable, state: State, movable: list[int],
+                   time_limit: float) -> State | None:
+    """The best state CP-SAT finds changing only `movable` units (None: none feasible)."""
+    model, constraints = whole.exact_model()
+    fixed = set(range(whole.units)) - set(movable)
+    constraints += [whole.fix(d, state[d]) for d in sorted(fixed)]
     found = cp_sat(model, time_limit, constraints=constraints)
-    if found is None:
-        return None
-    return [int(np.argmax([found.x[i] for i in idx])) for idx in whole.variable_of]
+    return None if found is None else whole.state_of_model(found.x)
 
 
-def repair_routing(whole: TrafficProblem, routing: Routing,
-                   time_limit: float) -> tuple[Routing, str]:
-    """A feasible routing near `routing` (when one is found) and how it was repaired."""
-    if not overloaded_links(whole, routing):
-        return routing, "none"
+def repair_routing(whole: Decomposable, state: State, time_limit: float) -> tuple[State, str]:
+    """A feasible state near `state` (when one is found) and how it was repaired."""
+    if not whole.overloaded(state):
+        return state, "none"
     start = time.perf_counter()
-    greedy = whole.routing_of(whole.repair(whole.encode(routing)))
-    if greedy is not None and not overloaded_links(whole, greedy):
+    unit, resource = whole.nouns
+    greedy = whole.decode(whole.problem.repair(whole.encode(state)))
+    if greedy is not None and not whole.overloaded(greedy):
         return greedy, "greedy"
-    current = greedy if greedy is not None and score(whole, greedy) < score(whole, routing) \
-        else routing
-    movable = neighbourhood(whole, overloaded_links(whole, current))
+    current = greedy if greedy is not None and whole.score(greedy) < whole.score(state) \
+        else state
+    movable = whole.neighbourhood(whole.overloaded(current))
     found = cp_sat_reroute(whole, current, movable, 0.5 * time_limit)
     if found is not None:
-        return found, f"cpSat({len(movable)} demands near overloaded links)"
+        return found, f"cpSat({len(movable)} {unit}s near overloaded {resource}s)"
     left = time_limit - (time.perf_counter() - start)
-    found = cp_sat_reroute(whole, current, list(range(len(whole.free))), max(left, 0.5))
+    found = cp_sat_reroute(whole, current, list(range(whole.units)), max(left, 0.5))
     if found is not None:
-        return found, "cpSat(every demand)"
+        return found, f"cpSat(every {unit})"
     return current, "failed"

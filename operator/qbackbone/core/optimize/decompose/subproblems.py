@@ -9,49 +9,41 @@ problem's congestion with the rest held fixed.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
+from qbackbone.core.optimize.decompose.base import State, SubProblem, apply
 from qbackbone.core.optimize.routing import Edge, Layout, path_edges, plan_layout
 from qbackbone.core.optimize.traffic import TrafficProblem, build_traffic
 
-Routing = list[int]  # whole problem: candidate path index of every free demand
+Routing = State  # whole problem: candidate path index of every free demand
+
+__all__ = ["Routing", "SubProblem", "apply", "build_subproblem", "score", "split_region",
+           "traffic_moves"]
 
 
-@dataclass(frozen=True)
-class SubProblem:
-    """One QPU-sized piece of a region."""
-
-    region: int
-    block: int
-    demands: tuple[int, ...]  # indices into the whole problem's free demands
-    problem: TrafficProblem
-
-    @property
-    def variables(self) -> int:
-        """QUBO width (qubits)."""
-        return self.problem.qubo.size
-
-    def moves(self, whole: TrafficProblem, x: np.ndarray, routing: Routing) -> dict[int, int]:
-        """The whole-problem path changes a sub-problem assignment asks for."""
-        chosen = self.problem.routing_of(x)
-        paths: dict[tuple[str, str], list[str]] = {}
-        if chosen is not None:
-            for demand, p in zip(self.problem.free, chosen, strict=True):
-                paths[(demand.source, demand.target)] = demand.paths[p]
-        for demand in self.problem.pinned:  # narrowed to one path by the background
-            paths[(demand.source, demand.target)] = demand.paths[0]
-        out = {}
-        for d in self.demands:
-            demand = whole.free[d]
-            path = paths.get((demand.source, demand.target))
-            if path is None:
-                continue
-            p = demand.paths.index(path)
-            if p != routing[d]:
-                out[d] = p
-        return out
+def traffic_moves(whole: TrafficProblem, sub: SubProblem, x: np.ndarray,
+                  routing: Routing) -> dict[int, int]:
+    """The whole-problem path changes a traffic sub-problem's assignment asks for."""
+    problem = sub.problem
+    assert isinstance(problem, TrafficProblem)
+    chosen = problem.routing_of(x)
+    paths: dict[tuple[str, str], list[str]] = {}
+    if chosen is not None:
+        for demand, p in zip(problem.free, chosen, strict=True):
+            paths[(demand.source, demand.target)] = demand.paths[p]
+    for demand in problem.pinned:  # narrowed to one path by the background
+        paths[(demand.source, demand.target)] = demand.paths[0]
+    out = {}
+    for d in sub.demands:
+        demand = whole.free[d]
+        path = paths.get((demand.source, demand.target))
+        if path is None:
+            continue
+        p = demand.paths.index(path)
+        if p != routing[d]:
+            out[d] = p
+    return out
 
 
 def contribution(whole: TrafficProblem, d: int, p: int) -> list[tuple[Edge, float]]:
@@ -106,14 +98,6 @@ def build_subproblem(whole: TrafficProblem, region: int, block: int, demands: Se
     """The sub-QUBO of a block at the current routing."""
     layout = layout_for(whole, demands, routing, whole.loads(routing), reserve)
     return SubProblem(region, block, tuple(demands), build_traffic(whole.graph, layout))
-
-
-def apply(routing: Routing, moves: Mapping[int, int]) -> Routing:
-    """A routing with some demands moved."""
-    out = list(routing)
-    for d, p in moves.items():
-        out[d] = p
-    return out
 
 
 def score(whole: TrafficProblem, routing: Routing) -> tuple[float, float]:
