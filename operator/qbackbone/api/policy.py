@@ -209,10 +209,10 @@ class DecompositionOptions(ApiModel):
 
     enabled: bool = Field(
         default=False,
-        description="Split a trafficEngineering QUBO wider than every QPU (and than maxVariables) "
-        "by region and solve each region's sub-QUBO on a QPU, a classical coordinator "
-        "reconciling the flows that cross region borders; off: demands are pinned or the QUBO "
-        "goes classical.",
+        description="Split a trafficEngineering or sliceAdmission QUBO wider than every QPU "
+        "(and than maxVariables) by region and solve each region's sub-QUBO on a QPU, a "
+        "classical coordinator reconciling the flows and capacities shared across region "
+        "borders; off: demands are pinned or the QUBO goes classical.",
     )
     max_region_variables: int = Field(
         default=10, ge=2, le=64,
