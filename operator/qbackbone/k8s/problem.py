@@ -23,19 +23,41 @@ from qbackbone.k8s.single import SingleSource
 
 
 def inline_topology(body: Mapping[str, Any], read_config_map: ConfigMapReader) -> dict[str, Any]:
-    """The job body with a trafficEngineering topology's configMapRef replaced by the document.
+    """The job body with every ConfigMap its problem reads replaced by the text itself: a
+    topology's configMapRef (trafficEngineering, generated telemetry) by ``document``, a
+    telemetry CSV's configMapRef by ``csv``.
 
     The decision record then holds everything the problem was decided from, so a later
-    change to the ConfigMap cannot change a decided job. KeyError when the ConfigMap or key
-    is missing (its message names which).
+    change to a ConfigMap cannot change a decided job. KeyError when a ConfigMap or key is
+    missing (its message names which and where it was asked for).
     """
     out = json.loads(json.dumps(body))
-    topology = (((out.get("spec") or {}).get("problem") or {}).get("trafficEngineering")
-                or {}).get("topology")
-    if isinstance(topology, dict) and isinstance(topology.get("configMapRef"), dict):
-        ref = topology.pop("configMapRef")
-        topology["document"] = read_config_map(str(ref.get("name")), str(ref.get("key")))
+    problem = (out.get("spec") or {}).get("problem") or {}
+    topologies = [((problem.get("trafficEngineering") or {}).get("topology"),
+                   "trafficEngineering.topology")]
+    for kind in ("anomalyDetection", "forecast"):
+        telemetry = (problem.get(kind) or {}).get("telemetry")
+        if not isinstance(telemetry, dict):
+            continue
+        _inline(telemetry, "csv", f"{kind}.telemetry", read_config_map)
+        topologies.append(((telemetry.get("generated") or {}).get("topology"),
+                           f"{kind}.telemetry.generated.topology"))
+    for topology, where in topologies:
+        if isinstance(topology, dict):
+            _inline(topology, "document", where, read_config_map)
     return out
+
+
+def _inline(section: dict[str, Any], key: str, where: str, read: ConfigMapReader) -> None:
+    """Replace ``section.configMapRef`` by ``section[key]`` = the text it names."""
+    ref = section.get("configMapRef")
+    if not isinstance(ref, dict):
+        return
+    try:
+        section[key] = read(str(ref.get("name")), str(ref.get("key")))
+    except KeyError as err:
+        raise KeyError(f"{where}.configMapRef: {err.args[0]}") from None
+    del section["configMapRef"]
 
 
 def problem_input_data(job: JobRef, work: str, recorded_job: Mapping[str, Any],

@@ -13,6 +13,7 @@ import time
 from collections.abc import Mapping
 
 from qbackbone.api.qpunode import QPUNode
+from qbackbone.core.circuits.bindings import BINDINGS_KEY, BindingsError, bind_rows
 from qbackbone.core.circuits.serialize import circuits_from_b64
 from qbackbone.core.execute.estimates import estimate_on_qpu
 from qbackbone.core.mitigation.readout import measured_qubits
@@ -33,10 +34,20 @@ class InputError(ValueError):
 def run_fragment(data: Mapping[str, str], pod: str | None) -> dict[str, str]:
     """The result data of a fragment: its circuits on its QPU, one backend call; an Estimator
     fragment (``estimator.json`` in its input) returns mitigated expectation values instead
-    of counts."""
+    of counts. With ``bindings.json`` the input holds one parametrised template and the
+    circuits are its rows of values bound (a detect job's kernel circuits)."""
     node = QPUNode.model_validate(json.loads(data["qpunode.json"]))
     qpu = build_fleet([node])[0]
     circuits = circuits_from_b64(data["circuits.qpy"])
+    bindings = data.get(BINDINGS_KEY)
+    if bindings is not None:
+        if len(circuits) != 1:
+            raise InputError(f"{BINDINGS_KEY} needs exactly one template circuit, got "
+                             f"{len(circuits)}")
+        try:
+            circuits = bind_rows(circuits[0], bindings)
+        except BindingsError as err:
+            raise InputError(str(err)) from None
     shots = json.loads(data["shots"])  # one count for all circuits, or one per circuit
     estimator = estimator_input(data, circuits)
     if estimator is not None:
@@ -47,9 +58,12 @@ def run_fragment(data: Mapping[str, str], pod: str | None) -> dict[str, str]:
     counts = qpu.executor.run(circuits, shots, seed) if circuits else []
     seconds = time.perf_counter() - start
     cal = qpu.descriptor.calibration
+    # bound rows share the template's gates and layout: one estimate and mapping serves all
+    distinct = circuits[:1] if bindings is not None else circuits
     fidelity = 1.0 if cal is None or not circuits else min(
-        estimate_success_probability(c, cal) for c in circuits)
-    measured = [(c.num_clbits, measured_qubits(c)) for c in circuits]
+        estimate_success_probability(c, cal) for c in distinct)
+    mapping = [(c.num_clbits, measured_qubits(c)) for c in distinct]
+    measured = mapping * len(circuits) if bindings is not None else mapping
     return fragment_result_data(qpu.name, qpu.descriptor.backend_name, counts, seconds, pod,
                                 started, started + seconds, fidelity, measured=measured)
 
@@ -100,6 +114,10 @@ def run_input(kube: Kube, namespace: str, name: str) -> str:
         qpu: str | None = out["qpu"]
     elif kind == "classical":
         out, qpu = run_classical_input(data, pod), None
+    elif kind == "analysis":
+        from qbackbone.k8s.analysis import run_analysis_input
+
+        out, qpu = run_analysis_input(data, pod), None
     elif kind == "problem":
         from qbackbone.k8s.problem import run_problem_input
 

@@ -62,6 +62,12 @@ def fidelity_template(qubits: int) -> tuple[QuantumCircuit, ParameterVector, Par
     return qc, x, y
 
 
+def circuits_per_call(qubits: int) -> int:
+    """Kernel circuits per backend call (one fragment pod in a cluster): as many as keep a
+    fragment's table of values (2 x qubits numbers per circuit) near 0.5 MB."""
+    return max(100, min(2000, 500_000 // (2 * qubits * 22 + 4)))
+
+
 Runner = Callable[[Sequence[QuantumCircuit], int], list[dict[str, int]]]
 """(circuits, shots) -> counts per circuit; the QPU's executor with the job's seed."""
 
@@ -85,33 +91,49 @@ def kernel_pairs(n: int, m: int, diagonal: int = 0) -> list[tuple[str, int, int]
             + [("diag", i, i) for i in range(min(diagonal, n))])
 
 
+def pair_rows(train: np.ndarray, test: np.ndarray,
+              pairs: Sequence[tuple[str, int, int]]) -> np.ndarray:
+    """The template's values for each pair: the left point (x), then the training point (y)."""
+    if not pairs:
+        return np.zeros((0, 2 * train.shape[1]))
+    left = np.array([test[i] if block == "test" else train[i] for block, i, _ in pairs])
+    return np.hstack([left, train[[j for _, _, j in pairs]]])
+
+
+def kernel_from_counts(pairs: Sequence[tuple[str, int, int]],
+                       counts: Sequence[dict[str, int]], n: int, m: int, qubits: int,
+                       shots: int) -> EstimatedKernel:
+    """The kernel blocks from the counts of the pairs' fidelity circuits (in their order):
+    each entry is the all-zeros frequency."""
+    if len(counts) != len(pairs):
+        raise ValueError(f"{len(counts)} counts for {len(pairs)} kernel circuits")
+    k_train, k_test = np.eye(n), np.zeros((m, n))
+    diag = np.ones(sum(1 for block, _, _ in pairs if block == "diag"))
+    zeros = "0" * qubits
+    for (block, i, j), got in zip(pairs, counts, strict=True):
+        p = got.get(zeros, 0) / max(1, sum(got.values()))
+        if block == "train":
+            k_train[i, j] = p
+            k_train[j, i] = p
+        elif block == "test":
+            k_test[i, j] = p
+        else:
+            diag[i] = p
+    return EstimatedKernel(k_train, k_test, len(pairs), shots, diag)
+
+
 def estimate_kernel(train: np.ndarray, test: np.ndarray, compiled: QuantumCircuit,
                     params: tuple[ParameterVector, ParameterVector], run: Runner, shots: int,
                     batch: int = 1000, diagonal: int = 0) -> EstimatedKernel:
     """Fidelity circuits (``compiled``: the template compiled for the QPU) run in batches."""
-    n, m, q = len(train), len(test), train.shape[1]
-    x, y = params
-    k_train, k_test = np.eye(n), np.zeros((m, n))
-    diag = np.ones(min(diagonal, n))
-    pairs = kernel_pairs(n, m, diagonal)
-    zeros = "0" * q
+    pairs = kernel_pairs(len(train), len(test), diagonal)
+    order = [*params[0], *params[1]]
+    counts: list[dict[str, int]] = []
     for lo in range(0, len(pairs), batch):
-        chunk = pairs[lo:lo + batch]
-        circuits = []
-        for block, i, j in chunk:
-            left = test[i] if block == "test" else train[i]
-            values = dict(zip(x, left, strict=True)) | dict(zip(y, train[j], strict=True))
-            circuits.append(compiled.assign_parameters(values))
-        for (block, i, j), counts in zip(chunk, run(circuits, shots), strict=True):
-            p = counts.get(zeros, 0) / max(1, sum(counts.values()))
-            if block == "train":
-                k_train[i, j] = p
-                k_train[j, i] = p
-            elif block == "test":
-                k_test[i, j] = p
-            else:
-                diag[i] = p
-    return EstimatedKernel(k_train, k_test, len(pairs), shots, diag)
+        rows = pair_rows(train, test, pairs[lo:lo + batch])
+        counts += run([compiled.assign_parameters(dict(zip(order, row, strict=True)))
+                       for row in rows], shots)
+    return kernel_from_counts(pairs, counts, len(train), len(test), train.shape[1], shots)
 
 
 def depolarizing_probability(diagonal: np.ndarray, qubits: int) -> float:

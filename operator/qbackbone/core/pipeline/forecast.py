@@ -11,6 +11,7 @@ that contain them; the holdout MASE of every method is reported.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.stats import norm
@@ -19,7 +20,7 @@ from qbackbone.api.conditions import ConditionType, Phase, Reason
 from qbackbone.api.policy import InvocationPolicy
 from qbackbone.api.problem import ProblemSolution
 from qbackbone.api.quantumjob import Decision, QuantumJobStatus, Result, RuleOutcome, Verification
-from qbackbone.api.telemetry import ForecastPoint, ForecastReport
+from qbackbone.api.telemetry import ForecastPoint, ForecastProblem, ForecastReport
 from qbackbone.core.errors import JobFailure
 from qbackbone.core.optimize.topology import ConfigMapReader
 from qbackbone.core.pipeline.detect import load_problem_telemetry
@@ -36,14 +37,28 @@ NAMES = {"SeasonalNaive": "seasonalNaive", "HoltWinters": "holtWinters",
          "QuantumReservoir": "quantumReservoir"}
 
 
-def run_forecast_job(run: JobRun, fleet: Sequence[QPU],
-                     policies: Mapping[str, InvocationPolicy], seed: int | None = None,
-                     read_config_map: ConfigMapReader | None = None) -> QuantumJobStatus:
-    """Reduce, decide, solve and verify a forecast job."""
+@dataclass(frozen=True)
+class ForecastInput:
+    """A forecast job reduced: its policy, the deadline left, and the target series."""
+
+    spec: ForecastProblem
+    policy: InvocationPolicy
+    remaining: float | None
+    target: str
+    series: np.ndarray
+
+
+def reduce_forecast(run: JobRun, policies: Mapping[str, InvocationPolicy],
+                    read_config_map: ConfigMapReader | None = None) -> ForecastInput:
+    """The target series' last ``history`` steps; JobFailure when it cannot be had (no such
+    target, too short a history) or the method contradicts the mode."""
     job = run.job
     assert job.spec.problem is not None and job.spec.problem.forecast is not None
     spec = job.spec.problem.forecast
     run.status.phase = Phase.DECIDING
+    if spec.method == "QuantumReservoir" and job.spec.execution.mode == "Classical":
+        raise JobFailure(Reason.INVALID_PROBLEM, "method QuantumReservoir with execution.mode "
+                         "Classical: choose one")
     with run.phase("reduce_seconds"):
         policy = resolve_policy(job, policies)
         remaining = deadline_remaining(job, run.now)
@@ -65,6 +80,16 @@ def run_forecast_job(run: JobRun, fleet: Sequence[QPU],
                              f"holdout); the series has {len(series)} (history {spec.history})")
     run.progress.step("reduce", f"{names[column]}: {len(series)} steps, season {spec.season}, "
                       f"horizon {spec.horizon}")
+    return ForecastInput(spec, policy, remaining, names[column], series)
+
+
+def run_forecast_job(run: JobRun, fleet: Sequence[QPU],
+                     policies: Mapping[str, InvocationPolicy], seed: int | None = None,
+                     read_config_map: ConfigMapReader | None = None) -> QuantumJobStatus:
+    """Reduce, decide, solve and verify a forecast job."""
+    reduced = reduce_forecast(run, policies, read_config_map)
+    job, spec, policy, series = run.job, reduced.spec, reduced.policy, reduced.series
+    remaining = reduced.remaining
     mode = job.spec.execution.mode
     rules: list[RuleOutcome] = []
     quantum_ok = record_rule(rules, "modeAllowsQuantum", mode, "not Classical",
@@ -72,9 +97,6 @@ def run_forecast_job(run: JobRun, fleet: Sequence[QPU],
     quantum_ok &= record_rule(rules, "methodAllowsQuantum", spec.method,
                               "Auto or QuantumReservoir",
                               spec.method in ("Auto", "QuantumReservoir"))
-    if spec.method == "QuantumReservoir" and mode == "Classical":
-        raise JobFailure(Reason.INVALID_PROBLEM, "method QuantumReservoir with execution.mode "
-                         "Classical: choose one")
     reservoir_seed = seed if seed is not None else policy.spec.scheduler.seed or 0
     methods: list[Method] = [SeasonalNaive(spec.season), HoltWinters(spec.season)]
     if quantum_ok:
@@ -119,7 +141,7 @@ def run_forecast_job(run: JobRun, fleet: Sequence[QPU],
     if not finite:
         raise JobFailure(Reason.VERIFICATION_FAILED, f"{chosen.method.name} produced "
                          "non-finite forecasts")
-    report = ForecastReport(target=names[column], method=chosen.method.name, why=why,
+    report = ForecastReport(target=reduced.target, method=chosen.method.name, why=why,
                             horizon=spec.horizon, season=spec.season, history=len(series),
                             interval=spec.interval, points=points,
                             holdout=[e.score for e in evaluated])

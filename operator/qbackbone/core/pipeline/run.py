@@ -16,7 +16,7 @@ from qbackbone.api.quantumjob import QuantumJob, QuantumJobStatus
 from qbackbone.core.learning import LearnedModel
 from qbackbone.core.pipeline.classical import finish_classical, run_classical_fallback
 from qbackbone.core.pipeline.decide import DecidedJob, decide_job
-from qbackbone.core.pipeline.detect import run_detect_job
+from qbackbone.core.pipeline.detect_solve import run_detect_job
 from qbackbone.core.pipeline.distributed import run_distributed
 from qbackbone.core.pipeline.forecast import run_forecast_job
 from qbackbone.core.pipeline.jobrun import guarded, start_job
