@@ -13,7 +13,7 @@ from tests.cluster.fixtures import run_kubectl
 
 REPO = Path(__file__).resolve().parents[2]
 GOOD_EXAMPLES = ["quickstart", "single-qpu", "classical", "distributed", "sampling", "optimize",
-                 "queue"]
+                 "queue", "detect-predict"]
 
 pytestmark = pytest.mark.cluster
 

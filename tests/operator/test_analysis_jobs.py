@@ -26,13 +26,14 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "detect-predict"
 TOPOLOGY = {"format": "graphml", "nodeAttribute": "label", "defaultCapacity": 9953,
             "configMapRef": {"name": "abilene-topology", "key": "Abilene.graphml"}}
 IDEAL = {"apiVersion": f"{G}/{V}", "kind": "InvocationPolicy",
-         "metadata": {"name": "detect-ideal"}, "spec": {"hardware": {"idealSimulators": "Allowed"}}}
+         "metadata": {"name": "detect-ideal-t"},
+         "spec": {"hardware": {"idealSimulators": "Allowed"}}}
 
 
 def detect_job(name: str, model: str, **detect: Any) -> dict[str, Any]:
     telemetry = {"generated": {"topology": TOPOLOGY, "seed": 5, "days": 8, "anomalies": 5}}
     return {"apiVersion": f"{G}/{V}", "kind": "QuantumJob", "metadata": {"name": name},
-            "spec": {"policyRef": {"name": "detect-ideal"}, "deadline": "600s",
+            "spec": {"policyRef": {"name": "detect-ideal-t"}, "deadline": "600s",
                      "problem": {"anomalyDetection": {
                          "telemetry": telemetry, "window": 6, "qubits": 3, "model": model,
                          "kernelShots": 1000, "maxTrainWindows": 12, **detect}}}}
@@ -171,3 +172,21 @@ def test_refusals_fail_the_job_before_any_pod(
     assert failed is not None and failed["reason"] == "InvalidProblem", failed
     assert says in failed["message"]
     assert pods_of(core, namespace, name) == []
+
+
+def test_the_examples_run_in_the_cluster(
+        api: client.ApiClient, namespace: str, fleet: tuple[str, ...], core: client.CoreV1Api,
+        abilene: str) -> None:
+    for name in ("detect-abilene.yaml", "forecast-geant.yaml"):
+        for doc in yaml.safe_load_all((EXAMPLES / name).read_text()):
+            create(api, namespace, doc)
+    detect = wait_job(api, namespace, "detect-abilene", timeout=400)
+    assert detect["status"]["phase"] == "Succeeded", condition(detect, "Failed")
+    detection = detect["status"]["result"]["solution"]["detection"]
+    baseline = max(b["f1"] for b in detection["baselines"])
+    assert detection["scores"]["f1"] >= baseline - 0.05, detection["baselines"]
+    forecast = wait_job(api, namespace, "forecast-geant", timeout=400)
+    assert forecast["status"]["phase"] == "Succeeded", condition(forecast, "Failed")
+    report = forecast["status"]["result"]["solution"]["forecast"]
+    chosen = next(h for h in report["holdout"] if h["method"] == report["method"])
+    assert chosen["mase"] < 1.0

@@ -41,7 +41,7 @@ from qbackbone.k8s.fragments import Need, Shares, Slot, SlotResult, Work
 class KernelSource:
     """A detect job's kernel circuits as fragments on the decision's QPU."""
 
-    def __init__(self, decided: DetectDecision) -> None:
+    def __init__(self, decided: DetectDecision, per_call: int | None = None) -> None:
         assert decided.qpu is not None
         self.decided = decided
         self.qpu = decided.qpu
@@ -50,7 +50,7 @@ class KernelSource:
         self.shots = decided.state.spec.kernel_shots
         self.pairs = kernel_pairs(len(self.inputs.train), len(self.inputs.test),
                                   self.inputs.diagonal)
-        self.per_call = circuits_per_call(self.qubits)
+        self.per_call = per_call or circuits_per_call(self.qubits)
         batches = max(1, math.ceil(len(self.pairs) / self.per_call))
         self.slots = [Slot(f"k{i}", f"kernel-{i}", self.qpu.name) for i in range(batches)]
         self._index = {slot.key: i for i, slot in enumerate(self.slots)}
