@@ -239,7 +239,7 @@ def run_slice_case(name: str, graph: nx.Graph, count: int, seed: int, iterations
                           "accepted": r.accepted, "rejected": r.rejected,
                           "mergedOverload": r.merged_overload,
                           "revenueAfter": r.revenue_after} for r in report.rounds]})
-    regions = make_regions(whole.graph, (), WIDTH, "site", seed, whole.weights())
+    regions = whole.regions(WIDTH, "site", seed)
     blocks = decompose_and_solve(whole, regions, ClassicalBlockSolver(1.0),
                                  Settings(WIDTH, iterations, budget, seed))
     limit = max(1.0, wall)

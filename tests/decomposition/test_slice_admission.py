@@ -21,7 +21,6 @@ from qbackbone.core.optimize.decompose import (
     SliceDecomposition,
     check_admission,
     decompose_and_solve,
-    make_regions,
 )
 from qbackbone.core.optimize.decompose.base import apply
 from qbackbone.core.optimize.decompose.reconcile import propose, reconcile, update_prices
@@ -201,7 +200,7 @@ def test_classical_blocks_reach_cp_sat_within_the_margin(count: int, seed: int,
     if not with_sites:  # no topology either: regions from the resource names alone
         del spec["topology"]
     whole = _whole(spec)
-    regions = make_regions(whole.graph, (), 8, "site", 0, whole.weights())
+    regions = whole.regions(8, "site")
     assert len(regions) >= 2
     assert {r.origin for r in regions} == {"attribute" if with_sites else "partition"}
     outcome = decompose_and_solve(whole, regions, ClassicalBlockSolver(1.0),
@@ -221,7 +220,7 @@ def test_classical_blocks_reach_cp_sat_within_the_margin(count: int, seed: int,
 def test_the_sub_problem_is_the_whole_problem_with_the_rest_fixed() -> None:
     spec = slice_spec(30, 6)
     whole = _whole(spec)
-    regions = make_regions(whole.graph, (), 8, "site", 0, whole.weights())
+    regions = whole.regions(8, "site")
     homes = whole.homes(regions)
     rng = np.random.default_rng(0)
     state = whole.initial()

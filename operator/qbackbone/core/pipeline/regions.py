@@ -40,7 +40,6 @@ from qbackbone.core.optimize.decompose import (
     TrafficDecomposition,
     cp_sat_reference,
     decompose_and_solve,
-    make_regions,
 )
 from qbackbone.core.optimize.features import qubo_features
 from qbackbone.core.optimize.problem import ProblemError, ProblemTooLarge, ReducedProblem
@@ -93,32 +92,33 @@ def plan_decomposition(job: QuantumJob, policy: InvocationPolicy, fleet: Sequenc
         return None
     limit = min(options.max_variables, max(q.descriptor.qubits for q in usable))
     try:
-        whole = _whole(problem.traffic_engineering, problem.slice_admission, read_config_map)
+        whole = _whole(problem.traffic_engineering, problem.slice_admission, read_config_map,
+                       limit)
     except ProblemTooLarge as err:
         raise JobFailure(Reason.INPUT_TOO_LARGE, str(err)) from None
     except ProblemError as err:
         raise JobFailure(Reason.INVALID_PROBLEM, str(err)) from None
-    if whole.problem.qubo.size <= limit or not whole.units:
+    if whole is None or not whole.units:
         return None
     width = min(options.decomposition.max_region_variables, limit)
-    attribute = options.decomposition.region_attribute
-    if isinstance(whole, TrafficDecomposition):
-        regions = make_regions(whole.problem.graph, whole.problem.free, width, attribute, seed)
-    else:
-        assert isinstance(whole, SliceDecomposition)
-        regions = make_regions(whole.graph, (), width, attribute, seed, whole.weights())
+    regions = whole.regions(width, options.decomposition.region_attribute, seed)
     return DecompositionPlan(whole, limit, width, regions)
 
 
 def _whole(traffic: TrafficEngineeringProblem | None, slices: SliceAdmissionProblem | None,
-           read_config_map: ConfigMapReader | None) -> Decomposable:
-    """The whole problem (no demand pinned), as the coordinator sees it."""
+           read_config_map: ConfigMapReader | None, limit: int) -> Decomposable | None:
+    """The whole problem (no demand pinned) as the coordinator sees it; None when its QUBO fits
+    `limit` variables (the job then takes the ordinary path: a slice topology is not read)."""
     if traffic is not None:
-        return TrafficDecomposition(reduce_traffic(traffic, None, read_config_map))
+        whole = reduce_traffic(traffic, None, read_config_map)
+        return None if whole.qubo.size <= limit else TrafficDecomposition(whole)
     assert slices is not None
+    admission = reduce_slices(slices)
+    if admission.qubo.size <= limit:
+        return None
     graph = (None if slices.topology is None
              else load_topology(slices.topology, read_config_map))
-    return SliceDecomposition(reduce_slices(slices), graph)
+    return SliceDecomposition(admission, graph)
 
 
 class RegionDecision(Protocol):

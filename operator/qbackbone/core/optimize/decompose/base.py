@@ -11,7 +11,7 @@ the reconciliation, the final repair and the CP-SAT reference are written once a
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -44,6 +44,23 @@ class SubProblem:
     def moves(self, whole: Decomposable, x: np.ndarray, state: State) -> dict[int, int]:
         """The whole-problem changes a sub-problem assignment asks for."""
         return whole.moves(self, x, state)
+
+
+def pack(units: Sequence[int], fits: Callable[[list[int]], bool]) -> list[list[int]]:
+    """Units, in order, in blocks: a block takes the next unit while `fits` holds, else a new
+    block starts (a unit that fits nowhere alone still gets a block of its own)."""
+    blocks: list[list[int]] = []
+    current: list[int] = []
+    for unit in units:
+        trial = [*current, unit]
+        if not current or fits(trial):
+            current = trial
+        else:
+            blocks.append(current)
+            current = [unit]
+    if current:
+        blocks.append(current)
+    return blocks
 
 
 def apply(state: State, moves: Mapping[int, int]) -> State:
@@ -98,6 +115,11 @@ class Decomposable(ABC):
     @abstractmethod
     def touches(self, unit: int) -> set[Key]:
         """Every resource a unit may use, whatever its choice."""
+
+    @abstractmethod
+    def regions(self, width: int, attribute: str | None, seed: int = 0) -> list[Region]:
+        """Regions from `attribute` on the nodes (sites), else a partition balanced to about
+        `width` variables per region (regions.make_regions)."""
 
     @abstractmethod
     def homes(self, regions: Sequence[Region]) -> list[int]:

@@ -21,9 +21,16 @@ import networkx as nx
 import numpy as np
 
 from qbackbone.api.problem import SliceAdmissionProblem
-from qbackbone.core.optimize.decompose.base import Decomposable, Key, Score, State, SubProblem
+from qbackbone.core.optimize.decompose.base import (
+    Decomposable,
+    Key,
+    Score,
+    State,
+    SubProblem,
+    pack,
+)
 from qbackbone.core.optimize.decompose.places import place_graph, resource_places
-from qbackbone.core.optimize.decompose.regions import Region
+from qbackbone.core.optimize.decompose.regions import Region, make_regions
 from qbackbone.core.optimize.limits import MIN_QUANTITY
 from qbackbone.core.optimize.qubo import LinearConstraint, Qubo
 from qbackbone.core.optimize.slices import SliceProblem, reduce_slices
@@ -106,6 +113,9 @@ class SliceDecomposition(Decomposable):
             out[place] = out.get(place, 0.0) + self.spec.slack_bits
         return out
 
+    def regions(self, width: int, attribute: str | None, seed: int = 0) -> list[Region]:
+        return make_regions(self.graph, (), width, attribute, seed, self.weights())
+
     def homes(self, regions: Sequence[Region]) -> list[int]:
         where = {n: k for k, r in enumerate(regions) for n in r.nodes}
         return [where[self.anchor(k)] for k in range(self.units)]
@@ -166,18 +176,7 @@ class SliceDecomposition(Decomposable):
         (with the fewest slack bits, one)."""
         movable = sorted((k for k in members if k not in self.unservable),
                          key=lambda k: (-self.spec.slices[k].revenue, k))
-        out: list[list[int]] = []
-        current: list[int] = []
-        for k in movable:
-            trial = [*current, k]
-            if not current or self._width(trial, state, reserve, 1) <= width:
-                current = trial
-            else:
-                out.append(current)
-                current = [k]
-        if current:
-            out.append(current)
-        return out
+        return pack(movable, lambda trial: self._width(trial, state, reserve, 1) <= width)
 
     def subproblem(self, region: int, block: int, members: Sequence[int], state: State,
                    reserve: Mapping[Key, float], width: int) -> SubProblem:

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from qbackbone.core.optimize.decompose.base import State, SubProblem, apply
+from qbackbone.core.optimize.decompose.base import State, SubProblem, apply, pack
 from qbackbone.core.optimize.routing import Edge, Layout, path_edges, plan_layout
 from qbackbone.core.optimize.traffic import TrafficProblem, build_traffic
 
@@ -79,18 +79,8 @@ def split_region(whole: TrafficProblem, demands: Sequence[int], routing: Routing
     A demand whose QUBO alone is wider than `width` gets a block of its own.
     """
     total = whole.loads(routing)
-    blocks: list[list[int]] = []
-    current: list[int] = []
-    for d in demands:
-        trial = [*current, d]
-        if not current or layout_for(whole, trial, routing, total, reserve).variables <= width:
-            current = trial
-        else:
-            blocks.append(current)
-            current = [d]
-    if current:
-        blocks.append(current)
-    return blocks
+    return pack(demands, lambda trial: layout_for(whole, trial, routing, total,
+                                                  reserve).variables <= width)
 
 
 def build_subproblem(whole: TrafficProblem, region: int, block: int, demands: Sequence[int],

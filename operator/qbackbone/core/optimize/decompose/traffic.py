@@ -10,7 +10,12 @@ from typing import ClassVar, cast
 import numpy as np
 
 from qbackbone.core.optimize.decompose.base import Decomposable, Key, Score, State, SubProblem
-from qbackbone.core.optimize.decompose.regions import Region, crosses_border, home_regions
+from qbackbone.core.optimize.decompose.regions import (
+    Region,
+    crosses_border,
+    home_regions,
+    make_regions,
+)
 from qbackbone.core.optimize.decompose.subproblems import (
     build_subproblem,
     score,
@@ -80,6 +85,9 @@ class TrafficDecomposition(Decomposable):
 
     def touches(self, unit: int) -> set[Key]:
         return set(self._touches[unit])
+
+    def regions(self, width: int, attribute: str | None, seed: int = 0) -> list[Region]:
+        return make_regions(self.problem.graph, self.problem.free, width, attribute, seed)
 
     def homes(self, regions: Sequence[Region]) -> list[int]:
         return home_regions(regions, self.problem.free)
