@@ -57,7 +57,10 @@ class Retention:
 class HistoryStore:
     """Finished jobs in a SQLite file (``:memory:`` for tests and replays)."""
 
-    def __init__(self, path: Path | str, retention: Retention | None = None) -> None:
+    def __init__(self, path: Path | str, retention: Retention | None = None,
+                 shared: bool = False) -> None:
+        """``shared``: the connection may be used from several threads (the operator's
+        handlers); the caller then serialises the calls."""
         self.path = str(path)
         self.retention = retention or Retention()
         if self.path != ":memory:":
@@ -65,7 +68,7 @@ class HistoryStore:
             folder.mkdir(parents=True, exist_ok=True, mode=0o700)
             if not Path(self.path).exists():
                 Path(self.path).touch(mode=0o600)
-        self._db = sqlite3.connect(self.path, timeout=10.0)
+        self._db = sqlite3.connect(self.path, timeout=10.0, check_same_thread=not shared)
         if self.path != ":memory:":
             self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
@@ -101,13 +104,20 @@ class HistoryStore:
         """Records stored."""
         return self.revision[0]
 
-    def recent(self, limit: int | None = None, policy: str | None = None) -> list[JobRecord]:
-        """The newest records first (of one policy when given)."""
+    def recent(self, limit: int | None = None, policy: str | None = None,
+               namespace: str | None = None) -> list[JobRecord]:
+        """The newest records first (of one policy, and of its namespace, when given)."""
         query = "SELECT record FROM jobs"
         args: list[object] = []
+        where = []
         if policy is not None:
-            query += " WHERE policy = ?"
+            where.append("policy = ?")
             args.append(policy)
+        if namespace is not None:
+            where.append("json_extract(record, '$.namespace') = ?")
+            args.append(namespace)
+        if where:
+            query += " WHERE " + " AND ".join(where)
         query += " ORDER BY finished_at DESC, id DESC"
         if limit is not None:
             query += " LIMIT ?"

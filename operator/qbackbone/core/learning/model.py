@@ -12,8 +12,9 @@ clamped to [1/maxCorrection, maxCorrection].
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from qbackbone.api.policy import LearningOptions
 from qbackbone.core.history.collect import SUCCESS_SCALE_RULE
@@ -113,6 +114,43 @@ class LearnedModel:
                 if value is not None:
                     out[f"{qpu}/{value.name}"] = round(value.value, 4)
         return out
+
+    def to_data(self) -> dict[str, Any]:
+        """A JSON-ready dict holding everything a decision reads from this model (options,
+        per-QPU values with their provenance, class outcomes), so that a decision recorded
+        with it is re-derived identically by :meth:`from_data`."""
+        return {"options": self.options.model_dump(mode="json", by_alias=True),
+                "qpus": {q: {k: None if v is None else asdict(v)
+                             for k, v in (("shotTime", ql.shot_time), ("setupTime", ql.setup_time),
+                                          ("success", ql.success))}
+                         for q, ql in sorted(self.qpus.items())},
+                "classes": {c: asdict(o) for c, o in sorted(self.classes.items())},
+                "jobs": self.jobs}
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> LearnedModel:
+        """The model :meth:`to_data` wrote (ValueError or TypeError when it is not one)."""
+        def value(raw: Any) -> Learned | None:
+            if raw is None:
+                return None
+            return Learned(name=str(raw["name"]), value=float(raw["value"]),
+                           samples=int(raw["samples"]), raw=float(raw["raw"]),
+                           method=str(raw.get("method", "")))
+
+        def outcomes(raw: Mapping[str, Any]) -> ClassOutcomes:
+            numbers = {k: None if raw.get(k) is None else float(raw[k]) for k in (
+                "quantum_rate", "classical_rate", "quantum_seconds", "classical_seconds",
+                "quantum_joules", "classical_joules")}
+            return ClassOutcomes(quantum_jobs=int(raw["quantum_jobs"]),
+                                 classical_jobs=int(raw["classical_jobs"]), **numbers)
+
+        return cls(options=LearningOptions.model_validate(data["options"]),
+                   qpus={str(q): QPULearning(value(v.get("shotTime")), value(v.get("setupTime")),
+                                             value(v.get("success")))
+                         for q, v in dict(data.get("qpus") or {}).items()},
+                   classes={str(c): outcomes(o)
+                            for c, o in dict(data.get("classes") or {}).items()},
+                   jobs=int(data.get("jobs", 0)))
 
 
 def _mean(pairs: list[tuple[float, float]]) -> float | None:
