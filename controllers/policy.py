@@ -1,15 +1,18 @@
 """InvocationPolicy: the Valid condition (an invalid spec is reported, never crashed on);
-jobs decided and quantum share from the jobs that name it (k8s.usage)."""
+jobs decided and quantum share from the jobs that name it (k8s.usage); the learned
+adjustments in use when it enables learning (k8s.history)."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import kopf
 
 from controllers.metrics import observed
 from qbackbone.k8s import GROUP, JOBS, POLICIES, VERSION
+from qbackbone.k8s.history import OperatorHistory
 from qbackbone.k8s.kube import Kube
 from qbackbone.k8s.qpunodes import policy_status
 from qbackbone.k8s.scheduler_policy import SchedulerPolicy
@@ -37,8 +40,13 @@ def reconcile_policy(body: kopf.Body, name: str, namespace: str | None, memo: ko
 
 @kopf.on.startup()
 def start_policy_use(memo: kopf.Memo, **_: Any) -> None:
-    """Track decided jobs and policies; a thread writes jobsDecided and quantumShare."""
-    memo.policy_use = PolicyUse()
+    """Track decided jobs and policies; a thread writes jobsDecided, quantumShare and
+    learnedAdjustments (from the job history controllers.setup opened)."""
+    def learned(namespace: str, body: Mapping[str, Any]) -> dict[str, float] | None:
+        history: OperatorHistory | None = memo.get("history")  # opened by setup.configure
+        return None if history is None else history.adjustments(namespace, body)
+
+    memo.policy_use = PolicyUse(learned)
     memo.policy_use_loop = StatusLoop("policy-use", memo.policy_use.writes,
                                       lambda: memo.get("kube"), USAGE_INTERVAL_SECONDS)
     memo.policy_use_loop.start()

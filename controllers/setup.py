@@ -11,6 +11,7 @@ import kopf
 
 from controllers.quantumjob import RESULTS
 from qbackbone.k8s.builders import WorkerConfig
+from qbackbone.k8s.history import OperatorHistory
 from qbackbone.k8s.jobflow import JobReconciler, warm_up
 from qbackbone.k8s.kube import Kube, load_api_client
 from qbackbone.k8s.queue import FleetQueue
@@ -37,7 +38,9 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     seed = memo.get("seed")
     queue = FleetQueue(lookahead=memo.get("lookahead", 2.0), seed=seed or 0,
                        on_plan=metrics.joint_plan_made)
-    memo.jobs = JobReconciler(memo.kube, worker, seed, queue)
+    # The job history ($QBACKBONE_HISTORY; none: nothing recorded or learned, k8s.history).
+    memo.history = OperatorHistory.from_env()
+    memo.jobs = JobReconciler(memo.kube, worker, seed, queue, memo.history)
     # The joint plan follows this policy's spec.scheduler (controllers.policy.policy_seen).
     memo.scheduler_policy = SchedulerPolicy(
         memo.get("scheduler_policy_ref") or SchedulerPolicyRef(), queue)
@@ -46,7 +49,10 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
 
 @kopf.on.cleanup()
 def close(memo: kopf.Memo, **_: Any) -> None:
-    """Close the API client."""
+    """Close the job history and the API client."""
+    history: OperatorHistory | None = memo.get("history")
+    if history is not None:
+        history.close()
     kube = memo.get("kube")
     if kube is not None:
         kube.api.close()

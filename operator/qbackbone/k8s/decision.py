@@ -3,6 +3,8 @@
 ``decide_job`` is deterministic given the job, the QPUNodes, the policy, the clock and the seed
 (transpilation is seeded), so an operator that restarts re-derives the same ``DecidedJob``
 from this record, with the same fragments and shares, whatever the fleet looks like by then.
+What the policy had learned from the job history (``learned.json``, issue 20) is part of the
+record too: a later history teaches other values, the recorded decision keeps its own.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from qbackbone.core.learning import LearnedModel
 from qbackbone.core.pipeline import (
     DecidedJob,
     DecidedProblem,
@@ -29,7 +32,8 @@ from qbackbone.k8s.objects import job_from_body, policies, qpunodes
 
 @dataclass(frozen=True)
 class DecisionRecord:
-    """The job (trimmed), the Ready QPUNodes, the policy (None: built-in), the clock, the seed."""
+    """The job (trimmed), the Ready QPUNodes, the policy (None: built-in), the clock, the seed,
+    and what the policy had learned (None: learning off, or no history)."""
 
     job: dict[str, Any]
     fleet: list[dict[str, Any]]
@@ -37,6 +41,7 @@ class DecisionRecord:
     now: datetime
     seed: int | None
     shortcut: bool | None = None  # problem jobs: the timed classical-shortcut rule's outcome
+    learned: LearnedModel | None = None
 
     @property
     def stamp(self) -> str:
@@ -49,15 +54,20 @@ class DecisionRecord:
                 "fleet.json": json.dumps(self.fleet, sort_keys=True, default=str),
                 "policy.json": json.dumps(self.policy, sort_keys=True, default=str),
                 "now": self.stamp, "seed": json.dumps(self.seed),
-                "shortcut": json.dumps(self.shortcut)}
+                "shortcut": json.dumps(self.shortcut),
+                "learned.json": json.dumps(None if self.learned is None
+                                           else self.learned.to_data(), sort_keys=True)}
 
     @classmethod
     def from_data(cls, data: Mapping[str, str]) -> DecisionRecord:
-        """The record stored by :meth:`to_data`."""
+        """The record stored by :meth:`to_data` (one written before learning was recorded
+        has no ``learned.json``: nothing learned)."""
+        learned = json.loads(data.get("learned.json", "null"))
         return cls(job=json.loads(data["job.json"]), fleet=json.loads(data["fleet.json"]),
                    policy=json.loads(data["policy.json"]), now=datetime.fromisoformat(data["now"]),
                    seed=json.loads(data["seed"]),
-                   shortcut=json.loads(data.get("shortcut", "null")))
+                   shortcut=json.loads(data.get("shortcut", "null")),
+                   learned=None if learned is None else LearnedModel.from_data(learned))
 
     def start(self, progress: Progress | None = None) -> JobRun:
         """A fresh run of the recorded job at the recorded clock."""
@@ -71,7 +81,7 @@ class DecisionRecord:
     def decide(self, run: JobRun) -> DecidedJob:
         """Reduce, assess and decide exactly as recorded; JobFailure when refused."""
         fleet = build_fleet(qpunodes(self.fleet))
-        return decide_job(run, fleet, policies(self._named_policy()), self.seed)
+        return decide_job(run, fleet, policies(self._named_policy()), self.seed, self.learned)
 
     def decide_problem(self, run: JobRun) -> tuple[DecisionRecord, DecidedProblem]:
         """A problem job's decision; the record returned also holds the outcome of the timed

@@ -115,17 +115,21 @@ def job_decision(job: Mapping[str, Any]) -> tuple[str, str] | None:
     return str(policy), str(path)
 
 
-def policy_usage(stored: Mapping[str, Any] | None,
-                 paths: Iterable[str]) -> InvocationPolicyStatus | None:
+def policy_usage(stored: Mapping[str, Any] | None, paths: Iterable[str],
+                 learned: Mapping[str, float] | None = None) -> InvocationPolicyStatus | None:
     """The stored status with ``jobsDecided`` and ``quantumShare`` from the decided paths of
-    the policy's jobs; None while the policy controller has not written a status yet."""
+    the policy's jobs (and ``learnedAdjustments`` when given); None while the policy
+    controller has not written a status yet."""
     old = parse_status(InvocationPolicyStatus, stored)
     if old is None or old.observed_generation is None:
         return None
     paths = list(paths)
     quantum = sum(1 for p in paths if p in QUANTUM_PATHS)
     share = round(quantum / len(paths), 4) if paths else 0.0
-    return old.model_copy(update={"jobs_decided": len(paths), "quantum_share": share})
+    update: dict[str, Any] = {"jobs_decided": len(paths), "quantum_share": share}
+    if learned is not None:
+        update["learned_adjustments"] = dict(learned)
+    return old.model_copy(update=update)
 
 
 
@@ -177,13 +181,20 @@ class QPULoad:
         return out
 
 
-class PolicyUse:
-    """The decided jobs and policy statuses seen so far (thread-safe)."""
+Learned = Callable[[str, Mapping[str, Any]], Mapping[str, float] | None]
 
-    def __init__(self) -> None:
+
+class PolicyUse:
+    """The decided jobs and policy statuses seen so far (thread-safe); with ``learned``
+    (namespace, policy body -> its learned adjustments, k8s.history) also each policy's
+    ``learnedAdjustments``."""
+
+    def __init__(self, learned: Learned | None = None) -> None:
         self._lock = threading.Lock()
         self._jobs: dict[str, tuple[str, str, str]] = {}  # uid -> (namespace, policy, path)
         self._policies: dict[tuple[str, str], Mapping[str, Any] | None] = {}
+        self._bodies: dict[tuple[str, str], Mapping[str, Any]] = {}  # metadata and spec
+        self.learned = learned
 
     def see_job(self, uid: str, namespace: str, job: Mapping[str, Any] | None) -> None:
         """A QuantumJob event (None: deleted)."""
@@ -199,18 +210,27 @@ class PolicyUse:
         with self._lock:
             if body is None:
                 self._policies.pop((namespace, name), None)
+                self._bodies.pop((namespace, name), None)
             else:
                 self._policies[(namespace, name)] = body.get("status")
+                self._bodies[(namespace, name)] = {"metadata": {"name": name},
+                                                   "spec": body.get("spec") or {}}
 
     def writes(self) -> list[StatusWrite]:
-        """New statuses of the policies whose jobs decided or quantum share changed."""
+        """New statuses of the policies whose jobs decided, quantum share or learned
+        adjustments changed."""
         with self._lock:
             jobs, policies = list(self._jobs.values()), dict(self._policies)
+            bodies = dict(self._bodies)
         out = []
         for (namespace, name), stored in policies.items():
             paths = [path for ns, policy, path in jobs if (ns, policy) == (namespace, name)]
-            new = policy_usage(stored, paths)
-            if new is not None and _differs(stored, new, "jobsDecided", "quantumShare"):
+            body = bodies.get((namespace, name))
+            learned = (self.learned(namespace, body)
+                       if self.learned is not None and body is not None else None)
+            new = policy_usage(stored, paths, learned)
+            if new is not None and _differs(stored, new, "jobsDecided", "quantumShare",
+                                            "learnedAdjustments"):
                 out.append(StatusWrite(POLICIES, namespace, name, stored, new))
         return out
 
