@@ -58,6 +58,11 @@ def test_verify_script_fails_on_crd_drift(k8s_bin_dir: Path, tmp_path: Path) -> 
     ("draDriver.enable=true", "at '/draDriver': additional properties 'enable' not allowed"),
     ("metrics.serviceMonitor.enabled=true",
      "metrics.serviceMonitor.enabled needs metrics.enabled: true"),
+    ("history.maxAge=1w", "at '/history/maxAge'"),
+    ("history.maxJobs=0", "at '/history/maxJobs': minimum: got 0, want 1"),
+    ("history.size=lots", "at '/history/size'"),
+    ("history.storageClassName=Not_A_Class", "at '/history/storageClassName'"),
+    ("history.enable=false", "at '/history': additional properties 'enable' not allowed"),
 ])
 def test_wrong_values_are_rejected_with_the_path(k8s_bin_dir: Path, setting: str,
                                                  message: str) -> None:
@@ -205,3 +210,61 @@ def test_the_scheduler_policy_is_the_charts_policy_unless_named(k8s_bin_dir: Pat
     assert "--scheduler-policy=team-a/cluster" in args("invocationPolicy.namespace=team-a",
                                                         "invocationPolicy.name=cluster")
     assert "--scheduler-policy=ops/main" in args("operator.schedulerPolicy=ops/main")
+
+
+def _operator_and_claims(k8s_bin_dir: Path, *settings: str) -> tuple[dict, list[dict]]:
+    docs = documents(render(k8s_bin_dir, *(a for s in settings for a in ("--set", s))))
+    (deploy,) = [d for d in docs if d["kind"] == "Deployment"
+                 and d["metadata"]["name"] == "qbackbone-operator"]
+    return deploy["spec"]["template"]["spec"], [
+        d for d in docs if d["kind"] == "PersistentVolumeClaim"]
+
+
+def test_history_is_a_claim_mounted_in_the_non_root_operator(k8s_bin_dir: Path) -> None:
+    """history.enabled (default): a ReadWriteOnce claim of history.size mounted at
+    /var/lib/qbackbone, QBACKBONE_HISTORY naming the file on it, retention from the values,
+    and fsGroup making the volume writable by the non-root operator."""
+    pod, claims = _operator_and_claims(k8s_bin_dir)
+    (claim,) = claims
+    assert claim["metadata"]["name"] == "qbackbone-history"
+    assert claim["metadata"]["namespace"] == "qbackbone-system"
+    assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
+    assert claim["spec"]["resources"] == {"requests": {"storage": "1Gi"}}
+    assert "storageClassName" not in claim["spec"]  # the cluster's default class
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["fsGroup"] == pod["securityContext"]["runAsGroup"] == 10001
+    assert {"name": "history", "persistentVolumeClaim": {"claimName": "qbackbone-history"}} \
+        in pod["volumes"]
+    (container,) = pod["containers"]
+    assert {"name": "history", "mountPath": "/var/lib/qbackbone"} in container["volumeMounts"]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env["QBACKBONE_HISTORY"] == "/var/lib/qbackbone/history.sqlite3"
+    assert (env["QBACKBONE_HISTORY_MAX_AGE"], env["QBACKBONE_HISTORY_MAX_JOBS"]) == (
+        "30d", "10000")
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+
+
+def test_history_values_reach_the_claim_and_the_operator(k8s_bin_dir: Path) -> None:
+    pod, claims = _operator_and_claims(
+        k8s_bin_dir, "history.size=5Gi", "history.storageClassName=fast-ssd",
+        "history.maxAge=7d", "history.maxJobs=2500")
+    (claim,) = claims
+    assert claim["spec"]["storageClassName"] == "fast-ssd"
+    assert claim["spec"]["resources"]["requests"]["storage"] == "5Gi"
+    env = {e["name"]: e["value"] for e in pod["containers"][0]["env"]}
+    assert (env["QBACKBONE_HISTORY_MAX_AGE"], env["QBACKBONE_HISTORY_MAX_JOBS"]) == (
+        "7d", "2500")
+    from qbackbone.k8s.history import retention_from_env  # the operator reads them so
+    retention = retention_from_env(env)
+    assert (retention.max_age_seconds, retention.max_jobs) == (7 * 86_400.0, 2500)
+
+
+def test_history_disabled_has_no_claim_and_no_history(k8s_bin_dir: Path) -> None:
+    pod, claims = _operator_and_claims(k8s_bin_dir, "history.enabled=false")
+    assert claims == []
+    assert [v["name"] for v in pod["volumes"]] == ["tmp"]
+    (container,) = pod["containers"]
+    assert [m["mountPath"] for m in container["volumeMounts"]] == ["/tmp"]
+    assert not [e for e in container["env"] if e["name"].startswith("QBACKBONE_HISTORY")]
+    dev = documents(render(k8s_bin_dir, "-f", str(CHART / "values-dev.yaml")))
+    assert not [d for d in dev if d["kind"] == "PersistentVolumeClaim"]  # no provisioner there
