@@ -166,30 +166,45 @@ class QipBlockSolver:
         return JobRun(child, SilentProgress(), self.run.now)
 
     def __call__(self, sub: SubProblem, region: Region, seed: int) -> BlockResult:
-        problem = sub.problem
-        for qpus in self._fleets_for(region, problem.qubo.size):
+        child, decided = self.decide_block(sub, region, seed)
+        if decided.circuit_job is None:
+            return classical_block(child, sub.problem, seed)
+        return sampled_block(sub.problem, decided, execute_single_qpu(decided.circuit_job))
+
+    def decide_block(self, sub: SubProblem, region: Region, seed: int
+                     ) -> tuple[JobRun, RegionDecision]:
+        """The QIP's decision on the sub-QUBO's QAOA circuit (site QPUs first)."""
+        for qpus in self._fleets_for(region, sub.problem.qubo.size):
             child = self._child(sub, region)
-            decided = self.decide(child, problem, seed, qpus)
+            decided = self.decide(child, sub.problem, seed, qpus)
             if decided.circuit_job is not None:
                 break
-        if decided.circuit_job is None:
-            why = child.status.decision.message if child.status.decision else ""
-            raw = solve_qubo_classically(problem, REGION_CLASSICAL_SECONDS, seed)
-            chosen = refine(problem, raw.x)
-            return BlockResult(chosen.x, raw.method, "Classical", method=raw.method,
-                               note=why)
-        circuit_job = decided.circuit_job
-        outcomes = execute_single_qpu(circuit_job)
-        counts, mitigation = _ranked_counts(circuit_job, outcomes)
-        outcome = best_of_samples(problem, counts)
-        shots = sum(sum(c.values()) for share in outcomes.counts.values() for c in share)
-        qpu = circuit_job.qip.shares[0].qpu
-        by_name = {a.descriptor.name: a for a in circuit_job.assessments}
-        noisy = any(not by_name[s.qpu].descriptor.ideal for s in circuit_job.qip.shares)
-        return BlockResult(outcome.best.x, "qaoa", "SingleQPU", qpu=qpu,
-                           backend=by_name[qpu].descriptor.backend_name, method=decided.method,
-                           shots=shots, noisy=noisy, mitigation=mitigation,
-                           feasible_before_repair=outcome.feasible_before)
+        return child, decided
+
+
+def classical_block(child: JobRun, problem: ReducedProblem, seed: int) -> BlockResult:
+    """A sub-QUBO the QIP sent classical, solved exactly within REGION_CLASSICAL_SECONDS."""
+    why = child.status.decision.message if child.status.decision else ""
+    raw = solve_qubo_classically(problem, REGION_CLASSICAL_SECONDS, seed)
+    chosen = refine(problem, raw.x)
+    return BlockResult(chosen.x, raw.method, "Classical", method=raw.method, note=why)
+
+
+def sampled_block(problem: ReducedProblem, decided: RegionDecision,
+                  outcomes: ShareOutcomes) -> BlockResult:
+    """A sub-QUBO's QAOA samples (as the QPUs returned them) decoded, repaired, ranked."""
+    circuit_job = decided.circuit_job
+    assert circuit_job is not None
+    counts, mitigation = _ranked_counts(circuit_job, outcomes)
+    outcome = best_of_samples(problem, counts)
+    shots = sum(sum(c.values()) for share in outcomes.counts.values() for c in share)
+    qpu = circuit_job.qip.shares[0].qpu
+    by_name = {a.descriptor.name: a for a in circuit_job.assessments}
+    noisy = any(not by_name[s.qpu].descriptor.ideal for s in circuit_job.qip.shares)
+    return BlockResult(outcome.best.x, "qaoa", "SingleQPU", qpu=qpu,
+                       backend=by_name[qpu].descriptor.backend_name, method=decided.method,
+                       shots=shots, noisy=noisy, mitigation=mitigation,
+                       feasible_before_repair=outcome.feasible_before)
 
 
 def _ranked_counts(circuit_job: DecidedJob, outcomes: ShareOutcomes
@@ -218,10 +233,23 @@ def run_decomposed(run: JobRun, plan: DecompositionPlan, fleet: Sequence[QPU],
                    policies: Mapping[str, InvocationPolicy], seed: int | None,
                    decide: DecideRegion) -> QuantumJobStatus:
     """Decide, solve by region, reconcile, repair and verify the whole decision."""
-    job = run.job
-    policy = resolve_policy(job, policies)
+    policy = resolve_policy(run.job, policies)
+    settings, remaining = decide_decomposed(run, plan, policy, seed)
+    solver = QipBlockSolver(run, fleet, decide,
+                            policy.spec.hardware.ideal_simulators == "Fallback")
+    with run.phase("execute_seconds"):
+        outcome = decompose_and_solve(plan.whole, plan.regions, solver, settings,
+                                      lambda text: run.progress.step("execute", text))
+    executed(run, outcome)
+    return verify_decomposition(run, plan, outcome, policy, remaining)
+
+
+def decide_decomposed(run: JobRun, plan: DecompositionPlan, policy: InvocationPolicy,
+                      seed: int | None) -> tuple[Settings, float | None]:
+    """The Distributed decision in the status, and the coordinator's settings (its time
+    budget at most half the deadline left); also the deadline left."""
     options = policy.spec.optimization
-    remaining = deadline_remaining(job, run.now)
+    remaining = deadline_remaining(run.job, run.now)
     whole = plan.whole
     features = qubo_features(whole.problem.qubo)
     rules: list[RuleOutcome] = []
@@ -247,21 +275,22 @@ def run_decomposed(run: JobRun, plan: DecompositionPlan, fleet: Sequence[QPU],
     settings = Settings(plan.width, options.decomposition.iterations, budget,
                         seed if seed is not None else policy.spec.scheduler.seed or 0)
     run.status.phase = Phase.RUNNING
-    solver = QipBlockSolver(run, fleet, decide,
-                            policy.spec.hardware.ideal_simulators == "Fallback")
-    with run.phase("execute_seconds"):
-        outcome = decompose_and_solve(whole, plan.regions, solver, settings,
-                                      lambda text: run.progress.step("execute", text))
+    return settings, remaining
+
+
+def executed(run: JobRun, outcome: Decomposition) -> None:
+    """The Executed condition: how many sub-QUBOs, rounds, QPU samples."""
     quantum = [b for b in outcome.blocks if b.result.path == "SingleQPU"]
     run.condition(ConditionType.EXECUTED, True, Reason.FRAGMENTS_COMPLETED,
                   f"{len(outcome.blocks)} regional sub-QUBOs in {len(outcome.rounds)} round(s): "
                   f"{len(quantum)} sampled on QPUs, {len(outcome.blocks) - len(quantum)} "
                   "solved classically")
-    return _verify(run, plan, outcome, policy, remaining)
 
 
-def _verify(run: JobRun, plan: DecompositionPlan, outcome: Decomposition,
-            policy: InvocationPolicy, remaining: float | None) -> QuantumJobStatus:
+def verify_decomposition(run: JobRun, plan: DecompositionPlan, outcome: Decomposition,
+                         policy: InvocationPolicy, remaining: float | None) -> QuantumJobStatus:
+    """Every constraint, an independent recomputation, CP-SAT on the whole problem in the
+    time the decomposition took (``outcome.seconds``) for the ratio; the report."""
     whole, problem = plan.whole, plan.whole.problem
     options = policy.spec.optimization
     run.status.phase = Phase.RECONSTRUCTING
