@@ -228,20 +228,30 @@ def test_the_sub_problem_is_the_whole_problem_with_the_rest_fixed() -> None:
         trial = apply(state, {int(k): 1})
         if not whole.overloaded(trial):
             state = trial
-    members = [k for k, h in enumerate(homes) if h == homes[0]]
-    block = whole.blocks(members, state, {}, 8)[0]
-    sub = whole.subproblem(homes[0], 0, block, state, {}, 8)
-    assert sub.variables <= 8
-    for combo in itertools.product((0, 1), repeat=len(block)):
-        x = sub.problem.encode([p for p, v in enumerate(combo) if v])
-        moved = apply(state, sub.moves(whole, x, state))
-        assert [moved[k] for k in block] == list(combo)
-        sub_ok = not sub.problem.violations(x)
-        whole_ok = not whole.problem.violations(whole.encode(moved))
-        assert sub_ok == whole_ok
-        assert -whole.score(moved)[1] == pytest.approx(
-            sub.problem.objective(x) + sum(spec["slices"][k]["revenue"]
-                                           for k, v in enumerate(state) if v and k not in block))
+    capacity = {r["name"]: r["capacity"] for r in spec["resources"]}
+    blocked_by_others = 0  # combos that fit the capacities alone, not with the rest admitted
+    for region in sorted(set(homes)):
+        members = [k for k, h in enumerate(homes) if h == region]
+        for b, block in enumerate(whole.blocks(members, state, {}, 8)):
+            sub = whole.subproblem(region, b, block, state, {}, 8)
+            assert sub.variables <= 8
+            for combo in itertools.product((0, 1), repeat=len(block)):
+                x = sub.problem.encode([p for p, v in enumerate(combo) if v])
+                moved = apply(state, sub.moves(whole, x, state))
+                assert [moved[k] for k in block] == list(combo)
+                sub_ok = not sub.problem.violations(x)
+                whole_ok = not whole.problem.violations(whole.encode(moved))
+                assert sub_ok == whole_ok
+                alone: dict[str, float] = {}
+                for k, v in zip(block, combo, strict=True):
+                    for r, a in spec["slices"][k]["demands"].items():
+                        alone[r] = alone.get(r, 0.0) + a * v
+                blocked_by_others += all(v <= capacity[r] for r, v in alone.items()) \
+                    and not whole_ok
+                assert -whole.score(moved)[1] == pytest.approx(
+                    sub.problem.objective(x) + sum(spec["slices"][k]["revenue"] for k, v
+                                                   in enumerate(state) if v and k not in block))
+    assert blocked_by_others > 0  # the other admitted requests' use is what limits the block
 
 
 def test_reconciliation_keeps_one_of_two_requests_that_collide_on_a_border_link() -> None:
