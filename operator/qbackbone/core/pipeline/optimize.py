@@ -49,7 +49,7 @@ from qbackbone.core.pipeline.reduce import (
     deadline_remaining,
     resolve_policy,
 )
-from qbackbone.core.pipeline.regions import plan_decomposition, run_decomposed
+from qbackbone.core.pipeline.regions import DecideRegion, plan_decomposition, run_decomposed
 from qbackbone.core.pipeline.single import execute_single_qpu
 from qbackbone.core.qip.engine import record_rule
 from qbackbone.core.qpus.fleet import QPU
@@ -133,19 +133,23 @@ def run_problem_job(run: JobRun, fleet: Sequence[QPU], policies: Mapping[str, In
     policy = resolve_policy(run.job, policies)
     plan = plan_decomposition(run.job, policy, fleet, read_config_map, seed or 0)
     if plan is not None:
-        remaining, shots = deadline_remaining(run.job, run.now), problem_shots(run.job, policy)
-
-        def decide_region(child: JobRun, problem: ReducedProblem, region_seed: int,
-                          qpus: Sequence[QPU]) -> DecidedProblem:
-            """A regional sub-QUBO's QAOA circuit through the QIP (no problem rules)."""
-            return _decide_quantum(ProblemRun(child, policy, problem, qubo_features(
-                problem.qubo), remaining, region_seed, shots), qpus)
-
-        return run_decomposed(run, plan, fleet, policies, seed, decide_region)
+        return run_decomposed(run, plan, fleet, policies, seed, region_decider(run, policy))
     decided = decide_problem(run, fleet, policies, seed, read_config_map)
     if decided.circuit_job is None:
         return finish_problem_classically(decided, solve_problem_classically(decided))
     return finish_problem_samples(decided, execute_single_qpu(decided.circuit_job).counts)
+
+
+def region_decider(run: JobRun, policy: InvocationPolicy) -> DecideRegion:
+    """How a regional sub-QUBO's QAOA circuit is decided: through the QIP, with the job's
+    shots and deadline, without the whole-problem rules."""
+    remaining, shots = deadline_remaining(run.job, run.now), problem_shots(run.job, policy)
+
+    def decide_region(child: JobRun, problem: ReducedProblem, region_seed: int,
+                      qpus: Sequence[QPU]) -> DecidedProblem:
+        return _decide_quantum(ProblemRun(child, policy, problem, qubo_features(
+            problem.qubo), remaining, region_seed, shots), qpus)
+    return decide_region
 
 
 def _reduce(run: JobRun, policies: Mapping[str, InvocationPolicy], seed: int | None,
