@@ -43,6 +43,12 @@ from qbackbone.k8s.admission import (
     committed_work,
     waiting_message,
 )
+from qbackbone.k8s.analysis import (
+    AnalysisJob,
+    analysis_input_data,
+    analysis_kind,
+    decide_analysis,
+)
 from qbackbone.k8s.availability import QPUView
 from qbackbone.k8s.builders import (
     JobRef,
@@ -56,7 +62,9 @@ from qbackbone.k8s.decision import DecisionRecord
 from qbackbone.k8s.dispatch import Dispatcher, deadline_at, deadline_text, stop_pods
 from qbackbone.k8s.events import Event
 from qbackbone.k8s.failures import EXITS, TRANSIENT, failure_of
-from qbackbone.k8s.fragments import CutSource, FragmentSource, cut_plan
+from qbackbone.k8s.fragments import CutSource, FragmentSource, SlotResult, cut_plan
+from qbackbone.k8s.history import OperatorHistory
+from qbackbone.k8s.kernel import KernelSource
 from qbackbone.k8s.kube import Kube
 from qbackbone.k8s.kueue import QUEUE_LABEL
 from qbackbone.k8s.names import (
@@ -79,6 +87,7 @@ from qbackbone.k8s.problem import (
 )
 from qbackbone.k8s.queue import Committed, FleetQueue, Waiting
 from qbackbone.k8s.queueing import PodGroup, admission, kueue_gated, pod_group
+from qbackbone.k8s.regions import ROUND_ROLE, RegionFlow, RoundSource, derive_regions, round_name
 from qbackbone.k8s.results import classical_outcome, seconds
 from qbackbone.k8s.single import SingleSource
 from qbackbone.k8s.status import TERMINAL, failed_job_status, parse_status, write_status
@@ -121,27 +130,56 @@ class Active:
     fragments: Dispatcher | None = None  # ... and their pods, once admitted
     admission: AdmissionRecord | None = None  # what the joint plan admitted it with
     plan_data: dict[str, str] | None = None  # the cut plan record of a Distributed decision
+    analysis: AnalysisJob | None = None  # detect and forecast jobs (k8s.analysis)
+    regions: RegionFlow | None = None  # problem jobs decomposed by region (k8s.regions)
+    done: QuantumJobStatus | None = None  # a decomposed job's final status, to write
 
     @property
     def run(self) -> JobRun:
         """The run whose status this job's reconciles write."""
+        if self.analysis is not None:
+            return self.analysis.run
+        if self.regions is not None:
+            return self.regions.run
         if self.decided is not None:
             return self.decided.run
         assert self.problem is not None
         return self.problem.state.run
 
     @property
+    def remaining(self) -> float | None:
+        """Seconds from the decision to the job's deadline; None: none."""
+        return (self.analysis.remaining if self.analysis is not None
+                else self.regions.remaining if self.regions is not None
+                else self.decided.reduced.deadline_remaining if self.decided is not None
+                else self.problem.state.remaining if self.problem is not None else None)
+
+    @property
     def deadline_at(self) -> float | None:
         """Unix seconds of the job's deadline (creation + spec.deadline); None: none."""
-        remaining = (self.decided.reduced.deadline_remaining if self.decided is not None
-                     else self.problem.state.remaining if self.problem is not None else None)
-        return deadline_at(self.record.now, remaining)
+        return deadline_at(self.record.now, self.remaining)
+
+    @property
+    def admission_record(self) -> str:
+        """The admission ConfigMap's name: one per round of a decomposed job."""
+        name = admission_name(self.run.job.metadata.name)
+        if isinstance(self.source, RoundSource):
+            return f"{name}-r{self.source.round}"
+        return name
 
 
 def _derive(record: DecisionRecord, run: JobRun) -> tuple[DecisionRecord, Active]:
     """Decide the recorded job (JobFailure when refused); a problem job's record comes back
     with the outcome of its timed rule, to be stored."""
+    if analysis_kind(record.job) is not None:
+        analysis = decide_analysis(record.job, record.fleet, record.policy, record.seed, run)
+        kernel = analysis.detect.state.kernel_job if analysis.detect and analysis.quantum else None
+        return record, Active(record.stamp, record, kernel, analysis=analysis)
     if record.is_problem:
+        regions = derive_regions(run, record.fleet, record.policy, record.seed,
+                                 record.now.timestamp())
+        if regions is not None:
+            return record, Active(record.stamp, record, None, regions=regions)
         record, problem = record.decide_problem(run)
         return record, Active(record.stamp, record, problem.circuit_job, problem=problem)
     return record, Active(record.stamp, record, record.decide(run))
@@ -159,8 +197,9 @@ class JobReconciler:
     """Reconciles QuantumJobs; one instance per operator, kept in kopf's memo."""
 
     def __init__(self, kube: Kube, worker: WorkerConfig, seed: int | None = None,
-                 queue: FleetQueue | None = None) -> None:
+                 queue: FleetQueue | None = None, history: OperatorHistory | None = None) -> None:
         self.kube = kube
+        self.history = history or OperatorHistory(None)  # records finished jobs, learns
         self.worker = worker
         self.seed = seed
         self.queue = queue or FleetQueue(seed=seed or 0, on_plan=metrics.joint_plan_made)
@@ -273,15 +312,17 @@ class JobReconciler:
                                                            f"{Reason.POLICY_NOT_FOUND}: {msg}")])
         recorded = trimmed(body)
         if job.spec.problem is not None:
-            try:  # the record keeps the topology itself: a later ConfigMap edit changes nothing
+            try:  # the record keeps the documents themselves: later edits change nothing
                 recorded = inline_topology(recorded, self._config_map_reader(ref.namespace))
             except KeyError as err:
-                msg = f"topology.configMapRef: {err.args[0]}"
+                msg = str(err.args[0])
                 status = failed_job_status(Reason.INVALID_PROBLEM, msg, job.metadata.generation)
                 return self._write(ref, stored, status, [Event("Warning", "Failed", msg)])
         record = DecisionRecord(job=recorded, fleet=fleet.nodes,
                                 policy=view.valid.get(wanted), now=datetime.now(UTC),
-                                seed=self.seed)
+                                seed=self.seed,
+                                learned=self.history.learned_for(view.valid.get(wanted),
+                                                                 ref.namespace))
         run = record.start(_LogProgress(ref.name))
         try:
             record, active = _derive(record, run)
@@ -325,6 +366,12 @@ class JobReconciler:
         from ``plan_data`` when it was stored): the classical unit or the fragment dispatcher.
         Raises JobFailure when the job cannot run, TooLarge when an input would not fit."""
         decided, record = active.decided, active.record
+        if active.regions is not None:
+            self._next_round(ref, active, active.regions)
+            return
+        if active.analysis is not None:
+            self._prepare_analysis(ref, active, active.analysis)
+            return
         if active.problem is not None:
             self._prepare_problem(ref, active, active.problem)
             return
@@ -354,6 +401,41 @@ class JobReconciler:
                                 build_configmap(ref, input_name(name), "input", data),
                                 result_name(name))
 
+    def _next_round(self, ref: JobRef, active: Active, flow: RegionFlow) -> None:
+        """Replay the coordinator from the round records: the next round's fragments (its
+        admission record when one exists), or the final status. Rounds it completed are
+        recorded first (first writer wins: a record is never rewritten)."""
+        if not flow.recorded and not flow.known:
+            listed = self.kube.labelled_configmaps(ref.namespace, {LABEL_JOB: ref.name[:63]})
+            flow.load({name: data for name, (labels, data) in listed.items()
+                       if labels.get(LABEL_ROLE) == ROUND_ROLE})
+        step = flow.step(time.time())
+        for index, data in flow.records().items():
+            self.kube.create(build_configmap(ref, round_name(ref.name, index), ROUND_ROLE, data))
+        active.source, active.fragments, active.admission = None, None, None
+        if not isinstance(step, RoundSource):
+            active.done = step
+            return
+        active.source, active.decided = step, step.representative
+        found = self.kube.configmap(ref.namespace, active.admission_record)
+        if found is not None:
+            active.admission = AdmissionRecord.from_data(found)
+
+    def _prepare_analysis(self, ref: JobRef, active: Active, analysis: AnalysisJob) -> None:
+        """A detect job's kernel fragments, or the worker pod of its classical models (and
+        of every forecast job)."""
+        if analysis.detect is not None and analysis.quantum:
+            active.source = KernelSource(analysis.detect)
+            return
+        name = classical_name(ref.name)
+        data = analysis_input_data(ref, name, active.record.job, active.record.policy,
+                                   active.record.seed, active.record.now)
+        check_size(data, "the analysis input")
+        analysis.run.status.phase = Phase.RUNNING
+        active.classical = Unit(build_classical_pod(ref, name, input_name(name), self.worker),
+                                build_configmap(ref, input_name(name), "input", data),
+                                result_name(name))
+
     def _config_map_reader(self, namespace: str) -> ConfigMapReader:
         """(name, key) -> value from the cluster; KeyError naming what is missing."""
         def read(name: str, key: str) -> str:
@@ -366,7 +448,6 @@ class JobReconciler:
         return read
 
     def _dispatcher(self, ref: JobRef, active: Active, source: FragmentSource) -> Dispatcher:
-        assert active.decided is not None
         nodes = {n["metadata"]["name"]: n for n in active.record.fleet}
         try:
             group = pod_group(active.run.job.metadata.labels, ref.name, ref.uid,
@@ -374,7 +455,7 @@ class JobReconciler:
         except ValueError as err:
             raise JobFailure(Reason.INVALID_QUEUE_NAME, f"label {QUEUE_LABEL}: {err}") from None
         return Dispatcher(self.kube, ref, self.worker, source, nodes, active.record.now,
-                          active.decided.reduced.deadline_remaining, group)
+                          active.remaining, group)
 
     def _queue_condition(self, ref: JobRef, run: JobRun, group: PodGroup,
                          pods: Mapping[str, Any], events: list[Event]) -> None:
@@ -423,8 +504,8 @@ class JobReconciler:
                 if plan_data is None and active.plan_data is not None:
                     self.kube.create(build_configmap(ref, cutplan_name(ref.name), "plan",
                                                      active.plan_data))
-                if active.source is not None:
-                    found = self.kube.configmap(ref.namespace, admission_name(ref.name))
+                if active.source is not None and active.admission is None:
+                    found = self.kube.configmap(ref.namespace, active.admission_record)
                     if found is not None:
                         active.admission = AdmissionRecord.from_data(found)
             except Exception as err:  # the record no longer decides: say so, do not loop
@@ -439,6 +520,9 @@ class JobReconciler:
                  events: list[Event]) -> list[Event]:
         """Read the job's pods and ConfigMaps; create what is missing; finish when done."""
         run = active.run
+        if active.done is not None:  # a decomposed job whose last round is recorded
+            self.active.pop(ref.uid, None)
+            return self._write(ref, stored, active.done, [*events, _final_event(active.done)])
         if active.source is not None and active.fragments is None:
             try:
                 waiting = self._admit(ref, active, events)
@@ -475,12 +559,34 @@ class JobReconciler:
             return self._write(ref, stored, status, [*events, _failed_event(status)])
         if len(tick.results) < len(dispatcher.source.slots):
             return self._write(ref, stored, run.status, events)
+        if active.regions is not None:
+            return self._round_done(ref, stored, active, active.regions, tick.results, events)
         status = guarded(run, lambda: dispatcher.source.finish(tick.results))
         self._timings(active, status, tick.seconds.values())
         self.active.pop(ref.uid, None)
         events.append(Event("Normal", "Executed",
                             f"{len(tick.results)} fragment pod(s) completed"))
         return self._write(ref, stored, status, [*events, _final_event(status)])
+
+    def _round_done(self, ref: JobRef, stored: Mapping[str, Any] | None, active: Active,
+                    flow: RegionFlow, results: Mapping[str, SlotResult],
+                    events: list[Event]) -> list[Event]:
+        """Every fragment of a round has its counts: record the round, go on to the next
+        round (or the final repair and verification)."""
+        source = active.source
+        assert isinstance(source, RoundSource)
+        events.append(Event("Normal", "RoundCompleted", f"round {source.round + 1}: "
+                            f"{len(source.blocks)} regional sub-QUBO(s) sampled"))
+        try:
+            flow.complete(source, results)
+            self._next_round(ref, active, flow)
+        except BaseException as err:  # a failed verification, a hostile job, a bug
+            if isinstance(err, EXITS + TRANSIENT):
+                raise
+            status = _fail(ref, active.run, err)
+            self.active.pop(ref.uid, None)
+            return self._write(ref, stored, status, [*events, _failed_event(status)])
+        return self._advance(ref, stored, active, events)
 
     # -- admission: the joint plan of the waiting jobs -------------------------------------------
 
@@ -534,13 +640,13 @@ class JobReconciler:
             run.condition(ConditionType.SCHEDULED, False, Reason.QUEUED, message)
             return run.status
         admitted = AdmissionRecord.from_placement(placement, placement.decision, needs)
-        if self.kube.create(build_configmap(ref, admission_name(ref.name), "admission",
+        if self.kube.create(build_configmap(ref, active.admission_record, "admission",
                                             admitted.to_data())):
             active.admission = admitted
             events.append(Event("Normal", "Admitted", admitted.message))
             return None
         # Recorded before (a restart raced this reconcile): the record wins.
-        found = self.kube.configmap(ref.namespace, admission_name(ref.name))
+        found = self.kube.configmap(ref.namespace, active.admission_record)
         if found is None:
             raise Retry("admission record vanished", 1.0)
         active.admission = AdmissionRecord.from_data(found)
@@ -554,7 +660,12 @@ class JobReconciler:
     def _plan_status(self, active: Active, source: FragmentSource) -> None:
         """status.plan with the admitted split."""
         decided = self._decided(active)
-        if isinstance(source, CutSource):
+        if isinstance(source, KernelSource):
+            with decided.run.phase("schedule_seconds"):
+                source.plan()
+        elif isinstance(source, RoundSource):
+            source.plan(active.run)
+        elif isinstance(source, CutSource):
             with decided.run.phase("schedule_seconds"):
                 decided.run.status.plan = plan_status(
                     source.plan, [source.record(slot, None) for slot in source.slots])
@@ -598,7 +709,10 @@ class JobReconciler:
             if pod is None and self.kube.create(unit.pod):
                 events.append(Event("Normal", "Created", f"pod {name} (classical fallback)"))
             return self._write(ref, stored, run.status, events)
-        if active.problem is not None:
+        analysis = active.analysis
+        if analysis is not None:
+            status = guarded(run, lambda: analysis.finish(data))
+        elif active.problem is not None:
             problem = active.problem
             status = guarded(run, lambda: finish_problem_classically(problem,
                                                                      problem_solution(data)))
@@ -616,6 +730,9 @@ class JobReconciler:
             status.timings.execute_seconds = round(max(backend_seconds, default=0.0), 4)
             status.timings.total_seconds = round(
                 (datetime.now(UTC) - active.record.now).total_seconds(), 4)
+        if status.result is not None and active.run.energy_of is not None:
+            # issue 20: again with the pods' seconds (the classical path's energy needs them)
+            status.result.energy_joules = active.run.energy_of(status)
 
     # -- the one status write per reconcile ----------------------------------------------------
 
@@ -628,6 +745,8 @@ class JobReconciler:
             with self._guard:
                 self._finished[ref.uid] = time.monotonic()
                 self._results.pop(ref.uid, None)
+        if written and status.phase.value in TERMINAL:  # issue 20: the job history
+            self.history.job_finished(self.kube, ref.namespace, ref.name, status)
         if written:
             metrics.job_status_written(ref.uid, stored, status)  # decisions, finishes
             log.debug("%s/%s: status written in %.3fs", ref.namespace, ref.name,
