@@ -449,9 +449,10 @@ class JobReconciler:
 
     def _dispatcher(self, ref: JobRef, active: Active, source: FragmentSource) -> Dispatcher:
         nodes = {n["metadata"]["name"]: n for n in active.record.fleet}
-        try:
-            group = pod_group(active.run.job.metadata.labels, ref.name, ref.uid,
-                              len(source.slots))
+        suffix = f"-r{source.round}" if isinstance(source, RoundSource) else ""
+        try:  # a decomposed job's rounds: one pod group each
+            group = pod_group(active.run.job.metadata.labels, ref.name + suffix,
+                              ref.uid + suffix, len(source.slots))
         except ValueError as err:
             raise JobFailure(Reason.INVALID_QUEUE_NAME, f"label {QUEUE_LABEL}: {err}") from None
         return Dispatcher(self.kube, ref, self.worker, source, nodes, active.record.now,
