@@ -19,7 +19,7 @@ from qbackbone.core.pipeline import run_job
 from qbackbone.core.qpus.fleet import build_fleet
 from qbackbone.dev.waiting import wait_for
 from qbackbone.k8s.objects import qpunodes
-from tests.decomposition.builders import te_spec
+from tests.decomposition.builders import slice_spec, te_spec
 from tests.operator.conftest import OperatorProcess
 from tests.operator.kit import G, V, condition, create, wait_job
 
@@ -122,3 +122,29 @@ def test_a_killed_operator_resumes_from_the_round_records(
     assert over <= 1e-9
     events = core.list_namespaced_event(namespace).items
     assert any(e.reason == "Resumed" and e.involved_object.name == "killed" for e in events)
+
+
+def test_slice_admission_runs_decomposed_as_fragment_pods(
+        api: client.ApiClient, namespace: str, fleet: tuple[str, ...], core: client.CoreV1Api,
+        regions_policy: None) -> None:
+    spec = slice_spec(24, 1)
+    body = te_job("slices", {})
+    body["spec"]["problem"] = {"sliceAdmission": spec}
+    create(api, namespace, body)
+    job = wait_job(api, namespace, "slices", timeout=400)
+    status = job["status"]
+    assert status["phase"] == "Succeeded", condition(job, "Failed")
+    report = status["result"]["decomposition"]
+    assert report["kind"] == "sliceAdmission" and report["qpuCalls"] >= 1
+    solution = status["result"]["solution"]
+    admitted = set(solution["admitted"])
+    used: dict[str, float] = {}
+    for s in spec["slices"]:
+        if s["name"] in admitted:
+            for resource, amount in s["demands"].items():
+                used[resource] = used.get(resource, 0.0) + amount
+    capacity = {r["name"]: r["capacity"] for r in spec["resources"]}
+    assert all(amount <= capacity[r] + 1e-9 for r, amount in used.items())
+    revenue = sum(s["revenue"] for s in spec["slices"] if s["name"] in admitted)
+    assert revenue == pytest.approx(solution["objective"])
+    assert rounds(core, namespace, "slices")
