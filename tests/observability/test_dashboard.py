@@ -127,8 +127,8 @@ def prometheus_bin() -> Path:
 
 def drive(m: OperatorMetrics, jobs: dict[JobKey, list[None]], stop: threading.Event) -> None:
     """What the operator does, every 0.1 s until ``stop``: jobs decided and succeeding (every
-    fifth missing its deadline), a failure and a reconcile error every sixth step, joint
-    plans, and the jobs index moving."""
+    fifth missing its deadline; each with its energy), a failure and a reconcile error every
+    sixth step, joint plans, and the jobs index moving."""
     k = 0
     while not stop.is_set():
         running: dict[str, Any] = {
@@ -138,6 +138,7 @@ def drive(m: OperatorMetrics, jobs: dict[JobKey, list[None]], stop: threading.Ev
         m.job_status_written(f"j{k}", None, running)
         done = {**running, "phase": "Succeeded",
                 "timings": {**running["timings"], "totalSeconds": 1.5 + k % 4},
+                "result": {"path": "SingleQPU", "energyJoules": 40.0 + 25.0 * (k % 3)},
                 "conditions": [{"type": "DeadlineMet", "status": "True" if k % 5 else "False",
                                 "reason": "FinishedInTime"}]}
         m.job_status_written(f"j{k}", running, done)

@@ -54,13 +54,14 @@ def test_names_follow_prometheus_conventions() -> None:
         "qbackbone_job_failures", "qbackbone_reconcile_errors",
         "qbackbone_scheduler_decision_seconds", "qbackbone_job_duration_seconds",
         "qbackbone_qpu_queue_depth", "qbackbone_qpu_utilisation_ratio", "qbackbone_qpu_ready",
-        "qbackbone_joint_plan_seconds", "qbackbone_joint_plan_jobs"}
+        "qbackbone_joint_plan_seconds", "qbackbone_joint_plan_jobs",
+        "qbackbone_job_energy_joules"}
     for name, family in families.items():
         assert family.documentation, name
         if family.type == "counter":
             assert all(s.name == f"{name}_total" for s in family.samples), name
-        if family.type == "histogram":
-            assert name.endswith("_seconds"), name
+        if family.type == "histogram":  # in base units
+            assert name.endswith(("_seconds", "_joules")), name
     # No *_created series, and bounded labels only (no job or pod names).
     text = m.exposition().decode()
     assert "_created" not in text
@@ -101,6 +102,19 @@ def test_a_job_is_counted_once_per_event_even_when_written_twice() -> None:
     assert value(m, "qbackbone_job_duration_seconds_bucket", path="SingleQPU", le="2.0") == 0
     assert value(m, "qbackbone_job_duration_seconds_bucket", path="SingleQPU", le="3.0") == 1
     assert value(m, "qbackbone_job_deadline_total", outcome="met") == 1
+
+
+def test_the_energy_of_a_finished_job_is_observed_once_by_path() -> None:
+    m = OperatorMetrics()
+    assert value(m, "qbackbone_job_energy_joules_count", path="Classical") == 0  # pre-created
+    done = {**SUCCEEDED, "result": {"path": "SingleQPU", "energyJoules": 35_157.0}}
+    m.job_status_written("e1", RUNNING, done)
+    m.job_status_written("e1", RUNNING, done)  # written twice: observed once
+    m.job_status_written("e2", RUNNING, SUCCEEDED)  # no estimate: nothing observed
+    assert value(m, "qbackbone_job_energy_joules_count", path="SingleQPU") == 1
+    assert value(m, "qbackbone_job_energy_joules_sum", path="SingleQPU") == 35_157.0
+    assert value(m, "qbackbone_job_energy_joules_bucket", path="SingleQPU", le="30000.0") == 0
+    assert value(m, "qbackbone_job_energy_joules_bucket", path="SingleQPU", le="100000.0") == 1
 
 
 def test_a_restarted_operator_does_not_count_what_it_only_observes() -> None:

@@ -49,6 +49,9 @@ CONTROLLERS = ("quantumjob", "qpunode", "invocationpolicy")
 ERROR_KINDS = ("api", "permanent", "internal")
 DECISION_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 JOB_BUCKETS = (0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
+# Joules: an ideal simulator's job is about 1 J, a superconducting QPU's tens of kJ
+# (core/energy/model.py).
+ENERGY_BUCKETS = (1.0, 10.0, 100.0, 1e3, 1e4, 3e4, 1e5, 3e5, 1e6, 1e7)
 DEDUPE_SIZE = 50_000  # (job uid, event) pairs remembered to count each event once
 
 disable_created_metrics()  # no *_created series: they double the exposition for nothing
@@ -145,6 +148,10 @@ class OperatorMetrics:
         self.job_seconds = Histogram(f"{PREFIX}_job_duration_seconds", "Decision to verified "
                                      "result of Succeeded jobs (status.timings.totalSeconds)",
                                      ["path"], buckets=JOB_BUCKETS, registry=r)
+        self.job_energy = Histogram(f"{PREFIX}_job_energy_joules", "Estimated energy of what "
+                                    "finished jobs ran (status.result.energyJoules; "
+                                    "docs/learning-energy.md)", ["path"],
+                                    buckets=ENERGY_BUCKETS, registry=r)
         r.register(self.state)
         for outcome in ("met", "missed"):
             self.deadlines.labels(outcome)
@@ -154,6 +161,7 @@ class OperatorMetrics:
             self.failures.labels(failure)
         for path in PATHS:
             self.job_seconds.labels(path)
+            self.job_energy.labels(path)
         for controller in CONTROLLERS:
             for kind in ERROR_KINDS:
                 self.reconcile_errors.labels(controller, kind)
@@ -196,6 +204,9 @@ class OperatorMetrics:
                 self.job_seconds.labels(done.path).observe(done.seconds)
             if done.deadline is not None:
                 self.deadlines.labels(done.deadline).inc()
+            energy = (after.get("result") or {}).get("energyJoules")
+            if isinstance(energy, int | float) and done.path != NO_PATH:
+                self.job_energy.labels(done.path).observe(float(energy))
 
     @never_raises
     def joint_plan_made(self, seconds: float, jobs: int) -> None:
