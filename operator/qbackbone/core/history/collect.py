@@ -1,5 +1,5 @@
-"""A history record from a finished job's status (the same in ``qbackbone run`` and, once
-wired, in the operator), and the problem class a job belongs to."""
+"""A history record from a finished job's status (the same in ``qbackbone run`` and in the
+operator, k8s/history.py), and the problem class a job belongs to."""
 
 from __future__ import annotations
 
