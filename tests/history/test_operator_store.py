@@ -274,3 +274,24 @@ def test_policy_status_shows_learned_adjustments_only_when_given() -> None:
 def test_the_operator_default_is_no_history() -> None:
     env = {k: v for k, v in os.environ.items() if k != "QBACKBONE_HISTORY"}
     assert OperatorHistory.from_env(env).store is None
+
+
+def test_job_finished_records_on_a_thread_and_an_unreachable_api_is_a_warning(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The reconciler hands the job over and goes on; the recorder thread's failure to read
+    the decision record (no API server answers here) is a warning, not an exception."""
+    from qbackbone.dev.procs import free_port
+    from qbackbone.k8s.kube import Kube
+
+    config = client.Configuration(host=f"http://127.0.0.1:{free_port()}")
+    config.retries = 0
+    kube = Kube(client.ApiClient(config))
+    history = OperatorHistory(HistoryStore(tmp_path / "h.sqlite3", shared=True))
+    _, status = finished()
+    with caplog.at_level("WARNING", logger="qbackbone.k8s.history"):
+        history.job_finished(kube, "ns", "j", status)
+        assert history.flush(30)
+    assert "cannot record ns/j" in caplog.text
+    assert history.store is not None and history.store.count() == 0
+    history.close()
+    assert not history.enabled and history._recorder is None

@@ -5,7 +5,8 @@ policy learned from it handed to decisions and to the policy's status.
 The store is optional: without ``$QBACKBONE_HISTORY`` nothing is recorded or learned and
 the operator works as before. A store that cannot be opened or written is a logged warning,
 never a failed job. One operator writes the file (the chart runs one replica, kopf
-standalone); the calls of the handler threads are serialised here.
+standalone); the calls of the handler threads are serialised here, and finished jobs are
+recorded by a thread of their own, so a reconcile never waits for the file.
 
 Measured fragment times come from the fragment pods: pod creation to container start is
 the queue wait, container start to finish the run time (Kubernetes keeps these to the
@@ -19,9 +20,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -56,6 +59,17 @@ PRUNE_EVERY = 100  # appends between two prunes ...
 PRUNE_SECONDS = 3600.0  # ... or at the first append after this long
 LEARNED_SECONDS = 60.0  # a learned model is recomputed after this long even without new jobs
 Times = dict[str, float]  # seconds by plan fragment name
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A job whose terminal status the reconciler wrote at ``at`` (Unix seconds)."""
+
+    kube: Kube
+    namespace: str
+    name: str
+    status: QuantumJobStatus
+    at: float
 
 
 def _seconds(start: datetime | None, end: datetime | None) -> float | None:
@@ -139,6 +153,8 @@ class OperatorHistory:
         self._appends = 0
         self._pruned_at = clock()
         self._learned: dict[tuple[str, str, str], tuple[tuple[int, int], float, LearnedModel]] = {}
+        self._pending: queue.Queue[Finished | None] = queue.Queue()
+        self._recorder: threading.Thread | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> OperatorHistory:
@@ -166,7 +182,11 @@ class OperatorHistory:
         return self.store is not None
 
     def close(self) -> None:
-        """Close the store."""
+        """Record what is pending, stop the recorder thread and close the store."""
+        if self._recorder is not None:
+            self._pending.put(None)
+            self._recorder.join(timeout=30)
+            self._recorder = None
         with self._lock:
             if self.store is not None:
                 self.store.close()
@@ -176,15 +196,17 @@ class OperatorHistory:
 
     def record_finished(self, job: QuantumJob, status: QuantumJobStatus,
                         fleet: Mapping[str, QPUDescriptor], fragment_seconds: Times | None,
-                        fragment_waits: Times | None) -> bool:
-        """Record a finished job; True when stored. Prunes every ``PRUNE_EVERY`` appends or
-        ``PRUNE_SECONDS``. Never raises: a failed write is a warning."""
+                        fragment_waits: Times | None, finished_at: float | None = None) -> bool:
+        """Record a finished job (at ``finished_at``, Unix seconds; default now); True when
+        stored. Prunes every ``PRUNE_EVERY`` appends or ``PRUNE_SECONDS``. Never raises: a
+        failed write is a warning."""
         if self.store is None:
             return False
         try:
-            record = record_from_status(job, status, fleet, datetime.fromtimestamp(
-                self.clock(), UTC), fragment_seconds=fragment_seconds,
-                fragment_waits=fragment_waits)
+            at = self.clock() if finished_at is None else finished_at
+            record = record_from_status(job, status, fleet, datetime.fromtimestamp(at, UTC),
+                                        fragment_seconds=fragment_seconds,
+                                        fragment_waits=fragment_waits)
             with self._lock:
                 if self.store is None:
                     return False
@@ -201,22 +223,50 @@ class OperatorHistory:
             return False
 
     def job_finished(self, kube: Kube, namespace: str, name: str,
-                     status: QuantumJobStatus) -> bool:
-        """The reconciler wrote a terminal status: record the job with the fleet it was
-        decided on (its decision record) and its fragment pods' times. Never raises."""
+                     status: QuantumJobStatus) -> None:
+        """The reconciler wrote a terminal status: the job is recorded by a thread of its own
+        (``record_job``), so the reconcile and the events it posts wait for nothing."""
         if self.store is None:
-            return False
+            return
+        with self._lock:
+            if self._recorder is None:
+                self._recorder = threading.Thread(target=self._record_pending,
+                                                  name="job-history", daemon=True)
+                self._recorder.start()
+        self._pending.put(Finished(kube, namespace, name, status.model_copy(deep=True),
+                                   self.clock()))
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until every finished job handed over so far is recorded (tests)."""
+        deadline = time.monotonic() + timeout
+        while self._pending.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return self._pending.unfinished_tasks == 0
+
+    def _record_pending(self) -> None:
+        while True:
+            item = self._pending.get()
+            try:
+                if item is None:
+                    return
+                self.record_job(item)
+            finally:
+                self._pending.task_done()
+
+    def record_job(self, done: Finished) -> bool:
+        """Record a finished job with the fleet it was decided on (its decision record) and
+        its fragment pods' times. Never raises."""
         try:
-            job, fleet = self._decided_as(kube, namespace, name)
+            job, fleet = self._decided_as(done.kube, done.namespace, done.name)
             if job is None:
                 return False
-            pods = kube.pods(namespace, {LABEL_JOB: name[:63]}).values()
-            seconds, waits = fragment_times(status, pods,
-                                            datetime.fromtimestamp(self.clock(), UTC))
+            pods = done.kube.pods(done.namespace, {LABEL_JOB: done.name[:63]}).values()
+            seconds, waits = fragment_times(done.status, pods,
+                                            datetime.fromtimestamp(done.at, UTC))
         except Exception as err:  # the API server, a record that does not parse
-            log.warning("job history: cannot record %s/%s (%s)", namespace, name, err)
+            log.warning("job history: cannot record %s/%s (%s)", done.namespace, done.name, err)
             return False
-        return self.record_finished(job, status, fleet, seconds, waits)
+        return self.record_finished(job, done.status, fleet, seconds, waits, done.at)
 
     @staticmethod
     def _decided_as(kube: Kube, namespace: str, name: str
