@@ -746,12 +746,12 @@ class JobReconciler:
             with self._guard:
                 self._finished[ref.uid] = time.monotonic()
                 self._results.pop(ref.uid, None)
-        if written and status.phase.value in TERMINAL:  # issue 20: the job history
-            self.history.job_finished(self.kube, ref.namespace, ref.name, status)
         if written:
             metrics.job_status_written(ref.uid, stored, status)  # decisions, finishes
             log.debug("%s/%s: status written in %.3fs", ref.namespace, ref.name,
                       time.perf_counter() - start)
+        if written and status.phase.value in TERMINAL:  # issue 20: the job history
+            self.history.job_finished(self.kube, ref.namespace, ref.name, status)
         return events
 
     def _crashed(self, body: Mapping[str, Any], err: BaseException) -> list[Event]:
