@@ -13,6 +13,7 @@ from qbackbone.core.history.record import JobRecord
 from qbackbone.core.learning import apply_learning, learn
 from qbackbone.core.pipeline.decide import decide_job
 from qbackbone.core.pipeline.jobrun import start_job
+from qbackbone.core.pipeline.optimize import decide_problem
 from qbackbone.core.qip.engine import decide
 from qbackbone.core.qip.inputs import JobInputs, OperationalContext, QPUAssessment
 from qbackbone.core.qpus.descriptor import QPUDescriptor
@@ -102,3 +103,29 @@ def _decide_bell(learning: bool) -> list[str]:
 def test_the_pipeline_uses_learning_only_when_the_policy_enables_it() -> None:
     assert _decide_bell(True) == ["learnedShotTimeFactor", "learnedSetupTimeFactor"]
     assert _decide_bell(False) == []
+
+
+def test_a_problem_job_qaoa_circuit_is_decided_with_what_was_learned() -> None:
+    spec = QPUNodeSpec.model_validate({"backend": {"provider": "aer", "name": "aer_simulator"},
+                                       "qubits": 8})
+    fleet = build_fleet([QPUNode(metadata=ObjectMeta(name="sim"), spec=spec)])
+    names = []
+    for learning in (True, False):
+        policy = InvocationPolicy(metadata=ObjectMeta(name="default"),
+                                  spec=InvocationPolicySpec.model_validate(
+                                      {"learning": {"enabled": learning, "minSamples": 3}}))
+        job = QuantumJob.model_validate({"metadata": {"name": "slices"}, "spec": {
+            "execution": {"mode": "SingleQPU"}, "shots": 200, "problem": {"sliceAdmission": {
+                "slackBits": 1, "resources": [{"name": "pop", "capacity": 3}],
+                "slices": [{"name": f"s{i}", "revenue": i + 1, "demands": {"pop": 1 + i % 2}}
+                           for i in range(3)]}}}})
+        records = [record(f"j{i}", at=float(i), fragments=[
+            fragment("sim", shots=100.0 * (i + 1), setup=0.05, shot=2e-5, actual=1.0)])
+            for i in range(4)]
+        model = learn(records, policy.spec.learning, now=10.0)
+        decided = decide_problem(start_job(job), fleet, {"default": policy}, learned=model)
+        assert decided.circuit_job is not None
+        decision = decided.state.run.status.decision
+        assert decision is not None
+        names.append([r.name for r in decision.rules if r.name.startswith("learned")])
+    assert names == [["learnedShotTimeFactor", "learnedSetupTimeFactor"], []]

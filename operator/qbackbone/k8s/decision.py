@@ -89,7 +89,7 @@ class DecisionRecord:
         its topology inline (k8s.problem.inline_topology)."""
         fleet = build_fleet(qpunodes(self.fleet))
         decided = decide_problem(run, fleet, policies(self._named_policy()), self.seed,
-                                 shortcut_proved=self.shortcut)
+                                 shortcut_proved=self.shortcut, learned=self.learned)
         return replace(self, shortcut=shortcut_outcome(run.status)), decided
 
     def _named_policy(self) -> dict[str, Any]:

@@ -177,7 +177,7 @@ def _derive(record: DecisionRecord, run: JobRun) -> tuple[DecisionRecord, Active
         return record, Active(record.stamp, record, kernel, analysis=analysis)
     if record.is_problem:
         regions = derive_regions(run, record.fleet, record.policy, record.seed,
-                                 record.now.timestamp())
+                                 record.now.timestamp(), record.learned)
         if regions is not None:
             return record, Active(record.stamp, record, None, regions=regions)
         record, problem = record.decide_problem(run)

@@ -33,6 +33,7 @@ from qbackbone.api.conditions import ConditionType, Reason
 from qbackbone.api.policy import InvocationPolicy
 from qbackbone.api.quantumjob import Plan, PlannedFragment, PlannedSubcircuit, QuantumJobStatus
 from qbackbone.core.errors import JobFailure
+from qbackbone.core.learning import LearnedModel
 from qbackbone.core.optimize.decompose import (
     BlockResult,
     Region,
@@ -114,8 +115,9 @@ class RecordedSolver(QipBlockSolver):
     replay at the first round with a block sent to a QPU (``wanted``)."""
 
     def __init__(self, run: JobRun, fleet: Sequence[QPU], policy: InvocationPolicy,
-                 base_seed: int, known: dict[str, tuple[BlockResult, tuple[int, ...]]]) -> None:
-        super().__init__(run, fleet, region_decider(run, policy),
+                 base_seed: int, known: dict[str, tuple[BlockResult, tuple[int, ...]]],
+                 learned: LearnedModel | None = None) -> None:
+        super().__init__(run, fleet, region_decider(run, policy, learned),
                          policy.spec.hardware.ideal_simulators == "Fallback")
         self.base_seed = base_seed
         self.known = known
@@ -162,6 +164,7 @@ class RegionFlow:
     settings: Settings
     remaining: float | None
     started: float  # Unix seconds of the decision: the time budget counts from it
+    learned: LearnedModel | None = None  # what the policy learned (decision record)
     known: dict[str, tuple[BlockResult, tuple[int, ...]]] = field(default_factory=dict)
     recorded: set[int] = field(default_factory=set)  # rounds with a record
     unrecorded: dict[int, list[str]] = field(default_factory=dict)  # rounds to record now
@@ -179,7 +182,8 @@ class RegionFlow:
         settings = self.settings
         if now - self.started > settings.time_budget:  # spent: no new round
             settings = replace(settings, iterations=len(self.recorded))
-        solver = RecordedSolver(self.run, self.fleet, self.policy, settings.seed, self.known)
+        solver = RecordedSolver(self.run, self.fleet, self.policy, settings.seed, self.known,
+                                self.learned)
         settings = replace(settings, parallel=PARALLEL_BLOCKS)
         try:
             outcome = decompose_and_solve(self.plan.whole, self.plan.regions, solver, settings)
@@ -224,7 +228,8 @@ class RegionFlow:
 
 
 def plan_regions(run: JobRun, fleet: list[QPU], policies: Mapping[str, InvocationPolicy],
-                 seed: int | None, decided_at: float) -> RegionFlow | None:
+                 seed: int | None, decided_at: float,
+                 learned: LearnedModel | None = None) -> RegionFlow | None:
     """The flow of a problem job that goes decomposed (its decision in the status); None when
     it does not (``plan_decomposition``)."""
     policy = resolve_policy(run.job, policies)
@@ -232,7 +237,8 @@ def plan_regions(run: JobRun, fleet: list[QPU], policies: Mapping[str, Invocatio
     if plan is None:
         return None
     settings, remaining = decide_decomposed(run, plan, policy, seed)
-    return RegionFlow(run, plan, fleet, policy, settings, remaining, decided_at)
+    return RegionFlow(run, plan, fleet, policy, settings, remaining, decided_at,
+                      learned=learned)
 
 
 class RoundSource:
@@ -326,11 +332,12 @@ def now() -> float:
 
 
 def derive_regions(run: JobRun, fleet: list[dict[str, Any]], policy: Mapping[str, Any] | None,
-                   seed: int | None, decided_at: float) -> RegionFlow | None:
+                   seed: int | None, decided_at: float,
+                   learned: LearnedModel | None = None) -> RegionFlow | None:
     """``plan_regions`` from a decision record's QPUNodes and policy."""
     from qbackbone.core.qpus.fleet import build_fleet
     from qbackbone.k8s.objects import policies, qpunodes
 
     named = {} if policy is None else {str(policy["metadata"]["name"]): dict(policy)}
     return plan_regions(run, list(build_fleet(qpunodes(fleet))), policies(named), seed,
-                        decided_at)
+                        decided_at, learned)

@@ -25,6 +25,7 @@ from qbackbone.api.quantumjob import (
 )
 from qbackbone.core.circuits.features import extract_features
 from qbackbone.core.errors import JobFailure
+from qbackbone.core.learning import LearnedModel
 from qbackbone.core.optimize.classical import QuboSolution
 from qbackbone.core.optimize.features import QuboFeatures, qubo_features
 from qbackbone.core.optimize.problem import ProblemError, ProblemTooLarge, ReducedProblem
@@ -71,6 +72,7 @@ class ProblemRun:
     shots: int  # QAOA samples, should the quantum path be taken
     exact: QuboSolution | None = None  # from the shortcut rule, reused for the optimum
     shortcut_proved: bool | None = None  # replay: the recorded outcome of the timed rule
+    learned: LearnedModel | None = None  # what the policy learned (issue 20), for the QIP
 
 
 @dataclass
@@ -85,14 +87,15 @@ class DecidedProblem:
 
 def decide_problem(run: JobRun, fleet: Sequence[QPU], policies: Mapping[str, InvocationPolicy],
                    seed: int | None = None, read_config_map: ConfigMapReader | None = None,
-                   shortcut_proved: bool | None = None) -> DecidedProblem:
+                   shortcut_proved: bool | None = None,
+                   learned: LearnedModel | None = None) -> DecidedProblem:
     """Reduce to a QUBO, apply the problem rules, and decide the QAOA circuit when quantum.
 
     The classical shortcut rule depends on how fast the exact solver runs; to re-derive a
     recorded decision exactly, pass its outcome (``shortcut_outcome`` of the first status).
     """
     state = _reduce(run, policies, seed, read_config_map)
-    state.shortcut_proved = shortcut_proved
+    state.shortcut_proved, state.learned = shortcut_proved, learned
     if not _quantum_worth_trying(state):
         return DecidedProblem(state, "Classical")
     return _decide_quantum(state, fleet)
@@ -126,29 +129,31 @@ def classical_time_limit(decided: DecidedProblem) -> float:
 
 
 def run_problem_job(run: JobRun, fleet: Sequence[QPU], policies: Mapping[str, InvocationPolicy],
-                    seed: int | None = None,
-                    read_config_map: ConfigMapReader | None = None) -> QuantumJobStatus:
+                    seed: int | None = None, read_config_map: ConfigMapReader | None = None,
+                    learned: LearnedModel | None = None) -> QuantumJobStatus:
     """Reduce, decide, solve and verify a problem job in this process; decomposed by region
     when the policy enables it and the QUBO is wider than every QPU (docs/decomposition.md)."""
     policy = resolve_policy(run.job, policies)
     plan = plan_decomposition(run.job, policy, fleet, read_config_map, seed or 0)
     if plan is not None:
-        return run_decomposed(run, plan, fleet, policies, seed, region_decider(run, policy))
-    decided = decide_problem(run, fleet, policies, seed, read_config_map)
+        return run_decomposed(run, plan, fleet, policies, seed,
+                              region_decider(run, policy, learned))
+    decided = decide_problem(run, fleet, policies, seed, read_config_map, learned=learned)
     if decided.circuit_job is None:
         return finish_problem_classically(decided, solve_problem_classically(decided))
     return finish_problem_samples(decided, execute_single_qpu(decided.circuit_job).counts)
 
 
-def region_decider(run: JobRun, policy: InvocationPolicy) -> DecideRegion:
-    """How a regional sub-QUBO's QAOA circuit is decided: through the QIP, with the job's
-    shots and deadline, without the whole-problem rules."""
+def region_decider(run: JobRun, policy: InvocationPolicy,
+                   learned: LearnedModel | None = None) -> DecideRegion:
+    """How a regional sub-QUBO's QAOA circuit is decided: through the QIP (with what the
+    policy learned), the job's shots and deadline, without the whole-problem rules."""
     remaining, shots = deadline_remaining(run.job, run.now), problem_shots(run.job, policy)
 
     def decide_region(child: JobRun, problem: ReducedProblem, region_seed: int,
                       qpus: Sequence[QPU]) -> DecidedProblem:
         return _decide_quantum(ProblemRun(child, policy, problem, qubo_features(
-            problem.qubo), remaining, region_seed, shots), qpus)
+            problem.qubo), remaining, region_seed, shots, learned=learned), qpus)
     return decide_region
 
 
@@ -262,7 +267,7 @@ def _decide_quantum(state: ProblemRun, fleet: Sequence[QPU]) -> DecidedProblem:
                          features=extract_features(circuit, 1, shots),
                          deadline_remaining=state.remaining, dynamic=False)
     try:
-        decided = decide_reduced(run, reduced, fleet, state.seed)
+        decided = decide_reduced(run, reduced, fleet, state.seed, state.learned)
     except JobFailure as refused:
         if not state.policy.spec.fallback.enabled:
             raise

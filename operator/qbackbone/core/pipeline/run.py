@@ -39,8 +39,10 @@ def run_job(job: QuantumJob, fleet: Sequence[QPU], policies: Mapping[str, Invoca
     run = start_job(job, progress, now)
     problem = job.spec.problem
     if problem is not None:
-        runner = (run_detect_job if problem.anomaly_detection is not None else
-                  run_forecast_job if problem.forecast is not None else run_problem_job)
+        if problem.anomaly_detection is None and problem.forecast is None:
+            return guarded(run, lambda: run_problem_job(run, fleet, policies, seed,
+                                                        read_config_map, learned))
+        runner = run_detect_job if problem.anomaly_detection is not None else run_forecast_job
         return guarded(run, lambda: runner(run, fleet, policies, seed, read_config_map))
     return guarded(run, lambda: _run_in_process(decide_job(run, fleet, policies, seed,
                                                            learned)))
