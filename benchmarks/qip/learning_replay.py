@@ -13,6 +13,8 @@ quantum shots fra took; plus what was learned and one decision's learned rules.
 
     .venv/bin/python benchmarks/qip/learning_replay.py            # 3 seeds x 1,000 jobs, ~1 min
     .venv/bin/python benchmarks/qip/learning_replay.py --jobs 300 --seeds 1 --no-write
+    .venv/bin/python benchmarks/qip/learning_replay.py --drifted ams --slower 4 \
+        --noisier 4 --drift-at 1000 --output /tmp/held-out.json   # another drift, held out
 """
 
 from __future__ import annotations
@@ -30,7 +32,16 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from calibrate import calibrate  # noqa: E402
-from world import DRIFT_AT, FLEET, Job, ShareOutcome, generate, run_share, verify  # noqa: E402
+from world import (  # noqa: E402
+    DEFAULT,
+    FLEET,
+    Job,
+    Scenario,
+    ShareOutcome,
+    generate,
+    run_share,
+    verify,
+)
 
 from qbackbone.api.policy import InvocationPolicySpec  # noqa: E402
 from qbackbone.core.energy.model import TECHNOLOGY_DEFAULTS, classical_joules  # noqa: E402
@@ -79,7 +90,8 @@ def context(job: Job, view: LearnedView) -> OperationalContext:
 
 
 def replay_job(job: Job, qip: QIPDecision, view: LearnedView, rng: random.Random,
-               k: tuple[float, float]) -> tuple[Outcome, JobRecord]:
+               k: tuple[float, float], scenario: Scenario = DEFAULT
+               ) -> tuple[Outcome, JobRecord]:
     """Run the decision in the world model; the outcome and the job's history record."""
     by_name = {q.name: q for q in FLEET}
     estimated = {a.descriptor.name: a.estimated_fidelity or 1.0 for a in view.assessments}
@@ -90,7 +102,7 @@ def replay_job(job: Job, qip: QIPDecision, view: LearnedView, rng: random.Random
     ape = None
     if qip.path == "SingleQPU":
         for s in qip.shares:
-            out = run_share(job, by_name[s.qpu], s.shots, rng, *k)
+            out = run_share(job, by_name[s.qpu], s.shots, rng, *k, scenario)
             shares.append(out)
             q = by_name[s.qpu]
             fragments.append(FragmentRecord(
@@ -125,7 +137,7 @@ def replay_job(job: Job, qip: QIPDecision, view: LearnedView, rng: random.Random
 
 
 def replay(jobs: list[Job], learning: bool, seed: int, k: tuple[float, float],
-           ) -> tuple[list[Outcome], dict[str, Any]]:
+           scenario: Scenario = DEFAULT) -> tuple[list[Outcome], dict[str, Any]]:
     """Every job in order; the outcomes and what the learning variant used at the end."""
     rng = random.Random(seed * 7919 + 1)
     history: list[JobRecord] = []  # newest last; learn() reads the newest few
@@ -145,11 +157,11 @@ def replay(jobs: list[Job], learning: bool, seed: int, k: tuple[float, float],
         qip = decide(JobInputs(job.features(), context(job, view), tuple(view.assessments)),
                      POLICY)
         qip.rules[:0] = view.rules
-        outcome, record = replay_job(job, qip, view, rng, k)
+        outcome, record = replay_job(job, qip, view, rng, k, scenario)
         outcomes.append(outcome)
         history.append(record)
         store.append(record)
-        if model is not None and job.index in (49, DRIFT_AT - 1, len(jobs) - 1):
+        if model is not None and job.index in (49, scenario.drift_at - 1, len(jobs) - 1):
             learned_at[f"job{job.index}"] = model.adjustments()
         if learning and job.index == len(jobs) - 1:
             example = {"job": job.index, "path": qip.path, "message": qip.message,
@@ -161,7 +173,7 @@ def replay(jobs: list[Job], learning: bool, seed: int, k: tuple[float, float],
     return outcomes, summary
 
 
-def figures(outcomes: list[Outcome]) -> dict[str, Any]:
+def figures(outcomes: list[Outcome], drifted: str = DEFAULT.qpu) -> dict[str, Any]:
     """Totals over a list of outcomes."""
     apes = [o.ape for o in outcomes if o.ape is not None]
     quantum_shots = sum(sum(o.shots_by_qpu.values()) for o in outcomes)
@@ -176,7 +188,7 @@ def figures(outcomes: list[Outcome]) -> dict[str, Any]:
         "energyPerJobJoules": round(statistics.fmean(o.joules for o in outcomes), 1),
         "estimatedEnergyPerJobJoules": round(statistics.fmean(estimated), 1)
         if estimated else None,
-        "fraShotShare": round(sum(o.shots_by_qpu.get("fra", 0) for o in outcomes)
+        "driftedShotShare": round(sum(o.shots_by_qpu.get(drifted, 0) for o in outcomes)
                               / quantum_shots, 4) if quantum_shots else None,
     }
 
@@ -187,7 +199,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=1000)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--drifted", choices=[q.name for q in FLEET], default=DEFAULT.qpu,
+                        help="the QPU that departs from its QPUNode")
+    for flag, what in (("slower", "real time / nominal"), ("noisier", "real / calibrated "
+                       "error rates"), ("drift-at", "job from which the later figures hold"),
+                       ("later-slower", "time factor after drift-at"),
+                       ("later-noisier", "error factor after drift-at"),
+                       ("later-wait", "mean queue wait (s) after drift-at")):
+        default = getattr(DEFAULT, flag.replace("-", "_"))
+        parser.add_argument(f"--{flag}", type=type(default), default=default,
+                            help=f"{what} (default {default})")
+    parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
+    scenario = Scenario(args.drifted, args.slower, args.noisier, args.drift_at,
+                        args.later_slower, args.later_noisier, args.later_wait)
     started = time.perf_counter()
     cal = calibrate()
     k = (cal["kMedian"], cal["kLogSpread"])
@@ -195,31 +220,40 @@ def main(argv: list[str] | None = None) -> int:
     for seed in range(1, args.seeds + 1):
         jobs = generate(args.jobs, seed)
         for learning in (False, True):
-            outcomes, summary = replay(jobs, learning, seed, k)
-            blocks = [figures(outcomes[i:i + BLOCK]) for i in range(0, len(outcomes), BLOCK)]
-            early = [figures(outcomes[i:i + EARLY]) for i in range(0, min(BLOCK, len(outcomes)),
-                                                                     EARLY)]
+            outcomes, summary = replay(jobs, learning, seed, k, scenario)
+            blocks = [figures(outcomes[i:i + BLOCK], scenario.qpu)
+                      for i in range(0, len(outcomes), BLOCK)]
+            early = [figures(outcomes[i:i + EARLY], scenario.qpu)
+                     for i in range(0, min(BLOCK, len(outcomes)), EARLY)]
             runs.append({"seed": seed, "variant": "learning" if learning else "static",
-                         "total": figures(outcomes), "perBlock": blocks,
+                         "total": figures(outcomes, scenario.qpu), "perBlock": blocks,
                          f"first{BLOCK}Per{EARLY}": early, **summary})
             t = runs[-1]["total"]
             print(f"seed {seed} {runs[-1]['variant']:8s} misses {t['deadlineMisses']:4d} "
                   f"verifyFail {t['verificationFailures']:4d} MAPE {t['runTimeMAPE']} "
-                  f"J/job {t['energyPerJobJoules']} fraShare {t['fraShotShare']}")
+                  f"J/job {t['energyPerJobJoules']} {scenario.qpu}Share "
+                  f"{t['driftedShotShare']}")
     result = {
         "benchmark": "qip-learning replay (issue 20)",
         "command": "python benchmarks/qip/learning_replay.py"
         + ("" if (args.jobs, args.seeds) == (1000, 3) else f" --jobs {args.jobs} "
-           f"--seeds {args.seeds}"),
+           f"--seeds {args.seeds}")
+        + ("" if scenario == DEFAULT else " " + " ".join(
+            f"--{k} {v}" for k, v in (("drifted", scenario.qpu), ("slower", scenario.slower),
+                                      ("noisier", scenario.noisier),
+                                      ("drift-at", scenario.drift_at),
+                                      ("later-slower", scenario.later_slower),
+                                      ("later-noisier", scenario.later_noisier),
+                                      ("later-wait", scenario.later_wait)))),
         "model": "outcomes simulated by benchmarks/qip/world.py (not real runs); its noise "
         "scale calibrated on the real simulator runs below",
-        "calibration": cal, "driftAtJob": DRIFT_AT, "blockSize": BLOCK,
+        "calibration": cal, "scenario": scenario.to_wire(), "blockSize": BLOCK,
         "policyLearning": POLICY.learning.to_wire(),
         "seconds": round(time.perf_counter() - started, 1), "runs": runs,
     }
     if not args.no_write:
-        RESULTS.write_text(json.dumps(result, indent=1) + "\n")
-        print(f"wrote {RESULTS}")
+        args.output.write_text(json.dumps(result, indent=1) + "\n")
+        print(f"wrote {args.output}")
     return 0
 
 

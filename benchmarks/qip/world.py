@@ -68,13 +68,36 @@ class Truth:
     mean_wait: float
 
 
-def truth(qpu: str, index: int, k_honest: float) -> Truth:
+@dataclass(frozen=True)
+class Scenario:
+    """Which QPU departs from its QPUNode and how; the default is the one described above.
+    Another (``learning_replay.py --drifted ams --slower 4 ...``) replays a held-out case."""
+
+    qpu: str = "fra"
+    slower: float = 2.0  # real shot and setup time over the QPUNode's, from the start
+    noisier: float = 3.0  # real error rates over the calibration's, from the start
+    drift_at: int = DRIFT_AT  # job index from which the later figures hold
+    later_slower: float = 2.0
+    later_noisier: float = 5.0
+    later_wait: float = 3.0  # mean seconds of other tenants' work before each fragment
+
+    def to_wire(self) -> dict[str, float | int | str]:
+        """As the results file records it."""
+        return {"qpu": self.qpu, "slower": self.slower, "noisier": self.noisier,
+                "driftAt": self.drift_at, "laterSlower": self.later_slower,
+                "laterNoisier": self.later_noisier, "laterWaitSeconds": self.later_wait}
+
+
+DEFAULT = Scenario()
+
+
+def truth(qpu: str, index: int, k_honest: float, scenario: Scenario = DEFAULT) -> Truth:
     """The real behaviour of ``qpu`` at job ``index``."""
-    if qpu != "fra":
+    if qpu != scenario.qpu:
         return Truth(1.0, k_honest, 0.0)
-    if index < DRIFT_AT:
-        return Truth(2.0, 3.0 * k_honest, 0.0)
-    return Truth(2.0, 5.0 * k_honest, 3.0)
+    if index < scenario.drift_at:
+        return Truth(scenario.slower, scenario.noisier * k_honest, 0.0)
+    return Truth(scenario.later_slower, scenario.later_noisier * k_honest, scenario.later_wait)
 
 
 @dataclass(frozen=True)
@@ -131,9 +154,9 @@ class ShareOutcome:
 
 
 def run_share(job: Job, qpu: Nominal, shots: int, rng: random.Random, k_honest: float,
-              k_spread: float) -> ShareOutcome:
+              k_spread: float, scenario: Scenario = DEFAULT) -> ShareOutcome:
     """Simulate one share of the job on the QPU."""
-    t = truth(qpu.name, job.index, k_honest)
+    t = truth(qpu.name, job.index, k_honest, scenario)
     wait = rng.expovariate(1.0 / t.mean_wait) if t.mean_wait > 0 else 0.0
     nominal = qpu.setup_time + shots * qpu.shot_time
     seconds = nominal * t.time_factor * math.exp(rng.gauss(0.0, 0.08))
