@@ -13,7 +13,7 @@ from tests.cluster.fixtures import run_kubectl
 
 REPO = Path(__file__).resolve().parents[2]
 GOOD_EXAMPLES = ["quickstart", "single-qpu", "classical", "distributed", "sampling", "optimize",
-                 "queue", "detect-predict"]
+                 "queue", "detect-predict", "network-state", "decomposition"]
 
 pytestmark = pytest.mark.cluster
 

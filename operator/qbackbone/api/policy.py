@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from qbackbone.api.common import ApiModel, Condition, Duration, ObjectMeta
 from qbackbone.api.limits import JobLimits
 from qbackbone.api.mitigation import MitigationPolicy
 from qbackbone.api.qpunode import QPUSelector
+from qbackbone.api.topology import ConfigMapKeyRef
 
 CutKind = Literal["gate", "loccWire", "loWire"]
 
@@ -276,6 +278,40 @@ class LearningOptions(ApiModel):
         "rate (verified and in time) is below the classical one's by more than this.")
 
 
+class NetworkState(ApiModel):
+    """Live network state a network controller publishes, read by the QIP
+    (docs/learning-energy.md, "Network state"): a job whose links run hot is urgent."""
+
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
+        {"rule": "has(self.configMapRef) || has(self.document)",
+         "message": "networkState needs configMapRef or document"}]})
+
+    config_map_ref: ConfigMapKeyRef | None = Field(
+        default=None, description="The ConfigMap key a controller keeps current: JSON "
+        '{"observedAt": RFC 3339, "links": {"a--b": utilisation, ...}}.')
+    document: str | None = Field(
+        default=None, max_length=1_000_000,
+        description="The same JSON inline. With configMapRef too, it is what was read from "
+        "that ConfigMap when a job was decided (what its decision record keeps).")
+    urgent_utilisation: float = Field(
+        default=0.9, gt=0, le=10,
+        description="A job is urgent when a link it names (annotation qbackbone.io/links) "
+        "carries at least this utilisation.")
+    deadline_factor: float = Field(
+        default=0.5, gt=0, le=1,
+        description="An urgent job is decided as if only this share of its deadline were "
+        "left (it still fails only at the real deadline).")
+    max_age_seconds: float = Field(
+        default=600.0, gt=0, le=86_400,
+        description="State older than this at decision time is ignored (a rule says so).")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> NetworkState:
+        if self.config_map_ref is None and self.document is None:
+            raise ValueError("networkState needs configMapRef or document")
+        return self
+
+
 class InvocationPolicySpec(ApiModel):
     """The rules the QIP evaluates for every job naming this policy."""
 
@@ -290,12 +326,30 @@ class InvocationPolicySpec(ApiModel):
     learning: LearningOptions = Field(default_factory=LearningOptions)
     limits: JobLimits = Field(default_factory=JobLimits)
     mitigation: MitigationPolicy = Field(default_factory=MitigationPolicy)
+    network_state: NetworkState | None = Field(
+        default=None, description="Live network state the QIP reads (optional).")
 
     @model_validator(mode="after")
     def _consistent(self) -> InvocationPolicySpec:
         if self.cutting.enabled and not self.cutting.allowed_cut_kinds:
             raise ValueError("cutting.enabled is true but cutting.allowedCutKinds is empty")
         return self
+
+
+def with_network_state(policy: InvocationPolicy,
+                       read_config_map: Callable[[str, str], str]) -> InvocationPolicy:
+    """The policy with its networkState's ConfigMap read into ``document`` (unchanged when it
+    names none, or the ConfigMap cannot be read: the QIP then ignores the state, saying so)."""
+    state = policy.spec.network_state
+    if state is None or state.config_map_ref is None:
+        return policy
+    try:
+        text = read_config_map(state.config_map_ref.name, state.config_map_ref.key)
+    except KeyError:
+        return policy
+    spec = policy.spec.model_copy(update={
+        "network_state": state.model_copy(update={"document": text})})
+    return policy.model_copy(update={"spec": spec})
 
 
 class InvocationPolicyStatus(ApiModel):

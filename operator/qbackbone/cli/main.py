@@ -49,6 +49,7 @@ def _write_job(obj: dict[str, Any], fmt: str, index: int, total: int) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     """Run every QuantumJob found in the paths, each in its own process; print their status."""
     from qbackbone.api.limits import JobLimits
+    from qbackbone.api.policy import with_network_state
     from qbackbone.cli.history import run_history
     from qbackbone.cli.isolated import Budget, failed_status, run_isolated
     from qbackbone.cli.summary import TerminalProgress, summarise
@@ -69,7 +70,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise ManifestError(f"{err.reason}: {err.message}") from None
     print(f"fleet: {', '.join(q.name for q in fleet)}"
           f"{' (built-in default)' if not found.qpus else ''}", file=sys.stderr)
-    policies = {p.metadata.name: p for p in found.policies}
+    policies = {p.metadata.name: with_network_state(p, found.read_config_map)
+                for p in found.policies}
     history = run_history(args, fleet)  # records jobs; learning as each policy allows
     total = len(found.broken_jobs) + len(found.jobs)
     objects: list[dict[str, Any]] = []

@@ -81,6 +81,7 @@ from qbackbone.k8s.objects import job_from_body, read_fleet, read_policies, trim
 from qbackbone.k8s.pods import pod_state, termination
 from qbackbone.k8s.problem import (
     ProblemSource,
+    inline_network_state,
     inline_topology,
     problem_input_data,
     problem_solution,
@@ -318,8 +319,10 @@ class JobReconciler:
                 msg = str(err.args[0])
                 status = failed_job_status(Reason.INVALID_PROBLEM, msg, job.metadata.generation)
                 return self._write(ref, stored, status, [Event("Warning", "Failed", msg)])
-        record = DecisionRecord(job=recorded, fleet=fleet.nodes,
-                                policy=view.valid.get(wanted), now=datetime.now(UTC),
+        policy = inline_network_state(view.valid.get(wanted),
+                                      self._config_map_reader(ref.namespace))
+        record = DecisionRecord(job=recorded, fleet=fleet.nodes, policy=policy,
+                                now=datetime.now(UTC),
                                 seed=self.seed,
                                 learned=self.history.learned_for(view.valid.get(wanted),
                                                                  ref.namespace))

@@ -48,6 +48,26 @@ def inline_topology(body: Mapping[str, Any], read_config_map: ConfigMapReader) -
     return out
 
 
+def inline_network_state(policy: Mapping[str, Any] | None,
+                         read_config_map: ConfigMapReader) -> dict[str, Any] | None:
+    """The policy body with its networkState's ConfigMap read into ``document`` (the state
+    as it was at decision time); unchanged when it has none. A ConfigMap that cannot be read
+    is left to the QIP, which ignores the state and says so in a rule."""
+    if policy is None:
+        return None
+    out: dict[str, Any] = json.loads(json.dumps(policy))
+    state = (out.get("spec") or {}).get("networkState")
+    if not isinstance(state, dict):
+        return out
+    ref = state.get("configMapRef")
+    if isinstance(ref, dict):
+        try:
+            state["document"] = read_config_map(str(ref.get("name")), str(ref.get("key")))
+        except KeyError:
+            state.pop("document", None)
+    return out
+
+
 def _inline(section: dict[str, Any], key: str, where: str, read: ConfigMapReader) -> None:
     """Replace ``section.configMapRef`` by ``section[key]`` = the text it names."""
     ref = section.get("configMapRef")

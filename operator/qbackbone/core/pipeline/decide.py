@@ -25,6 +25,7 @@ from qbackbone.core.pipeline.jobrun import JobRun
 from qbackbone.core.pipeline.reduce import ReducedJob, reduce_job
 from qbackbone.core.qip.engine import QIPDecision, decide
 from qbackbone.core.qip.inputs import JobInputs, OperationalContext, QPUAssessment
+from qbackbone.core.qip.network import network_urgency
 from qbackbone.core.qpus.descriptor import QPUDescriptor
 from qbackbone.core.qpus.fleet import QPU
 
@@ -125,15 +126,19 @@ def decide_reduced(run: JobRun, reduced: ReducedJob, fleet: Sequence[QPU],
                                policy.limits.statevector_qubits(copies=2))
         sampled = reduced.shots if reduced.observables is None else 0
         classical_seconds = estimate_seconds(method, f.qubits, f.size, sampled)
+        urgency = network_urgency(policy.network_state, job.metadata.annotations, run.now)
+        deadline = reduced.deadline_remaining  # an urgent job is decided with less of it
+        if deadline is not None:
+            deadline *= urgency.factor
         context = OperationalContext(
-            mode=job.spec.execution.mode, deadline_remaining=reduced.deadline_remaining,
+            mode=job.spec.execution.mode, deadline_remaining=deadline,
             classical_seconds=classical_seconds,
             classical_method=method, needs_control_flow=reduced.dynamic,
             classical_joules=None if classical_seconds is None
             else classical_joules(classical_seconds),
             quantum_pays=view.quantum_pays, quantum_pays_why=view.why)
         qip = decide(JobInputs(f, context, tuple(assessments)), policy)
-        qip.rules[:0] = view.rules
+        qip.rules[:0] = view.rules + urgency.rules
     earlier = status.decision
     status.decision = _decision_model(qip, reduced)
     if earlier is not None:
