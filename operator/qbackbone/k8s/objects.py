@@ -16,16 +16,22 @@ from qbackbone.k8s import POLICIES, QPUNODES
 from qbackbone.k8s.kube import Kube
 
 _META_KEYS = ("name", "namespace", "labels", "generation", "creationTimestamp", "uid")
+_ANNOTATION_PREFIX = "qbackbone.io/"  # annotations the models read (qbackbone.io/links)
 
 
 def trimmed(body: Mapping[str, Any], status_keys: tuple[str, ...] = ()) -> dict[str, Any]:
-    """apiVersion, kind, the metadata the models read, spec, and chosen status keys."""
+    """apiVersion, kind, the metadata the models read (annotations: the qbackbone.io/ ones),
+    spec, and chosen status keys."""
     meta = body.get("metadata") or {}
     out: dict[str, Any] = {
         "apiVersion": body.get("apiVersion"), "kind": body.get("kind"),
         "metadata": {k: meta[k] for k in _META_KEYS if k in meta},
         "spec": dict(body.get("spec") or {}),
     }
+    ours = {k: v for k, v in (meta.get("annotations") or {}).items()
+            if k.startswith(_ANNOTATION_PREFIX)}  # not kubectl's last-applied copy
+    if ours:
+        out["metadata"]["annotations"] = ours
     status = body.get("status") or {}
     kept = {k: status[k] for k in status_keys if k in status}
     if kept:
