@@ -76,16 +76,37 @@ def image_archive() -> Path:
     return Path(record["archive"])
 
 
+HISTORY_CLASS = "qb-history-hostpath"  # a PersistentVolume made here: no provisioner
+
+
 @pytest.fixture(scope="module")
-def install(image_archive: Path,
+def history_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The host directory behind the history's PersistentVolume (the node is this host)."""
+    path = tmp_path_factory.mktemp("history-volume")
+    path.chmod(0o777)  # hostPath volumes get no fsGroup: the non-root operator writes here
+    return path
+
+
+@pytest.fixture(scope="module")
+def install(image_archive: Path, history_dir: Path,
             tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterInfo]:
-    """Control plane + real node + image + `helm install -f values-dev.yaml`, Ready."""
+    """Control plane + real node + image + `helm install -f values-dev.yaml` with the job
+    history on a claim (bound to a hostPath volume made here), Ready."""
     with real_control_plane(tmp_path_factory.mktemp("real-install")) as info:
-        yield from _installed(info, k8s_binaries(), image_archive)
+        yield from _installed(info, k8s_binaries(), image_archive, history_dir)
 
 
-def _installed(info: ClusterInfo, k8s_bins: Path, image_archive: Path
-               ) -> Iterator[ClusterInfo]:
+def _history_volume(path: Path) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "PersistentVolume",
+            "metadata": {"name": "qb-history"},
+            "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+                     "storageClassName": HISTORY_CLASS,
+                     "persistentVolumeReclaimPolicy": "Retain",
+                     "hostPath": {"path": str(path), "type": "Directory"}}}
+
+
+def _installed(info: ClusterInfo, k8s_bins: Path, image_archive: Path,
+               history: Path | None = None) -> Iterator[ClusterInfo]:
     node: RealNode | None = None
     try:
         node = start_real_node(info, name=NODE, tied=True, timeout=90,
@@ -93,8 +114,13 @@ def _installed(info: ClusterInfo, k8s_bins: Path, image_archive: Path
         t0 = time.monotonic()
         node.import_image(image_archive)
         print(f"\nimage imported in {time.monotonic() - t0:.1f}s")
+        extra: list[str] = []
+        if history is not None:
+            kubectl(info, "apply", "-f", "-", stdin=yaml.safe_dump(_history_volume(history)))
+            extra = ["--set", "history.enabled=true",
+                     "--set", f"history.storageClassName={HISTORY_CLASS}"]
         helm(info, k8s_bins, "install", RELEASE, str(CHART), "--namespace", NS,
-             "--create-namespace", "-f", str(CHART / "values-dev.yaml"), "--wait",
+             "--create-namespace", "-f", str(CHART / "values-dev.yaml"), *extra, "--wait",
              "--timeout", "5m")
         # A policy for the cut jobs: LOCC wire cuts only (precedence through scheduling gates).
         kubectl(info, "apply", "-n", JOBS, "-f", "-", stdin=yaml.safe_dump(LOCC_ONLY))
@@ -308,3 +334,29 @@ def test_deleting_a_qpunode_mid_job_moves_its_work_or_fails_it_with_the_reason(
     check_verified(moved, GHZ8, GHZ8_OBSERVABLES)
     assert on_away_b, "the plan put nothing on away-b: the move was not exercised"
     assert moved["status"]["result"]["qpus"] == ["dev-ideal-b"], moved["status"]["result"]
+
+
+def test_the_job_history_on_its_claim_outlives_the_operator_pod(
+        install: ClusterInfo, api: client.ApiClient, history_dir: Path,
+        tmp_path: Path) -> None:
+    """Jobs finished before and after the operator pod was replaced (the tests above) are
+    all in the history file on the claim's volume: it is kept across operator restarts."""
+    import shutil
+
+    from qbackbone.core.history import HistoryStore
+
+    done = [j["metadata"]["name"] for j in client.CustomObjectsApi(api)
+            .list_namespaced_custom_object(G, V, JOBS, "quantumjobs")["items"]
+            if (j.get("status") or {}).get("phase") in ("Succeeded", "Failed")]
+    assert "restart" in done  # finished by the replacement operator pod
+
+    def recorded() -> set[str] | None:
+        copy = tmp_path / "copy"  # read a copy: nothing here touches the operator's files
+        shutil.rmtree(copy, ignore_errors=True)
+        shutil.copytree(history_dir, copy)
+        with HistoryStore(copy / "history.sqlite3") as store:
+            names = {r.name for r in store.recent()}
+        return names if set(done) <= names else None
+
+    names = wait_for(recorded, 60, interval=1.0, what="every finished job in the history")
+    assert "restart" in names and len(names) >= len(done) >= 4
