@@ -66,7 +66,8 @@ def decide(nodes: list[dict[str, Any]], per_call: int | None = None,
            **detect: Any) -> tuple[Any, KernelSource]:
     body = detect_body(**detect)
     run = start_job(job_from_body(body), None, datetime(2026, 12, 1, tzinfo=UTC))
-    analysis = decide_analysis(body, nodes, POLICY, 7, run)
+    record = DecisionRecord(job=body, fleet=nodes, policy=POLICY, now=run.now, seed=7)
+    analysis = decide_analysis(run, record.qpus(), record.policies(), record.seed)
     assert analysis.detect is not None and analysis.quantum, run.status.decision
     return analysis, KernelSource(analysis.detect, per_call)
 
@@ -121,7 +122,7 @@ def test_a_recorded_decision_re_derives_the_same_fragments() -> None:
     works = []
     for rec in (record, again):
         run = rec.start()
-        analysis = decide_analysis(rec.job, rec.fleet, rec.policy, rec.seed, run)
+        analysis = decide_analysis(run, rec.qpus(), rec.policies(), rec.seed)
         assert analysis.detect is not None
         source = KernelSource(analysis.detect)
         slot = source.slots[0]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -30,10 +30,10 @@ from qbackbone.core.pipeline.detect import DetectDecision, decide_detect, reduce
 from qbackbone.core.pipeline.detect_solve import classical_baselines, finish_detect
 from qbackbone.core.pipeline.forecast import reduce_forecast, run_forecast_job
 from qbackbone.core.pipeline.jobrun import JobRun, start_job
-from qbackbone.core.qpus.fleet import build_fleet
+from qbackbone.core.qpus.fleet import QPU
 from qbackbone.k8s.builders import JobRef
 from qbackbone.k8s.names import result_name
-from qbackbone.k8s.objects import policies, qpunodes
+from qbackbone.k8s.objects import recorded_policy
 
 ANALYSIS_KINDS = ("anomalyDetection", "forecast")
 FAILURE_KEY = "failure.json"  # a worker's refusal: the job fails with its reason
@@ -82,17 +82,17 @@ class AnalysisJob:
         return self.run.finish()
 
 
-def decide_analysis(job: Mapping[str, Any], fleet: list[dict[str, Any]],
-                    policy: Mapping[str, Any] | None, seed: int | None,
-                    run: JobRun) -> AnalysisJob:
+def decide_analysis(run: JobRun, fleet: Sequence[QPU],
+                    policies: Mapping[str, InvocationPolicy],
+                    seed: int | None) -> AnalysisJob:
     """Decide a detect job (kernel time from the time model: re-derivable), or reduce and
     check a forecast job; JobFailure when refused."""
-    named = {} if policy is None else {str(policy["metadata"]["name"]): dict(policy)}
-    found = policies(named)
-    if analysis_kind(job) == "anomalyDetection":
-        decided = decide_detect(run, build_fleet(qpunodes(fleet)), found, seed, pilot=False)
+    problem = run.job.spec.problem
+    assert problem is not None
+    if problem.anomaly_detection is not None:
+        decided = decide_detect(run, fleet, policies, seed, pilot=False)
         return AnalysisJob(run, decided.state.remaining, decided)
-    reduced = reduce_forecast(run, found)
+    reduced = reduce_forecast(run, policies)
     mode = run.job.spec.execution.mode
     rules = [RuleOutcome(name="methodsFittedInWorker", value=reduced.spec.method,
                          threshold="holdout MASE", passed=True)]
@@ -124,16 +124,14 @@ def run_analysis_input(data: Mapping[str, str], pod: str | None) -> dict[str, st
     """The worker's side: a detect job's classical baselines, or a forecast job's run; a
     refusal (JobFailure) is returned as the result, so the job fails with its reason."""
     job = QuantumJob.model_validate(json.loads(data["job.json"]))
-    raw_policy = json.loads(data["policy.json"])
-    policy = (InvocationPolicy.model_validate(raw_policy) if raw_policy is not None
-              else InvocationPolicy.model_validate({"metadata": {"name": "default"}}))
+    policy = recorded_policy(data["policy.json"])
     seed = json.loads(data["seed"])
     run = start_job(job, None, datetime.fromisoformat(data["now"]))
     named = {policy.metadata.name: policy}
     start = time.perf_counter()
     out: dict[str, str] = {"kind": "analysis", "pod": pod or ""}
     try:
-        if analysis_kind(json.loads(data["job.json"])) == "anomalyDetection":
+        if job.spec.problem is not None and job.spec.problem.anomaly_detection is not None:
             state = reduce_detect(run, named, seed)
             out["baselines.json"] = json.dumps([
                 {"model": b.model, "scores": b.scores.tolist(), "threshold": b.threshold,

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from qbackbone.api.policy import InvocationPolicy
 from qbackbone.core.learning import LearnedModel
 from qbackbone.core.pipeline import (
     DecidedJob,
@@ -26,7 +27,7 @@ from qbackbone.core.pipeline import (
 )
 from qbackbone.core.pipeline.optimize import shortcut_outcome
 from qbackbone.core.pipeline.progress import Progress
-from qbackbone.core.qpus.fleet import build_fleet
+from qbackbone.core.qpus.fleet import QPU, build_fleet
 from qbackbone.k8s.objects import job_from_body, policies, qpunodes
 
 
@@ -78,19 +79,23 @@ class DecisionRecord:
         """Whether the recorded job is a problem job (spec.problem)."""
         return bool((self.job.get("spec") or {}).get("problem"))
 
+    def qpus(self) -> list[QPU]:
+        """The recorded QPUNodes as the fleet the decision saw."""
+        return list(build_fleet(qpunodes(self.fleet)))
+
+    def policies(self) -> dict[str, InvocationPolicy]:
+        """The recorded policy by name (empty: the built-in default)."""
+        return policies({} if self.policy is None
+                        else {str(self.policy["metadata"]["name"]): self.policy})
+
     def decide(self, run: JobRun) -> DecidedJob:
         """Reduce, assess and decide exactly as recorded; JobFailure when refused."""
-        fleet = build_fleet(qpunodes(self.fleet))
-        return decide_job(run, fleet, policies(self._named_policy()), self.seed, self.learned)
+        return decide_job(run, self.qpus(), self.policies(), self.seed, self.learned)
 
     def decide_problem(self, run: JobRun) -> tuple[DecisionRecord, DecidedProblem]:
         """A problem job's decision; the record returned also holds the outcome of the timed
         shortcut rule, so re-deriving it later gives the same path. The recorded job carries
         its topology inline (k8s.problem.inline_topology)."""
-        fleet = build_fleet(qpunodes(self.fleet))
-        decided = decide_problem(run, fleet, policies(self._named_policy()), self.seed,
+        decided = decide_problem(run, self.qpus(), self.policies(), self.seed,
                                  shortcut_proved=self.shortcut, learned=self.learned)
         return replace(self, shortcut=shortcut_outcome(run.status)), decided
-
-    def _named_policy(self) -> dict[str, Any]:
-        return {} if self.policy is None else {self.policy["metadata"]["name"]: self.policy}

@@ -88,7 +88,7 @@ from qbackbone.k8s.problem import (
 )
 from qbackbone.k8s.queue import Committed, FleetQueue, Waiting
 from qbackbone.k8s.queueing import PodGroup, admission, kueue_gated, pod_group
-from qbackbone.k8s.regions import ROUND_ROLE, RegionFlow, RoundSource, derive_regions, round_name
+from qbackbone.k8s.regions import ROUND_ROLE, RegionFlow, RoundSource, plan_regions, round_name
 from qbackbone.k8s.results import classical_outcome, seconds
 from qbackbone.k8s.single import SingleSource
 from qbackbone.k8s.status import TERMINAL, failed_job_status, parse_status, write_status
@@ -173,12 +173,12 @@ def _derive(record: DecisionRecord, run: JobRun) -> tuple[DecisionRecord, Active
     """Decide the recorded job (JobFailure when refused); a problem job's record comes back
     with the outcome of its timed rule, to be stored."""
     if analysis_kind(record.job) is not None:
-        analysis = decide_analysis(record.job, record.fleet, record.policy, record.seed, run)
+        analysis = decide_analysis(run, record.qpus(), record.policies(), record.seed)
         kernel = analysis.detect.state.kernel_job if analysis.detect and analysis.quantum else None
         return record, Active(record.stamp, record, kernel, analysis=analysis)
     if record.is_problem:
-        regions = derive_regions(run, record.fleet, record.policy, record.seed,
-                                 record.now.timestamp(), record.learned)
+        regions = plan_regions(run, record.qpus(), record.policies(), record.seed,
+                               record.now.timestamp(), record.learned)
         if regions is not None:
             return record, Active(record.stamp, record, None, regions=regions)
         record, problem = record.decide_problem(run)
@@ -665,9 +665,9 @@ class JobReconciler:
         """status.plan with the admitted split."""
         decided = self._decided(active)
         if isinstance(source, KernelSource):
-            with decided.run.phase("schedule_seconds"):
-                source.plan()
-        elif isinstance(source, RoundSource):
+            with active.run.phase("schedule_seconds"):
+                source.plan(active.run)
+        elif isinstance(source, RoundSource):  # its decision is a block's: the job's run
             source.plan(active.run)
         elif isinstance(source, CutSource):
             with decided.run.phase("schedule_seconds"):

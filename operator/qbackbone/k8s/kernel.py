@@ -34,6 +34,7 @@ from qbackbone.core.pipeline.detect_solve import (
     finish_detect,
     kernel_inputs,
 )
+from qbackbone.core.pipeline.jobrun import JobRun
 from qbackbone.core.qpus.backends import derive_seed
 from qbackbone.k8s.fragments import Need, Shares, Slot, SlotResult, Work
 
@@ -99,9 +100,9 @@ class KernelSource:
         """The chosen QPU alone."""
         return [self.qpu.name]
 
-    def plan(self) -> None:
+    def plan(self, run: JobRun) -> None:
         """status.plan: one fragment per batch, back to back on the QPU by its time model."""
-        run, d = self.decided.state.run, self.qpu.descriptor
+        d = self.qpu.descriptor
         fragments, at = [], 0.0
         for slot in self.slots:
             took = d.setup_time + self.slot_shots(slot) * d.shot_time

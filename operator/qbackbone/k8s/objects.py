@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -114,6 +115,13 @@ def read_policies(kube: Kube, namespace: str) -> PolicyView:
             continue
         view.valid[name] = small
     return view
+
+
+def recorded_policy(text: str) -> InvocationPolicy:
+    """A worker input's ``policy.json``: the job's policy, or (null) the built-in default."""
+    raw = json.loads(text)
+    return InvocationPolicy.model_validate(raw if raw is not None
+                                           else {"metadata": {"name": "default"}})
 
 
 def policies(bodies: Mapping[str, dict[str, Any]]) -> dict[str, InvocationPolicy]:

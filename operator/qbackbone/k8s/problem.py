@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 
-from qbackbone.api.policy import InvocationPolicy
 from qbackbone.api.quantumjob import QuantumJob, QuantumJobStatus
 from qbackbone.core.optimize.classical import QuboSolution
 from qbackbone.core.optimize.qubo import bits_from_key, key_from_bits
@@ -19,6 +18,7 @@ from qbackbone.core.pipeline.optimize import solve_problem_spec
 from qbackbone.k8s.builders import JobRef
 from qbackbone.k8s.fragments import SlotResult
 from qbackbone.k8s.names import result_name
+from qbackbone.k8s.objects import recorded_policy
 from qbackbone.k8s.single import SingleSource
 
 
@@ -125,9 +125,7 @@ class ProblemSource(SingleSource):
 def run_problem_input(data: Mapping[str, str], pod: str | None) -> dict[str, str]:
     """The worker's side: solve the recorded job's QUBO classically; the result data."""
     job = QuantumJob.model_validate(json.loads(data["job.json"]))
-    raw_policy = json.loads(data["policy.json"])
-    policy = (InvocationPolicy.model_validate(raw_policy) if raw_policy is not None
-              else InvocationPolicy.model_validate({"metadata": {"name": "default"}}))
+    policy = recorded_policy(data["policy.json"])
     solution = solve_problem_spec(job, policy, json.loads(data["seed"]),
                                   float(data["timeLimitSeconds"]))
     return problem_result_data(solution, pod)

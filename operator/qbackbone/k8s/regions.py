@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -76,6 +75,7 @@ class Wanted:
     """A block the QIP sent to a QPU: its sub-problem and the QAOA decision."""
 
     key: str
+    round: int
     units: tuple[int, ...]
     problem: ReducedProblem
     decided: RegionDecision
@@ -149,7 +149,7 @@ class RecordedSolver(QipBlockSolver):
                 self.known[key] = (result, tuple(sub.demands))
             return result
         with self._lock:
-            self.wanted[key] = Wanted(key, tuple(sub.demands), sub.problem, decided)
+            self.wanted[key] = Wanted(key, index, tuple(sub.demands), sub.problem, decided)
         raise RoundPending(key)
 
 
@@ -188,7 +188,7 @@ class RegionFlow:
         try:
             outcome = decompose_and_solve(self.plan.whole, self.plan.regions, solver, settings)
         except RoundPending:
-            pending = min(int(k[1:].split("-")[0]) for k in solver.wanted)
+            pending = min(w.round for w in solver.wanted.values())
             self._to_record(solver, below=pending)
             return RoundSource(pending, list(solver.wanted.values()), self.fleet)
         self._to_record(solver, below=None)
@@ -325,19 +325,3 @@ class RoundSource:
                       f"round {self.round + 1}: {len(self.blocks)} regional sub-QUBO(s) on "
                       f"{', '.join(sorted({s.qpu for s in self.slots}))}")
 
-
-def now() -> float:
-    """Unix seconds (the time budget's clock)."""
-    return time.time()
-
-
-def derive_regions(run: JobRun, fleet: list[dict[str, Any]], policy: Mapping[str, Any] | None,
-                   seed: int | None, decided_at: float,
-                   learned: LearnedModel | None = None) -> RegionFlow | None:
-    """``plan_regions`` from a decision record's QPUNodes and policy."""
-    from qbackbone.core.qpus.fleet import build_fleet
-    from qbackbone.k8s.objects import policies, qpunodes
-
-    named = {} if policy is None else {str(policy["metadata"]["name"]): dict(policy)}
-    return plan_regions(run, list(build_fleet(qpunodes(fleet))), policies(named), seed,
-                        decided_at, learned)

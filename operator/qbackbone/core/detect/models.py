@@ -114,26 +114,30 @@ def cross_validated_f1(x: np.ndarray, y: np.ndarray, gram: GramFn, folds: int = 
                        repeats: int = 3, seed: int = 0) -> float | None:
     """Mean F1 of a precomputed-kernel SVC over ``repeats`` shuffles of stratified folds of
     the training windows (None when a class has fewer windows than folds)."""
-    if y.sum() < folds or (len(y) - y.sum()) < folds:
+    splits = _splits(x, y, folds, repeats, seed)
+    if splits is None:
         return None
-    f1s = []
-    for r in range(repeats):
-        splits = StratifiedKFold(folds, shuffle=True, random_state=seed + r).split(x, y)
-        for fit, held in splits:
-            scores = _svm(gram(x[fit], x[fit]), gram(x[held], x[fit]), y[fit])
-            f1s.append(f1_score(y[held], scores > 0, zero_division=0))
-    return float(np.mean(f1s))
+    return float(np.mean([
+        f1_score(y[held], _svm(gram(x[fit], x[fit]), gram(x[held], x[fit]), y[fit]) > 0,
+                 zero_division=0) for fit, held in splits]))
 
 
 def cross_validated_forest_f1(x: np.ndarray, y: np.ndarray, seed: int = 0, folds: int = 3,
                               repeats: int = 3) -> float | None:
     """IsolationForest's F1 over the same folds (its threshold chosen on each fit part)."""
+    splits = _splits(x, y, folds, repeats, seed)
+    if splits is None:
+        return None
+    return float(np.mean([
+        f1_score(y[held], isolation_forest(x[fit], x[held], y[fit], seed, trees=100).flags,
+                 zero_division=0) for fit, held in splits]))
+
+
+def _splits(x: np.ndarray, y: np.ndarray, folds: int, repeats: int,
+            seed: int) -> list[tuple[np.ndarray, np.ndarray]] | None:
+    """(fit, held) indices of ``repeats`` shuffles of stratified folds (seeds seed, seed+1,
+    ...); None when a class has fewer windows than folds."""
     if y.sum() < folds or (len(y) - y.sum()) < folds:
         return None
-    f1s = []
-    for r in range(repeats):
-        splits = StratifiedKFold(folds, shuffle=True, random_state=seed + r).split(x, y)
-        for fit, held in splits:
-            scored = isolation_forest(x[fit], x[held], y[fit], seed, trees=100)
-            f1s.append(f1_score(y[held], scored.flags, zero_division=0))
-    return float(np.mean(f1s))
+    return [split for r in range(repeats) for split in
+            StratifiedKFold(folds, shuffle=True, random_state=seed + r).split(x, y)]
