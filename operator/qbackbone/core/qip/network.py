@@ -26,6 +26,7 @@ from qbackbone.api.policy import NetworkState
 from qbackbone.api.quantumjob import RuleOutcome
 
 LINKS_ANNOTATION = "qbackbone.io/links"
+MAX_DOCUMENT = 1_000_000  # characters of the state document (a ConfigMap holds at most 1 MiB)
 MAX_LINKS = 50_000  # in the state document
 MAX_JOB_LINKS = 1_000  # named by one job
 RULE = "networkUrgent"
@@ -46,6 +47,8 @@ def _key(link: str) -> frozenset[str]:
 
 def _parse(text: str) -> tuple[datetime, dict[frozenset[str], tuple[str, float]]]:
     """ValueError naming what is wrong with the document."""
+    if len(text) > MAX_DOCUMENT:  # qbackbone run reads a manifest's ConfigMap unchecked
+        raise ValueError(f"{len(text)} characters, at most {MAX_DOCUMENT}")
     raw = json.loads(text)
     if not isinstance(raw, dict) or not isinstance(raw.get("links"), dict):
         raise ValueError('expected {"observedAt": ..., "links": {"a--b": utilisation}}')
